@@ -1,0 +1,43 @@
+# tokend — every task a developer or CI runs. CI runs these same targets.
+GO       ?= go
+GOFLAGS  ?=
+PKGS     := ./...
+
+.PHONY: run build test test-sqlite generate generate-check vet lint fmt-check bench clean
+
+## run: serve on the embedded SQLite default (./tokend.db) at 127.0.0.1:8080
+run:
+	$(GO) run ./cmd/tokend serve
+
+## build: build bin/tokend
+build:
+	$(GO) build -o bin/tokend ./cmd/tokend
+
+## test: every test, on SQLite and (when it answers on 127.0.0.1:5432 or
+## TOKEND_TEST_DATABASE_URL is set) on PostgreSQL too
+test:
+	$(GO) test -count=1 -race $(PKGS)
+
+## generate: regenerate gen/ from openapi.yaml
+generate:
+	$(GO) generate ./gen/...
+
+## generate-check: fail if gen/ is not what openapi.yaml generates (diff or untracked files)
+generate-check: generate
+	@git diff --exit-code -- gen/ || (echo "gen/ is out of date: run make generate and commit" >&2; exit 1)
+	@test -z "$$(git ls-files --others --exclude-standard -- gen/)" || \
+		(echo "untracked generated files:" >&2; git ls-files --others --exclude-standard -- gen/ >&2; exit 1)
+
+## vet: go vet
+vet:
+	$(GO) vet $(PKGS)
+
+## fmt-check: fail on unformatted files
+fmt-check:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go') >&2; exit 1)
+
+## lint: formatting and vet
+lint: fmt-check vet
+
+clean:
+	rm -rf bin tokend.db tokend.db-shm tokend.db-wal

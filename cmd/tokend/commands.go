@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/server"
+	"github.com/tokend/tokend/store"
+)
+
+type migrateCmd struct {
+	dbFlags
+}
+
+func (c *migrateCmd) Run() error {
+	ctx := context.Background()
+	log := c.logger()
+	st, err := c.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	applied, err := st.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	v, _ := st.MigrationVersion(ctx)
+	log.Info("migrations applied", "applied", len(applied), "version", v)
+	return nil
+}
+
+type bootstrapCmd struct {
+	dbFlags
+	Output string `short:"o" enum:"text,json" default:"text" help:"Output format: text or json (one JSON object on standard output)."`
+	Force  bool   `help:"Add another Global Administrator even if users exist."`
+}
+
+func (c *bootstrapCmd) Run() error {
+	ctx := context.Background()
+	log := c.logger()
+	st, keys, err := openAndMigrate(ctx, &c.dbFlags, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	res, err := server.Bootstrap(ctx, st, server.Config{Keys: keys, SecretRetrieval: true}, c.Force)
+	if errors.Is(err, store.ErrAlreadyBootstrapped) {
+		fmt.Fprintln(os.Stderr, "tokend: the database already has users; nothing to do (use --force to add another Global Administrator)")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if c.Output == "json" {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	fmt.Printf("company id: %d\nuser id:    %d\nAPI token:  %s\n", res.ClientID, res.UserID, res.Token)
+	return nil
+}
+
+type serveCmd struct {
+	dbFlags
+	Listen            string        `env:"TOKEND_LISTEN" default:"127.0.0.1:8080" help:"Address to listen on."`
+	SecretRetrieval   string        `name:"secret-retrieval" env:"TOKEND_SECRET_RETRIEVAL" enum:"on,off" default:"on" help:"on: token values can be read back (R9); off: show-once mode."`
+	DisabledRetention time.Duration `name:"disabled-retention" env:"TOKEND_DISABLED_RETENTION" default:"168h" help:"How long disabled tokens are kept before the purge."`
+}
+
+func (c *serveCmd) Run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := c.logger()
+	st, keys, err := openAndMigrate(ctx, &c.dbFlags, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cfg := server.Config{Keys: keys, SecretRetrieval: c.SecretRetrieval == "on", Logger: log}
+
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return err
+	}
+	baseURL := "http://" + ln.Addr().String()
+	res, err := server.Bootstrap(ctx, st, cfg, false)
+	switch {
+	case errors.Is(err, store.ErrAlreadyBootstrapped):
+	case err != nil:
+		return fmt.Errorf("bootstrap: %w", err)
+	default:
+		// Printed once, on the first start: the only way into a new installation.
+		fmt.Printf("tokend: new installation: company %d, Global Administrator user %d\n", res.ClientID, res.UserID)
+		fmt.Printf("tokend: API token (shown once, keep it safe): %s\n", res.Token)
+		fmt.Printf("tokend: try it:  curl -H \"X-WallarmApi-Token: %s\" %s/v1/user\n", res.Token, baseURL)
+	}
+
+	e, err := server.New(cfg, st)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("tokend serving", "address", baseURL, "swagger_ui", baseURL+"/api-docs", "database", string(st.Dialect()))
+	fmt.Printf("tokend: Swagger UI at %s/api-docs\n", baseURL)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+// openAndMigrate opens the store, applies migrations and loads the keys.
+func openAndMigrate(ctx context.Context, f *dbFlags, log *slog.Logger) (*store.Store, *secret.Keyring, error) {
+	st, err := f.openStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	keys, err := f.keyring(log)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, keys, nil
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The binary's own contract: `bootstrap -o json` prints exactly one JSON
+// object and nothing else on standard output; on a bootstrapped database it
+// does nothing, exits 0 and says so on standard error.
+func TestBootstrapJSON(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "tokend")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	run := func(args ...string) (stdout, stderr string, err error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "TOKEND_DATABASE_URL=sqlite:"+filepath.Join(dir, "t.db"))
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err = cmd.Run()
+		return o.String(), e.String(), err
+	}
+
+	stdout, stderr, err := run("bootstrap", "-o", "json")
+	if err != nil {
+		t.Fatalf("bootstrap: %v\n%s", err, stderr)
+	}
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	var res struct {
+		ClientID int64  `json:"client_id"`
+		UserID   int64  `json:"user_id"`
+		Token    string `json:"token"`
+	}
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&res); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, stdout)
+	}
+	if dec.More() || res.ClientID == 0 || res.UserID == 0 || !strings.HasPrefix(res.Token, "tkd_") {
+		t.Fatalf("unexpected output %q", stdout)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "tokend.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("generated key file: %v %v", fi, err)
+	}
+
+	stdout, stderr, err = run("bootstrap", "-o", "json")
+	if err != nil || stdout != "" || !strings.Contains(stderr, "already has users") {
+		t.Fatalf("second bootstrap: err %v, stdout %q, stderr %q", err, stdout, stderr)
+	}
+	if _, _, err := run("migrate"); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	if out, _, err := run("version"); err != nil || !strings.HasPrefix(out, "tokend ") {
+		t.Fatalf("version: %q %v", out, err)
+	}
+}

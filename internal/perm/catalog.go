@@ -1,0 +1,81 @@
+package perm
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Permission is a catalog entry, "resource:action".
+type Permission string
+
+// Catalog returns every permission in catalog order: resources × actions,
+// then the extra permissions. The result is a copy.
+func Catalog() []Permission {
+	return slices.Clone(catalog)
+}
+
+// Actions every resource supports, in catalog order.
+var actions = []string{"view", "create", "update", "delete"}
+
+// Resources in catalog order. The first block is the operational one.
+var resources = []string{
+	"nodes", "attacks", "incidents", "vulnerabilities", "api_discovery",
+	"api_specs", "triggers", "ip_lists", "rules", "integrations", "applications",
+	"users", "api_tokens", "activity_log", "clients",
+}
+
+// operationalResources are the resources of day-to-day security work, as
+// opposed to account administration (users, tokens, audit log, clients).
+var operationalResources = resources[:11]
+
+// extraPermissions are permissions outside the resource × action grid.
+// They come after the grid so that adding one does not renumber the others;
+// a new release adds a line here (e.g. "api_tokens:verify").
+var extraPermissions = []Permission{
+	// See and manage every token of the companies in scope, create shared tokens.
+	"api_tokens:manage",
+	// Introspect other tokens for another service (POST /v2/api_tokens/verify).
+	"api_tokens:verify",
+}
+
+var (
+	catalog    = buildCatalog()
+	catalogIdx = indexCatalog(catalog)
+)
+
+func buildCatalog() []Permission {
+	out := make([]Permission, 0, len(resources)*len(actions)+len(extraPermissions))
+	for _, r := range resources {
+		for _, a := range actions {
+			out = append(out, Permission(r+":"+a))
+		}
+	}
+	return append(out, extraPermissions...)
+}
+
+func indexCatalog(ps []Permission) map[Permission]int {
+	// A Set has a fixed number of bits; failing at start-up is better than
+	// silently dropping permissions when the catalog outgrows it.
+	if len(ps) > setBits {
+		panic(fmt.Sprintf("perm: catalog has %d permissions, Set holds %d; grow setWords", len(ps), setBits))
+	}
+	idx := make(map[Permission]int, len(ps))
+	for i, p := range ps {
+		if _, dup := idx[p]; dup {
+			panic("perm: duplicate catalog permission " + string(p))
+		}
+		idx[p] = i
+	}
+	return idx
+}
+
+// grid returns the set of the given actions on the given resources.
+func grid(resources []string, actions ...string) Set {
+	var s Set
+	for _, r := range resources {
+		for _, a := range actions {
+			s = s.with(Permission(r + ":" + a))
+		}
+	}
+	return s
+}

@@ -1,0 +1,103 @@
+package perm
+
+import "math/bits"
+
+// setWords sizes Set; 2 words hold 128 permissions.
+const (
+	setWords = 2
+	setBits  = setWords * 64
+)
+
+// Set is a set of catalog permissions. It is a comparable value type: copy
+// it freely and compare with ==. The zero value is the empty set.
+type Set struct {
+	words [setWords]uint64
+}
+
+// SetOf returns the set of the given permissions. Unknown ones are ignored.
+func SetOf(ps ...Permission) Set {
+	var s Set
+	for _, p := range ps {
+		s = s.with(p)
+	}
+	return s
+}
+
+// Has reports whether p is in s. It is false for unknown permissions.
+func (s Set) Has(p Permission) bool {
+	i, ok := catalogIdx[p]
+	return ok && s.words[i/64]&(1<<(i%64)) != 0
+}
+
+// Intersect returns the permissions in both s and o.
+func (s Set) Intersect(o Set) Set {
+	for i := range s.words {
+		s.words[i] &= o.words[i]
+	}
+	return s
+}
+
+// Union returns the permissions in s or o.
+func (s Set) Union(o Set) Set {
+	for i := range s.words {
+		s.words[i] |= o.words[i]
+	}
+	return s
+}
+
+// Minus returns the permissions in s that are not in o.
+func (s Set) Minus(o Set) Set {
+	for i := range s.words {
+		s.words[i] &^= o.words[i]
+	}
+	return s
+}
+
+// SubsetOf reports whether every permission in s is in o.
+func (s Set) SubsetOf(o Set) bool {
+	return s.Minus(o).Empty()
+}
+
+// Empty reports whether s has no permissions.
+func (s Set) Empty() bool {
+	return s == Set{}
+}
+
+// Len returns the number of permissions in s.
+func (s Set) Len() int {
+	n := 0
+	for _, w := range s.words {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+// Permissions returns the permissions in s in catalog order.
+func (s Set) Permissions() []Permission {
+	out := make([]Permission, 0, s.Len())
+	for wi, w := range s.words {
+		for w != 0 {
+			out = append(out, catalog[wi*64+bits.TrailingZeros64(w)])
+			w &= w - 1 // clear the lowest set bit
+		}
+	}
+	return out
+}
+
+// Strings returns the permissions in s as strings, in catalog order.
+func (s Set) Strings() []string {
+	ps := s.Permissions()
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = string(p)
+	}
+	return out
+}
+
+// with returns s plus p; unknown permissions leave s unchanged.
+func (s Set) with(p Permission) Set {
+	if i, ok := catalogIdx[p]; ok {
+		s.words[i/64] |= 1 << (i % 64)
+	}
+	return s
+}

@@ -1,0 +1,33 @@
+package secret
+
+import "testing"
+
+// Known answers computed independently (Python).
+func TestEncodeChecksum(t *testing.T) {
+	tests := []struct {
+		crc  uint32
+		want string
+	}{
+		{0, "000000"},
+		{61, "00000z"},
+		{62, "000010"},
+		{1<<32 - 1, "4gfFC3"},
+	}
+	for _, tt := range tests {
+		if got := encodeChecksum(tt.crc); string(got[:]) != tt.want {
+			t.Errorf("encodeChecksum(%d) = %q, want %q", tt.crc, got, tt.want)
+		}
+	}
+}
+
+func TestClassifyDoesNotAllocate(t *testing.T) {
+	tok, err := NewAPIToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{tok, tok[:49] + "0", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v", ""} {
+		if n := testing.AllocsPerRun(100, func() { Classify(s) }); n != 0 {
+			t.Errorf("Classify(%q) allocates %v times, want 0", s, n)
+		}
+	}
+}

@@ -1,0 +1,255 @@
+// Package testenv runs tests against the real things: every test gets a
+// fresh database on each available backend (an SQLite file, and a fresh
+// PostgreSQL schema when PostgreSQL answers), the real server from
+// server.New over httptest, and the generated client as the caller.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend/gen/client"
+	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/server"
+	"github.com/tokend/tokend/store"
+)
+
+// DefaultPostgresURL is the PostgreSQL the tests use when
+// TOKEND_TEST_DATABASE_URL is unset and this one answers.
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// Backend is one database backend to run a test against.
+type Backend struct {
+	Name string // "sqlite" or "postgres"
+	url  string // base URL; each test gets its own database or schema under it
+}
+
+var (
+	pgOnce sync.Once
+	pgURL  string
+)
+
+// postgresURL is the test PostgreSQL, or "" when none answers. Under CI
+// PostgreSQL is required, so a missing server fails loudly instead of
+// silently testing SQLite alone.
+func postgresURL(t testing.TB) string {
+	pgOnce.Do(func() {
+		u := os.Getenv("TOKEND_TEST_DATABASE_URL")
+		explicit := u != ""
+		if !explicit {
+			u = DefaultPostgresURL
+		}
+		parsed, err := url.Parse(u)
+		if err == nil {
+			conn, err := net.DialTimeout("tcp", parsed.Host, time.Second)
+			if err == nil {
+				conn.Close()
+				pgURL = u
+				return
+			}
+		}
+		if explicit || os.Getenv("CI") == "true" {
+			pgURL = "unreachable:" + u
+		}
+	})
+	if strings.HasPrefix(pgURL, "unreachable:") {
+		t.Fatalf("PostgreSQL is required (CI=true or TOKEND_TEST_DATABASE_URL set) but %s does not answer", strings.TrimPrefix(pgURL, "unreachable:"))
+	}
+	return pgURL
+}
+
+// Backends lists SQLite and, when it answers, PostgreSQL.
+func Backends(t testing.TB) []Backend {
+	b := []Backend{{Name: "sqlite"}}
+	if u := postgresURL(t); u != "" {
+		b = append(b, Backend{Name: "postgres", url: u})
+	}
+	return b
+}
+
+// ForEachBackend runs f as a subtest per backend.
+func ForEachBackend(t *testing.T, f func(t *testing.T, b Backend)) {
+	for _, b := range Backends(t) {
+		t.Run(b.Name, func(t *testing.T) { f(t, b) })
+	}
+}
+
+// DatabaseURL creates a fresh, empty database for this test and returns its
+// URL; it is dropped when the test ends.
+func (b Backend) DatabaseURL(t testing.TB) string {
+	t.Helper()
+	if b.Name == "sqlite" {
+		return "sqlite:" + filepath.Join(t.TempDir(), "tokend.db")
+	}
+	schema := "t_" + randomHex(8)
+	st, err := store.Open(context.Background(), b.url)
+	if err != nil {
+		t.Fatalf("open postgres: %v", err)
+	}
+	defer st.Close()
+	if err := st.DB().Exec("CREATE SCHEMA " + schema).Error; err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		st, err := store.Open(context.Background(), b.url)
+		if err != nil {
+			return
+		}
+		defer st.Close()
+		st.DB().Exec("DROP SCHEMA " + schema + " CASCADE")
+	})
+	sep := "?"
+	if strings.Contains(b.url, "?") {
+		sep = "&"
+	}
+	return b.url + sep + "search_path=" + schema
+}
+
+// OpenStore opens and migrates a fresh database.
+func (b Backend) OpenStore(t testing.TB, opts ...store.Option) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), b.DatabaseURL(t), opts...)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return st
+}
+
+// Env is a running tokend for one test.
+type Env struct {
+	T      testing.TB
+	Store  *store.Store
+	Server *httptest.Server
+	URL    string
+	Config server.Config
+	Clock  *Clock
+	// Admin is the bootstrap Global Administrator.
+	Admin *server.BootstrapResult
+}
+
+// Options adjusts a test environment.
+type Options struct {
+	// ShowOnce turns secret retrieval off (TOKEND_SECRET_RETRIEVAL=off).
+	ShowOnce bool
+}
+
+// New starts a bootstrapped tokend on a fresh database of backend b.
+func New(t testing.TB, b Backend, opts ...Options) *Env {
+	t.Helper()
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	clock := NewClock(time.Now().UTC().Truncate(time.Millisecond))
+	st := b.OpenStore(t, store.WithClock(clock.Now))
+	key, err := secret.GenerateKey("test1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := secret.NewKeyring(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := server.Config{Keys: keys, SecretRetrieval: !o.ShowOnce, Now: clock.Now}
+	admin, err := server.Bootstrap(context.Background(), st, cfg, false)
+	if err != nil {
+		t.Fatalf("bootstrap: %v", err)
+	}
+	e, err := server.New(cfg, st)
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: clock, Admin: admin}
+}
+
+// Client is the generated client authenticated with token ("" = anonymous).
+func (e *Env) Client(token string) *client.ClientWithResponses {
+	e.T.Helper()
+	c, err := client.NewClientWithResponses(e.URL, client.WithRequestEditorFn(func(ctx context.Context, req *http.Request) error {
+		if token != "" {
+			req.Header.Set("X-WallarmApi-Token", token)
+		}
+		return nil
+	}))
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return c
+}
+
+// Do sends a raw request, for what the generated client cannot express
+// (bad headers, malformed bodies).
+func (e *Env) Do(method, path, body string, headers map[string]string) *http.Response {
+	e.T.Helper()
+	req, err := http.NewRequest(method, e.URL+path, strings.NewReader(body))
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	e.T.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// Clock is a settable time source shared by the store and the server.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock starts at t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t} }
+
+// Now returns the current fake time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves time forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Must fails the test on err.
+func Must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+

@@ -1,0 +1,180 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tokend/tokend/internal/perm"
+	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/store"
+)
+
+// Principal is the authenticated caller of one request, put into the request
+// context by the authentication middleware and read by the handlers.
+type Principal struct {
+	User      *store.User   // the owner; nil for a shared token
+	Client    *store.Client // the company the credential belongs to
+	Token     *store.Token  // nil for a session
+	SessionID int64         // 0 for an API token
+	// Role is the owner's current role, or the cap role of a shared token.
+	Role perm.Role
+	// Effective is what this request may do (R3), computed at use from the
+	// stored permissions and the owner's current role, never trusted from a copy.
+	Effective perm.Set
+}
+
+// UserID is the owner's id, 0 for a shared token.
+func (p *Principal) UserID() int64 {
+	if p.User == nil {
+		return 0
+	}
+	return p.User.ID
+}
+
+// Scope is what the store filters by for this caller (R18).
+func (p *Principal) Scope() store.Scope {
+	return store.Scope{ClientID: p.Client.ID, Global: p.Role.Global()}
+}
+
+type principalKey struct{}
+
+// principalFrom returns the caller; handlers behind a secured route always have one.
+func principalFrom(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}
+
+// authenticate resolves the request's credential on secured routes and
+// answers the one 401 for every failure. Public routes pass untouched.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !s.routes.secured(c.Request().Method, c.Path()) {
+			return next(c)
+		}
+		p, err := s.principalFor(c.Request())
+		if err != nil {
+			return err
+		}
+		req := c.Request()
+		c.SetRequest(req.WithContext(context.WithValue(req.Context(), principalKey{}, p)))
+		return next(c)
+	}
+}
+
+// principalFor checks the credential of r: the token header (any case), a
+// bearer token, or the legacy UUID + secret pair (R15), in that order.
+func (s *Server) principalFor(r *http.Request) (*Principal, error) {
+	ctx := r.Context()
+	value := r.Header.Get("X-WallarmApi-Token")
+	if value == "" {
+		if h := r.Header.Get(echo.HeaderAuthorization); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			value = strings.TrimSpace(h[7:])
+		}
+	}
+	if value != "" {
+		return s.principalForToken(ctx, value)
+	}
+	uuid, sec := r.Header.Get("X-WallarmAPI-UUID"), r.Header.Get("X-WallarmAPI-Secret")
+	if uuid != "" && sec != "" {
+		return s.principalForLegacyPair(ctx, uuid, sec)
+	}
+	return nil, errUnauthorized
+}
+
+func (s *Server) principalForToken(ctx context.Context, value string) (*Principal, error) {
+	var (
+		cred *store.Credential
+		err  error
+	)
+	// The format check rejects garbage before any database access.
+	switch secret.Classify(value) {
+	case secret.KindAPI, secret.KindLegacy:
+		cred, err = s.store.TokenByDigest(ctx, s.keys.Digest(value))
+	case secret.KindSession:
+		cred, err = s.store.SessionByDigest(ctx, s.keys.Digest(value))
+	default:
+		return nil, errUnauthorized
+	}
+	if err != nil {
+		return nil, authLookupError(err)
+	}
+	return s.admit(cred)
+}
+
+func (s *Server) principalForLegacyPair(ctx context.Context, uuid, sec string) (*Principal, error) {
+	cred, err := s.store.TokenByLegacyUUID(ctx, strings.ToLower(uuid))
+	if err != nil {
+		return nil, authLookupError(err)
+	}
+	// Constant time: the digest compared here is a stored secret's.
+	if !secret.Equal(cred.Token.Digest, s.keys.Digest(sec)) {
+		return nil, errUnauthorized
+	}
+	// R16: an SSO user cannot authenticate with UUID + secret.
+	if cred.User != nil && cred.User.SSO {
+		return nil, errUnauthorized
+	}
+	return s.admit(cred)
+}
+
+func authLookupError(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return errUnauthorized
+	}
+	return err
+}
+
+// admit decides whether a resolved credential may act now, and with what
+// effective permissions (R3, R7, R8, R11, R16, R19).
+func (s *Server) admit(cred *store.Credential) (*Principal, error) {
+	p, ok := admit(cred, s.now())
+	if !ok {
+		return nil, errUnauthorized
+	}
+	return p, nil
+}
+
+// admit is the pure judgement behind authentication.
+func admit(cred *store.Credential, now time.Time) (*Principal, bool) {
+	if cred.Client == nil || !cred.Client.Enabled {
+		return nil, false
+	}
+	if u := cred.User; u != nil && (!u.Enabled || (u.SSO && !u.APIAccess)) {
+		return nil, false
+	}
+	p := &Principal{User: cred.User, Client: cred.Client}
+	if cred.Session != nil {
+		if cred.User == nil || cred.User.SSO || !cred.Session.ExpiresAt.After(now) {
+			return nil, false
+		}
+		p.SessionID = cred.Session.ID
+		p.Role = perm.Role(cred.User.Role)
+		p.Effective = p.Role.Permissions()
+		return p, true
+	}
+	t := cred.Token
+	if t == nil || !t.Enabled || (t.ExpireAt != nil && !t.ExpireAt.After(now)) {
+		return nil, false
+	}
+	p.Token = t
+	switch {
+	case t.Shared:
+		p.Role = perm.Role(t.CapRole)
+	case cred.User != nil:
+		p.Role = perm.Role(cred.User.Role)
+	default:
+		return nil, false
+	}
+	if t.BackwardCompatible {
+		// R15: a backward-compatible token acts with its owner's role.
+		p.Effective = p.Role.Permissions()
+	} else {
+		p.Effective = perm.Effective(t.Permissions, p.Role)
+	}
+	return p, true
+}

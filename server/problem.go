@@ -1,0 +1,264 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/labstack/echo/v4"
+
+	"github.com/tokend/tokend/gen/api"
+	"github.com/tokend/tokend/store"
+)
+
+// problemTypeBase prefixes every problem type URI; the suffix names the kind.
+const problemTypeBase = "https://tokend.dev/problems/"
+
+// Problem is an error that knows its HTTP rendering (RFC 9457). Handlers
+// return these; HTTPErrorHandler is the one place that writes them.
+type Problem struct {
+	Status int
+	Kind   string // last segment of the type URI, e.g. "validation"
+	Detail string
+	Fields []api.FieldProblem
+	// Headers are added to the response (Retry-After, WWW-Authenticate).
+	Headers map[string]string
+}
+
+func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Kind, p.Detail) }
+
+func badRequest(format string, args ...any) *Problem {
+	return &Problem{Status: http.StatusBadRequest, Kind: "bad-request", Detail: fmt.Sprintf(format, args...)}
+}
+
+func forbidden(format string, args ...any) *Problem {
+	return &Problem{Status: http.StatusForbidden, Kind: "forbidden", Detail: fmt.Sprintf(format, args...)}
+}
+
+func notFound(what string) *Problem {
+	return &Problem{Status: http.StatusNotFound, Kind: "not-found", Detail: what + " not found"}
+}
+
+func conflict(format string, args ...any) *Problem {
+	return &Problem{Status: http.StatusConflict, Kind: "conflict", Detail: fmt.Sprintf(format, args...)}
+}
+
+func notImplemented(issue int) *Problem {
+	return &Problem{Status: http.StatusNotImplemented, Kind: "not-implemented",
+		Detail: fmt.Sprintf("this operation is not implemented yet (planned in issue #%d)", issue)}
+}
+
+// errUnauthorized is the single 401 every authentication failure answers, so
+// that a caller cannot tell an unknown token from a disabled or expired one.
+var errUnauthorized = &Problem{
+	Status:  http.StatusUnauthorized,
+	Kind:    "unauthorized",
+	Detail:  "missing or invalid credentials",
+	Headers: map[string]string{"WWW-Authenticate": `Bearer realm="tokend"`},
+}
+
+var errUnavailable = &Problem{Status: http.StatusServiceUnavailable, Kind: "unavailable",
+	Detail: "the database is not reachable; try again shortly"}
+
+// errorHandler renders every error as application/problem+json. Internal
+// errors are logged with the request id and answered with a generic detail.
+func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		p := toProblem(err)
+		if p.Status >= 500 && p.Status != http.StatusNotImplemented {
+			log.ErrorContext(c.Request().Context(), "request failed",
+				"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+				"method", c.Request().Method, "path", c.Path(), "error", err)
+		}
+		writeProblem(c, p)
+	}
+}
+
+func writeProblem(c echo.Context, p *Problem) {
+	body := api.Problem{
+		Type:   problemTypeBase + p.Kind,
+		Title:  http.StatusText(p.Status),
+		Status: int32(p.Status),
+	}
+	if p.Detail != "" {
+		body.Detail = &p.Detail
+	}
+	if len(p.Fields) > 0 {
+		body.Errors = &p.Fields
+	}
+	if id := c.Response().Header().Get(echo.HeaderXRequestID); id != "" {
+		body.RequestId = &id
+	}
+	for k, v := range p.Headers {
+		c.Response().Header().Set(k, v)
+	}
+	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(p.Status)
+		return
+	}
+	_ = c.JSON(p.Status, body)
+}
+
+// toProblem maps any error to its problem: our own Problems as they are,
+// domain errors from the store, echo's HTTP errors (routing, binding, body
+// limit, validation) and, last, a generic 500 that reveals nothing.
+func toProblem(err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return notFound("object")
+	case errors.Is(err, store.ErrConflict):
+		return conflict("the change conflicts with stored data")
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return errUnavailable
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		return fromHTTPError(he)
+	}
+	return &Problem{Status: http.StatusInternalServerError, Kind: "internal", Detail: "internal error"}
+}
+
+func fromHTTPError(he *echo.HTTPError) *Problem {
+	if p, ok := he.Internal.(*Problem); ok {
+		return p
+	}
+	if me, ok := he.Internal.(openapi3.MultiError); ok {
+		return fromValidation(me)
+	}
+	var re *openapi3filter.RequestError
+	if errors.As(he.Internal, &re) {
+		return fromValidation(openapi3.MultiError{re})
+	}
+	p := &Problem{Status: he.Code, Kind: kindForStatus(he.Code)}
+	switch he.Code {
+	case http.StatusNotFound:
+		p.Detail = "no such route"
+	case http.StatusMethodNotAllowed:
+		p.Detail = "method not allowed on this route"
+	case http.StatusRequestEntityTooLarge:
+		p.Detail = "request body too large"
+	case http.StatusUnsupportedMediaType:
+		p.Detail = "unsupported content type; send application/json"
+	case http.StatusBadRequest:
+		p.Detail = "malformed request: " + cleanMessage(he.Message)
+	case http.StatusUnauthorized:
+		return errUnauthorized
+	default:
+		if he.Code >= 500 {
+			p.Detail = "internal error"
+		} else {
+			p.Detail = cleanMessage(he.Message)
+		}
+	}
+	return p
+}
+
+// fromValidation turns kin-openapi's findings into one 400 with a list of
+// field problems; a failed security requirement wins and answers 401.
+func fromValidation(me openapi3.MultiError) *Problem {
+	p := &Problem{Status: http.StatusBadRequest, Kind: "validation", Detail: "the request does not match the API contract"}
+	for _, e := range flatten(me) {
+		var se *openapi3filter.SecurityRequirementsError
+		if errors.As(e, &se) {
+			return errUnauthorized
+		}
+		p.Fields = append(p.Fields, fieldProblem(e))
+	}
+	if len(p.Fields) == 1 {
+		p.Detail = p.Fields[0].Field + ": " + p.Fields[0].Message
+	}
+	return p
+}
+
+func flatten(me openapi3.MultiError) []error {
+	var out []error
+	for _, e := range me {
+		var inner openapi3.MultiError
+		if errors.As(e, &inner) && len(inner) > 0 && !isRequestError(e) {
+			out = append(out, flatten(inner)...)
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func isRequestError(err error) bool {
+	var re *openapi3filter.RequestError
+	return errors.As(err, &re)
+}
+
+// fieldProblem names where a validation error points (a JSON pointer into
+// the body, or the parameter) and says what is wrong, without echoing
+// the submitted value (it may be a secret or megabytes long).
+func fieldProblem(err error) api.FieldProblem {
+	var re *openapi3filter.RequestError
+	if !errors.As(err, &re) {
+		return api.FieldProblem{Field: "", Message: "invalid request"}
+	}
+	field := "body"
+	if re.Parameter != nil {
+		field = re.Parameter.Name
+	}
+	msg := re.Reason
+	var se *openapi3.SchemaError
+	if errors.As(re.Err, &se) {
+		if ptr := se.JSONPointer(); len(ptr) > 0 {
+			field = "/" + strings.Join(ptr, "/")
+		} else if re.Parameter == nil {
+			field = "/"
+		}
+		msg = se.Reason
+	} else if re.Err != nil && msg == "" {
+		msg = cleanMessage(re.Err.Error())
+	}
+	if msg == "" {
+		msg = "invalid value"
+	}
+	return api.FieldProblem{Field: field, Message: msg}
+}
+
+func cleanMessage(m any) string {
+	s := fmt.Sprint(m)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+func kindForStatus(code int) string {
+	switch code {
+	case http.StatusNotFound:
+		return "not-found"
+	case http.StatusMethodNotAllowed:
+		return "method-not-allowed"
+	case http.StatusRequestEntityTooLarge:
+		return "too-large"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported-media-type"
+	case http.StatusTooManyRequests:
+		return "rate-limited"
+	case http.StatusBadRequest:
+		return "bad-request"
+	}
+	if code >= 500 {
+		return "internal"
+	}
+	return "error"
+}

@@ -1,0 +1,82 @@
+package server
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/tokend/tokend/internal/perm"
+)
+
+// routeTable is what the spec says about each operation, indexed the way
+// echo names a matched route ("GET /v2/api_tokens/:id"), so that middleware
+// can ask it without a second router.
+type routeTable struct {
+	byRoute map[string]routeInfo
+	// permissionByOperation is keyed by the Go operation name the strict
+	// handler passes to its middleware ("CreateToken").
+	permissionByOperation map[string]perm.Permission
+}
+
+type routeInfo struct {
+	operationID string
+	secured     bool
+}
+
+// permissionExtension names, in openapi.yaml, the permission an operation
+// needs; absent means any authenticated caller.
+const permissionExtension = "x-tokend-permission"
+
+func newRouteTable(spec *openapi3.T) (*routeTable, error) {
+	t := &routeTable{byRoute: map[string]routeInfo{}, permissionByOperation: map[string]perm.Permission{}}
+	catalog := map[perm.Permission]bool{}
+	for _, p := range perm.Catalog() {
+		catalog[p] = true
+	}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			secured := len(spec.Security) > 0
+			if op.Security != nil {
+				secured = len(*op.Security) > 0
+			}
+			t.byRoute[method+" "+echoPath(path)] = routeInfo{operationID: op.OperationID, secured: secured}
+			raw, ok := op.Extensions[permissionExtension]
+			if !ok {
+				continue
+			}
+			name, _ := raw.(string)
+			if !catalog[perm.Permission(name)] {
+				return nil, fmt.Errorf("%s %s: %s %q is not in the permission catalog", method, path, permissionExtension, raw)
+			}
+			t.permissionByOperation[goName(op.OperationID)] = perm.Permission(name)
+		}
+	}
+	return t, nil
+}
+
+// secured reports whether the route needs a credential. Routes outside the
+// spec (docs, assets) are public.
+func (t *routeTable) secured(method, echoRoute string) bool {
+	return t.byRoute[method+" "+echoRoute].secured
+}
+
+// inSpec reports whether the matched route is an API operation.
+func (t *routeTable) inSpec(method, echoRoute string) bool {
+	_, ok := t.byRoute[method+" "+echoRoute]
+	return ok
+}
+
+// echoPath turns "/v2/api_tokens/{id}" into echo's "/v2/api_tokens/:id".
+func echoPath(p string) string {
+	p = strings.ReplaceAll(p, "{", ":")
+	return strings.ReplaceAll(p, "}", "")
+}
+
+// goName is the operation name oapi-codegen gives a strict handler.
+func goName(operationID string) string {
+	if operationID == "" {
+		return ""
+	}
+	return strings.ToUpper(operationID[:1]) + operationID[1:]
+}

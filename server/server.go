@@ -1,0 +1,172 @@
+// Package server is tokend's HTTP layer: the echo router, request
+// validation from the embedded spec, authentication, the one place where
+// errors become problem+json, and the strict handlers, one file per resource.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	oapimiddleware "github.com/oapi-codegen/echo-middleware"
+
+	"github.com/tokend/tokend/gen/api"
+	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/server/swaggerui"
+	"github.com/tokend/tokend/store"
+)
+
+// Config is everything the HTTP layer needs besides the store.
+type Config struct {
+	// Keys digest and encrypt token values (R13). Required.
+	Keys *secret.Keyring
+	// SecretRetrieval keeps an encrypted copy of each token value so that
+	// GET /v2/api_tokens/{id}/secret can return it (R9); off = show-once mode.
+	SecretRetrieval bool
+	// Logger receives request logs and internal errors; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. Tests inject their own.
+	Now func() time.Time
+	// BodyLimit caps request bodies; 0 means 1 MiB.
+	BodyLimit string
+}
+
+// Server holds the dependencies of the handlers.
+type Server struct {
+	cfg    Config
+	store  *store.Store
+	keys   *secret.Keyring
+	log    *slog.Logger
+	now    func() time.Time
+	routes *routeTable
+}
+
+// Compile-time proof that Server implements every operation of the spec.
+var _ api.StrictServerInterface = (*Server)(nil)
+
+// New builds the whole HTTP service: the one factory used by cmd/tokend and
+// by the tests, so both run exactly the same stack.
+func New(cfg Config, st *store.Store) (*echo.Echo, error) {
+	if cfg.Keys == nil {
+		return nil, errors.New("server: Config.Keys is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.BodyLimit == "" {
+		cfg.BodyLimit = "1M"
+	}
+	spec, err := api.GetSwagger()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded spec: %w", err)
+	}
+	// The validator matches the Host against spec.Servers; the service must
+	// answer on whatever address it is deployed at.
+	spec.Servers = nil
+	routes, err := newRouteTable(spec)
+	if err != nil {
+		return nil, err
+	}
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, store: st, keys: cfg.Keys, log: cfg.Logger, now: cfg.Now, routes: routes}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(s.log)
+	e.Use(middleware.RequestID())
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false, LogErrorFunc: s.logPanic}))
+	e.Use(s.requestLogger())
+	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	e.Use(s.authenticate)
+	e.Use(oapimiddleware.OapiRequestValidatorWithOptions(spec, &oapimiddleware.Options{
+		Skipper: func(c echo.Context) bool { return !s.routes.inSpec(c.Request().Method, c.Path()) },
+		Options: openapi3filter.Options{
+			MultiError: true,
+			// Authentication already happened (s.authenticate): the validator
+			// only confirms that a secured route has a principal.
+			AuthenticationFunc: func(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
+				if principalFrom(in.RequestValidationInput.Request.Context()) == nil {
+					return errUnauthorized
+				}
+				return nil
+			},
+		},
+		MultiErrorHandler: func(me openapi3.MultiError) *echo.HTTPError {
+			p := fromValidation(me)
+			return &echo.HTTPError{Code: p.Status, Message: p.Detail, Internal: p}
+		},
+		SilenceServersWarning: true,
+	}))
+
+	api.RegisterHandlers(e, api.NewStrictHandler(s, []api.StrictMiddlewareFunc{s.authorize}))
+
+	serveSpec := func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, specJSON) }
+	e.GET("/api/v1/api-docs", serveSpec)
+	e.GET("/api-docs/openapi.json", serveSpec)
+	docs := echo.WrapHandler(swaggerui.Handler("/api-docs", "/api/v1/api-docs"))
+	e.GET("/api-docs", docs)
+	e.GET("/api-docs/*", docs)
+	return e, nil
+}
+
+func (s *Server) logPanic(c echo.Context, err error, stack []byte) error {
+	s.log.ErrorContext(c.Request().Context(), "panic", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+		"error", err, "stack", string(stack))
+	return err
+}
+
+// requestLogger writes one line per request: id, operation, status,
+// latency and principal, never a header or body (they may hold secrets).
+func (s *Server) requestLogger() echo.MiddlewareFunc {
+	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogStatus: true, LogLatency: true, LogMethod: true, LogRoutePath: true, LogRequestID: true,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			attrs := []slog.Attr{
+				slog.String("request_id", v.RequestID),
+				slog.String("method", v.Method),
+				slog.String("route", v.RoutePath),
+				slog.Int("status", v.Status),
+				slog.Duration("latency", v.Latency),
+			}
+			if p := principalFrom(c.Request().Context()); p != nil {
+				attrs = append(attrs, slog.Int64("user_id", p.UserID()))
+				if p.Token != nil {
+					attrs = append(attrs, slog.Int64("token_id", p.Token.ID))
+				}
+			}
+			s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request", attrs...)
+			return nil
+		},
+	})
+}
+
+// authorize checks the permission the spec declares for the operation
+// (x-tokend-permission) against the caller's effective permissions, before
+// the handler does any work (R3).
+func (s *Server) authorize(next api.StrictHandlerFunc, operation string) api.StrictHandlerFunc {
+	need, ok := s.routes.permissionByOperation[operation]
+	if !ok {
+		return next
+	}
+	return func(c echo.Context, request any) (any, error) {
+		p := principalFrom(c.Request().Context())
+		if p == nil || !p.Effective.Has(need) {
+			return nil, forbidden("this credential lacks the %s permission", need)
+		}
+		return next(c, request)
+	}
+}

@@ -1,0 +1,50 @@
+package server
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+	"github.com/oapi-codegen/nullable"
+	openapi_types "github.com/oapi-codegen/runtime/types"
+
+	"github.com/tokend/tokend/gen/api"
+)
+
+// GetCurrentUser answers who the caller is, with the effective permissions
+// of the credential that authenticated this very request.
+func (s *Server) GetCurrentUser(ctx context.Context, _ api.GetCurrentUserRequestObject) (api.GetCurrentUserResponseObject, error) {
+	return api.GetCurrentUser200JSONResponse(currentUser(principalFrom(ctx))), nil
+}
+
+// PostCurrentUser is the Wallarm-compatible POST form of GetCurrentUser.
+func (s *Server) PostCurrentUser(ctx context.Context, _ api.PostCurrentUserRequestObject) (api.PostCurrentUserResponseObject, error) {
+	return api.PostCurrentUser200JSONResponse(currentUser(principalFrom(ctx))), nil
+}
+
+func currentUser(p *Principal) api.CurrentUser {
+	out := api.CurrentUser{
+		ClientId:    p.Client.ID,
+		ClientName:  p.Client.Name,
+		Permissions: p.Effective.Strings(),
+		Role:        api.Role(p.Role),
+		Enabled:     true,
+		TokenId:     nullable.NewNullNullable[int64](),
+	}
+	if p.Token != nil {
+		out.TokenId = nullable.NewNullableWithValue(p.Token.ID)
+	}
+	if u := p.User; u != nil {
+		out.Id = u.ID
+		out.Uuid = openapi_types.UUID(uuid.MustParse(u.UUID))
+		out.Email = u.Email
+		out.Realname = u.Realname
+		out.Enabled = u.Enabled
+		out.Sso = u.SSO
+		out.ApiAccess = u.APIAccess
+		out.CreatedAt = u.CreatedAt
+	} else if p.Token != nil {
+		out.Realname = p.Token.Realname
+		out.CreatedAt = p.Token.CreatedAt
+	}
+	return out
+}

@@ -1,0 +1,97 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Credential is what a presented secret resolves to: an API token or a
+// sign-in session, with the owner and the company needed to judge it.
+type Credential struct {
+	Token   *Token   // nil for a session
+	Session *Session // nil for a token
+	User    *User    // the owner; nil for a shared token
+	Client  *Client  // the token's or the user's company
+}
+
+// TokenByDigest finds the token whose current value has this digest, or a
+// renewed token whose old value is still inside its grace period (R10).
+func (s *Store) TokenByDigest(ctx context.Context, digest []byte) (*Credential, error) {
+	db := s.db.WithContext(ctx)
+	var t Token
+	err := translate(db.Where("digest = ?", digest).Take(&t).Error)
+	if err == ErrNotFound {
+		var g GraceDigest
+		if err := translate(db.Where("digest = ? AND expires_at > ?", digest, s.now().UTC()).Take(&g).Error); err != nil {
+			return nil, err
+		}
+		err = translate(db.Where("id = ?", g.TokenID).Take(&t).Error)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.completeCredential(ctx, &Credential{Token: &t}, t.UserID, t.ClientID)
+}
+
+// TokenByLegacyUUID finds the backward-compatible token imported with this
+// UUID (R15); the caller compares the secret's digest.
+func (s *Store) TokenByLegacyUUID(ctx context.Context, uuid string) (*Credential, error) {
+	var t Token
+	if err := translate(s.db.WithContext(ctx).Where("legacy_uuid = ? AND backward_compatible", uuid).Take(&t).Error); err != nil {
+		return nil, err
+	}
+	return s.completeCredential(ctx, &Credential{Token: &t}, t.UserID, t.ClientID)
+}
+
+// SessionByDigest finds an unexpired sign-in session (R19).
+func (s *Store) SessionByDigest(ctx context.Context, digest []byte) (*Credential, error) {
+	var sess Session
+	if err := translate(s.db.WithContext(ctx).Where("digest = ? AND expires_at > ?", digest, s.now().UTC()).Take(&sess).Error); err != nil {
+		return nil, err
+	}
+	var u User
+	if err := translate(s.db.WithContext(ctx).Where("id = ?", sess.UserID).Take(&u).Error); err != nil {
+		return nil, err
+	}
+	return s.completeCredential(ctx, &Credential{Session: &sess}, &u.ID, u.ClientID)
+}
+
+func (s *Store) completeCredential(ctx context.Context, c *Credential, userID *int64, clientID int64) (*Credential, error) {
+	db := s.db.WithContext(ctx)
+	if userID != nil {
+		var u User
+		if err := translate(db.Where("id = ?", *userID).Take(&u).Error); err != nil {
+			return nil, err
+		}
+		c.User = &u
+	}
+	var cl Client
+	if err := translate(db.Where("id = ?", clientID).Take(&cl).Error); err != nil {
+		return nil, err
+	}
+	c.Client = &cl
+	return c, nil
+}
+
+// CreateSession stores a new sign-in session.
+func (s *Store) CreateSession(ctx context.Context, userID int64, digest []byte, expiresAt time.Time) (*Session, error) {
+	sess := &Session{UserID: userID, Digest: digest, ExpiresAt: expiresAt.UTC(), CreatedAt: s.now().UTC()}
+	if err := translate(s.db.WithContext(ctx).Create(sess).Error); err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
+// DeleteSession ends a session (logout).
+func (s *Store) DeleteSession(ctx context.Context, id int64) error {
+	return translate(s.db.WithContext(ctx).Where("id = ?", id).Delete(&Session{}).Error)
+}
+
+// UserByEmail finds a user for sign-in.
+func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
+	var u User
+	if err := translate(s.db.WithContext(ctx).Where("email = ?", email).Take(&u).Error); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}

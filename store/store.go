@@ -1,0 +1,218 @@
+// Package store keeps tokend's data in PostgreSQL or an embedded SQLite file
+// through GORM. It knows SQL and nothing of HTTP: every method takes the
+// caller's context first, filters by the caller's scope in the query, and
+// returns domain errors (ErrNotFound, ErrConflict, ...) only.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/tokend/tokend/store/migrations"
+)
+
+// Domain errors. The HTTP layer maps each to one status code.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+	// ErrUnavailable means the database did not answer; the request may be retried.
+	ErrUnavailable = errors.New("database unavailable")
+)
+
+// Dialect names the SQL backend behind a Store.
+type Dialect string
+
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// Store is tokend's persistence. It is safe for concurrent use.
+type Store struct {
+	db      *gorm.DB
+	dialect Dialect
+	now     func() time.Time
+}
+
+// Option configures Open.
+type Option func(*Store)
+
+// WithClock injects the time source, so tests can move time without sleeping.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// Open connects to the database named by url: postgres://… or postgresql://…
+// selects PostgreSQL; sqlite:PATH (or a bare path) selects the embedded SQLite
+// file. It does not migrate; call Migrate.
+func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
+	dialect, dialector, err := dialectorFor(databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	db, err := gorm.Open(dialector, &gorm.Config{
+		TranslateError:         true,
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+	}
+	s := &Store{db: db, dialect: dialect, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	if dialect == SQLite {
+		// One writer at a time is all SQLite offers; a single connection
+		// avoids "database is locked" errors between our own goroutines.
+		sqlDB.SetMaxOpenConns(1)
+	} else {
+		sqlDB.SetMaxOpenConns(20)
+		sqlDB.SetMaxIdleConns(20)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
+	}
+	return s, nil
+}
+
+// dialectorFor picks the GORM dialector from the URL scheme.
+func dialectorFor(databaseURL string) (Dialect, gorm.Dialector, error) {
+	switch {
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		return Postgres, postgres.Open(databaseURL), nil
+	case strings.HasPrefix(databaseURL, "sqlite:"), !strings.Contains(databaseURL, "://"):
+		path := strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite:"), "//")
+		if path == "" {
+			return "", nil, errors.New("sqlite database URL has no file path (want sqlite:PATH)")
+		}
+		// Foreign keys are off by default in SQLite; WAL lets readers proceed
+		// during a write; busy_timeout rides out a concurrent writer (tokend
+		// migrate while serve runs).
+		q := url.Values{}
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "busy_timeout(5000)")
+		q.Add("_time_format", "sqlite")
+		return SQLite, sqlite.Open("file:" + filepath.ToSlash(path) + "?" + q.Encode()), nil
+	default:
+		return "", nil, fmt.Errorf("unsupported database URL %q: use postgres://… or sqlite:PATH", redactURL(databaseURL))
+	}
+}
+
+// redactURL drops a password from a URL before it reaches a message.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// Dialect reports the backend.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// DB exposes the GORM handle for tests that inspect rows directly.
+func (s *Store) DB() *gorm.DB { return s.db }
+
+// Close releases the connection pool.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Ping reports whether the database answers (readiness).
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// Migrate applies every pending migration, forward only. It is safe to run
+// while other replicas serve: goose serialises concurrent runs with a lock on
+// PostgreSQL.
+func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
+	p, err := s.migrationProvider()
+	if err != nil {
+		return nil, err
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	for _, r := range results {
+		applied = append(applied, r.Source.Path)
+	}
+	return applied, nil
+}
+
+// MigrationVersion reports the schema version the database is at.
+func (s *Store) MigrationVersion(ctx context.Context) (int64, error) {
+	p, err := s.migrationProvider()
+	if err != nil {
+		return 0, err
+	}
+	return p.GetDBVersion(ctx)
+}
+
+func (s *Store) migrationProvider() (*goose.Provider, error) {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return nil, err
+	}
+	dir, gooseDialect := "sqlite", goose.DialectSQLite3
+	if s.dialect == Postgres {
+		dir, gooseDialect = "postgres", goose.DialectPostgres
+	}
+	sub, err := fs.Sub(migrations.FS, dir)
+	if err != nil {
+		return nil, err
+	}
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	if s.dialect == Postgres {
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	return goose.NewProvider(gooseDialect, sqlDB, sub, opts...)
+}
+
+// translate maps driver errors to domain errors.
+func translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gorm.ErrRecordNotFound), errors.Is(err, sql.ErrNoRows):
+		return ErrNotFound
+	case errors.Is(err, gorm.ErrDuplicatedKey), errors.Is(err, gorm.ErrForeignKeyViolated):
+		return fmt.Errorf("%w: %v", ErrConflict, err)
+	default:
+		return err
+	}
+}

@@ -252,4 +252,3 @@ func Must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
-

@@ -133,6 +133,7 @@ type ID = int64
 
 // LegacyCredentials defines model for LegacyCredentials.
 type LegacyCredentials struct {
+	// Secret The Wallarm-style secret (64 base64 characters); it becomes the token's value.
 	Secret string             `json:"secret"`
 	Uuid   openapi_types.UUID `json:"uuid"`
 }

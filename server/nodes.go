@@ -3,20 +3,39 @@ package server
 import (
 	"context"
 
+	"github.com/google/uuid"
+
 	"github.com/tokend/tokend/gen/api"
+	"github.com/tokend/tokend/store"
 )
 
-// ListNodes is not implemented yet.
-func (s *Server) ListNodes(ctx context.Context, request api.ListNodesRequestObject) (api.ListNodesResponseObject, error) {
-	return nil, notImplemented(3)
+// ListNodes lists the filter nodes of the companies in scope.
+func (s *Server) ListNodes(ctx context.Context, req api.ListNodesRequestObject) (api.ListNodesResponseObject, error) {
+	pg, err := page(req.Params.Limit, req.Params.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	rows, next, err := s.store.ListNodes(ctx, principalFrom(ctx).Scope(), pg)
+	if err != nil {
+		return nil, err
+	}
+	return api.ListNodes200JSONResponse{Items: mapSlice(rows, apiNode), NextCursor: nullOf(encodeCursor(next))}, nil
 }
 
-// CreateNode is not implemented yet.
-func (s *Server) CreateNode(ctx context.Context, request api.CreateNodeRequestObject) (api.CreateNodeResponseObject, error) {
-	return nil, notImplemented(3)
+// CreateNode registers a node in the caller's company: what Deploy tokens are for.
+func (s *Server) CreateNode(ctx context.Context, req api.CreateNodeRequestObject) (api.CreateNodeResponseObject, error) {
+	p := principalFrom(ctx)
+	n := &store.Node{UUID: uuid.NewString(), ClientID: p.Client.ID, Name: req.Body.Name, CreatedBy: userIDPtr(p)}
+	if err := s.store.CreateNode(ctx, n); err != nil {
+		return nil, err
+	}
+	return api.CreateNode201JSONResponse(apiNode(n)), nil
 }
 
-// DeleteNode is not implemented yet.
-func (s *Server) DeleteNode(ctx context.Context, request api.DeleteNodeRequestObject) (api.DeleteNodeResponseObject, error) {
-	return nil, notImplemented(3)
+// DeleteNode deletes a node in scope.
+func (s *Server) DeleteNode(ctx context.Context, req api.DeleteNodeRequestObject) (api.DeleteNodeResponseObject, error) {
+	if err := s.store.DeleteNode(ctx, principalFrom(ctx).Scope(), req.Id); err != nil {
+		return nil, notFoundAs(err, "node")
+	}
+	return api.DeleteNode204Response{}, nil
 }

@@ -4,9 +4,20 @@ import (
 	"context"
 
 	"github.com/tokend/tokend/gen/api"
+	"github.com/tokend/tokend/internal/perm"
 )
 
-// ListPermissions is not implemented yet.
-func (s *Server) ListPermissions(ctx context.Context, request api.ListPermissionsRequestObject) (api.ListPermissionsResponseObject, error) {
-	return nil, notImplemented(3)
+// ListPermissions publishes the catalog and every role's expansion.
+func (s *Server) ListPermissions(ctx context.Context, _ api.ListPermissionsRequestObject) (api.ListPermissionsResponseObject, error) {
+	catalog := perm.Catalog()
+	out := api.PermissionCatalog{Permissions: make([]string, len(catalog))}
+	for i, p := range catalog {
+		out.Permissions[i] = string(p)
+	}
+	for _, r := range perm.Roles() {
+		out.Roles = append(out.Roles, api.RoleInfo{
+			Name: api.Role(r), DisplayName: r.DisplayName(), Global: r.Global(), Permissions: r.Permissions().Strings(),
+		})
+	}
+	return api.ListPermissions200JSONResponse(out), nil
 }

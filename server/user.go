@@ -3,9 +3,7 @@ package server
 import (
 	"context"
 
-	"github.com/google/uuid"
 	"github.com/oapi-codegen/nullable"
-	openapi_types "github.com/oapi-codegen/runtime/types"
 
 	"github.com/tokend/tokend/gen/api"
 )
@@ -35,7 +33,7 @@ func currentUser(p *Principal) api.CurrentUser {
 	}
 	if u := p.User; u != nil {
 		out.Id = u.ID
-		out.Uuid = openapi_types.UUID(uuid.MustParse(u.UUID))
+		out.Uuid = apiUUID(u.UUID)
 		out.Email = u.Email
 		out.Realname = u.Realname
 		out.Enabled = u.Enabled

@@ -20,6 +20,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 
 	"github.com/tokend/tokend/store/migrations"
@@ -215,4 +216,13 @@ func translate(err error) error {
 	default:
 		return err
 	}
+}
+
+// lock takes a row lock for the rest of the transaction on PostgreSQL.
+// SQLite has one writer at a time, so a transaction there is already serial.
+func (s *Store) lock(db *gorm.DB) *gorm.DB {
+	if s.dialect == Postgres {
+		return db.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	return db
 }

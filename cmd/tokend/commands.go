@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tokend/tokend/internal/jobs"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/server"
 	"github.com/tokend/tokend/store"
@@ -116,6 +117,9 @@ func (c *serveCmd) Run() error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	maint := &jobs.Maintenance{Store: st, Retention: c.DisabledRetention, Log: log}
+	go maint.Run(ctx, time.Minute)
+
 	log.Info("tokend serving", "address", baseURL, "swagger_ui", baseURL+"/api-docs", "database", string(st.Dialect()))
 	fmt.Printf("tokend: Swagger UI at %s/api-docs\n", baseURL)
 	errc := make(chan error, 1)
@@ -147,4 +151,30 @@ func openAndMigrate(ctx context.Context, f *dbFlags, log *slog.Logger) (*store.S
 		return nil, nil, err
 	}
 	return st, keys, nil
+}
+
+type purgeCmd struct {
+	dbFlags
+	DisabledRetention time.Duration `name:"disabled-retention" env:"TOKEND_DISABLED_RETENTION" default:"168h" help:"How long disabled tokens are kept before the purge."`
+}
+
+// Run marks expired tokens disabled and deletes those disabled longer than
+// the retention, once (the same job serve runs every minute).
+func (c *purgeCmd) Run() error {
+	ctx := context.Background()
+	log := c.logger()
+	st, err := c.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	r, err := (&jobs.Maintenance{Store: st, Retention: c.DisabledRetention, Log: log}).RunOnce(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("purge done", "expired", r.Expired, "purged", r.Purged)
+	return nil
 }

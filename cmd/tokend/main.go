@@ -18,6 +18,7 @@ type cli struct {
 	Serve     serveCmd     `cmd:"" help:"Migrate, bootstrap an empty database, and serve the API."`
 	Migrate   migrateCmd   `cmd:"" help:"Apply pending database migrations and exit."`
 	Bootstrap bootstrapCmd `cmd:"" help:"Create the first company, Global Administrator and API token."`
+	Purge     purgeCmd     `cmd:"" help:"Disable expired tokens and delete tokens disabled longer than the retention, once."`
 	Version   versionCmd   `cmd:"" help:"Print the version."`
 }
 

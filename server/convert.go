@@ -1,0 +1,89 @@
+package server
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/oapi-codegen/nullable"
+	openapi_types "github.com/oapi-codegen/runtime/types"
+
+	"github.com/tokend/tokend/gen/api"
+	"github.com/tokend/tokend/store"
+)
+
+// Conversions from store rows to API models. Responses never carry a digest,
+// a ciphertext or a password hash: those fields do not exist in the models.
+
+func apiClient(c *store.Client) api.Company {
+	return api.Company{
+		Id: c.ID, Uuid: apiUUID(c.UUID), Name: c.Name, Enabled: c.Enabled,
+		ParentId: nullOf(c.ParentID), CreatedAt: c.CreatedAt.UTC(),
+	}
+}
+
+func apiUser(u *store.User) api.User {
+	return api.User{
+		Id: u.ID, Uuid: apiUUID(u.UUID), ClientId: u.ClientID, Email: u.Email, Realname: u.Realname,
+		Role: api.Role(u.Role), Enabled: u.Enabled, Sso: u.SSO, ApiAccess: u.APIAccess,
+		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
+	}
+}
+
+func apiToken(t *store.Token) api.Token {
+	perms := []string(t.Permissions)
+	if t.BackwardCompatible || perms == nil {
+		// R15: a backward-compatible token's permissions are its owner's
+		// role; they are neither shown nor editable.
+		perms = []string{}
+	}
+	return api.Token{
+		Id: t.ID, ClientId: t.ClientID, UserId: nullOf(t.UserID), Shared: t.Shared, Realname: t.Realname,
+		Permissions: perms, SourceRole: t.SourceRole, Enabled: t.Enabled,
+		ExpireAt: nullTime(t.ExpireAt), DisabledAt: nullTime(t.DisabledAt),
+		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(), RenewedAt: nullTime(t.RenewedAt),
+		CreatedBy: nullOf(t.CreatedBy), LastUsedAt: nullTime(t.LastUsedAt), LastUsedIp: nullOf(t.LastUsedIP),
+		BackwardCompatible: t.BackwardCompatible, Hint: t.Hint,
+	}
+}
+
+func apiTokenWithSecret(t *store.Token, value string) api.TokenWithSecret {
+	m := apiToken(t)
+	return api.TokenWithSecret{
+		Id: m.Id, ClientId: m.ClientId, UserId: m.UserId, Shared: m.Shared, Realname: m.Realname,
+		Permissions: m.Permissions, SourceRole: m.SourceRole, Enabled: m.Enabled, ExpireAt: m.ExpireAt,
+		DisabledAt: m.DisabledAt, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, RenewedAt: m.RenewedAt,
+		CreatedBy: m.CreatedBy, LastUsedAt: m.LastUsedAt, LastUsedIp: m.LastUsedIp,
+		BackwardCompatible: m.BackwardCompatible, Hint: m.Hint, Secret: value,
+	}
+}
+
+func apiNode(n *store.Node) api.Node {
+	return api.Node{Id: n.ID, Uuid: apiUUID(n.UUID), ClientId: n.ClientID, Name: n.Name, CreatedAt: n.CreatedAt.UTC()}
+}
+
+func apiUUID(s string) openapi_types.UUID {
+	u, _ := uuid.Parse(s)
+	return openapi_types.UUID(u)
+}
+
+func nullOf[T any](p *T) nullable.Nullable[T] {
+	if p == nil {
+		return nullable.NewNullNullable[T]()
+	}
+	return nullable.NewNullableWithValue(*p)
+}
+
+func nullTime(p *time.Time) nullable.Nullable[time.Time] {
+	if p == nil {
+		return nullable.NewNullNullable[time.Time]()
+	}
+	return nullable.NewNullableWithValue(p.UTC())
+}
+
+func mapSlice[T, U any](in []T, f func(*T) U) []U {
+	out := make([]U, len(in))
+	for i := range in {
+		out[i] = f(&in[i])
+	}
+	return out
+}

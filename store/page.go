@@ -1,0 +1,37 @@
+package store
+
+import "gorm.io/gorm"
+
+// Page is a keyset page request: at most Limit rows after the row whose id
+// is After (0 = from the start). Keyset, not offset, so that deep pages cost
+// the same as the first.
+type Page struct {
+	Limit int
+	After int64
+}
+
+// paginate orders by id and fetches one row more than asked, to know
+// whether another page follows without a COUNT.
+func (p Page) apply(db *gorm.DB, descending bool) *gorm.DB {
+	if p.After > 0 {
+		if descending {
+			db = db.Where("id < ?", p.After)
+		} else {
+			db = db.Where("id > ?", p.After)
+		}
+	}
+	order := "id"
+	if descending {
+		order = "id DESC"
+	}
+	return db.Order(order).Limit(p.Limit + 1)
+}
+
+// trim cuts the extra row and reports the id to continue after (0 = last page).
+func trim[T any](rows []T, limit int, id func(T) int64) ([]T, int64) {
+	if len(rows) <= limit {
+		return rows, 0
+	}
+	rows = rows[:limit]
+	return rows, id(rows[len(rows)-1])
+}

@@ -1,8 +1,11 @@
 package server_test
 
 import (
+	"time"
+
 	"context"
 	"encoding/json"
+	"github.com/oapi-codegen/nullable"
 	"slices"
 	"testing"
 
@@ -53,3 +56,7 @@ func equalJSON(t *testing.T, a, b any) bool {
 }
 
 func contains(list []string, s string) bool { return slices.Contains(list, s) }
+
+func ptr[T any](v T) *T { return &v }
+
+func nullableTime(t time.Time) nullable.Nullable[time.Time] { return nullable.NewNullableWithValue(t) }

@@ -55,8 +55,10 @@ func TestBootstrapJSON(t *testing.T) {
 	if err != nil || stdout != "" || !strings.Contains(stderr, "already has users") {
 		t.Fatalf("second bootstrap: err %v, stdout %q, stderr %q", err, stdout, stderr)
 	}
-	if _, _, err := run("migrate"); err != nil {
-		t.Fatalf("migrate: %v", err)
+	for _, cmd := range []string{"migrate", "purge"} {
+		if _, stderr, err := run(cmd); err != nil {
+			t.Fatalf("%s: %v\n%s", cmd, err, stderr)
+		}
 	}
 	if out, _, err := run("version"); err != nil || !strings.HasPrefix(out, "tokend ") {
 		t.Fatalf("version: %q %v", out, err)

@@ -53,15 +53,22 @@ func principalFrom(ctx context.Context) *Principal {
 // answers the one 401 for every failure. Public routes pass untouched.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !s.routes.secured(c.Request().Method, c.Path()) {
+		req := c.Request()
+		actor := store.Actor{IP: c.RealIP()}
+		if !s.routes.secured(req.Method, c.Path()) {
+			c.SetRequest(req.WithContext(store.WithActor(req.Context(), actor)))
 			return next(c)
 		}
-		p, err := s.principalFor(c.Request())
+		p, err := s.principalFor(req)
 		if err != nil {
 			return err
 		}
-		req := c.Request()
-		c.SetRequest(req.WithContext(context.WithValue(req.Context(), principalKey{}, p)))
+		actor.UserID, actor.TokenID = userIDPtr(p), tokenIDPtr(p)
+		if p.Token != nil {
+			s.cfg.Usage.Record(p.Token.ID, actor.IP)
+		}
+		ctx := store.WithActor(context.WithValue(req.Context(), principalKey{}, p), actor)
+		c.SetRequest(req.WithContext(ctx))
 		return next(c)
 	}
 }
@@ -177,4 +184,12 @@ func admit(cred *store.Credential, now time.Time) (*Principal, bool) {
 		p.Effective = perm.Effective(t.Permissions, p.Role)
 	}
 	return p, true
+}
+
+func tokenIDPtr(p *Principal) *int64 {
+	if p.Token == nil {
+		return nil
+	}
+	id := p.Token.ID
+	return &id
 }

@@ -37,6 +37,16 @@ type Config struct {
 	Now func() time.Time
 	// BodyLimit caps request bodies; 0 means 1 MiB.
 	BodyLimit string
+	// AuthFailureLimit is how many failed authentications one address may
+	// make per AuthFailureWindow before it gets 429 (default 30 per 5 min).
+	AuthFailureLimit  int
+	AuthFailureWindow time.Duration
+	// Usage records last-used times off the hot path; nil makes one whose
+	// Flush nobody calls (the caller runs Usage.Run in production).
+	Usage *UsageRecorder
+	// LeakReportLimit is how many leak reports one address may send per
+	// minute (default 10).
+	LeakReportLimit int
 }
 
 // Server holds the dependencies of the handlers.
@@ -47,6 +57,9 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	routes *routeTable
+
+	authFailures *addressLimiter
+	leakReports  *addressLimiter
 }
 
 // Compile-time proof that Server implements every operation of the spec.
@@ -67,6 +80,18 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	if cfg.BodyLimit == "" {
 		cfg.BodyLimit = "1M"
 	}
+	if cfg.AuthFailureLimit <= 0 {
+		cfg.AuthFailureLimit = 30
+	}
+	if cfg.AuthFailureWindow <= 0 {
+		cfg.AuthFailureWindow = 5 * time.Minute
+	}
+	if cfg.Usage == nil {
+		cfg.Usage = NewUsageRecorder(st, cfg.Now)
+	}
+	if cfg.LeakReportLimit <= 0 {
+		cfg.LeakReportLimit = 10
+	}
 	spec, err := api.GetSwagger()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
@@ -82,15 +107,23 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: st, keys: cfg.Keys, log: cfg.Logger, now: cfg.Now, routes: routes}
+	s := &Server{cfg: cfg, store: st, keys: cfg.Keys, log: cfg.Logger, now: cfg.Now, routes: routes,
+		authFailures: newAddressLimiter(cfg.AuthFailureLimit, cfg.AuthFailureWindow),
+		leakReports:  newAddressLimiter(cfg.LeakReportLimit, time.Minute),
+	}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(s.log)
+	// The peer address, not a client-supplied X-Forwarded-For: the activity
+	// log and the brute-force guard must not be fooled by a header.
+	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(middleware.RequestID())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false, LogErrorFunc: s.logPanic}))
 	e.Use(s.requestLogger())
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	e.Use(s.guardAuthFailures)
+	e.Use(s.limitLeakReports)
 	e.Use(s.authenticate)
 	e.Use(oapimiddleware.OapiRequestValidatorWithOptions(spec, &oapimiddleware.Options{
 		Skipper: func(c echo.Context) bool { return !s.routes.inSpec(c.Request().Method, c.Path()) },

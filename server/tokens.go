@@ -180,6 +180,7 @@ func (s *Server) GetTokenSecret(ctx context.Context, req api.GetTokenSecretReque
 			Detail: "this deployment runs in show-once mode (TOKEND_SECRET_RETRIEVAL=off): token values are shown only by create and renew"}
 	}
 	if err := mayHandleValue(p, t); err != nil {
+		s.recordActivity(ctx, store.ActionTokenSecretReadDenied, t)
 		return nil, err
 	}
 	if t.SecretCiphertext == nil || t.SecretKeyID == nil {
@@ -188,6 +189,10 @@ func (s *Server) GetTokenSecret(ctx context.Context, req api.GetTokenSecretReque
 	}
 	value, err := s.keys.Open(t.SecretCiphertext, *t.SecretKeyID, t.Digest)
 	if err != nil {
+		return nil, err
+	}
+	// Recorded before answering: a value nobody can account for is worse than a failed read.
+	if err := s.store.RecordActivity(ctx, tokenActivity(store.ActionTokenSecretRead, t)); err != nil {
 		return nil, err
 	}
 	return api.GetTokenSecret200JSONResponse{Secret: value}, nil
@@ -293,4 +298,15 @@ func notFoundAs(err error, what string) error {
 		return notFound(what)
 	}
 	return err
+}
+
+// recordActivity logs an event that must not fail the request it belongs to.
+func (s *Server) recordActivity(ctx context.Context, action string, t *store.Token) {
+	if err := s.store.RecordActivity(ctx, tokenActivity(action, t)); err != nil {
+		s.log.ErrorContext(ctx, "record activity failed", "action", action, "error", err)
+	}
+}
+
+func tokenActivity(action string, t *store.Token) store.Event {
+	return store.Event{ClientID: t.ClientID, Action: action, TokenID: &t.ID, UserID: t.UserID}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strconv"
 
 	"gorm.io/gorm"
 )
@@ -31,7 +32,12 @@ func (s *Store) GetClient(ctx context.Context, sc Scope, id int64) (*Client, err
 func (s *Store) CreateClient(ctx context.Context, c *Client) error {
 	now := s.now().UTC()
 	c.CreatedAt, c.UpdatedAt = now, now
-	return translate(s.db.WithContext(ctx).Create(c).Error)
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(c).Error; err != nil {
+			return translate(err)
+		}
+		return s.record(ctx, tx, Event{ClientID: c.ID, Action: ActionClientCreate, Details: Details{"name": c.Name}})
+	})
 }
 
 // UpdateClient applies change to a company in scope under a row lock.
@@ -45,7 +51,10 @@ func (s *Store) UpdateClient(ctx context.Context, sc Scope, id int64, change fun
 			return err
 		}
 		c.UpdatedAt = s.now().UTC()
-		return translate(tx.Select("name", "enabled", "updated_at").Save(&c).Error)
+		if err := tx.Select("name", "enabled", "updated_at").Save(&c).Error; err != nil {
+			return translate(err)
+		}
+		return s.record(ctx, tx, Event{ClientID: c.ID, Action: ActionClientUpdate, Details: Details{"name": c.Name, "enabled": strconv.FormatBool(c.Enabled)}})
 	})
 	if err != nil {
 		return nil, err

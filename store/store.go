@@ -226,3 +226,13 @@ func (s *Store) lock(db *gorm.DB) *gorm.DB {
 	}
 	return db
 }
+
+// lockSkip locks the selected rows and skips rows another transaction holds,
+// so that concurrent maintenance runs on several replicas share the work
+// instead of queueing behind each other.
+func (s *Store) lockSkip(db *gorm.DB) *gorm.DB {
+	if s.dialect == Postgres {
+		return db.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+	}
+	return db
+}

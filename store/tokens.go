@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -96,7 +97,14 @@ func (s *Store) CreateToken(ctx context.Context, t *Token) error {
 				}
 			}
 		}
-		return translate(tx.Create(t).Error)
+		if err := tx.Create(t).Error; err != nil {
+			return translate(err)
+		}
+		ev := tokenEvent(ActionTokenCreate, t, Details{"permissions": joinNames(t.Permissions), "shared": fmt.Sprint(t.Shared)})
+		if t.BackwardCompatible {
+			ev = tokenEvent(ActionUserLegacyImport, t, Details{"legacy_uuid": deref(t.LegacyUUID)})
+		}
+		return s.record(ctx, tx, ev)
 	})
 }
 
@@ -107,11 +115,15 @@ func (s *Store) UpdateToken(ctx context.Context, v TokenVisibility, id int64, ch
 		if err := s.lock(v.apply(tx.Model(&Token{}))).Where("id = ?", id).Take(&t).Error; err != nil {
 			return translate(err)
 		}
+		before := t
 		if err := change(&t); err != nil {
 			return err
 		}
 		t.UpdatedAt = s.now().UTC()
-		return translate(tx.Select("realname", "permissions", "source_role", "enabled", "expire_at", "disabled_at", "updated_at").Save(&t).Error)
+		if err := tx.Select("realname", "permissions", "source_role", "enabled", "expire_at", "disabled_at", "updated_at").Save(&t).Error; err != nil {
+			return translate(err)
+		}
+		return s.record(ctx, tx, tokenUpdateEvent(&before, &t))
 	})
 	if err != nil {
 		return nil, err
@@ -140,9 +152,11 @@ func (s *Store) RenewToken(ctx context.Context, v TokenVisibility, id int64, gra
 			return translate(err)
 		}
 		if grace > 0 {
-			return translate(tx.Create(&GraceDigest{Digest: old, TokenID: t.ID, ExpiresAt: now.Add(grace)}).Error)
+			if err := tx.Create(&GraceDigest{Digest: old, TokenID: t.ID, ExpiresAt: now.Add(grace)}).Error; err != nil {
+				return translate(err)
+			}
 		}
-		return nil
+		return s.record(ctx, tx, tokenEvent(ActionTokenRenew, &t, Details{"grace_period": grace.String()}))
 	})
 	if err != nil {
 		return nil, err
@@ -160,41 +174,200 @@ func (s *Store) DeleteToken(ctx context.Context, v TokenVisibility, id int64) er
 		if err := tx.Where("token_id = ?", id).Delete(&GraceDigest{}).Error; err != nil {
 			return translate(err)
 		}
-		return translate(tx.Delete(&Token{}, id).Error)
+		if err := tx.Delete(&Token{}, id).Error; err != nil {
+			return translate(err)
+		}
+		return s.record(ctx, tx, tokenEvent(ActionTokenDelete, &t, nil))
 	})
 }
+
+// maintenanceBatch bounds how many rows one maintenance transaction
+// touches, so that it never holds locks long enough to slow verification.
+const maintenanceBatch = 500
 
 // DisableExpired marks every enabled token whose expire_at has passed as
 // disabled, with disabled_at = expire_at (R7). Authentication already
 // refuses them; this makes the state visible and starts the purge clock.
 func (s *Store) DisableExpired(ctx context.Context) (int64, error) {
-	now := s.now().UTC()
-	res := s.db.WithContext(ctx).Model(&Token{}).
-		Where("enabled AND expire_at IS NOT NULL AND expire_at <= ?", now).
-		Updates(map[string]any{"enabled": false, "disabled_at": gorm.Expr("expire_at"), "updated_at": now})
-	return res.RowsAffected, translate(res.Error)
+	return s.inBatches(ctx, func(tx *gorm.DB, now time.Time) (int64, error) {
+		var due []Token
+		if err := s.lockSkip(tx.Model(&Token{})).Select("id", "client_id", "user_id", "expire_at").
+			Where("enabled AND expire_at IS NOT NULL AND expire_at <= ?", now).
+			Order("id").Limit(maintenanceBatch).Find(&due).Error; err != nil {
+			return 0, err
+		}
+		for i := range due {
+			t := &due[i]
+			if err := tx.Model(&Token{}).Where("id = ?", t.ID).
+				Updates(map[string]any{"enabled": false, "disabled_at": *t.ExpireAt, "updated_at": now}).Error; err != nil {
+				return 0, err
+			}
+			if err := s.record(ctx, tx, tokenEvent(ActionTokenExpire, t, Details{"expire_at": t.ExpireAt.UTC().Format(time.RFC3339)})); err != nil {
+				return 0, err
+			}
+		}
+		return int64(len(due)), nil
+	})
 }
 
 // PurgeDisabled deletes tokens disabled for longer than retention (R14),
 // and sessions and grace values that have expired.
 func (s *Store) PurgeDisabled(ctx context.Context, retention time.Duration) (int64, error) {
+	purged, err := s.inBatches(ctx, func(tx *gorm.DB, now time.Time) (int64, error) {
+		var due []Token
+		if err := s.lockSkip(tx.Model(&Token{})).Select("id", "client_id", "user_id", "disabled_at").
+			Where("NOT enabled AND disabled_at IS NOT NULL AND disabled_at < ?", now.Add(-retention)).
+			Order("id").Limit(maintenanceBatch).Find(&due).Error; err != nil {
+			return 0, err
+		}
+		if len(due) == 0 {
+			return 0, nil
+		}
+		ids := make([]int64, len(due))
+		for i := range due {
+			ids[i] = due[i].ID
+		}
+		if err := tx.Where("token_id IN ?", ids).Delete(&GraceDigest{}).Error; err != nil {
+			return 0, err
+		}
+		if err := tx.Where("id IN ?", ids).Delete(&Token{}).Error; err != nil {
+			return 0, err
+		}
+		for i := range due {
+			if err := s.record(ctx, tx, tokenEvent(ActionTokenPurge, &due[i], Details{"disabled_at": due[i].DisabledAt.UTC().Format(time.RFC3339)})); err != nil {
+				return 0, err
+			}
+		}
+		return int64(len(due)), nil
+	})
+	if err != nil {
+		return purged, err
+	}
 	now := s.now().UTC()
 	db := s.db.WithContext(ctx)
-	var purged int64
-	err := db.Transaction(func(tx *gorm.DB) error {
-		old := tx.Model(&Token{}).Select("id").Where("NOT enabled AND disabled_at IS NOT NULL AND disabled_at < ?", now.Add(-retention))
-		if err := tx.Where("token_id IN (?)", old).Delete(&GraceDigest{}).Error; err != nil {
+	if err := db.Where("expires_at <= ?", now).Delete(&GraceDigest{}).Error; err != nil {
+		return purged, translate(err)
+	}
+	return purged, translate(db.Where("expires_at <= ?", now).Delete(&Session{}).Error)
+}
+
+// inBatches runs step in its own short transaction until a batch comes back
+// smaller than maintenanceBatch.
+func (s *Store) inBatches(ctx context.Context, step func(tx *gorm.DB, now time.Time) (int64, error)) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var err error
+			n, err = step(tx, s.now().UTC())
 			return err
+		})
+		total += n
+		if err != nil {
+			return total, translate(err)
 		}
-		res := tx.Where("NOT enabled AND disabled_at IS NOT NULL AND disabled_at < ?", now.Add(-retention)).Delete(&Token{})
-		if res.Error != nil {
-			return res.Error
+		if n < maintenanceBatch {
+			return total, nil
 		}
-		purged = res.RowsAffected
-		if err := tx.Where("expires_at <= ?", now).Delete(&GraceDigest{}).Error; err != nil {
-			return err
+	}
+}
+
+// tokenUpdateEvent names what an update did: enable and disable are their
+// own actions, anything else is an update listing the fields changed.
+func tokenUpdateEvent(before, after *Token) Event {
+	var changed []string
+	if before.Realname != after.Realname {
+		changed = append(changed, "realname")
+	}
+	if joinNames(before.Permissions) != joinNames(after.Permissions) {
+		changed = append(changed, "permissions")
+	}
+	if !sameTime(before.ExpireAt, after.ExpireAt) {
+		changed = append(changed, "expire_at")
+	}
+	d := Details{}
+	if len(changed) > 0 {
+		d["fields"] = joinNames(changed)
+	}
+	if before.Enabled != after.Enabled {
+		action := ActionTokenDisable
+		if after.Enabled {
+			action = ActionTokenEnable
 		}
-		return tx.Where("expires_at <= ?", now).Delete(&Session{}).Error
+		return tokenEvent(action, after, d)
+	}
+	return tokenEvent(ActionTokenUpdate, after, d)
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
+func joinNames(names []string) string { return strings.Join(names, ",") }
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// DisableLeaked disables the token whose current or grace value has this
+// digest, wherever it is, and records the report (GitLab-style revocation).
+// An unknown digest is not an error: the caller answers the same either way.
+func (s *Store) DisableLeaked(ctx context.Context, digest []byte, source string) error {
+	cred, err := s.TokenByDigest(ctx, digest)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var t Token
+		if err := s.lock(tx.Model(&Token{})).Where("id = ?", cred.Token.ID).Take(&t).Error; err != nil {
+			return translate(err)
+		}
+		now := s.now().UTC()
+		d := Details{"was_enabled": fmt.Sprint(t.Enabled)}
+		if source != "" {
+			d["source"] = source
+		}
+		if t.Enabled {
+			if err := tx.Model(&Token{}).Where("id = ?", t.ID).
+				Updates(map[string]any{"enabled": false, "disabled_at": now, "updated_at": now}).Error; err != nil {
+				return translate(err)
+			}
+		}
+		// A grace value of a renewed token is leaked too: end it now.
+		if err := tx.Where("digest = ?", digest).Delete(&GraceDigest{}).Error; err != nil {
+			return translate(err)
+		}
+		return s.record(ctx, tx, tokenEvent(ActionTokenLeaked, &t, d))
 	})
-	return purged, translate(err)
+}
+
+// TokenUsage is one noted use of a token.
+type TokenUsage struct {
+	TokenID int64
+	At      time.Time
+	IP      string
+}
+
+// RecordTokenUsage writes last-used times and addresses in one transaction.
+// A later write never moves last_used_at backwards.
+func (s *Store) RecordTokenUsage(ctx context.Context, uses []TokenUsage) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, u := range uses {
+			err := tx.Model(&Token{}).Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", u.TokenID, u.At).
+				UpdateColumns(map[string]any{"last_used_at": u.At, "last_used_ip": u.IP}).Error
+			if err != nil {
+				return translate(err)
+			}
+		}
+		return nil
+	})
 }

@@ -3,8 +3,8 @@ package store
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
-	"time"
 
 	"gorm.io/gorm"
 
@@ -58,7 +58,12 @@ func (s *Store) GetUser(ctx context.Context, sc Scope, id int64) (*User, error) 
 func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	now := s.now().UTC()
 	u.CreatedAt, u.UpdatedAt = now, now
-	return translate(s.db.WithContext(ctx).Create(u).Error)
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(u).Error; err != nil {
+			return translate(err)
+		}
+		return s.record(ctx, tx, Event{ClientID: u.ClientID, Action: ActionUserCreate, UserID: &u.ID, Details: Details{"role": u.Role}})
+	})
 }
 
 // UpdateUser applies change to a user in scope under a row lock, and in the
@@ -80,7 +85,10 @@ func (s *Store) UpdateUser(ctx context.Context, sc Scope, id int64, change func(
 		if err := tx.Select("realname", "role", "enabled", "sso", "api_access", "password_hash", "updated_at").Save(&u).Error; err != nil {
 			return translate(err)
 		}
-		return s.cascadeUserChange(tx, &before, &u)
+		if err := s.record(ctx, tx, userUpdateEvent(&before, &u)); err != nil {
+			return err
+		}
+		return s.cascadeUserChange(ctx, tx, &before, &u)
 	})
 	if err != nil {
 		return nil, err
@@ -89,70 +97,102 @@ func (s *Store) UpdateUser(ctx context.Context, sc Scope, id int64, change func(
 }
 
 // cascadeUserChange is the part of a user update that touches its tokens.
-func (s *Store) cascadeUserChange(tx *gorm.DB, before, after *User) error {
+// Every token it changes gets its own token.owner_cascade event.
+func (s *Store) cascadeUserChange(ctx context.Context, tx *gorm.DB, before, after *User) error {
 	now := s.now().UTC()
-	personal := func() *gorm.DB { return tx.Model(&Token{}).Where("user_id = ? AND NOT shared", after.ID) }
-
-	// R11 (disabled) and R16 (api_access off): every personal token stops,
-	// and stays disabled if the user comes back.
-	if (before.Enabled && !after.Enabled) || (before.APIAccess && !after.APIAccess) {
-		if err := personal().Where("enabled").Updates(map[string]any{"enabled": false, "disabled_at": now, "updated_at": now}).Error; err != nil {
+	var tokens []Token
+	if err := tx.Where("user_id = ? AND NOT shared", after.ID).Order("id").Find(&tokens).Error; err != nil {
+		return translate(err)
+	}
+	disable := (before.Enabled && !after.Enabled) || (before.APIAccess && !after.APIAccess)
+	endLegacy := !before.SSO && after.SSO
+	allowed := perm.Role(after.Role).Permissions()
+	for i := range tokens {
+		t := &tokens[i]
+		upd, reasons := map[string]any{}, []string{}
+		// R11 (disabled) and R16 (api_access off): every personal token stops,
+		// and stays disabled if the user comes back.
+		if disable && t.Enabled {
+			upd["enabled"], upd["disabled_at"], t.Enabled = false, now, false
+			reasons = append(reasons, ownerReason(before, after))
+		}
+		// R15/R16: enabling SSO ends backward compatibility.
+		if endLegacy && t.BackwardCompatible {
+			upd["backward_compatible"], upd["legacy_uuid"] = false, nil
+			reasons = append(reasons, "sso_enabled")
+		}
+		// R12: a lower role removes, for good, what it no longer grants; a
+		// backward-compatible token follows the role itself.
+		if before.Role != after.Role {
+			if t.BackwardCompatible {
+				upd["permissions"], upd["source_role"] = StringList{after.Role}, after.Role
+			} else if reduced := perm.Reduce(t.Permissions, allowed); !slices.Equal(reduced, t.Permissions) {
+				upd["permissions"], upd["source_role"] = StringList(reduced), perm.SourceRole(reduced)
+				reasons = append(reasons, "role_reduced")
+				if len(reduced) == 0 && t.Enabled {
+					upd["enabled"], upd["disabled_at"] = false, now
+					reasons = append(reasons, "no_permissions_left")
+				}
+			}
+		}
+		if len(upd) == 0 {
+			continue
+		}
+		upd["updated_at"] = now
+		if err := tx.Model(&Token{}).Where("id = ?", t.ID).Updates(upd).Error; err != nil {
 			return translate(err)
 		}
+		if len(reasons) > 0 {
+			d := Details{"reason": strings.Join(reasons, ",")}
+			if before.Role != after.Role {
+				d["old_role"], d["new_role"] = before.Role, after.Role
+			}
+			if err := s.record(ctx, tx, tokenEvent(ActionTokenOwnerCascade, t, d)); err != nil {
+				return err
+			}
+		}
 	}
-	if before.Enabled && !after.Enabled {
+	if (before.Enabled && !after.Enabled) || endLegacy {
 		if err := tx.Where("user_id = ?", after.ID).Delete(&Session{}).Error; err != nil {
 			return translate(err)
 		}
-	}
-	// R15/R16: enabling SSO ends backward compatibility and password sessions.
-	if !before.SSO && after.SSO {
-		if err := personal().Where("backward_compatible").Updates(map[string]any{
-			"backward_compatible": false, "legacy_uuid": nil, "updated_at": now,
-		}).Error; err != nil {
-			return translate(err)
-		}
-		if err := tx.Where("user_id = ?", after.ID).Delete(&Session{}).Error; err != nil {
-			return translate(err)
-		}
-	}
-	if before.Role != after.Role {
-		return s.reduceTokens(tx, after, now)
 	}
 	return nil
 }
 
-// reduceTokens implements R12: each personal token loses, for good, every
-// permission the owner's new role lacks; a token left empty is disabled.
-// A backward-compatible token follows the role and keeps the role's name.
-func (s *Store) reduceTokens(tx *gorm.DB, u *User, now time.Time) error {
-	var tokens []Token
-	if err := tx.Where("user_id = ? AND NOT shared", u.ID).Find(&tokens).Error; err != nil {
-		return translate(err)
+func ownerReason(before, after *User) string {
+	if before.Enabled && !after.Enabled {
+		return "owner_disabled"
 	}
-	allowed := perm.Role(u.Role).Permissions()
-	for _, t := range tokens {
-		upd := map[string]any{"updated_at": now}
-		if t.BackwardCompatible {
-			upd["permissions"] = StringList{u.Role}
-			upd["source_role"] = u.Role
-		} else {
-			reduced := perm.Reduce(t.Permissions, allowed)
-			if slices.Equal(reduced, t.Permissions) {
-				continue
-			}
-			upd["permissions"] = StringList(reduced)
-			upd["source_role"] = perm.SourceRole(reduced)
-			if len(reduced) == 0 && t.Enabled {
-				upd["enabled"] = false
-				upd["disabled_at"] = now
-			}
-		}
-		if err := tx.Model(&Token{}).Where("id = ?", t.ID).Updates(upd).Error; err != nil {
-			return translate(err)
-		}
+	return "api_access_off"
+}
+
+// userUpdateEvent lists the fields an update changed (never the password itself).
+func userUpdateEvent(before, after *User) Event {
+	var changed []string
+	d := Details{}
+	if before.Realname != after.Realname {
+		changed = append(changed, "realname")
 	}
-	return nil
+	if before.Role != after.Role {
+		changed = append(changed, "role")
+		d["old_role"], d["new_role"] = before.Role, after.Role
+	}
+	if before.Enabled != after.Enabled {
+		changed = append(changed, "enabled")
+		d["enabled"] = strconv.FormatBool(after.Enabled)
+	}
+	if before.SSO != after.SSO {
+		changed = append(changed, "sso")
+	}
+	if before.APIAccess != after.APIAccess {
+		changed = append(changed, "api_access")
+	}
+	if deref(before.PasswordHash) != deref(after.PasswordHash) {
+		changed = append(changed, "password")
+	}
+	d["fields"] = strings.Join(changed, ",")
+	return Event{ClientID: after.ClientID, Action: ActionUserUpdate, UserID: &after.ID, Details: d}
 }
 
 // DeleteUser deletes a user in scope; its personal tokens and sessions go
@@ -170,7 +210,10 @@ func (s *Store) DeleteUser(ctx context.Context, sc Scope, id int64) error {
 		if err := tx.Where("user_id = ?", id).Delete(&Session{}).Error; err != nil {
 			return translate(err)
 		}
-		return translate(tx.Delete(&User{}, id).Error)
+		if err := tx.Delete(&User{}, id).Error; err != nil {
+			return translate(err)
+		}
+		return s.record(ctx, tx, Event{ClientID: u.ClientID, Action: ActionUserDelete, UserID: &u.ID, Details: Details{"email": u.Email, "role": u.Role}})
 	})
 }
 

@@ -74,6 +74,8 @@ type serveCmd struct {
 	Listen            string        `env:"TOKEND_LISTEN" default:"127.0.0.1:8080" help:"Address to listen on."`
 	SecretRetrieval   string        `name:"secret-retrieval" env:"TOKEND_SECRET_RETRIEVAL" enum:"on,off" default:"on" help:"on: token values can be read back (R9); off: show-once mode."`
 	DisabledRetention time.Duration `name:"disabled-retention" env:"TOKEND_DISABLED_RETENTION" default:"168h" help:"How long disabled tokens are kept before the purge."`
+	AuthFailureLimit  int           `name:"auth-failure-limit" env:"TOKEND_AUTH_FAILURE_LIMIT" default:"30" help:"Failed authentications one address may make per window before it gets 429."`
+	AuthFailureWindow time.Duration `name:"auth-failure-window" env:"TOKEND_AUTH_FAILURE_WINDOW" default:"5m" help:"The window of --auth-failure-limit."`
 }
 
 func (c *serveCmd) Run() error {
@@ -85,7 +87,14 @@ func (c *serveCmd) Run() error {
 		return err
 	}
 	defer st.Close()
-	cfg := server.Config{Keys: keys, SecretRetrieval: c.SecretRetrieval == "on", Logger: log}
+	cfg := server.Config{Keys: keys, SecretRetrieval: c.SecretRetrieval == "on", Logger: log,
+		AuthFailureLimit: c.AuthFailureLimit, AuthFailureWindow: c.AuthFailureWindow}
+	cfg.Usage = server.NewUsageRecorder(st, nil)
+	// The recorder outlives the signal: it stops after in-flight requests
+	// finished, and flushes what they noted.
+	usageCtx, stopUsage := context.WithCancel(context.Background())
+	usageDone := make(chan struct{})
+	go func() { cfg.Usage.Run(usageCtx, 10*time.Second, log); close(usageDone) }()
 
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
@@ -132,7 +141,10 @@ func (c *serveCmd) Run() error {
 	log.Info("shutting down: finishing in-flight requests")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	err = srv.Shutdown(shutdownCtx)
+	stopUsage()
+	<-usageDone
+	return err
 }
 
 // openAndMigrate opens the store, applies migrations and loads the keys.

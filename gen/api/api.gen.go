@@ -25,6 +25,72 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for ActivityAction.
+const (
+	ActivityActionClientCreate          ActivityAction = "client.create"
+	ActivityActionClientUpdate          ActivityAction = "client.update"
+	ActivityActionTokenCreate           ActivityAction = "token.create"
+	ActivityActionTokenDelete           ActivityAction = "token.delete"
+	ActivityActionTokenDisable          ActivityAction = "token.disable"
+	ActivityActionTokenEnable           ActivityAction = "token.enable"
+	ActivityActionTokenExpire           ActivityAction = "token.expire"
+	ActivityActionTokenLeaked           ActivityAction = "token.leaked"
+	ActivityActionTokenOwnerCascade     ActivityAction = "token.owner_cascade"
+	ActivityActionTokenPurge            ActivityAction = "token.purge"
+	ActivityActionTokenRenew            ActivityAction = "token.renew"
+	ActivityActionTokenSecretRead       ActivityAction = "token.secret_read"
+	ActivityActionTokenSecretReadDenied ActivityAction = "token.secret_read_denied"
+	ActivityActionTokenUpdate           ActivityAction = "token.update"
+	ActivityActionUserCreate            ActivityAction = "user.create"
+	ActivityActionUserDelete            ActivityAction = "user.delete"
+	ActivityActionUserLegacyImport      ActivityAction = "user.legacy_import"
+	ActivityActionUserUpdate            ActivityAction = "user.update"
+)
+
+// Valid indicates whether the value is a known member of the ActivityAction enum.
+func (e ActivityAction) Valid() bool {
+	switch e {
+	case ActivityActionClientCreate:
+		return true
+	case ActivityActionClientUpdate:
+		return true
+	case ActivityActionTokenCreate:
+		return true
+	case ActivityActionTokenDelete:
+		return true
+	case ActivityActionTokenDisable:
+		return true
+	case ActivityActionTokenEnable:
+		return true
+	case ActivityActionTokenExpire:
+		return true
+	case ActivityActionTokenLeaked:
+		return true
+	case ActivityActionTokenOwnerCascade:
+		return true
+	case ActivityActionTokenPurge:
+		return true
+	case ActivityActionTokenRenew:
+		return true
+	case ActivityActionTokenSecretRead:
+		return true
+	case ActivityActionTokenSecretReadDenied:
+		return true
+	case ActivityActionTokenUpdate:
+		return true
+	case ActivityActionUserCreate:
+		return true
+	case ActivityActionUserDelete:
+		return true
+	case ActivityActionUserLegacyImport:
+		return true
+	case ActivityActionUserUpdate:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Role.
 const (
 	Admin           Role = "admin"
@@ -59,6 +125,49 @@ func (e Role) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// Accepted defines model for Accepted.
+type Accepted struct {
+	// Status Example: accepted
+	Status string `json:"status"`
+}
+
+// Activity defines model for Activity.
+type Activity struct {
+	Action ActivityAction `json:"action"`
+
+	// ActorTokenId The API token the actor used
+	ActorTokenId nullable.Nullable[int64] `json:"actor_token_id"`
+
+	// ActorUserId Who did it; null for tokend itself (expiry, purge) or a shared token.
+	ActorUserId nullable.Nullable[int64] `json:"actor_user_id"`
+	ClientId    ID                       `json:"client_id"`
+	CreatedAt   time.Time                `json:"created_at"`
+
+	// Details What changed (field names, old and new roles, counts); never a secret.
+	Details map[string]string `json:"details"`
+	Id      ID                `json:"id"`
+
+	// Ip The address the request came from.
+	Ip nullable.Nullable[string] `json:"ip"`
+
+	// TokenId The token acted on.
+	TokenId nullable.Nullable[int64] `json:"token_id"`
+
+	// UserId The user acted on (or the owner of the token acted on).
+	UserId nullable.Nullable[int64] `json:"user_id"`
+}
+
+// ActivityAction defines model for ActivityAction.
+type ActivityAction string
+
+// ActivityList defines model for ActivityList.
+type ActivityList struct {
+	Items []Activity `json:"items"`
+
+	// NextCursor Pass as `cursor` to get the next page; null on the last page.
+	NextCursor nullable.Nullable[NextCursor] `json:"next_cursor"`
 }
 
 // Company defines model for Client.
@@ -136,6 +245,15 @@ type Health struct {
 
 // ID defines model for ID.
 type ID = int64
+
+// LeakReport defines model for LeakReport.
+type LeakReport struct {
+	// Source Where it was found (a URL, a repository), for the activity log.
+	Source *string `json:"source,omitempty"`
+
+	// Token The leaked token value.
+	Token string `json:"token"`
+}
 
 // LegacyCredentials defines model for LegacyCredentials.
 type LegacyCredentials struct {
@@ -455,11 +573,35 @@ type Forbidden = Problem
 // NotFound RFC 9457 problem details.
 type NotFound = Problem
 
+// TooManyRequests RFC 9457 problem details.
+type TooManyRequests = Problem
+
 // Unauthorized RFC 9457 problem details.
 type Unauthorized = Problem
 
 // Unavailable RFC 9457 problem details.
 type Unavailable = Problem
+
+// ListActivityParams defines parameters for ListActivity.
+type ListActivityParams struct {
+	TokenId *ID `form:"token_id,omitempty" json:"token_id,omitempty"`
+
+	// UserId Events about this user, or done by this user.
+	UserId *ID             `form:"user_id,omitempty" json:"user_id,omitempty"`
+	Action *ActivityAction `form:"action,omitempty" json:"action,omitempty"`
+
+	// Since Only events at or after this time.
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until Only events before this time.
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page (opaque).
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
 
 // ListTokensParams defines parameters for ListTokens.
 type ListTokensParams struct {
@@ -524,6 +666,9 @@ type ChangePasswordJSONRequestBody = PasswordChange
 // CreateTokenJSONRequestBody defines body for CreateToken for application/json ContentType.
 type CreateTokenJSONRequestBody = TokenCreate
 
+// RevokeLeakedTokenJSONRequestBody defines body for RevokeLeakedToken for application/json ContentType.
+type RevokeLeakedTokenJSONRequestBody = LeakReport
+
 // VerifyTokenJSONRequestBody defines body for VerifyToken for application/json ContentType.
 type VerifyTokenJSONRequestBody = VerifyRequest
 
@@ -574,12 +719,18 @@ type ServerInterface interface {
 	// ChangePassword Change the caller's own password
 	// (PUT /v1/user/password)
 	ChangePassword(ctx echo.Context) error
+	// ListActivity Who did what to which token or user, from where, when
+	// (GET /v2/activity_log)
+	ListActivity(ctx echo.Context, params ListActivityParams) error
 	// ListTokens List tokens visible to the caller
 	// (GET /v2/api_tokens)
 	ListTokens(ctx echo.Context, params ListTokensParams) error
 	// CreateToken Create a token
 	// (POST /v2/api_tokens)
 	CreateToken(ctx echo.Context) error
+	// RevokeLeakedToken Report a leaked token value; tokend disables that token
+	// (POST /v2/api_tokens/revoke_leaked)
+	RevokeLeakedToken(ctx echo.Context) error
 	// VerifyToken Introspect a token for another service
 	// (POST /v2/api_tokens/verify)
 	VerifyToken(ctx echo.Context) error
@@ -710,6 +861,66 @@ func (w *ServerInterfaceWrapper) ChangePassword(ctx echo.Context) error {
 	return err
 }
 
+// ListActivity converts echo context to params.
+func (w *ServerInterfaceWrapper) ListActivity(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListActivityParams
+	// ------------- Optional query parameter "token_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token_id", ctx.QueryParams(), &params.TokenId, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter token_id: %s", err))
+	}
+
+	// ------------- Optional query parameter "user_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "user_id", ctx.QueryParams(), &params.UserId, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter user_id: %s", err))
+	}
+
+	// ------------- Optional query parameter "action" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "action", ctx.QueryParams(), &params.Action, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter action: %s", err))
+	}
+
+	// ------------- Optional query parameter "since" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "since", ctx.QueryParams(), &params.Since, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter since: %s", err))
+	}
+
+	// ------------- Optional query parameter "until" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "until", ctx.QueryParams(), &params.Until, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter until: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListActivity(ctx, params)
+	return err
+}
+
 // ListTokens converts echo context to params.
 func (w *ServerInterfaceWrapper) ListTokens(ctx echo.Context) error {
 	var err error
@@ -776,6 +987,15 @@ func (w *ServerInterfaceWrapper) CreateToken(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.CreateToken(ctx)
+	return err
+}
+
+// RevokeLeakedToken converts echo context to params.
+func (w *ServerInterfaceWrapper) RevokeLeakedToken(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RevokeLeakedToken(ctx)
 	return err
 }
 
@@ -1186,11 +1406,13 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/v2/api_tokens", wrapper.ListTokens, options.OperationMiddlewares["listTokens"]...)
 	router.POST(options.BaseURL+"/v2/api_tokens", wrapper.CreateToken, options.OperationMiddlewares["createToken"]...)
 	router.POST(options.BaseURL+"/v2/api_tokens/verify", wrapper.VerifyToken, options.OperationMiddlewares["verifyToken"]...)
+	router.POST(options.BaseURL+"/v2/api_tokens/revoke_leaked", wrapper.RevokeLeakedToken, options.OperationMiddlewares["revokeLeakedToken"]...)
 	router.DELETE(options.BaseURL+"/v2/api_tokens/:id", wrapper.DeleteToken, options.OperationMiddlewares["deleteToken"]...)
 	router.GET(options.BaseURL+"/v2/api_tokens/:id", wrapper.GetToken, options.OperationMiddlewares["getToken"]...)
 	router.PUT(options.BaseURL+"/v2/api_tokens/:id", wrapper.UpdateToken, options.OperationMiddlewares["updateToken"]...)
 	router.GET(options.BaseURL+"/v2/api_tokens/:id/secret", wrapper.GetTokenSecret, options.OperationMiddlewares["getTokenSecret"]...)
 	router.POST(options.BaseURL+"/v2/api_tokens/:id/renew", wrapper.RenewToken, options.OperationMiddlewares["renewToken"]...)
+	router.GET(options.BaseURL+"/v2/activity_log", wrapper.ListActivity, options.OperationMiddlewares["listActivity"]...)
 	router.GET(options.BaseURL+"/v2/permissions", wrapper.ListPermissions, options.OperationMiddlewares["listPermissions"]...)
 	router.GET(options.BaseURL+"/v2/nodes", wrapper.ListNodes, options.OperationMiddlewares["listNodes"]...)
 	router.POST(options.BaseURL+"/v2/nodes", wrapper.CreateNode, options.OperationMiddlewares["createNode"]...)
@@ -1207,6 +1429,15 @@ type ErrorApplicationProblemPlusJSONResponse Problem
 type ForbiddenApplicationProblemPlusJSONResponse Problem
 
 type NotFoundApplicationProblemPlusJSONResponse Problem
+
+type TooManyRequestsResponseHeaders struct {
+	RetryAfter *int
+}
+type TooManyRequestsApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers TooManyRequestsResponseHeaders
+}
 
 type UnauthorizedApplicationProblemPlusJSONResponse Problem
 
@@ -1629,6 +1860,93 @@ func (response ChangePassworddefaultApplicationProblemPlusJSONResponse) VisitCha
 	return err
 }
 
+type ListActivityRequestObject struct {
+	Params ListActivityParams
+}
+
+type ListActivityResponseObject interface {
+	VisitListActivityResponse(w http.ResponseWriter) error
+}
+
+type ListActivity200JSONResponse ActivityList
+
+func (response ListActivity200JSONResponse) VisitListActivityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListActivity400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListActivity400ApplicationProblemPlusJSONResponse) VisitListActivityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListActivity401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListActivity401ApplicationProblemPlusJSONResponse) VisitListActivityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListActivity403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListActivity403ApplicationProblemPlusJSONResponse) VisitListActivityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListActivitydefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListActivitydefaultApplicationProblemPlusJSONResponse) VisitListActivityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListTokensRequestObject struct {
 	Params ListTokensParams
 }
@@ -1808,6 +2126,80 @@ type CreateTokendefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response CreateTokendefaultApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeLeakedTokenRequestObject struct {
+	Body *RevokeLeakedTokenJSONRequestBody
+}
+
+type RevokeLeakedTokenResponseObject interface {
+	VisitRevokeLeakedTokenResponse(w http.ResponseWriter) error
+}
+
+type RevokeLeakedToken202JSONResponse Accepted
+
+func (response RevokeLeakedToken202JSONResponse) VisitRevokeLeakedTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeLeakedToken400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeLeakedToken400ApplicationProblemPlusJSONResponse) VisitRevokeLeakedTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeLeakedToken429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeLeakedToken429ApplicationProblemPlusJSONResponse) VisitRevokeLeakedTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeLeakedTokendefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response RevokeLeakedTokendefaultApplicationProblemPlusJSONResponse) VisitRevokeLeakedTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -3760,12 +4152,18 @@ type StrictServerInterface interface {
 	// ChangePassword Change the caller's own password
 	// (PUT /v1/user/password)
 	ChangePassword(ctx context.Context, request ChangePasswordRequestObject) (ChangePasswordResponseObject, error)
+	// ListActivity Who did what to which token or user, from where, when
+	// (GET /v2/activity_log)
+	ListActivity(ctx context.Context, request ListActivityRequestObject) (ListActivityResponseObject, error)
 	// ListTokens List tokens visible to the caller
 	// (GET /v2/api_tokens)
 	ListTokens(ctx context.Context, request ListTokensRequestObject) (ListTokensResponseObject, error)
 	// CreateToken Create a token
 	// (POST /v2/api_tokens)
 	CreateToken(ctx context.Context, request CreateTokenRequestObject) (CreateTokenResponseObject, error)
+	// RevokeLeakedToken Report a leaked token value; tokend disables that token
+	// (POST /v2/api_tokens/revoke_leaked)
+	RevokeLeakedToken(ctx context.Context, request RevokeLeakedTokenRequestObject) (RevokeLeakedTokenResponseObject, error)
 	// VerifyToken Introspect a token for another service
 	// (POST /v2/api_tokens/verify)
 	VerifyToken(ctx context.Context, request VerifyTokenRequestObject) (VerifyTokenResponseObject, error)
@@ -4073,6 +4471,31 @@ func (sh *strictHandler) ChangePassword(ctx echo.Context) error {
 	return nil
 }
 
+// ListActivity operation middleware
+func (sh *strictHandler) ListActivity(ctx echo.Context, params ListActivityParams) error {
+	var request ListActivityRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListActivity(ctx.Request().Context(), request.(ListActivityRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListActivity")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListActivityResponseObject); ok {
+		return validResponse.VisitListActivityResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ListTokens operation middleware
 func (sh *strictHandler) ListTokens(ctx echo.Context, params ListTokensParams) error {
 	var request ListTokensRequestObject
@@ -4138,6 +4561,52 @@ func (sh *strictHandler) CreateToken(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(CreateTokenResponseObject); ok {
 		return validResponse.VisitCreateTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RevokeLeakedToken operation middleware
+func (sh *strictHandler) RevokeLeakedToken(ctx echo.Context) error {
+	var request RevokeLeakedTokenRequestObject
+
+	var body RevokeLeakedTokenJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeLeakedToken(ctx.Request().Context(), request.(RevokeLeakedTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeLeakedToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RevokeLeakedTokenResponseObject); ok {
+		return validResponse.VisitRevokeLeakedTokenResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -4849,105 +5318,121 @@ func (sh *strictHandler) ImportLegacyCredentials(ctx echo.Context, id ID) error 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H37ctu4ufirYPjrTKzfUrLkONmNPJ2p62S3Pmeb+DjJ6ZlGrgWRnyzUFMAFQMtaj2f6NH2wPskZXEiC",
-	"JCjJ8i3dk/9skrh9+O433QQRm6eMApUiGN4EKeZ4DhK4/u8o44Jx9VcMIuIklYTRYBh8mgEaU7iW55H+",
-	"YozYFMkZoJTDFWGZQCm+ALTDUvxLBp1eEAZEjfslA74MwoDiOQTDwAwOwkBEM5hjtc4cX/8M9ELOguHe",
-	"q9dhkGIpgauxf/ty2P0r7v7a77457579/98FYSCXqZpGSE7oRXB7GwbHb9Ukeq0Uy1m5FImDMODwS0Y4",
-	"xMFQ8gzcZX/HYRoMg/+3W0Jj17wVu8dv9dQ/kzmRTVCcqIMK8iu0HTLR49zFYpjiLJHBcNDvh8GU8TmW",
-	"aotUvtwLQgUCMs/m+nU/DOaE2n+LAxMq4QK43tZ/6dUa2zrCArqECqCCSHIFSGQTA6f8qtT20A7jCLpz",
-	"TBI0ZRxlArhova5fVt5U/TJuFbxFyqgAjUt/xPEp/JKB0ECMGJVA9Z84TRMSYbXx3ZSzSQLz7/4u1Clu",
-	"NryhEzPKLNrEVG6WRRMO+FLow6vlOY4kYhxhxLMEDtAYOGdcjFFChBRoSiCJkd2Q6AW3YXDE6DQh0ZMf",
-	"IJpheqE3rZcXaEHkTJ9DSMYhRkJiCXqL79QZnnJ/h3SJNOBChAU6/fEIvdl/9X0ONxSDxCQx4PuR8QmJ",
-	"Y6BPDj+cJMDRHC+RANCAY5O/QyTRJJOIMolihuSMmG2+Z/JHltH4KXf5niGRRbN8W4QaLNX7fiHQFRFk",
-	"QhIil3qHnynO5Ixx8is86S7/TIQg9CJEc5wotgVxiDJ6SdmChigmAk8SiBVJwXWq+CyKOMRAJcGJQDuM",
-	"ApqweKk5DU6STn6WK0wSNfRJ0RbFkAKNgUZLtKOAHWOJJ1hAB8UMhMYKTMUCeE/zWTunlooJsVtMOUuB",
-	"S2I4XMQBS4jPsX5X8PUYS+hKMoemxAoDoBpoaoB9N2EsAUzVSxJvIpty/nzTnD3FHKg8N/M06SLFXFKN",
-	"YBKiGSURTpAEiqk8QDRLjEzASLK0m8AVJEjtANOlEhCu2Hq9r4RElthbNMK1LqvCIMvMRoqh+oFPjJeC",
-	"+ouR3PZLfdASaO4BQxf8Z8WkhqCCMLjuXrCuFWRH5hiapeu7PNJDNdLFMVEQwsmJc7dTnAgIa9edQ33V",
-	"/bxX39RPpAc2tlhs5mciPMhFJMyrf6xa16LobbEI5hzrAzta29rNw7W0GmDjUvQmqrO1n+hzGm8C3jmh",
-	"7tNBHeAraeVOt9HcZ8YVIn0W4NF2f9RUIGZYsTTJLoGGaDEj0QxRhlLgglHEFlSEaEziMSIC9UM0Vig7",
-	"NpoWSdDnz8dvEaYxGnPAidqseaeneyG0NqbIqnpinJJzHEUghP/QkQbv+aZ8wn7eyi62YmBKefTOtgFr",
-	"azCRQtnt+xhICnyuRBCjws/QlMBUKm4pd14IBNMpRFoHdsaHSkZhGkOstd2cphqHqJNPfnvejzlL1uLg",
-	"qfpGyRPB/JDRGNHKsg9Pjg3OIDnDEik9QB00UvemVZhC291xOLgAferOszHuElGrWJjjjwNYC8bqbbs8",
-	"X0EudEljNetXSnGOoxWbZV+jW/7/y6qt+bc/jEbi7Ls/5H/8zof77+apXH4wy6xjbo1N/ajsi1xDabB7",
-	"bX00UeAvM+AwRBj9x8cP71HK1CVxRKhkmpso9SpUCpg00t2Y8gVzgWs8T9VFB7tGQ1MA85xrDkLgCx+O",
-	"167Y7LIc4AP+nwAnCsD1EyqbJTN8vdgWu1yLVXaYbyVj/Dd5Sm5Pv+n3vx+8ebP3av/7/f6bN4PVtnUY",
-	"/AwXOFoelTrsHRUEAREH6afjv+AkwXzeFXKZADJfop3X+0ipoK/3lcmn7FNljh8gItEEIjYHUZEZVzjJ",
-	"9L06aP26itXqX68L5bvd35/dvN6/9eL1dvRuP7Kn9l3Qz+yCUMcJcAdYwmYk7NGAhVgwHteGDvp71bGD",
-	"dafL+VQxoe+A761kcDdpfTjtC4WBo2h5/EtCKMt6nHvaJEMXII1iAddSe9qsus6M2ZhgYR732rm7sziL",
-	"wWPL3FGz2EJzuLd187BiyQqfNaJEQesrsRbUVh7CVtAI8OyWwsmGhPqDB5PysUfaT3bHi4mM6n++PadQ",
-	"h1tsPP6HdQja2FBtfi/0Cl3pCEucsIsmUtSU5zuovCyBzbFJ6bfHdMqaM9WOWVXvzCKrj5Yje5VBqgW1",
-	"hiOUfbXLOIoMCFx1H+2MOQiW8QiGOFIjx50DxMuhxhpARo8iHAmQAu2cDjoV86Bd0PqwYo6vj83IgRUC",
-	"+b9NIDuKYO14rR7VOiKbF1WFqlDz0DwTSovIXYvTTGZcqRKIQ9fo1trTcwnUa+Vp17jHNK44yRGbIqzU",
-	"EhJrt51xDFcguAp1KhqxBxEJFRLTqMX2MmqFlViN1x5tc98bfWmqgZJIY9aVYP0jjlGux4RtFHTTcDl+",
-	"Pj1GHKbAgUYa8ZStasJm5m7VwKqiPpMyFcPdXX0zcS+Gq9wXKnZLQK8VevptfpRwlRJ9ChQW2+loFxxH",
-	"cJ4CJyw+FxAxGntQ5k9sgRJmD86S2Kix6BIgFWjB+KUCyo7CWCYk2ttHs4bZWg2T/fB6vxIn63vjZM2D",
-	"WmMdqBr0JcDxnChAYoqTpSSRtTFjuIJEnVL9n8VE6oBlDGnClsYBKSnw83x08X85S/HIjj7zYEzBNRts",
-	"OyYiTfCy3WlzkbAJTjwRQHYFXOSWYIufV7uk4Ar4EiWEXkJsn/dKjLqjjy33b2wpbnzKT1gFQnHk6iI+",
-	"ZP5o/B5NqJbm78bqquGNXmPOulesY2ZnLC/F+b/+8c9xp7eeMC3HLTfkO8enfO3qKSY4ulxgHp9rv7wk",
-	"NoZyfz/hFtp8Pmay9MMoE8DRYsaQ/RARuaU3Kg80rdreWqtnpXOygh21QF2WJENEFcnYKJeoHONOm5gR",
-	"Kn1ygjLatS4Bi/lIfTpEKYcpuQ7RlHAh0b6mXm3tuQ6DqgCRl/H54eQo/tc//rm4Xv56H0NMrXSeiXtC",
-	"vpyFpNowWjdgpdf3UCCRTeZEKpTa4Q1d0BncOUAwT6WNP6KceLol8ZTOfSYq3mKEOSAiBWILw0fVQts7",
-	"jpvUUQ8DeNQbCot7Qt5EMPwob3Tj89yD7UmiyEGLFjOgaOxAR4c84BpHMlkiRs23IYJEABpHmZBsPvYe",
-	"KtNxobvxGcVHWr3j+noqsUs3arMVv/F5D1y3Qb6fArwVV3bVyHGB7Hq0XWesy90qnLgCrgpCVJhvjUxr",
-	"9BZ6ZYblRK2SZyuHxx1ljsOQi/yoyo1szp91Us9EgOKYVU6N/uyzgrZn4DXWtDIXoWrG1jjCeq+QS74F",
-	"gCzg6/LDhulzfeT0VecAUYBYoLFSafVjMZxjii9g7Ff1HDLbIDfOpZAW7G9FrodwYRn96Nl9WHobHwuv",
-	"f1s0YE2Ao91/rud/imD6evX4ayKN2zZQ/YXIWXkdOEk+TIPhl81Q6eYOwRxDZyYcgz7O2IKiydIquiHS",
-	"nFqramSeMi4Ro8lyvWXQigdnt2GQJyqsShdoJjF8/PjBpHgOlRCXM9CBwqVOjJspU1xtMhNOlFn7wF53",
-	"/DziCayKe2UXrN/S40fzt1JxHjSu0R5g3zSkXjmFjy8pbNxKR6gj7Bq5f1eVIkeeVZ+a3IA7KiCur38l",
-	"Z8u/20Lcb4F+db2gvvGWkGYdM9qu+CEktWZczy6o1S4eSI6uS9Fayae+Ujzy4E0DhP8NnEyX2zmKS92g",
-	"Kac+pGaSZBki7NjgSDIUzSC69CQ8tPvqnA9fDfY2c8adrTit0OTVkLs6vWwD11vD+mx6tx5U9Tq/4JhK",
-	"8FjLJxyUgdQw5sdogQXC4tIkxnlQdtsw4irvg5vztgGMHOPkvva8vbrmnd/qTJaME7n8qKjEFrEA5sAP",
-	"M5PQ5PEE43muDmKBxoc2TV8HaYbIjEajrN9/Gemv9J/GBtO0qOGivyoPPpMyLdORPrbooeZtNeP+dPCq",
-	"EyJ9z5JdGIVPl46M/6drE5AOT467nz8fvx0XRT8zwLFe3iZLVz61q5e3m5L/hGW5OzXVg+7NLLjh7vTq",
-	"nr1pnf5PZmTTg0idpMqdsbyMje8euZmTHtc+MhPm7kYOKKrVXG2w6ZR0P1Vjrvmub3XAc8qaGzahQESE",
-	"3l4y7c6YkDqAW55DAL8iEQytK4CAQDuGE4mOATMeURsW2rWhoBkBjnk0W4bGSDDf2Z1qn54ItYXgWAfa",
-	"Uzqirqs097hEoDNSgfDca9ob0RE9dDJWGxeeg2PooRHE+IhuTFEHqzy8CCeCISW1U6kjZCOaGBRNMeE+",
-	"6kDfteAlencFfDmiTiKuQpcpJknGQV2SzNnCfn+gIaBHmNC4vkRaVk2N22pexihmUTYHKnvoHY5mI6rk",
-	"j1nLIKCO85XSkkjr8SEUja+7Bme6Lp/fsS6yEcV0WUskNoVHnd5IIWZCIqACyiSm4DDF0Qy6e72+sg14",
-	"4sSpF4tFD+vXPcYvdu1Ysfvz8dG79x/f6TFlTD3H5cOT4yAMroAbnSDo9wbmO5YCxSkJhsHLXr/3UkdT",
-	"5Uyz4t2ZTiz9VUeeDUcsYHIcB0ObePprUKtD3Ov3VxQa3a3AyOa2tpSdpZwpvVBdcpbqYqdCQfdPW+xz",
-	"15TxuUIoGH45CwORzeeYLxVPJVdA1ewKTbQZiS+EkmgGLMGZGrzLAcfLdhCdmtfPAiG9ttLqFK8yxYuv",
-	"+i/Xg8YtGHtYkKodkRKm1bIwWwwmOm2gvhrsJuyCmDAt82Yqgcw4FU2pYsJ6SAuXcWgSaNBgD81YxkXH",
-	"ZPorTqEZFsQjOlmWbMUIF50j6jBmxacjzDmxrEFx9BcC2dwyE7/KWVHOrHZsLZ+tCA7RgjN6gXIjpVri",
-	"l/uSOoiIEa0xuSCsIZrO/A2KLJ0/snj5YChWySq+rSp4Sge8fUT0zhMMPPj9kVxQiBGhGrX3zaKrUdQp",
-	"kdZDBhtRQ1kK+rDkoA6gxIcW0rZIXKGVk5eYE4LF5wolsEy2k8I7GlvJaCnBhFytdG4taumhI1vhQ6RV",
-	"Y1ztTatElHVZ2vNhoNpRAxf2m5uzN8cy2XvSeygg/47Gpv7XUmsO3hUAz6xD+KLNR63zLyYwI/ncFpB5",
-	"yDuvKM8j0WXV1E5eKdVxQ+JNCP8E0i2je0Sqc5dZWfL9TPf3ya3dVgw1MwBp3l7YQh8fFS9VFuRP7z6h",
-	"/H7HB06RD5kiTJdhkdc5vrkdN+/khInGpTw8B3broG6bnR+e8+q/Xq67GlvQTl4h5BgvJx8+fkJTxued",
-	"daxg1/UspplH9TO58iclL38MxKgl5m8knPf9NTBqGtsII37Su93fRCktW1vcFxsMqKrtHxRSrJe6e7tl",
-	"cL9VFBzpOa1t78kG0A0yTEKokam2W0zpRyB0REXEUjhATM7UXLanhjH0e+gDj4FDjCZLROIQUViAkCZl",
-	"7UAfY0SrvYOUnV4pcZraCsaivsmrUhIhP5nDhpW2RV9uvN1rnESdO7T98c/lxtfuP1uROFRO1fTA+4c6",
-	"IbyVY31bK2G2a5oIbfChaYK0wYd5gObsEWVBmT7ibfChW1Ap9NVI8lvmGQoGueGnW8VoR5fDQxym4fCI",
-	"szDweIaMDzJnC1cEFkGrmqJEV64dVvIltVZCmXT8gCU7K1TLquNw53Sv00Mnup8CTvLzTMAUC7jHQTun",
-	"+50Dm9s3onmmwtg8GCIlWMYd7QDz8rid01edHjKtoQxcR9Q1lp18Du0/E9bZ5+FCJuyd+3DvJkOLJN1K",
-	"stygP+g7YUMTxXCiQsFe/+XLbv91d/DyU39/+Or1sD/o9V9+/9dawtXwS6044cyNHRqfuOG0xv2rA/7G",
-	"yijiK2ovg/5gcBvehSRtKsBG0n7wsNzAyfjx8ASzsfiguFGd9dK486+cVewbFWn1iKKJ1b31EQ0ztzZs",
-	"O0YS5UhRV1V2r3Rstd1XcGgcb2h8M7LhulEwRDqwfGt0BUyXcmZqqbB02jc5fgRj4bJMIoGX6tPFbNk0",
-	"l0yYdztq3gxLq2HzJ/ZWVaLYLdbTFfCYRPK3LC6PqeRMpBDJHK0tFml9No+d3UNmGoT2oPoNiW8Ngidg",
-	"ck+q+PdWPy/xb51hZL6PvzEs53YNTO7PsOwd3Yb+0MlPIFvu6YEV3DZCtSUN326+Er/J7/2FQHOQOMYS",
-	"P4DyW7Uu15g+ytQ7C3OvS00D0da90CnApgKBgNJAUpOO00OnthpbiSgTwMV5rfa4UALHI7pjuiwmJCLS",
-	"1Lv83kTeO3ltgw7HFM2gTn8wunWhbbMpwiPaHiKPMFUydAIIYqKLq/b7bzo+Fdgk0j2m0HTz3p9YZK4k",
-	"QZsW+9skxf3+m/UDio6496Vdc7sO9SozJTSNbUNTv7NE1Xq+7ek6y1HJK6B3dcJ+vRn25nTfaimXxe5C",
-	"MqfYHUvEaAS6cReeSuBo7CulV1RfKYtHccaNKkuiGZowOdNTKiZCYaFn9uXAWIMZAY2FLmrMv0H5N6bT",
-	"rIfU9cSPSemV7gOPHErYwGAsizu0v1QBi8LC4xn4JoYd9VqITFFyCam8jaypRhv0O49GumWVTmsgVCej",
-	"mU4lacXXZOgvdzG1OsinjI9orbAUvWe6szEkAkKk3S1ESI4l4wIRGiVZDHEPHVMkZmzRVdSO5ixWpDjT",
-	"KWDGwt3v7/uoLlc1i+TLxyWJTcjhm59kjfJpEF9HNnZO33SeRQe1NGLzPluJ4hD9pPtpmBJvAWCkwqat",
-	"QmwYyCSIVmNBbr/oZvDmyO7rrmf7qmIQTsvmlUEIewn/PlFpE1OoRf6qfnwdBXQwO0c0N63B5y23zakf",
-	"R4OoNPR+Yhd03nW71fP8mw5cF45iwy4yGpv60hJh6izFhzttLNF+UPcj28eFZ63NV+Pg3KNygtakFP32",
-	"ie//GeRflMPZyxQezI/yVmeiGhPHrIDm+BJEPXVBCTJTzDDV6YuVLP1eiyvjCfjT8zgzVqNo7s14FlT9",
-	"2pU7446wjRIZz1OhV2L8OlZWs2Uoi0G08jAlj9/rL/6t9aWiae1KbUmD4refsaH9v4nu0K4O7Mu1aihZ",
-	"BktacUu/bmRt+LQw3fb3cXic0yT5iTUw08v4/6T+dQoXRChcwi5S3RVzauqVfrhh2LJAqG9Ry3tELe9x",
-	"d2XEcntnQa28u1UUnVS7Nz+WuGj2tW5N+tavnzHh3ym+zBtQlx4TzhJ4YbtM10o5Kk2ycrrTOuvKC/is",
-	"v9go8/Vhs1Vt85gN/fm6scS37NWWTijrNSGNCL95TciYaOv8S4YoWpmg6Wy1PmFVuzmLBFXdIQPNGQck",
-	"Z9jdgU0O3DkdfN85QOOCisbIHlhUs1JfiHZ/p9E/HrEEx2nB9MQqV1spzr+HyvWVh8ULp1qtgmwjUqjp",
-	"cvrhhrqcv4Lvmy53N11OF3Lpxn9S1IKN4q6XuT4d7bGrLlfV3Kk9fsOBpjt0G7J9hqyz0p2a9wrIHVw2",
-	"FqhRdkR3TgeDzgHiEGeRqcI2rbARhzm7stUTCROyUgwy5Wxen2avc4BkxqmaZVz2UBsjNp361rZ9KFvT",
-	"zx5ZtD6Pv3YlxVlv7TfKa8sk24b2ai7ZUmTumgZB51H11wDvlSFWxeNj3Ry2+ZuDj9Q0o7HO11euo9B8",
-	"VZf+PCXL5FroTBpGI/imcd4re8v0KMbmF4u/y3+aUjfGwmJlVy3d021riqt2IrmpNm37cqasdrf7nnlS",
-	"7Yn35azah+7LmSI3ux1fl4/uivYm6jhvOvqR9FXo95wC3rwLTNj8EZ7cla/n0VHvFkO3V3fYCM982uvj",
-	"jROsnNDcRHO6smHQsGhXnRAhQ8QBx6EVMiEyyqd5qhHAdrUOkal1cZZy0pua663wk2k1ovCPCWdG10HW",
-	"nPJHJ4ASaijkP/SG3uofacoVCLgmQqIpcy/OuFWbkxbNtfTOqm2h3K3ZBlC3Z7f/GwAA//8=",
+	"7H3rchu51eCroHpTZXKnRVGy7BlTlaoosmeiXcf2yvbmq1iKCHUfioiaQA+AFs1xqSpPkwfLk3yFA6Dv",
+	"TVLUzePPf1Qi2bgdnPutvwSRmKWCA9cqGH0JUirpDDRI/HSYSSWk+S8GFUmWaiZ4MAo+TIGMOXzWZxE+",
+	"MSZiQvQUSCrhiolMkZReAOmJlP6aQX8QhAEz437NQC6CMOB0BsEosIODMFDRFGbUrDOjn18Dv9DTYLT7",
+	"7HkYpFRrkGbsPz4dbP2dbv023HpxtnX6v/8QhIFepGYapSXjF8H1dRgcvTST4Fop1dNiKRYHYSDh14xJ",
+	"iIORlhmUl/2DhEkwCv7XdgGNbfur2j56iVO/ZjOmm6B4Zw6q2G/QdcgEx5UXi2FCs0QHo53hMAwmQs6o",
+	"Nlvk+uluEBoQsFk2w5+HYTBj3H3MD8y4hguQuK3/h6s1tnVIFWwxroArptkVEJWdWzj5qzLbIz0hCWzN",
+	"KEvIREiSKZCq87p+XXpT9cu4NvBWqeAKEJf+TONj+DUDhUCMBNfA8V+apgmLqNn4dirFeQKzH/6pzCm+",
+	"rHlD7+wou2gTU6VdlpxLoJcKD2+WlzTSREhCicwS2CdjkFJINSYJU1qRCYMkJm5DahBch8Gh4JOERQ9+",
+	"gGhK+QVuGpdXZM70FM+htJAQE6WpBtziK3OGh9zfAV8QBFxIqCLHPx+SF3vPfvRwIzFoyhILvp+FPGdx",
+	"DPzB4UeTBCSZ0QVRAAg4cf5PiDQ5zzThQpNYED1ldptvhP5ZZDx+yF2+EURl0dRvi3GLpbjvJ4pcMcXO",
+	"WcL0Anf4QYi/Ur5w5KQeFJxCkBnlC2L48iw1dCLFDIFHaBxLUGqfSNByQehEgyTjY/Nh68B8GBMFkeCx",
+	"MhxmCjR2Yqb0SJOTvbdDiBZkTpkeVJhQgyGaHX/kNNNTIdlv8KCX+FemFOMXIZnRxHB1iEOS8Usu5jwk",
+	"MVP0PIHYcBz4nBoxRCIJMXDNaKJIT3Ag5yJeICOmSdLHq/7I6RVliRn6oFRNYkiBx8CjBekZXIyppudU",
+	"QZ/EAhQSDeVqDnKAYsjNaZY8iCJItQV9KkUKUjMrAgybyvA/+ExnqTlSQP3TbeK8ENif/ODT/DlLKwZI",
+	"B5FmV0wvmivSyB5oOSD8+AP79HVoxgl5psUl8DMWtytAB++OCD6BtIojjAA1JynL9Od7RpxOCOWLQTDi",
+	"WZKEgflrr9QqInU09hsw8rh1/b9NBYlZTJjeJ2YyRBrcjPlOQTIhPcSyRUjSTF5A30o6NaUG8fDJQdtG",
+	"V+8sShhw7Xa1Sm8Kg0gC1RCfUUTafL2YatjSbAbNeze4iEIDLzCOmTkzTd5VLrZlTBU+VDuxGZOeFeVG",
+	"i1EhEUlMKI8JhzmRIjFfRSLjWvX3CYcrQDBBJAFZTQPX1j03S9uxxjFJxBmvmERGFTN8dNB9A8VJl2Ol",
+	"xUgaacNqNr3jTrwzK5gf8wVQg0SBOucgvW5Z3UR/o13UyB8V+AL3Qk/adVJp0G4JYMXB8H4qyFlg3TIO",
+	"c5DzE+BGJ/9kJx/YifxagyyNyx+B40H9RycK8s8SOMyLXyGB0liLimcSaNz23VkMnEHxkxUt+Uek/fwT",
+	"3tFZRFVE4+LbBOgleOAUJ8FP+UHwU741/JTABY0WZ2yWCqnzyykmcJ/dFKctmOyh+ppZo6DKu5mGWfWf",
+	"dXg4UohdiEpJ8XPJUl01zRv4rJ3V28BA3EZ1tjZcOcRzN8+zCSe0mBOXON65EAlQfhNWZM23Fp6ZUlmw",
+	"8iahp1RqjvqnhmjKWUQTooFTXhY6lGiRbiVwBQkxO0AxtxnTyexG8qH4xSq1wJK1fRIPWgCtfMAKrTdu",
+	"LQw+b12ILWfnHtpjFHd5aFG6UxxNaKIgrF23h/pSbDPP1E+EA7sR6y6IxaHoV0IqHy2HWAXeGePlb3fq",
+	"AF9KKze6jeY+M2kQ6aNqM1B+bmhWIZlPWTQlXJAUpBLcSEcVkjGLx4QpMgzJ2KDs2DpiWEI+fjx6iVrJ",
+	"WAJNzGbHhSB9olB3MWRV025Tdmb0Z6XaD31TVc0+3skuNmJgM8qS1tnWYG0NJpL7woZtDCQFOTMmmOCq",
+	"naEZe5rxi5Ld9UQRmEwgQhdZaXxobDTKY4jRGeZpqqmL1cjH317rw0bbXHUTx+YZY08p0Q6Z9W0Sqomx",
+	"g81BI3Nv1kj3OmevxMEV4Kn7j8a4y3pdGQs9/pQA68BYve0yzzeQC8uksZz1X4fBK4+jFZfmHqKb//y0",
+	"6or+x59OTtTpD3/y//yhDfdfzVK9eGuXWcXcGpv62dgs3kJvsHu0aNrMQpAwIpT8n/dv35BUmEuShHEt",
+	"kJuci3gREqew557+nLkURvm2VSOtXtw41wyUohdtOF67YrvLYkAb8P8CNDEAXsdXIC5v4yWwsYEmT/Hu",
+	"9hfD4Y87L17sPtv7cW/44sXOctd7GLwGenkMqPzeTDNQIpMRdNweYZrMqSITkfGY9Cj5ePw6JJRISIVi",
+	"WshFP7TWvnU6oNJLEnExsGfJEXg47LId21mHNQMc97iiSQa1GZ/t7FZIYmfVXdjF2q7iNZoOh4X766YQ",
+	"RAOo/Rx/o0lC5WxL6UUCzpInved75JwqeL5HoimVxjKVxuBnmpxDJGagKuK27fjPqwzBfGwNTv2w/cfT",
+	"L8/3rltZwmas0j3kTt0KUHHBeCm8cgNYwnrcr8V4UGouZFwbujPc3bsZmngWn0/YdsA3TqjWMXzpQmFQ",
+	"0lFbIndKEarI2McwtSAXoK1OBp81xjCdpSOsky+hyn69lqPmjYihxQy8f//ZrQ3Du5XoTm6vkMIGWl+J",
+	"oWW2chdmFiLAoxtZ79Yk1J9aMMmPPURX6g0vJrJW09nmnMIcbr72+J9WIWhjQ7X5W6GXq5mHVNNEXDSR",
+	"omZ33MBaEAmsj03GNDjiE9GcqXbMqmZsF1l+NI/sVQZpFrRec2OabgtJIguCsqVEemMJVqMZWZfsuL+P",
+	"jnU31BpSxKqgTBIFWpHe8U6/Yll1C9o2rJjRz0d25I4TAv5jE8glHbp2vM5YdR2R7Q9VXTTXkMksU0aL",
+	"8EHbSaYzaVQJImHLmiXoJDO6UJuBjEkHLV6FSvoBERNCjVrCYoz42ZB7BYLLUKdiTLQgIuNKUx51mK1W",
+	"rXASq/Fzi6K+15rX0tSgNdPWIi7A+mcaE6/HhF0U9KURrfx4fEQkTEACjxDxjJlvE5Ls3ZqBVRtnqnWq",
+	"RtvbNmo2iOHKh1HVdgHolUIPf/VHCZfZH8fAYb6ZjnYhaQRnKUgm4jMXQ2+C4S9iThLhDi6S2Kqx5BIg",
+	"VWQu5KUBSs9grFCa7O6RacPiryYg/fR8r5KBNGyN0jQP6vwcPkRC4xnDQA2nyUKzyJnnMVxBYk5pPmex",
+	"sW0wCpMmYmF9t5qDPPOj88/FLPlXbnRbjCHnmg22HTOVJnTR7e+6SMQ5TVpyq8QVSOWN6A4XOXrz4Ark",
+	"giSMo2WF35eCijd0T3rX0Ibipk35CatAyI9cXaQNmd9bl1ETqoXnYG11dYlR6jxTzirtjfWlOvvPv/49",
+	"7g+C9azPsLShtnN88GtXT3FOo8s5lfEZhjQ0c+kXt3exbqDN+zHniyXx2PlUEPcgsUkyGzjyfI7Ksu2t",
+	"tHqW+nUr2FFLgcqSZOQi8PYxVTnGjTYxZVy3yQku+JZzCTjMJ+bREUklTNjnkEyYVJrsIfWitVd2GFQF",
+	"iL6Mzw7OD+P//Ovf88+L325jiJmVzjJ1S8gXs9jkg5UDljrMDxRR2fmMaYNSPdnQBUuD+/sEZql2qUvE",
+	"E89WQTxFXESoiqOdUHR5KZs/8ESh5ri5z70jH6IUQWlRbzjMbwl5G/xpR3mrG595539LeqoHLZlPgZNx",
+	"CToYLYLPNNLJgghunw0JJArIOMqUFrNx66Fs0P1mfGZp0gdeTyXse+tUolUJHkWuhgNvJQpQNXLKQC4H",
+	"A8p+7DJ3q6V+lMBVQYgK862RaY3ewlaZ4ThRp+TZyOFxQ5lTYsh55nnlRtbnz5hEdq7AcMwqpyZ/bbOC",
+	"NmfgNda0NI2xasbWOMJqr1CZfHMAOcDX5YfLcPD6yPEzTBqDWJGxUWnxazWaUU4vYNyu6pXIbI2qgzKF",
+	"dGB/J3LdhQvL6keP7sPCbbzPvf5d0YAVsaFu/znO/xB5CKvV46+JNK67QPU3pqfFddAkeTsJRp/WQ6Uv",
+	"NwjmlKNR5P1UzDk5XzhFNyTIqVFVs0loRPBksdoy6MSD0+sw8DkeyzItmvkf79+/tcUzIyPE9RQwPrfA",
+	"koOpzzjNVClAjz6w5/12HvEAVsWtEjNWb+n+EyE2UnHuNK7RnZuwbjZC5RRtfMlg40Y6Qh1hV8j9m6oU",
+	"HnmWPWrTKm6ogJR9/Us5m39uA3G/AfrV9YL6xjtCmnXM6Lriu5DUyLgeXVCbXdyRHF2V3baUT32leNSC",
+	"Nw0Q/n+QbLLYzFFc6AZNOfU2tZMki5DQkg1OtCDRFKLLloSHbl9dPTFk01QQf1qF5NVWv3O1juutYX02",
+	"vVt3qnqdXUjKNbRYy+8kGAOpYcyPMa2HqkubU9iCspuGEZd5H8rpgmvAqGSc3Naed1fXvPNrzGTJJNOL",
+	"94ZKXHkwUAnyILO5YC2eYDrL60oUGR+4Cj8M0oyIHU1OsuHwaYRP4b/WBkNaRLjgU8XBp1qnRTrS+w49",
+	"1P5aLdY73nnWDwnesxYXVuHDotzxf225BKSDd0dbHz8evRzn5dS24rGop6486lYvbjdl/xcWxe7MVHe6",
+	"N7vgmrvD1Vv2hjr9X+zIpgeRl/JRe2N9GVvfPSknnba49omd0LsbJZCoVs2+xqZTtvWhGnP1u77GgOdE",
+	"NDfsC+gUbi+ZbE2F0hjALc6hQF6xCEbOFcBAkZ7lRKpvwUxPuAsLbbtQ0JSBpDKaLkJrJNjn3E59EZqx",
+	"EErWAXpKT3jZVeo9LhFgMi8w6b2mgxN+wg9Kyb6NC/fgGLXQCBHyhK9NUfvLPLyEJkoQW9OJEbITbsuE",
+	"SEqZbKMO8kMHXpJXVyAXJ7yUw2zQZUJZkkkwl6Q9W9gb7iAEcIQNjeMl8qIefdxVLjsmsYiyGXA9IK9o",
+	"ND3hRv7YtSwCYpyvkJZMO48P42T8ecvizFaZz/eci+yEY6F0JQfblnT3BycGMRMWAVdQJDEFBymNprC1",
+	"Oxga20AmpTj1fD4fUPx5IOTFthurtl8fHb568/4Vjili6h6XD94dBWFwBdLqBMFwsGOfEylwmrJgFDwd",
+	"DAdPMZqqp8iKt6eYk/sbRp4tR8xhchQHI5ez+1tQ6/CwOxwuqVG+WW2ySwvuKOhPpTB6obnkLB3Y8k+n",
+	"oLdPm+9z2zZIKAuhYPTpNAxUNptRuTA8lV0BN7MbNEEzkl4oI9EsWIJTM3hbAo0X3SA6tj8/CoRwbaPV",
+	"GV5l20I8Gz5dDZpyrfndgtTsiBUwrVaUuzpy1e8C9dXOdiIumA3TitZMJdCZ5KopVWxYj6BwGYc2gYbs",
+	"7JKpyKTq2yIJwylcEfoJP18UbMV1KDD6RokxGz4dUSmZYw2Goz9RxOWW2fiVZ0WeWfVcGwDXayUkcyn4",
+	"BfFGSrU7gPcl9QlTJ7zG5IKwhmiY+RvkWTp/FvHizlCsklV8XVXwjA54fY/o7RMMWvD7PbvgEBPGEbX3",
+	"7KLLUbTUfAaH7KxFDUUXibslB3MAIz5QSLv2OwatSnmJnhAcPlcoQWS6mxReYa+MUuqEDbk66dxZDzQg",
+	"h644immnxpS1N1SJuNgS6aANA82OGriw19LLw96cyPTgQe8hh/wrHtvOKo5aPXiXADxzDuGLLh815l+c",
+	"w5T5uR0gfcjb9+rxkeii4Kzni8z65ZB4E8K/gC5XIN4j1ZWXWdpM55Hu70O5K45hqJkFSPP2wg76eG94",
+	"qbEgf3n1gfj7He+X6qNsr44wz+scf7keN+/knVCNS7l7DlwuIbtu9tR6zKv/ernucmwhPV8hVDJe3r19",
+	"/4FMhJz1V7GC7bJnMc1aVD+bK/+u4OX3gRi1xPy1hPNeew2Mmcb3SnnQu91bRyktmobdFhssqKqNtQxS",
+	"rJa6u9u+0O7MFQC0CoNXV2YXvgdK4R9gnKhIpBASDnNQ2iaZDcgbtOcNOlCGyqs1s7lN2xXSsCEi0H/j",
+	"GtK06X9M6bz3RVjp3/jpS2sbv1I7lJs0QOw4LT0XmbaqhCEPLC+NsZfVovi2q6NgKcXnRjtpmyvvB7Pe",
+	"VPWeT80DvuXJgoA7pe0UiB3N8FSazTo7PirGI6hsZJ3o5PINnMNESFi9dsY1Rp5uvnYbsAps2rbtL9d4",
+	"0AeQTu9RVlUax7S2L8P+o2LiwPctszXfCmxubFktXOsJq7a7lp6hbdI3n4KEEAMTJV5XYW2nYdDi0nLU",
+	"5Z8aXTGYBzlrzPOeOhnjIbJb5/ZsSZTCrow2V97tu8lCTzjy0H3LEJVv5Gh9oAPyVsYgITZch8VVRruP",
+	"HP6EVxvWntPoslL96Wuq89LPLm77wR52LV57lwyunHpw+9nynMpGM8VScLJ9aCm7YenYFYzCdq79vbGe",
+	"IrNuKd+xCP4t8x0DA+8Tw/6kGAMoqVdlHlPwiG4OU7AFy1+6LDij1XvDuZJKjgYbF7oUIik0vdzqrsZU",
+	"ese7/QF5h116aOLPcw62jqp8HNI73uvvu7TnE+6TuMb2ixExOve4j7GBVh7XO37WHxDbj9jC9YSX/Yil",
+	"VDcMLSgXB2nhQjYjyIe3bmZe5PULlTzineHOsJRRYQO8pYB5sDt8+nRr+Hxr5+mH4d7o2fPRcGcwfPrj",
+	"32u5qKNPtbqt03JahQ0XWk5rI2OYC2XVtjz0bPayM9zZuQ5vQpIuS2otQ2jnbrlBKRmyhSfYjcX7+Y1i",
+	"QmDjzr9yVrFnrcflI/LOybc21RBm5bLZzRhJ5JGirqpsS7gSl3Dmeh92elMP+MLYMvOpIBPG49xIc3Ta",
+	"861CiYoo50bToiQSSQL0IoM+iSg/4RJ7xBCmRyQVyrtlGcZCxMSyBOcrZFbvcUxA2XhFiHGAPEJgTBEe",
+	"ATqMbRNRO70iEiIhY/SMN7vDmGVOuA21VIKnu8PdPGdVSOSfxR7mNN+EW++ES5Fp3J00BgW2t7eMmFiG",
+	"4luctnGuYwT7a4T6ZvxrzchF0ZtnLY6we4emietn3BqYw6vy0aaNSX73xeoh9R7hdx3Qsydp6Rq07/sQ",
+	"O4xVNsq2jJJb6PMK08KWESbGDMn4y4nLNDoJRgRz4q6tLk/5Qk9tGTjVpabVpRCIdc6LTBNFF+bR+XTR",
+	"9PTaDLX7xNZqxt8DB9oqCXgdjt8rkDGL9Leszh5xLYVKIdI5j7dY5B1wmPZzC53WInQLqn9h8bVFcOyu",
+	"2/Anv8TvC/xb5dO1z8ffFYrS7VqY3F6hcHd0HbZnffwCuuOe7tgA7SJUV435/eYrqSf+3p8oMgNNY6rp",
+	"HRinVe/PCtfE0Ut0S7iAUc1CwMCEwuolWzzJwFgIqc0kHpBj10jGiCibe0Z9m5lxbqSNT3jPvlsiYRHT",
+	"tlT3jzZpsO9VQtT48hagxz9Z2ze3hsWE0BPend1nlFyBQVGIUevr7Q1f9NsUPVsDcJ9Cs1yy98AicykJ",
+	"uoqeb5MU94ZrqJ75a5JuS7v2dkvUy+kMQvu2o9CWHi9ItRXB5nSdeVRqFdDbtkl/7Q1p69N9pyer6NOj",
+	"tCj16XFmXljEncZtXYAM1Vc6+pA4k1aVZdGUnAs9xSkNE+Ewx5nb0nedQ4uAMXKZVvkzxD9jXz/UatNx",
+	"mN8npVcaJ91zFsQaDp2iLhXjGQZYHOYtnrvvYrikXiuVGUouIOVfHmAL6XeG/Xsj3aLAuDOHK397CXUd",
+	"270v2NKfdwF3BrAmQp7wWk8M8kbg+5wgURASdIcypSXVQirCeJRkMcQDcsSJmor5Fjp1ZiI2pIhv03IW",
+	"7t5wr43qvKqZ143cL0msQw7f/ZgrlE+L+Bh57B2/6D+KDupoxJWsdBLFAfkFW4HZ7jQKwEqFdbucuTCt",
+	"rW2pxmrLbwlpBlcP3b5ueravKkZYelHH0iChu4TfT0KdjfnVk5sqcTaM0pcw2yNaOSOzLZrlXklyPxpE",
+	"5TUuDxwi8u9a6YwMfdM5d3kgx7KLjMe2NUaBMHWW0oY7XSzRPVCP87ivc89al6+mhHP3ygk682ntG7Ie",
+	"9v4fQf5FHs6tTOHO/CgvMeBgTRwXiprRS1D11CIjyGwd5gQrLyoFhoMOV8YD8KfHcWYsR1HvzXgUVP3a",
+	"lTvrjnA9noX0Ea+lGL+KldVsGS5iUJ08zMjjN/jE71pfyvvtL9WWEBTffkYV+n8TfC+POXB3OnkJuyyW",
+	"dOIW/tzIqmrTwvCNBffD40rvd3hgDcy+huF/pP51DBdMaXynbQmpboo5NfUKv1wzbJkj1Peo5S2ilre4",
+	"uyJiubmzoNaZplMUvau+eOK+xEXzlRyd9Wr48yPWKpb6Rvh3ZxQeEykSeOJekFGrQq309/R0hzrr0gv4",
+	"iE+slZl+t9nkru/dmv587In1Pbu8o4nbak0IEeGb14SsibbKv2SJopMJ2qacqxPK0c2ZJ5Bjcy8ysxVX",
+	"tLwDl7zbO975sb9PxjkVjYk7sKpmjT9R3f5Oq3/cY/VwqXvkA6tcXVXEvw+V6ysPi+dOtVrx+1qkUNPl",
+	"8Ms1dbn25gPfdbmb6XJYg449i7WqBRvVTS9zdTrafTeMWNYuwFb+fseBujt0E7J9hKyzwp3q2xwVKd0Y",
+	"C0SUPeG9452d/j6REGeRbSBj3+JBJMzElatuSoTSlWItrEitTbPb3yc6k9zMMi7av46JmEza1nYttDvT",
+	"z+5ZtD6Ov3YpxTlv7XfK68ok24T2ai7ZQmRu296GZ1H1Rca3yhCr4vER9rVvvi75vqpm6ut8feV0Bs2X",
+	"vWDIp2TZXAvMpBE8gu8a562yt2au3Ofjx6OX5Adf9IY9Pala2hAU29FuTHHVEqQv1X6zn06N1V5uHGy/",
+	"qbbz/XRabaH76dSQm9tOW4OyrSWd2cxxXvTz2rtGc6FBqcDeN7ALm+8P9K58nAej3h2G7qDusFEt86HX",
+	"pzVOsHRCexPN6Ypeh6P8TRsJUzokEmgcOiETEqt82m8RAdwLOUJia11KS5XSm5rrGYrGNzgSLQ28ffW8",
+	"f2eGdM2J1KDa7CVvWtE+ZYfrDTWT3OVWnrPsc2tO+XMpJhO6wkv71inyEl9Z6XUS+MyUJhNRxgXrqW1O",
+	"mrcaxZ1Vm2SWt+baYV6fXv93AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -19,6 +19,72 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for ActivityAction.
+const (
+	ActivityActionClientCreate          ActivityAction = "client.create"
+	ActivityActionClientUpdate          ActivityAction = "client.update"
+	ActivityActionTokenCreate           ActivityAction = "token.create"
+	ActivityActionTokenDelete           ActivityAction = "token.delete"
+	ActivityActionTokenDisable          ActivityAction = "token.disable"
+	ActivityActionTokenEnable           ActivityAction = "token.enable"
+	ActivityActionTokenExpire           ActivityAction = "token.expire"
+	ActivityActionTokenLeaked           ActivityAction = "token.leaked"
+	ActivityActionTokenOwnerCascade     ActivityAction = "token.owner_cascade"
+	ActivityActionTokenPurge            ActivityAction = "token.purge"
+	ActivityActionTokenRenew            ActivityAction = "token.renew"
+	ActivityActionTokenSecretRead       ActivityAction = "token.secret_read"
+	ActivityActionTokenSecretReadDenied ActivityAction = "token.secret_read_denied"
+	ActivityActionTokenUpdate           ActivityAction = "token.update"
+	ActivityActionUserCreate            ActivityAction = "user.create"
+	ActivityActionUserDelete            ActivityAction = "user.delete"
+	ActivityActionUserLegacyImport      ActivityAction = "user.legacy_import"
+	ActivityActionUserUpdate            ActivityAction = "user.update"
+)
+
+// Valid indicates whether the value is a known member of the ActivityAction enum.
+func (e ActivityAction) Valid() bool {
+	switch e {
+	case ActivityActionClientCreate:
+		return true
+	case ActivityActionClientUpdate:
+		return true
+	case ActivityActionTokenCreate:
+		return true
+	case ActivityActionTokenDelete:
+		return true
+	case ActivityActionTokenDisable:
+		return true
+	case ActivityActionTokenEnable:
+		return true
+	case ActivityActionTokenExpire:
+		return true
+	case ActivityActionTokenLeaked:
+		return true
+	case ActivityActionTokenOwnerCascade:
+		return true
+	case ActivityActionTokenPurge:
+		return true
+	case ActivityActionTokenRenew:
+		return true
+	case ActivityActionTokenSecretRead:
+		return true
+	case ActivityActionTokenSecretReadDenied:
+		return true
+	case ActivityActionTokenUpdate:
+		return true
+	case ActivityActionUserCreate:
+		return true
+	case ActivityActionUserDelete:
+		return true
+	case ActivityActionUserLegacyImport:
+		return true
+	case ActivityActionUserUpdate:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Role.
 const (
 	Admin           Role = "admin"
@@ -53,6 +119,49 @@ func (e Role) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// Accepted defines model for Accepted.
+type Accepted struct {
+	// Status Example: accepted
+	Status string `json:"status"`
+}
+
+// Activity defines model for Activity.
+type Activity struct {
+	Action ActivityAction `json:"action"`
+
+	// ActorTokenId The API token the actor used
+	ActorTokenId nullable.Nullable[int64] `json:"actor_token_id"`
+
+	// ActorUserId Who did it; null for tokend itself (expiry, purge) or a shared token.
+	ActorUserId nullable.Nullable[int64] `json:"actor_user_id"`
+	ClientId    ID                       `json:"client_id"`
+	CreatedAt   time.Time                `json:"created_at"`
+
+	// Details What changed (field names, old and new roles, counts); never a secret.
+	Details map[string]string `json:"details"`
+	Id      ID                `json:"id"`
+
+	// Ip The address the request came from.
+	Ip nullable.Nullable[string] `json:"ip"`
+
+	// TokenId The token acted on.
+	TokenId nullable.Nullable[int64] `json:"token_id"`
+
+	// UserId The user acted on (or the owner of the token acted on).
+	UserId nullable.Nullable[int64] `json:"user_id"`
+}
+
+// ActivityAction defines model for ActivityAction.
+type ActivityAction string
+
+// ActivityList defines model for ActivityList.
+type ActivityList struct {
+	Items []Activity `json:"items"`
+
+	// NextCursor Pass as `cursor` to get the next page; null on the last page.
+	NextCursor nullable.Nullable[NextCursor] `json:"next_cursor"`
 }
 
 // Company defines model for Client.
@@ -130,6 +239,15 @@ type Health struct {
 
 // ID defines model for ID.
 type ID = int64
+
+// LeakReport defines model for LeakReport.
+type LeakReport struct {
+	// Source Where it was found (a URL, a repository), for the activity log.
+	Source *string `json:"source,omitempty"`
+
+	// Token The leaked token value.
+	Token string `json:"token"`
+}
 
 // LegacyCredentials defines model for LegacyCredentials.
 type LegacyCredentials struct {
@@ -449,11 +567,35 @@ type Forbidden = Problem
 // NotFound RFC 9457 problem details.
 type NotFound = Problem
 
+// TooManyRequests RFC 9457 problem details.
+type TooManyRequests = Problem
+
 // Unauthorized RFC 9457 problem details.
 type Unauthorized = Problem
 
 // Unavailable RFC 9457 problem details.
 type Unavailable = Problem
+
+// ListActivityParams defines parameters for ListActivity.
+type ListActivityParams struct {
+	TokenId *ID `form:"token_id,omitempty" json:"token_id,omitempty"`
+
+	// UserId Events about this user, or done by this user.
+	UserId *ID             `form:"user_id,omitempty" json:"user_id,omitempty"`
+	Action *ActivityAction `form:"action,omitempty" json:"action,omitempty"`
+
+	// Since Only events at or after this time.
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until Only events before this time.
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page (opaque).
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
 
 // ListTokensParams defines parameters for ListTokens.
 type ListTokensParams struct {
@@ -517,6 +659,9 @@ type ChangePasswordJSONRequestBody = PasswordChange
 
 // CreateTokenJSONRequestBody defines body for CreateToken for application/json ContentType.
 type CreateTokenJSONRequestBody = TokenCreate
+
+// RevokeLeakedTokenJSONRequestBody defines body for RevokeLeakedToken for application/json ContentType.
+type RevokeLeakedTokenJSONRequestBody = LeakReport
 
 // VerifyTokenJSONRequestBody defines body for VerifyToken for application/json ContentType.
 type VerifyTokenJSONRequestBody = VerifyRequest
@@ -699,6 +844,14 @@ type ClientInterface interface {
 	// Corresponds with PUT /v1/user/password (the `ChangePassword` operationId).
 	ChangePassword(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListActivity Who did what to which token or user, from where, when
+	//
+	// Events of the companies in scope, newest first. Never contains a token
+	// value or any other secret.
+	//
+	// Corresponds with GET /v2/activity_log (the `ListActivity` operationId).
+	ListActivity(ctx context.Context, params *ListActivityParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListTokens List tokens visible to the caller
 	//
 	// Callers with `api_tokens:manage` see every token of the companies in
@@ -731,6 +884,32 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v2/api_tokens (the `CreateToken` operationId).
 	CreateToken(ctx context.Context, body CreateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeLeakedTokenWithBody Report a leaked token value; tokend disables that token
+	//
+	// Anyone who finds a token value (a secret scanner, a colleague) can
+	// report it: possession is proof. The token, if the value is valid, is
+	// disabled at once and the report is recorded in the activity log. The
+	// answer is the same 202 whether or not the value was valid, and the
+	// route is rate-limited per client address.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v2/api_tokens/revoke_leaked (the `RevokeLeakedToken` operationId).
+	RevokeLeakedTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeLeakedToken Report a leaked token value; tokend disables that token
+	//
+	// Anyone who finds a token value (a secret scanner, a colleague) can
+	// report it: possession is proof. The token, if the value is valid, is
+	// disabled at once and the report is recorded in the activity log. The
+	// answer is the same 202 whether or not the value was valid, and the
+	// route is rate-limited per client address.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v2/api_tokens/revoke_leaked (the `RevokeLeakedToken` operationId).
+	RevokeLeakedToken(ctx context.Context, body RevokeLeakedTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// VerifyTokenWithBody Introspect a token for another service
 	//
@@ -1136,6 +1315,24 @@ func (c *Client) ChangePassword(ctx context.Context, body ChangePasswordJSONRequ
 	return c.Client.Do(req)
 }
 
+// ListActivity Who did what to which token or user, from where, when
+//
+// Events of the companies in scope, newest first. Never contains a token
+// value or any other secret.
+//
+// Corresponds with GET /v2/activity_log (the `ListActivity` operationId).
+func (c *Client) ListActivity(ctx context.Context, params *ListActivityParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListActivityRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListTokens List tokens visible to the caller
 //
 // Callers with `api_tokens:manage` see every token of the companies in
@@ -1189,6 +1386,52 @@ func (c *Client) CreateTokenWithBody(ctx context.Context, contentType string, bo
 // Corresponds with POST /v2/api_tokens (the `CreateToken` operationId).
 func (c *Client) CreateToken(ctx context.Context, body CreateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateTokenRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeLeakedTokenWithBody Report a leaked token value; tokend disables that token
+//
+// Anyone who finds a token value (a secret scanner, a colleague) can
+// report it: possession is proof. The token, if the value is valid, is
+// disabled at once and the report is recorded in the activity log. The
+// answer is the same 202 whether or not the value was valid, and the
+// route is rate-limited per client address.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v2/api_tokens/revoke_leaked (the `RevokeLeakedToken` operationId).
+func (c *Client) RevokeLeakedTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeLeakedTokenRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeLeakedToken Report a leaked token value; tokend disables that token
+//
+// Anyone who finds a token value (a secret scanner, a colleague) can
+// report it: possession is proof. The token, if the value is valid, is
+// disabled at once and the report is recorded in the activity log. The
+// answer is the same 202 whether or not the value was valid, and the
+// route is rate-limited per client address.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v2/api_tokens/revoke_leaked (the `RevokeLeakedToken` operationId).
+func (c *Client) RevokeLeakedToken(ctx context.Context, body RevokeLeakedTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeLeakedTokenRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1940,6 +2183,132 @@ func NewChangePasswordRequestWithBody(server string, contentType string, body io
 	return req, nil
 }
 
+// NewListActivityRequest constructs an http.Request for the ListActivity method
+func NewListActivityRequest(server string, params *ListActivityParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/activity_log")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.TokenId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token_id", *params.TokenId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.UserId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user_id", *params.UserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Action != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "action", *params.Action, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListTokensRequest constructs an http.Request for the ListTokens method
 func NewListTokensRequest(server string, params *ListTokensParams) (*http.Request, error) {
 	var err error
@@ -2087,6 +2456,46 @@ func NewCreateTokenRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	operationPath := fmt.Sprintf("/v2/api_tokens")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRevokeLeakedTokenRequest calls the generic RevokeLeakedToken builder with application/json body
+func NewRevokeLeakedTokenRequest(server string, body RevokeLeakedTokenJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRevokeLeakedTokenRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewRevokeLeakedTokenRequestWithBody constructs an http.Request for the RevokeLeakedToken method, with any body, and a specified content type
+func NewRevokeLeakedTokenRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/api_tokens/revoke_leaked")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -3144,6 +3553,16 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /v1/user/password (the `ChangePassword` operationId).
 	ChangePasswordWithResponse(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error)
 
+	// ListActivityWithResponse Who did what to which token or user, from where, when
+	//
+	// Events of the companies in scope, newest first. Never contains a token
+	// value or any other secret.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/activity_log (the `ListActivity` operationId).
+	ListActivityWithResponse(ctx context.Context, params *ListActivityParams, reqEditors ...RequestEditorFn) (*ListActivityResponse, error)
+
 	// ListTokensWithResponse List tokens visible to the caller
 	//
 	// Callers with `api_tokens:manage` see every token of the companies in
@@ -3178,6 +3597,32 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v2/api_tokens (the `CreateToken` operationId).
 	CreateTokenWithResponse(ctx context.Context, body CreateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTokenResponse, error)
+
+	// RevokeLeakedTokenWithBodyWithResponse Report a leaked token value; tokend disables that token
+	//
+	// Anyone who finds a token value (a secret scanner, a colleague) can
+	// report it: possession is proof. The token, if the value is valid, is
+	// disabled at once and the report is recorded in the activity log. The
+	// answer is the same 202 whether or not the value was valid, and the
+	// route is rate-limited per client address.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/api_tokens/revoke_leaked (the `RevokeLeakedToken` operationId).
+	RevokeLeakedTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RevokeLeakedTokenResponse, error)
+
+	// RevokeLeakedTokenWithResponse Report a leaked token value; tokend disables that token
+	//
+	// Anyone who finds a token value (a secret scanner, a colleague) can
+	// report it: possession is proof. The token, if the value is valid, is
+	// disabled at once and the report is recorded in the activity log. The
+	// answer is the same 202 whether or not the value was valid, and the
+	// route is rate-limited per client address.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/api_tokens/revoke_leaked (the `RevokeLeakedToken` operationId).
+	RevokeLeakedTokenWithResponse(ctx context.Context, body RevokeLeakedTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*RevokeLeakedTokenResponse, error)
 
 	// VerifyTokenWithBodyWithResponse Introspect a token for another service
 	//
@@ -3817,6 +4262,75 @@ func (r ChangePasswordResponse) ContentType() string {
 	return ""
 }
 
+type ListActivityResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ActivityList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListActivityResponse) GetJSON200() *ActivityList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListActivityResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListActivityResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListActivityResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListActivityResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListActivityResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListActivityResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListActivityResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListActivityResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListTokensResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3956,6 +4470,75 @@ func (r CreateTokenResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CreateTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RevokeLeakedTokenResponse429Headers the declared response headers of an HTTP 429 response for RevokeLeakedToken
+type RevokeLeakedTokenResponse429Headers struct {
+	RetryAfter *int
+}
+
+type RevokeLeakedTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Accepted
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RevokeLeakedTokenResponse429Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RevokeLeakedTokenResponse) GetJSON202() *Accepted {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RevokeLeakedTokenResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RevokeLeakedTokenResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r RevokeLeakedTokenResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeLeakedTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeLeakedTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeLeakedTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeLeakedTokenResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5553,6 +6136,22 @@ func (c *ClientWithResponses) ChangePasswordWithResponse(ctx context.Context, bo
 	return ParseChangePasswordResponse(rsp)
 }
 
+// ListActivityWithResponse Who did what to which token or user, from where, when
+//
+// Events of the companies in scope, newest first. Never contains a token
+// value or any other secret.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/activity_log (the `ListActivity` operationId).
+func (c *ClientWithResponses) ListActivityWithResponse(ctx context.Context, params *ListActivityParams, reqEditors ...RequestEditorFn) (*ListActivityResponse, error) {
+	rsp, err := c.ListActivity(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListActivityResponse(rsp)
+}
+
 // ListTokensWithResponse List tokens visible to the caller
 //
 // Callers with `api_tokens:manage` see every token of the companies in
@@ -5604,6 +6203,44 @@ func (c *ClientWithResponses) CreateTokenWithResponse(ctx context.Context, body 
 		return nil, err
 	}
 	return ParseCreateTokenResponse(rsp)
+}
+
+// RevokeLeakedTokenWithBodyWithResponse Report a leaked token value; tokend disables that token
+//
+// Anyone who finds a token value (a secret scanner, a colleague) can
+// report it: possession is proof. The token, if the value is valid, is
+// disabled at once and the report is recorded in the activity log. The
+// answer is the same 202 whether or not the value was valid, and the
+// route is rate-limited per client address.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/api_tokens/revoke_leaked (the `RevokeLeakedToken` operationId).
+func (c *ClientWithResponses) RevokeLeakedTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RevokeLeakedTokenResponse, error) {
+	rsp, err := c.RevokeLeakedTokenWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeLeakedTokenResponse(rsp)
+}
+
+// RevokeLeakedTokenWithResponse Report a leaked token value; tokend disables that token
+//
+// Anyone who finds a token value (a secret scanner, a colleague) can
+// report it: possession is proof. The token, if the value is valid, is
+// disabled at once and the report is recorded in the activity log. The
+// answer is the same 202 whether or not the value was valid, and the
+// route is rate-limited per client address.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/api_tokens/revoke_leaked (the `RevokeLeakedToken` operationId).
+func (c *ClientWithResponses) RevokeLeakedTokenWithResponse(ctx context.Context, body RevokeLeakedTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*RevokeLeakedTokenResponse, error) {
+	rsp, err := c.RevokeLeakedToken(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeLeakedTokenResponse(rsp)
 }
 
 // VerifyTokenWithBodyWithResponse Introspect a token for another service
@@ -6318,6 +6955,60 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 	return response, nil
 }
 
+// ParseListActivityResponse parses an HTTP response from a ListActivityWithResponse call
+func ParseListActivityResponse(rsp *http.Response) (*ListActivityResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListActivityResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ActivityList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseListTokensResponse parses an HTTP response from a ListTokensWithResponse call
 func ParseListTokensResponse(rsp *http.Response) (*ListTokensResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -6428,6 +7119,66 @@ func ParseCreateTokenResponse(rsp *http.Response) (*CreateTokenResponse, error) 
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseRevokeLeakedTokenResponse parses an HTTP response from a RevokeLeakedTokenWithResponse call
+func ParseRevokeLeakedTokenResponse(rsp *http.Response) (*RevokeLeakedTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeLeakedTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Accepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers RevokeLeakedTokenResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

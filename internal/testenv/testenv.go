@@ -165,7 +165,7 @@ func New(t testing.TB, b Backend, opts ...Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := server.Config{Keys: keys, SecretRetrieval: !o.ShowOnce, Now: clock.Now}
+	cfg := server.Config{Keys: keys, SecretRetrieval: !o.ShowOnce, Now: clock.Now, Usage: server.NewUsageRecorder(st, clock.Now)}
 	admin, err := server.Bootstrap(context.Background(), st, cfg, false)
 	if err != nil {
 		t.Fatalf("bootstrap: %v", err)

@@ -1,0 +1,88 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tokend/tokend/store"
+)
+
+// usageWriteInterval is the most often one token's last use is written.
+const usageWriteInterval = time.Minute
+
+// UsageRecorder keeps last_used_at / last_used_ip off the hot path: a
+// request only notes the use in memory; Flush writes the notes in one batch,
+// at most once per token per minute.
+type UsageRecorder struct {
+	store *store.Store
+	now   func() time.Time
+
+	mu        sync.Mutex
+	pending   map[int64]store.TokenUsage
+	lastWrite map[int64]time.Time
+}
+
+// NewUsageRecorder returns a recorder writing to st.
+func NewUsageRecorder(st *store.Store, now func() time.Time) *UsageRecorder {
+	if now == nil {
+		now = time.Now
+	}
+	return &UsageRecorder{store: st, now: now, pending: map[int64]store.TokenUsage{}, lastWrite: map[int64]time.Time{}}
+}
+
+// Record notes that token id was used from ip now.
+func (u *UsageRecorder) Record(id int64, ip string) {
+	now := u.now()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if last, ok := u.lastWrite[id]; ok && now.Sub(last) < usageWriteInterval {
+		return
+	}
+	u.pending[id] = store.TokenUsage{TokenID: id, At: now.UTC(), IP: ip}
+}
+
+// Flush writes what was noted since the last flush.
+func (u *UsageRecorder) Flush(ctx context.Context) error {
+	u.mu.Lock()
+	batch := make([]store.TokenUsage, 0, len(u.pending))
+	for id, use := range u.pending {
+		batch = append(batch, use)
+		u.lastWrite[id] = use.At
+		delete(u.pending, id)
+	}
+	// Forget old write times so the map stays as small as the active set.
+	for id, at := range u.lastWrite {
+		if u.now().Sub(at) >= usageWriteInterval {
+			delete(u.lastWrite, id)
+		}
+	}
+	u.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	return u.store.RecordTokenUsage(ctx, batch)
+}
+
+// Run flushes every interval until ctx ends, then flushes once more so a
+// graceful shutdown loses nothing.
+func (u *UsageRecorder) Run(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := u.Flush(final); err != nil {
+				log.Warn("last-used flush at shutdown failed", "error", err)
+			}
+			return
+		case <-t.C:
+			if err := u.Flush(ctx); err != nil {
+				log.Warn("last-used flush failed; will retry", "error", err)
+			}
+		}
+	}
+}

@@ -42,8 +42,9 @@ func (c *migrateCmd) Run() error {
 
 type bootstrapCmd struct {
 	dbFlags
-	Output string `short:"o" enum:"text,json" default:"text" help:"Output format: text or json (one JSON object on standard output)."`
-	Force  bool   `help:"Add another Global Administrator even if users exist."`
+	Output          string `short:"o" enum:"text,json" default:"text" help:"Output format: text or json (one JSON object on standard output)."`
+	Force           bool   `help:"Add another Global Administrator even if users exist."`
+	SecretRetrieval string `name:"secret-retrieval" env:"TOKEND_SECRET_RETRIEVAL" enum:"on,off" default:"on" help:"on: token values can be read back (R9); off: show-once mode."`
 }
 
 func (c *bootstrapCmd) Run() error {
@@ -54,7 +55,7 @@ func (c *bootstrapCmd) Run() error {
 		return err
 	}
 	defer st.Close()
-	res, err := server.Bootstrap(ctx, st, server.Config{Keys: keys, SecretRetrieval: true}, c.Force)
+	res, err := server.Bootstrap(ctx, st, server.Config{Keys: keys, SecretRetrieval: c.SecretRetrieval == "on"}, c.Force)
 	if errors.Is(err, store.ErrAlreadyBootstrapped) {
 		fmt.Fprintln(os.Stderr, "tokend: the database already has users; nothing to do (use --force to add another Global Administrator)")
 		return nil
@@ -93,6 +94,7 @@ func (c *serveCmd) Run() error {
 	// The recorder outlives the signal: it stops after in-flight requests
 	// finished, and flushes what they noted.
 	usageCtx, stopUsage := context.WithCancel(context.Background())
+	defer stopUsage()
 	usageDone := make(chan struct{})
 	go func() { cfg.Usage.Run(usageCtx, 10*time.Second, log); close(usageDone) }()
 

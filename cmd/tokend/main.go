@@ -19,6 +19,7 @@ type cli struct {
 	Migrate   migrateCmd   `cmd:"" help:"Apply pending database migrations and exit."`
 	Bootstrap bootstrapCmd `cmd:"" help:"Create the first company, Global Administrator and API token."`
 	Purge     purgeCmd     `cmd:"" help:"Disable expired tokens and delete tokens disabled longer than the retention, once."`
+	RotateKey rotateKeyCmd `cmd:"" name:"rotate-key" help:"Re-encrypt every stored token value under a new key."`
 	Version   versionCmd   `cmd:"" help:"Print the version."`
 }
 

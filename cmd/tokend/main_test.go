@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/store"
 )
 
 // The binary's own contract: `bootstrap -o json` prints exactly one JSON
@@ -62,5 +66,43 @@ func TestBootstrapJSON(t *testing.T) {
 	}
 	if out, _, err := run("version"); err != nil || !strings.HasPrefix(out, "tokend ") {
 		t.Fatalf("version: %q %v", out, err)
+	}
+
+	// rotate-key adds k2 to the key file and re-seals the bootstrap token's
+	// value under it; the value still opens, with k2.
+	_, stderr, err = run("rotate-key")
+	if err != nil || !strings.Contains(stderr, `1 stored token values re-encrypted under key "k2"`) {
+		t.Fatalf("rotate-key: %v\n%s", err, stderr)
+	}
+	keyFile, err := os.ReadFile(filepath.Join(dir, "tokend.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := secret.ParseKeyFile(keyFile)
+	if err != nil || len(keys) != 2 || keys[1].ID != "k2" {
+		t.Fatalf("key file after rotation: %v %v", keys, err)
+	}
+	ring, err := secret.NewKeyring(keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var tok store.Token
+	if err := st.DB().First(&tok).Error; err != nil {
+		t.Fatal(err)
+	}
+	if *tok.SecretKeyID != "k2" {
+		t.Fatalf("token sealed under %q after rotation", *tok.SecretKeyID)
+	}
+	if v, err := ring.Open(tok.SecretCiphertext, *tok.SecretKeyID, tok.Digest); err != nil || v != res.Token {
+		t.Fatalf("value after rotation: %v", err)
+	}
+	// The digest key did not change: the token still authenticates by digest.
+	if !secret.Equal(ring.Digest(res.Token), tok.Digest) {
+		t.Fatal("digest changed with rotation")
 	}
 }

@@ -44,6 +44,11 @@ type Config struct {
 	// Usage records last-used times off the hot path; nil makes one whose
 	// Flush nobody calls (the caller runs Usage.Run in production).
 	Usage *UsageRecorder
+	// CacheSize bounds the verification cache in entries; 0 means 100,000,
+	// negative disables the cache. CacheTTL is the backstop for lost
+	// invalidations between replicas (default 10 s).
+	CacheSize int
+	CacheTTL  time.Duration
 	// LeakReportLimit is how many leak reports one address may send per
 	// minute (default 10).
 	LeakReportLimit int
@@ -58,6 +63,7 @@ type Server struct {
 	now    func() time.Time
 	routes *routeTable
 
+	cache        *verifyCache
 	authFailures *addressLimiter
 	leakReports  *addressLimiter
 }
@@ -89,6 +95,12 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	if cfg.Usage == nil {
 		cfg.Usage = NewUsageRecorder(st, cfg.Now)
 	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = 100_000
+	}
+	if cfg.CacheTTL <= 0 {
+		cfg.CacheTTL = 10 * time.Second
+	}
 	if cfg.LeakReportLimit <= 0 {
 		cfg.LeakReportLimit = 10
 	}
@@ -110,6 +122,12 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	s := &Server{cfg: cfg, store: st, keys: cfg.Keys, log: cfg.Logger, now: cfg.Now, routes: routes,
 		authFailures: newAddressLimiter(cfg.AuthFailureLimit, cfg.AuthFailureWindow),
 		leakReports:  newAddressLimiter(cfg.LeakReportLimit, time.Minute),
+		cache:        newVerifyCache(cfg.CacheSize, cfg.CacheTTL),
+	}
+	if s.cache != nil {
+		// This replica's own changes invalidate before the mutating request
+		// answers; other replicas' arrive through Listen.
+		st.OnChange(s.cache.invalidate)
 	}
 
 	e := echo.New()

@@ -133,10 +133,14 @@ func (s *Server) UpdateToken(ctx context.Context, req api.UpdateTokenRequestObje
 // applyStateChange applies enabled and expire_at from an update (R7, R8).
 func applyStateChange(t *store.Token, body *api.UpdateTokenJSONRequestBody, now time.Time) error {
 	expirySent := body.ExpireAt.IsSpecified()
+	reenabling := body.Enabled != nil && *body.Enabled && !t.Enabled
 	var expireAt *time.Time
 	if expirySent {
 		var err error
 		if expireAt, err = futureExpiry(body.ExpireAt, now); err != nil {
+			if reenabling {
+				return errReenableExpiry
+			}
 			return err
 		}
 	}
@@ -145,7 +149,7 @@ func applyStateChange(t *store.Token, body *api.UpdateTokenJSONRequestBody, now 
 	case body.Enabled != nil && *body.Enabled && !wasEnabled:
 		// R8: re-enabling needs a new expiry in the same request.
 		if !expirySent {
-			return badRequest("expire_at must be in the future to re-enable a token (send a future expire_at, or null for never) (R8)")
+			return errReenableExpiry
 		}
 		if len(t.Permissions) == 0 && !t.BackwardCompatible {
 			return badRequest("the token has no permissions left (R12); send new permissions to re-enable it")
@@ -159,6 +163,8 @@ func applyStateChange(t *store.Token, body *api.UpdateTokenJSONRequestBody, now 
 	}
 	return nil
 }
+
+var errReenableExpiry = badRequest("expire_at must be in the future to re-enable a token: send a future expire_at, or null for never, with enabled: true (R8)")
 
 // DeleteToken deletes a visible token.
 func (s *Server) DeleteToken(ctx context.Context, req api.DeleteTokenRequestObject) (api.DeleteTokenResponseObject, error) {

@@ -43,8 +43,15 @@ func (u *UsageRecorder) Record(id int64, ip string) {
 	u.pending[id] = store.TokenUsage{TokenID: id, At: now.UTC(), IP: ip}
 }
 
-// Flush writes what was noted since the last flush.
+// Flush writes what was noted since the last flush, one replica at a time
+// (a PostgreSQL advisory lock); when another replica is flushing, the notes
+// wait for the next tick.
 func (u *UsageRecorder) Flush(ctx context.Context) error {
+	_, err := u.store.RunExclusive(ctx, store.JobUsageFlush, u.flush)
+	return err
+}
+
+func (u *UsageRecorder) flush(ctx context.Context) error {
 	u.mu.Lock()
 	batch := make([]store.TokenUsage, 0, len(u.pending))
 	for id, use := range u.pending {
@@ -62,7 +69,19 @@ func (u *UsageRecorder) Flush(ctx context.Context) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	return u.store.RecordTokenUsage(ctx, batch)
+	if err := u.store.RecordTokenUsage(ctx, batch); err != nil {
+		// Keep the notes for the next flush, unless newer ones arrived.
+		u.mu.Lock()
+		for _, use := range batch {
+			if _, newer := u.pending[use.TokenID]; !newer {
+				u.pending[use.TokenID] = use
+			}
+			delete(u.lastWrite, use.TokenID)
+		}
+		u.mu.Unlock()
+		return err
+	}
+	return nil
 }
 
 // Run flushes every interval until ctx ends, then flushes once more so a

@@ -66,6 +66,12 @@ func WithActor(ctx context.Context, a Actor) context.Context {
 	return context.WithValue(ctx, actorKey{}, a)
 }
 
+// ActorFrom returns the context's actor (zero: tokend itself).
+func ActorFrom(ctx context.Context) Actor {
+	a, _ := ctx.Value(actorKey{}).(Actor)
+	return a
+}
+
 // record appends an event inside tx, attributed to the context's actor.
 func (s *Store) record(ctx context.Context, tx *gorm.DB, ev Event) error {
 	if a, ok := ctx.Value(actorKey{}).(Actor); ok {

@@ -12,6 +12,9 @@ type Credential struct {
 	Session *Session // nil for a token
 	User    *User    // the owner; nil for a shared token
 	Client  *Client  // the token's or the user's company
+	// GraceUntil is set when the value is a renewed token's old one, still
+	// accepted until then (R10).
+	GraceUntil *time.Time
 }
 
 // TokenByDigest finds the token whose current value has this digest, or a
@@ -19,18 +22,20 @@ type Credential struct {
 func (s *Store) TokenByDigest(ctx context.Context, digest []byte) (*Credential, error) {
 	db := s.db.WithContext(ctx)
 	var t Token
+	var graceUntil *time.Time
 	err := translate(db.Where("digest = ?", digest).Take(&t).Error)
 	if err == ErrNotFound {
 		var g GraceDigest
 		if err := translate(db.Where("digest = ? AND expires_at > ?", digest, s.now().UTC()).Take(&g).Error); err != nil {
 			return nil, err
 		}
+		graceUntil = &g.ExpiresAt
 		err = translate(db.Where("id = ?", g.TokenID).Take(&t).Error)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return s.completeCredential(ctx, &Credential{Token: &t}, t.UserID, t.ClientID)
+	return s.completeCredential(ctx, &Credential{Token: &t, GraceUntil: graceUntil}, t.UserID, t.ClientID)
 }
 
 // TokenByLegacyUUID finds the backward-compatible token imported with this

@@ -43,10 +43,11 @@ func (s *Store) CreateClient(ctx context.Context, c *Client) error {
 // UpdateClient applies change to a company in scope under a row lock.
 func (s *Store) UpdateClient(ctx context.Context, sc Scope, id int64, change func(c *Client) error) (*Client, error) {
 	var c Client
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.mutate(ctx, func(tx *gorm.DB, ch *Change) error {
 		if err := s.lock(sc.clientIDs(tx.Model(&Client{}), "id")).Where("id = ?", id).Take(&c).Error; err != nil {
 			return translate(err)
 		}
+		ch.ClientIDs = append(ch.ClientIDs, c.ID)
 		if err := change(&c); err != nil {
 			return err
 		}

@@ -44,9 +44,11 @@ const (
 
 // Store is tokend's persistence. It is safe for concurrent use.
 type Store struct {
-	db      *gorm.DB
-	dialect Dialect
-	now     func() time.Time
+	db       *gorm.DB
+	dialect  Dialect
+	url      string
+	now      func() time.Time
+	onChange func(Change)
 }
 
 // Option configures Open.
@@ -72,7 +74,7 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
 	}
-	s := &Store{db: db, dialect: dialect, now: time.Now}
+	s := &Store{db: db, dialect: dialect, url: databaseURL, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}

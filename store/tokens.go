@@ -84,7 +84,8 @@ func (s *Store) GetToken(ctx context.Context, v TokenVisibility, id int64) (*Tok
 func (s *Store) CreateToken(ctx context.Context, t *Token) error {
 	now := s.now().UTC()
 	t.CreatedAt, t.UpdatedAt = now, now
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.mutate(ctx, func(tx *gorm.DB, ch *Change) error {
+		ch.Digests = append(ch.Digests, t.Digest)
 		if t.UserID != nil {
 			var owner User
 			if err := s.lock(tx.Model(&User{})).Where("id = ?", *t.UserID).Take(&owner).Error; err != nil {
@@ -111,10 +112,11 @@ func (s *Store) CreateToken(ctx context.Context, t *Token) error {
 // UpdateToken applies change to a visible token under a row lock.
 func (s *Store) UpdateToken(ctx context.Context, v TokenVisibility, id int64, change func(t *Token) error) (*Token, error) {
 	var t Token
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.mutate(ctx, func(tx *gorm.DB, ch *Change) error {
 		if err := s.lock(v.apply(tx.Model(&Token{}))).Where("id = ?", id).Take(&t).Error; err != nil {
 			return translate(err)
 		}
+		ch.TokenIDs = append(ch.TokenIDs, t.ID)
 		before := t
 		if err := change(&t); err != nil {
 			return err
@@ -136,7 +138,7 @@ func (s *Store) UpdateToken(ctx context.Context, v TokenVisibility, id int64, ch
 // working until then (R10). Renewing ends backward compatibility (R15).
 func (s *Store) RenewToken(ctx context.Context, v TokenVisibility, id int64, grace time.Duration, change func(t *Token) error) (*Token, error) {
 	var t Token
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.mutate(ctx, func(tx *gorm.DB, ch *Change) error {
 		if err := s.lock(v.apply(tx.Model(&Token{}))).Where("id = ?", id).Take(&t).Error; err != nil {
 			return translate(err)
 		}
@@ -144,6 +146,7 @@ func (s *Store) RenewToken(ctx context.Context, v TokenVisibility, id int64, gra
 		if err := change(&t); err != nil {
 			return err
 		}
+		ch.TokenIDs, ch.Digests = append(ch.TokenIDs, t.ID), append(ch.Digests, t.Digest)
 		now := s.now().UTC()
 		t.RenewedAt, t.UpdatedAt = &now, now
 		t.BackwardCompatible, t.LegacyUUID = false, nil
@@ -166,11 +169,12 @@ func (s *Store) RenewToken(ctx context.Context, v TokenVisibility, id int64, gra
 
 // DeleteToken deletes a visible token.
 func (s *Store) DeleteToken(ctx context.Context, v TokenVisibility, id int64) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.mutate(ctx, func(tx *gorm.DB, ch *Change) error {
 		var t Token
 		if err := s.lock(v.apply(tx.Model(&Token{}))).Where("id = ?", id).Take(&t).Error; err != nil {
 			return translate(err)
 		}
+		ch.TokenIDs = append(ch.TokenIDs, t.ID)
 		if err := tx.Where("token_id = ?", id).Delete(&GraceDigest{}).Error; err != nil {
 			return translate(err)
 		}
@@ -189,7 +193,7 @@ const maintenanceBatch = 500
 // disabled, with disabled_at = expire_at (R7). Authentication already
 // refuses them; this makes the state visible and starts the purge clock.
 func (s *Store) DisableExpired(ctx context.Context) (int64, error) {
-	return s.inBatches(ctx, func(tx *gorm.DB, now time.Time) (int64, error) {
+	return s.inBatches(ctx, func(tx *gorm.DB, ch *Change, now time.Time) (int64, error) {
 		var due []Token
 		if err := s.lockSkip(tx.Model(&Token{})).Select("id", "client_id", "user_id", "expire_at").
 			Where("enabled AND expire_at IS NOT NULL AND expire_at <= ?", now).
@@ -198,6 +202,7 @@ func (s *Store) DisableExpired(ctx context.Context) (int64, error) {
 		}
 		for i := range due {
 			t := &due[i]
+			ch.TokenIDs = append(ch.TokenIDs, t.ID)
 			if err := tx.Model(&Token{}).Where("id = ?", t.ID).
 				Updates(map[string]any{"enabled": false, "disabled_at": *t.ExpireAt, "updated_at": now}).Error; err != nil {
 				return 0, err
@@ -213,7 +218,7 @@ func (s *Store) DisableExpired(ctx context.Context) (int64, error) {
 // PurgeDisabled deletes tokens disabled for longer than retention (R14),
 // and sessions and grace values that have expired.
 func (s *Store) PurgeDisabled(ctx context.Context, retention time.Duration) (int64, error) {
-	purged, err := s.inBatches(ctx, func(tx *gorm.DB, now time.Time) (int64, error) {
+	purged, err := s.inBatches(ctx, func(tx *gorm.DB, ch *Change, now time.Time) (int64, error) {
 		var due []Token
 		if err := s.lockSkip(tx.Model(&Token{})).Select("id", "client_id", "user_id", "disabled_at").
 			Where("NOT enabled AND disabled_at IS NOT NULL AND disabled_at < ?", now.Add(-retention)).
@@ -227,6 +232,7 @@ func (s *Store) PurgeDisabled(ctx context.Context, retention time.Duration) (int
 		for i := range due {
 			ids[i] = due[i].ID
 		}
+		ch.TokenIDs = append(ch.TokenIDs, ids...)
 		if err := tx.Where("token_id IN ?", ids).Delete(&GraceDigest{}).Error; err != nil {
 			return 0, err
 		}
@@ -253,13 +259,13 @@ func (s *Store) PurgeDisabled(ctx context.Context, retention time.Duration) (int
 
 // inBatches runs step in its own short transaction until a batch comes back
 // smaller than maintenanceBatch.
-func (s *Store) inBatches(ctx context.Context, step func(tx *gorm.DB, now time.Time) (int64, error)) (int64, error) {
+func (s *Store) inBatches(ctx context.Context, step func(tx *gorm.DB, ch *Change, now time.Time) (int64, error)) (int64, error) {
 	var total int64
 	for {
 		var n int64
-		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		err := s.mutate(ctx, func(tx *gorm.DB, ch *Change) error {
 			var err error
-			n, err = step(tx, s.now().UTC())
+			n, err = step(tx, ch, s.now().UTC())
 			return err
 		})
 		total += n
@@ -326,11 +332,12 @@ func (s *Store) DisableLeaked(ctx context.Context, digest []byte, source string)
 	if err != nil {
 		return err
 	}
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.mutate(ctx, func(tx *gorm.DB, ch *Change) error {
 		var t Token
 		if err := s.lock(tx.Model(&Token{})).Where("id = ?", cred.Token.ID).Take(&t).Error; err != nil {
 			return translate(err)
 		}
+		ch.TokenIDs = append(ch.TokenIDs, t.ID)
 		now := s.now().UTC()
 		d := Details{"was_enabled": fmt.Sprint(t.Enabled)}
 		if source != "" {

@@ -71,11 +71,12 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 // sessions (R11, R12, R15, R16).
 func (s *Store) UpdateUser(ctx context.Context, sc Scope, id int64, change func(u *User) error) (*User, error) {
 	var u User
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.mutate(ctx, func(tx *gorm.DB, ch *Change) error {
 		q := s.lock(sc.clientIDs(tx.Model(&User{}), "client_id"))
 		if err := q.Where("id = ?", id).Take(&u).Error; err != nil {
 			return translate(err)
 		}
+		ch.UserIDs = append(ch.UserIDs, u.ID)
 		before := u
 		if err := change(&u); err != nil {
 			return err
@@ -198,11 +199,12 @@ func userUpdateEvent(before, after *User) Event {
 // DeleteUser deletes a user in scope; its personal tokens and sessions go
 // with it (foreign keys), shared tokens it created stay (R5, R11).
 func (s *Store) DeleteUser(ctx context.Context, sc Scope, id int64) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.mutate(ctx, func(tx *gorm.DB, ch *Change) error {
 		var u User
 		if err := s.lock(sc.clientIDs(tx.Model(&User{}), "client_id")).Where("id = ?", id).Take(&u).Error; err != nil {
 			return translate(err)
 		}
+		ch.UserIDs = append(ch.UserIDs, u.ID)
 		// Explicit deletes keep SQLite honest even where foreign keys are off.
 		if err := tx.Where("user_id = ? AND NOT shared", id).Delete(&Token{}).Error; err != nil {
 			return translate(err)

@@ -77,6 +77,8 @@ type serveCmd struct {
 	DisabledRetention time.Duration `name:"disabled-retention" env:"TOKEND_DISABLED_RETENTION" default:"168h" help:"How long disabled tokens are kept before the purge."`
 	AuthFailureLimit  int           `name:"auth-failure-limit" env:"TOKEND_AUTH_FAILURE_LIMIT" default:"30" help:"Failed authentications one address may make per window before it gets 429."`
 	AuthFailureWindow time.Duration `name:"auth-failure-window" env:"TOKEND_AUTH_FAILURE_WINDOW" default:"5m" help:"The window of --auth-failure-limit."`
+	CacheSize         int           `name:"cache-size" env:"TOKEND_CACHE_SIZE" default:"100000" help:"Verification cache entries (0 disables the cache)."`
+	CacheTTL          time.Duration `name:"cache-ttl" env:"TOKEND_CACHE_TTL" default:"10s" help:"Longest a cached verification lives: the backstop when a replica misses a change notification."`
 }
 
 func (c *serveCmd) Run() error {
@@ -89,7 +91,8 @@ func (c *serveCmd) Run() error {
 	}
 	defer st.Close()
 	cfg := server.Config{Keys: keys, SecretRetrieval: c.SecretRetrieval == "on", Logger: log,
-		AuthFailureLimit: c.AuthFailureLimit, AuthFailureWindow: c.AuthFailureWindow}
+		AuthFailureLimit: c.AuthFailureLimit, AuthFailureWindow: c.AuthFailureWindow,
+		CacheSize: cacheSize(c.CacheSize), CacheTTL: c.CacheTTL}
 	cfg.Usage = server.NewUsageRecorder(st, nil)
 	// The recorder outlives the signal: it stops after in-flight requests
 	// finished, and flushes what they noted.
@@ -128,6 +131,8 @@ func (c *serveCmd) Run() error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Other replicas' changes invalidate this one's verification cache.
+	go st.ListenForChanges(ctx, log)
 	maint := &jobs.Maintenance{Store: st, Retention: c.DisabledRetention, Log: log}
 	go maint.Run(ctx, time.Minute)
 
@@ -191,4 +196,12 @@ func (c *purgeCmd) Run() error {
 	}
 	log.Info("purge done", "expired", r.Expired, "purged", r.Purged)
 	return nil
+}
+
+// cacheSize maps the flag (0 = off) to server.Config (negative = off).
+func cacheSize(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }

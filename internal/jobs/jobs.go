@@ -37,13 +37,20 @@ func (m *Maintenance) RunOnce(ctx context.Context) (Result, error) {
 	return r, err
 }
 
-// Run repeats RunOnce every interval until ctx ends. Failures are logged and
-// retried at the next tick: maintenance must never take the service down.
+// Run repeats RunOnce every interval until ctx ends, on one replica at a
+// time (a PostgreSQL advisory lock; the others skip that tick). Failures are
+// logged and retried at the next tick: maintenance must never take the
+// service down.
 func (m *Maintenance) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		r, err := m.RunOnce(ctx)
+		var r Result
+		_, err := m.Store.RunExclusive(ctx, store.JobMaintenance, func(ctx context.Context) error {
+			var err error
+			r, err = m.RunOnce(ctx)
+			return err
+		})
 		switch {
 		case err != nil && ctx.Err() == nil:
 			m.Log.Warn("maintenance failed; will retry", "error", err)

@@ -252,3 +252,11 @@ func Must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// RowsChanged must follow a test's direct write to the database (through
+// Store.DB()), which bypasses the store's change notifications: it drops
+// every cached verification, as an operator's manual edit would need to.
+func (e *Env) RowsChanged() {
+	e.T.Helper()
+	Must(e.T, e.Store.Publish(context.Background(), store.Change{All: true}))
+}

@@ -1,0 +1,132 @@
+package server
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/tokend/tokend/store"
+)
+
+// verifyCache remembers, per token digest, the outcome of authentication:
+// the admitted principal with its pre-expanded effective permissions, or a
+// rejection (unknown, disabled, expired digests), so that a hot token costs
+// a map lookup instead of three queries.
+//
+// Correctness first: an entry is usable only while none of the token, its
+// owner, its company (or the digest itself, for "unknown") changed since it
+// was filled. Changes bump generation counters (store.Change, from this
+// replica right after commit and from others by NOTIFY); entries carry the
+// generations they saw, so invalidation is O(1) and needs no index. A fill
+// that raced with any change is not stored at all (the epoch check), so the
+// request after a 2xx disable is already rejected. A short TTL is the
+// backstop for lost notifications.
+type verifyCache struct {
+	entries *lru.Cache[string, *cacheEntry]
+	ttl     time.Duration
+
+	epoch   atomic.Uint64 // bumped by every change
+	global  atomic.Uint64 // bumped by "everything may have changed"
+	tokens  genTable
+	users   genTable
+	clients genTable
+	digests genTable
+}
+
+// genSlots bounds the generation tables: ids share a slot modulo this, which
+// at worst invalidates an unrelated entry (a miss), never keeps a stale one.
+const genSlots = 1 << 16
+
+type genTable [genSlots]atomic.Uint64
+
+func (g *genTable) slot(id uint64) *atomic.Uint64 { return &g[id%genSlots] }
+
+type cacheEntry struct {
+	principal *Principal // nil: the digest does not authenticate
+	until     time.Time
+	stamp     stamp
+	tokenID   int64
+	userID    int64
+	clientID  int64
+}
+
+type stamp struct{ global, token, user, client, digest uint64 }
+
+func newVerifyCache(size int, ttl time.Duration) *verifyCache {
+	if size <= 0 {
+		return nil
+	}
+	c, err := lru.New[string, *cacheEntry](size)
+	if err != nil {
+		return nil
+	}
+	return &verifyCache{entries: c, ttl: ttl}
+}
+
+// get returns the cached outcome for digest: found reports a usable entry,
+// p is nil for a rejection.
+func (c *verifyCache) get(digest []byte, now time.Time) (p *Principal, found bool) {
+	e, ok := c.entries.Get(string(digest))
+	if !ok {
+		return nil, false
+	}
+	if !now.Before(e.until) || e.stamp != c.stampFor(digest, e.tokenID, e.userID, e.clientID) {
+		c.entries.Remove(string(digest))
+		return nil, false
+	}
+	return e.principal, true
+}
+
+// begin is called before reading the database for a fill.
+func (c *verifyCache) begin() uint64 { return c.epoch.Load() }
+
+// put stores an outcome read since begin returned epoch, unless a change
+// happened meanwhile (the read may predate it).
+func (c *verifyCache) put(digest []byte, epoch uint64, e *cacheEntry, now time.Time) {
+	if c.epoch.Load() != epoch {
+		return
+	}
+	if ttlEnd := now.Add(c.ttl); e.until.IsZero() || ttlEnd.Before(e.until) {
+		e.until = ttlEnd
+	}
+	e.stamp = c.stampFor(digest, e.tokenID, e.userID, e.clientID)
+	if c.epoch.Load() != epoch {
+		return
+	}
+	c.entries.Add(string(digest), e)
+}
+
+func (c *verifyCache) stampFor(digest []byte, tokenID, userID, clientID int64) stamp {
+	return stamp{
+		global: c.global.Load(),
+		token:  c.tokens.slot(uint64(tokenID)).Load(),
+		user:   c.users.slot(uint64(userID)).Load(),
+		client: c.clients.slot(uint64(clientID)).Load(),
+		digest: c.digests.slot(binary.LittleEndian.Uint64(digest)).Load(),
+	}
+}
+
+// invalidate applies a committed change.
+func (c *verifyCache) invalidate(ch store.Change) {
+	c.epoch.Add(1)
+	if ch.All {
+		c.global.Add(1)
+	}
+	for _, id := range ch.TokenIDs {
+		c.tokens.slot(uint64(id)).Add(1)
+	}
+	for _, id := range ch.UserIDs {
+		c.users.slot(uint64(id)).Add(1)
+	}
+	for _, id := range ch.ClientIDs {
+		c.clients.slot(uint64(id)).Add(1)
+	}
+	for _, d := range ch.Digests {
+		if len(d) >= 8 {
+			c.digests.slot(binary.LittleEndian.Uint64(d)).Add(1)
+		}
+	}
+	c.epoch.Add(1)
+}

@@ -1,0 +1,47 @@
+package store
+
+import (
+	"context"
+	"hash/fnv"
+)
+
+// Job names for RunExclusive.
+const (
+	JobMaintenance = "tokend.maintenance"
+	JobUsageFlush  = "tokend.usage_flush"
+)
+
+// RunExclusive runs fn unless another replica is running the job of the same
+// name, using a PostgreSQL session advisory lock held on one pooled
+// connection for the duration. ran reports whether fn ran. On SQLite there
+// is only one process, so fn always runs.
+func (s *Store) RunExclusive(ctx context.Context, job string, fn func(ctx context.Context) error) (ran bool, err error) {
+	if s.dialect != Postgres {
+		return true, fn(ctx)
+	}
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return false, err
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return false, translate(err)
+	}
+	defer conn.Close()
+	key := lockKey(job)
+	var got bool
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
+		return false, translate(err)
+	}
+	if !got {
+		return false, nil
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key)
+	return true, fn(ctx)
+}
+
+func lockKey(job string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(job))
+	return int64(h.Sum64())
+}

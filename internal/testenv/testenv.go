@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -140,12 +141,16 @@ type Env struct {
 	Clock  *Clock
 	// Admin is the bootstrap Global Administrator.
 	Admin *server.BootstrapResult
+
+	databaseURL string
 }
 
 // Options adjusts a test environment.
 type Options struct {
 	// ShowOnce turns secret retrieval off (TOKEND_SECRET_RETRIEVAL=off).
 	ShowOnce bool
+	// Configure adjusts the server configuration before server.New.
+	Configure func(*server.Config)
 }
 
 // New starts a bootstrapped tokend on a fresh database of backend b.
@@ -156,7 +161,15 @@ func New(t testing.TB, b Backend, opts ...Options) *Env {
 		o = opts[0]
 	}
 	clock := NewClock(time.Now().UTC().Truncate(time.Millisecond))
-	st := b.OpenStore(t, store.WithClock(clock.Now))
+	dbURL := b.DatabaseURL(t)
+	st, err := store.Open(context.Background(), dbURL, store.WithClock(clock.Now))
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
 	key, err := secret.GenerateKey("test1")
 	if err != nil {
 		t.Fatal(err)
@@ -166,6 +179,9 @@ func New(t testing.TB, b Backend, opts ...Options) *Env {
 		t.Fatal(err)
 	}
 	cfg := server.Config{Keys: keys, SecretRetrieval: !o.ShowOnce, Now: clock.Now, Usage: server.NewUsageRecorder(st, clock.Now)}
+	if o.Configure != nil {
+		o.Configure(&cfg)
+	}
 	admin, err := server.Bootstrap(context.Background(), st, cfg, false)
 	if err != nil {
 		t.Fatalf("bootstrap: %v", err)
@@ -176,7 +192,34 @@ func New(t testing.TB, b Backend, opts ...Options) *Env {
 	}
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: clock, Admin: admin}
+	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: clock, Admin: admin, databaseURL: dbURL}
+}
+
+// NewReplica starts a second tokend on the same database, with the same
+// keys and clock, as another replica behind a load balancer would be. Both
+// listen for each other's changes (PostgreSQL LISTEN/NOTIFY).
+func (e *Env) NewReplica() *Env {
+	t := e.T
+	t.Helper()
+	st, err := store.Open(context.Background(), e.databaseURL, store.WithClock(e.Clock.Now))
+	if err != nil {
+		t.Fatalf("open replica store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg := e.Config
+	cfg.Usage = server.NewUsageRecorder(st, e.Clock.Now)
+	h, err := server.New(cfg, st)
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	for _, s := range []*store.Store{e.Store, st} {
+		go s.ListenForChanges(ctx, slog.New(slog.DiscardHandler))
+	}
+	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: e.Clock, Admin: e.Admin, databaseURL: e.databaseURL}
 }
 
 // Client is the generated client authenticated with token ("" = anonymous).

@@ -44,6 +44,9 @@ type Config struct {
 	// Usage records last-used times off the hot path; nil makes one whose
 	// Flush nobody calls (the caller runs Usage.Run in production).
 	Usage *UsageRecorder
+	// RequestTimeout bounds each request's work, database included: a
+	// database that hangs yields 503, not a hung client (default 10 s).
+	RequestTimeout time.Duration
 	// CacheSize bounds the verification cache in entries; 0 means 100,000,
 	// negative disables the cache. CacheTTL is the backstop for lost
 	// invalidations between replicas (default 10 s).
@@ -95,6 +98,9 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	if cfg.Usage == nil {
 		cfg.Usage = NewUsageRecorder(st, cfg.Now)
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = 100_000
 	}
@@ -140,6 +146,7 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false, LogErrorFunc: s.logPanic}))
 	e.Use(s.requestLogger())
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	e.Use(deadline(cfg.RequestTimeout))
 	e.Use(s.guardAuthFailures)
 	e.Use(s.limitLeakReports)
 	e.Use(s.authenticate)
@@ -221,5 +228,17 @@ func (s *Server) authorize(next api.StrictHandlerFunc, operation string) api.Str
 			return nil, forbidden("this credential lacks the %s permission", need)
 		}
 		return next(c, request)
+	}
+}
+
+// deadline gives every request a context deadline that reaches the database.
+func deadline(d time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			ctx, cancel := context.WithTimeout(c.Request().Context(), d)
+			defer cancel()
+			c.SetRequest(c.Request().WithContext(ctx))
+			return next(c)
+		}
 	}
 }

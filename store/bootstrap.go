@@ -14,7 +14,7 @@ var ErrAlreadyBootstrapped = errors.New("database already has users")
 // user's first token in one transaction, unless users exist. With force it
 // adds another administrator (and token) to the oldest top-level company.
 func (s *Store) Bootstrap(ctx context.Context, client *Client, user *User, token *Token, force bool) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return translate(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var users int64
 		if err := tx.Model(&User{}).Count(&users).Error; err != nil {
 			return err
@@ -37,7 +37,7 @@ func (s *Store) Bootstrap(ctx context.Context, client *Client, user *User, token
 		}
 		token.ClientID, token.UserID, token.CreatedBy = client.ID, &user.ID, &user.ID
 		return translate(tx.Create(token).Error)
-	})
+	}))
 }
 
 // HasUsers reports whether any user exists (an empty database gets bootstrapped).

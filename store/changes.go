@@ -61,7 +61,7 @@ func (s *Store) mutate(ctx context.Context, fn func(tx *gorm.DB, ch *Change) err
 	if err == nil && !ch.empty() && s.onChange != nil {
 		s.onChange(ch)
 	}
-	return err
+	return translate(err)
 }
 
 // ListenForChanges delivers other replicas' changes to the OnChange hook until ctx ends

@@ -32,12 +32,12 @@ func (s *Store) GetClient(ctx context.Context, sc Scope, id int64) (*Client, err
 func (s *Store) CreateClient(ctx context.Context, c *Client) error {
 	now := s.now().UTC()
 	c.CreatedAt, c.UpdatedAt = now, now
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return translate(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(c).Error; err != nil {
 			return translate(err)
 		}
 		return s.record(ctx, tx, Event{ClientID: c.ID, Action: ActionClientCreate, Details: Details{"name": c.Name}})
-	})
+	}))
 }
 
 // UpdateClient applies change to a company in scope under a row lock.

@@ -367,7 +367,7 @@ type TokenUsage struct {
 // RecordTokenUsage writes last-used times and addresses in one transaction.
 // A later write never moves last_used_at backwards.
 func (s *Store) RecordTokenUsage(ctx context.Context, uses []TokenUsage) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return translate(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		for _, u := range uses {
 			err := tx.Model(&Token{}).Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", u.TokenID, u.At).
 				UpdateColumns(map[string]any{"last_used_at": u.At, "last_used_ip": u.IP}).Error
@@ -376,5 +376,5 @@ func (s *Store) RecordTokenUsage(ctx context.Context, uses []TokenUsage) error {
 			}
 		}
 		return nil
-	})
+	}))
 }

@@ -58,12 +58,12 @@ func (s *Store) GetUser(ctx context.Context, sc Scope, id int64) (*User, error) 
 func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	now := s.now().UTC()
 	u.CreatedAt, u.UpdatedAt = now, now
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return translate(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(u).Error; err != nil {
 			return translate(err)
 		}
 		return s.record(ctx, tx, Event{ClientID: u.ClientID, Action: ActionUserCreate, UserID: &u.ID, Details: Details{"role": u.Role}})
-	})
+	}))
 }
 
 // UpdateUser applies change to a user in scope under a row lock, and in the

@@ -75,5 +75,9 @@ func (s *Server) ChangePassword(ctx context.Context, req api.ChangePasswordReque
 	if err != nil {
 		return nil, err
 	}
+	// A new password ends every other sign-in: whoever knew the old one is out.
+	if err := s.store.DeleteSessionsExcept(ctx, p.User.ID, p.SessionID); err != nil {
+		return nil, err
+	}
 	return api.ChangePassword204Response{}, nil
 }

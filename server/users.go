@@ -200,6 +200,11 @@ func mayAssign(p *Principal, role string) error {
 	if !r.Permissions().SubsetOf(p.Effective) {
 		return forbidden("you cannot assign the %s role: it grants more than you hold (R17)", role)
 	}
+	// A global role reaches every tenant of the partner: only a global
+	// caller may hand out that scope (R17, "only within its scope").
+	if r.Global() && !p.Role.Global() {
+		return forbidden("only a Global role can assign the %s role: its scope exceeds yours (R17)", role)
+	}
 	return nil
 }
 

@@ -92,6 +92,11 @@ func (s *Store) DeleteSession(ctx context.Context, id int64) error {
 	return translate(s.db.WithContext(ctx).Where("id = ?", id).Delete(&Session{}).Error)
 }
 
+// DeleteSessionsExcept ends every session of the user but one (0: all).
+func (s *Store) DeleteSessionsExcept(ctx context.Context, userID, keep int64) error {
+	return translate(s.db.WithContext(ctx).Where("user_id = ? AND id <> ?", userID, keep).Delete(&Session{}).Error)
+}
+
 // UserByEmail finds a user for sign-in.
 func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
 	var u User

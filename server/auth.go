@@ -107,11 +107,15 @@ func (s *Server) principalForToken(ctx context.Context, value string) (*Principa
 		return p, nil
 	case secret.KindSession:
 		cred, err := s.store.SessionByDigest(ctx, s.keys.Digest(value))
+		if errors.Is(err, store.ErrNotFound) {
+			s.metrics.verifications.WithLabelValues(outcomeUnknown).Inc()
+		}
 		if err != nil {
 			return nil, authLookupError(err)
 		}
 		return s.admit(cred)
 	default:
+		s.metrics.verifications.WithLabelValues(outcomeMalformed).Inc()
 		return nil, errUnauthorized
 	}
 }
@@ -123,9 +127,12 @@ func (s *Server) resolveToken(ctx context.Context, value string) (*Principal, er
 	digest := s.keys.Digest(value)
 	now := s.now()
 	if s.cache != nil {
-		if p, ok := s.cache.get(digest, now); ok {
-			return p, nil
+		if e, ok := s.cache.get(digest, now); ok {
+			s.metrics.cache.WithLabelValues("hit").Inc()
+			s.metrics.verifications.WithLabelValues(e.outcome).Inc()
+			return e.principal, nil
 		}
+		s.metrics.cache.WithLabelValues("miss").Inc()
 	}
 	var epoch uint64
 	if s.cache != nil {
@@ -133,20 +140,19 @@ func (s *Server) resolveToken(ctx context.Context, value string) (*Principal, er
 	}
 	cred, err := s.store.TokenByDigest(ctx, digest)
 	if errors.Is(err, store.ErrNotFound) {
+		s.metrics.verifications.WithLabelValues(outcomeUnknown).Inc()
 		if s.cache != nil {
-			s.cache.put(digest, epoch, &cacheEntry{}, now)
+			s.cache.put(digest, epoch, &cacheEntry{outcome: outcomeUnknown}, now)
 		}
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	p, ok := admit(cred, now)
-	if !ok {
-		p = nil
-	}
+	p, outcome := admit(cred, now)
+	s.metrics.verifications.WithLabelValues(outcome).Inc()
 	if s.cache != nil {
-		e := &cacheEntry{principal: p, tokenID: cred.Token.ID, clientID: cred.Token.ClientID}
+		e := &cacheEntry{principal: p, outcome: outcome, tokenID: cred.Token.ID, clientID: cred.Token.ClientID}
 		if cred.User != nil {
 			e.userID = cred.User.ID
 		}
@@ -188,34 +194,53 @@ func authLookupError(err error) error {
 // admit decides whether a resolved credential may act now, and with what
 // effective permissions (R3, R7, R8, R11, R16, R19).
 func (s *Server) admit(cred *store.Credential) (*Principal, error) {
-	p, ok := admit(cred, s.now())
-	if !ok {
+	p, outcome := admit(cred, s.now())
+	s.metrics.verifications.WithLabelValues(outcome).Inc()
+	if p == nil {
 		return nil, errUnauthorized
 	}
 	return p, nil
 }
 
-// admit is the pure judgement behind authentication.
-func admit(cred *store.Credential, now time.Time) (*Principal, bool) {
+// Verification outcomes, as counted in tokend_verifications_total.
+const (
+	outcomeOK        = "ok"
+	outcomeMalformed = "malformed"
+	outcomeUnknown   = "unknown"
+	outcomeDisabled  = "disabled" // the token, its owner or its company
+	outcomeExpired   = "expired"
+)
+
+// admit is the pure judgement behind authentication: the principal, or nil
+// and why not.
+func admit(cred *store.Credential, now time.Time) (*Principal, string) {
 	if cred.Client == nil || !cred.Client.Enabled {
-		return nil, false
+		return nil, outcomeDisabled
 	}
 	if u := cred.User; u != nil && (!u.Enabled || (u.SSO && !u.APIAccess)) {
-		return nil, false
+		return nil, outcomeDisabled
 	}
 	p := &Principal{User: cred.User, Client: cred.Client}
 	if cred.Session != nil {
-		if cred.User == nil || cred.User.SSO || !cred.Session.ExpiresAt.After(now) {
-			return nil, false
+		if cred.User == nil || cred.User.SSO {
+			return nil, outcomeDisabled
+		}
+		if !cred.Session.ExpiresAt.After(now) {
+			return nil, outcomeExpired
 		}
 		p.SessionID = cred.Session.ID
 		p.Role = perm.Role(cred.User.Role)
 		p.Effective = p.Role.Permissions()
-		return p, true
+		return p, outcomeOK
 	}
 	t := cred.Token
-	if t == nil || !t.Enabled || (t.ExpireAt != nil && !t.ExpireAt.After(now)) {
-		return nil, false
+	switch {
+	case t == nil:
+		return nil, outcomeUnknown
+	case t.ExpireAt != nil && !t.ExpireAt.After(now):
+		return nil, outcomeExpired
+	case !t.Enabled:
+		return nil, outcomeDisabled
 	}
 	p.Token = t
 	switch {
@@ -224,7 +249,7 @@ func admit(cred *store.Credential, now time.Time) (*Principal, bool) {
 	case cred.User != nil:
 		p.Role = perm.Role(cred.User.Role)
 	default:
-		return nil, false
+		return nil, outcomeUnknown
 	}
 	if t.BackwardCompatible {
 		// R15: a backward-compatible token acts with its owner's role.
@@ -232,7 +257,7 @@ func admit(cred *store.Credential, now time.Time) (*Principal, bool) {
 	} else {
 		p.Effective = perm.Effective(t.Permissions, p.Role)
 	}
-	return p, true
+	return p, outcomeOK
 }
 
 func tokenIDPtr(p *Principal) *int64 {

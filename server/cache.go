@@ -45,6 +45,7 @@ func (g *genTable) slot(id uint64) *atomic.Uint64 { return &g[id%genSlots] }
 
 type cacheEntry struct {
 	principal *Principal // nil: the digest does not authenticate
+	outcome   string     // the verification outcome, for metrics
 	until     time.Time
 	stamp     stamp
 	tokenID   int64
@@ -65,9 +66,9 @@ func newVerifyCache(size int, ttl time.Duration) *verifyCache {
 	return &verifyCache{entries: c, ttl: ttl}
 }
 
-// get returns the cached outcome for digest: found reports a usable entry,
-// p is nil for a rejection.
-func (c *verifyCache) get(digest []byte, now time.Time) (p *Principal, found bool) {
+// get returns the cached outcome for digest, if a usable one is cached; its
+// principal is nil for a rejection.
+func (c *verifyCache) get(digest []byte, now time.Time) (*cacheEntry, bool) {
 	e, ok := c.entries.Get(string(digest))
 	if !ok {
 		return nil, false
@@ -76,7 +77,7 @@ func (c *verifyCache) get(digest []byte, now time.Time) (p *Principal, found boo
 		c.entries.Remove(string(digest))
 		return nil, false
 	}
-	return e.principal, true
+	return e, true
 }
 
 // begin is called before reading the database for a fill.

@@ -61,6 +61,11 @@ func (t *routeTable) secured(method, echoRoute string) bool {
 	return t.byRoute[method+" "+echoRoute].secured
 }
 
+// operation is the operation id of the matched route ("" outside the spec).
+func (t *routeTable) operation(method, echoRoute string) string {
+	return t.byRoute[method+" "+echoRoute].operationID
+}
+
 // inSpec reports whether the matched route is an API operation.
 func (t *routeTable) inSpec(method, echoRoute string) bool {
 	_, ok := t.byRoute[method+" "+echoRoute]

@@ -17,6 +17,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	oapimiddleware "github.com/oapi-codegen/echo-middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tokend/tokend/gen/api"
 	"github.com/tokend/tokend/internal/secret"
@@ -47,6 +49,9 @@ type Config struct {
 	// RequestTimeout bounds each request's work, database included: a
 	// database that hangs yields 503, not a hung client (default 10 s).
 	RequestTimeout time.Duration
+	// Metrics is where tokend registers its Prometheus series, served at
+	// /metrics; nil makes a registry of its own (with the Go runtime's).
+	Metrics *prometheus.Registry
 	// CacheSize bounds the verification cache in entries; 0 means 100,000,
 	// negative disables the cache. CacheTTL is the backstop for lost
 	// invalidations between replicas (default 10 s).
@@ -67,6 +72,7 @@ type Server struct {
 	routes *routeTable
 
 	cache        *verifyCache
+	metrics      *metrics
 	authFailures *addressLimiter
 	leakReports  *addressLimiter
 }
@@ -101,6 +107,10 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
+		cfg.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = 100_000
 	}
@@ -130,6 +140,8 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 		leakReports:  newAddressLimiter(cfg.LeakReportLimit, time.Minute),
 		cache:        newVerifyCache(cfg.CacheSize, cfg.CacheTTL),
 	}
+	sqlDB, _ := st.DB().DB()
+	s.metrics = newMetrics(cfg.Metrics, sqlDB)
 	if s.cache != nil {
 		// This replica's own changes invalidate before the mutating request
 		// answers; other replicas' arrive through Listen.
@@ -145,6 +157,7 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	e.Use(middleware.RequestID())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false, LogErrorFunc: s.logPanic}))
 	e.Use(s.requestLogger())
+	e.Use(s.observe)
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
 	e.Use(deadline(cfg.RequestTimeout))
 	e.Use(s.guardAuthFailures)
@@ -171,6 +184,8 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	}))
 
 	api.RegisterHandlers(e, api.NewStrictHandler(s, []api.StrictMiddlewareFunc{s.authorize}))
+
+	e.GET("/metrics", metricsHandler(cfg.Metrics))
 
 	serveSpec := func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, specJSON) }
 	e.GET("/api/v1/api-docs", serveSpec)

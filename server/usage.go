@@ -18,6 +18,8 @@ const usageWriteInterval = time.Minute
 type UsageRecorder struct {
 	store *store.Store
 	now   func() time.Time
+	// Observe, if set, is told about every flush (for job metrics).
+	Observe func(start time.Time, ran bool, err error)
 
 	mu        sync.Mutex
 	pending   map[int64]store.TokenUsage
@@ -47,7 +49,11 @@ func (u *UsageRecorder) Record(id int64, ip string) {
 // (a PostgreSQL advisory lock); when another replica is flushing, the notes
 // wait for the next tick.
 func (u *UsageRecorder) Flush(ctx context.Context) error {
-	_, err := u.store.RunExclusive(ctx, store.JobUsageFlush, u.flush)
+	start := time.Now()
+	ran, err := u.store.RunExclusive(ctx, store.JobUsageFlush, u.flush)
+	if u.Observe != nil {
+		u.Observe(start, ran, err)
+	}
 	return err
 }
 

@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/tokend/tokend/internal/jobs"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/server"
@@ -93,7 +96,11 @@ func (c *serveCmd) Run() error {
 	cfg := server.Config{Keys: keys, SecretRetrieval: c.SecretRetrieval == "on", Logger: log,
 		AuthFailureLimit: c.AuthFailureLimit, AuthFailureWindow: c.AuthFailureWindow,
 		CacheSize: cacheSize(c.CacheSize), CacheTTL: c.CacheTTL}
+	cfg.Metrics = prometheus.NewRegistry()
+	cfg.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	jobMetrics := jobs.NewMetrics(cfg.Metrics)
 	cfg.Usage = server.NewUsageRecorder(st, nil)
+	cfg.Usage.Observe = func(start time.Time, ran bool, err error) { jobMetrics.Observe("usage_flush", start, ran, err) }
 	// The recorder outlives the signal: it stops after in-flight requests
 	// finished, and flushes what they noted.
 	usageCtx, stopUsage := context.WithCancel(context.Background())
@@ -133,7 +140,7 @@ func (c *serveCmd) Run() error {
 	}
 	// Other replicas' changes invalidate this one's verification cache.
 	go st.ListenForChanges(ctx, log)
-	maint := &jobs.Maintenance{Store: st, Retention: c.DisabledRetention, Log: log}
+	maint := &jobs.Maintenance{Store: st, Retention: c.DisabledRetention, Log: log, Metrics: jobMetrics}
 	go maint.Run(ctx, time.Minute)
 
 	log.Info("tokend serving", "address", baseURL, "swagger_ui", baseURL+"/api-docs", "database", string(st.Dialect()))

@@ -16,6 +16,7 @@ type Maintenance struct {
 	Store     *store.Store
 	Retention time.Duration // how long disabled tokens are kept (R14)
 	Log       *slog.Logger
+	Metrics   *Metrics // optional
 }
 
 // Result counts what one run changed.
@@ -46,11 +47,13 @@ func (m *Maintenance) Run(ctx context.Context, interval time.Duration) {
 	defer t.Stop()
 	for {
 		var r Result
-		_, err := m.Store.RunExclusive(ctx, store.JobMaintenance, func(ctx context.Context) error {
+		start := time.Now()
+		ran, err := m.Store.RunExclusive(ctx, store.JobMaintenance, func(ctx context.Context) error {
 			var err error
 			r, err = m.RunOnce(ctx)
 			return err
 		})
+		m.Metrics.Observe("maintenance", start, ran, err)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			m.Log.Warn("maintenance failed; will retry", "error", err)

@@ -189,7 +189,7 @@ func (s *Server) GetTokenSecret(ctx context.Context, req api.GetTokenSecretReque
 		s.recordActivity(ctx, store.ActionTokenSecretReadDenied, t)
 		return nil, err
 	}
-	if t.SecretCiphertext == nil || t.SecretKeyID == nil {
+	if len(t.SecretCiphertext) == 0 || t.SecretKeyID == nil {
 		return nil, &Problem{Status: 404, Kind: "secret-not-stored",
 			Detail: "this token's value was issued in show-once mode and cannot be read back; renew it for a new value"}
 	}

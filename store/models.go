@@ -57,7 +57,7 @@ type Token struct {
 	LegacyUUID         *string `gorm:"column:legacy_uuid"`
 	Hint               string
 	Digest             []byte
-	SecretCiphertext   []byte
+	SecretCiphertext   NullBytes
 	SecretKeyID        *string
 }
 

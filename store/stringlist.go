@@ -35,3 +35,33 @@ func (l *StringList) Scan(src any) error {
 	}
 	return json.Unmarshal(b, (*[]string)(l))
 }
+
+// NullBytes is an optional byte string: empty is SQL NULL on every backend
+// (the SQLite driver would otherwise store a nil slice as an empty blob).
+type NullBytes []byte
+
+// Value implements driver.Valuer.
+func (b NullBytes) Value() (driver.Value, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	return []byte(b), nil
+}
+
+// Scan implements sql.Scanner.
+func (b *NullBytes) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*b = nil
+	case []byte:
+		*b = append((*b)[:0], v...)
+	case string:
+		*b = []byte(v)
+	default:
+		return fmt.Errorf("NullBytes: cannot scan %T", src)
+	}
+	if len(*b) == 0 {
+		*b = nil
+	}
+	return nil
+}

@@ -190,7 +190,7 @@ func New(t testing.TB, b Backend, opts ...Options) *Env {
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
-	srv := httptest.NewServer(e)
+	srv := httptest.NewServer(validateResponses(t, e))
 	t.Cleanup(srv.Close)
 	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: clock, Admin: admin, databaseURL: dbURL}
 }
@@ -212,7 +212,7 @@ func (e *Env) NewReplica() *Env {
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(validateResponses(t, h))
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

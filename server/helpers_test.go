@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"log/slog"
 	"time"
 
 	"context"
@@ -60,3 +61,5 @@ func contains(list []string, s string) bool { return slices.Contains(list, s) }
 func ptr[T any](v T) *T { return &v }
 
 func nullableTime(t time.Time) nullable.Nullable[time.Time] { return nullable.NewNullableWithValue(t) }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -85,7 +85,14 @@ func (s *Store) record(ctx context.Context, tx *gorm.DB, ev Event) error {
 		ev.Details = Details{}
 	}
 	ev.CreatedAt = s.now().UTC()
-	return translate(tx.Create(&ev).Error)
+	if err := tx.Create(&ev).Error; err != nil {
+		return translate(err)
+	}
+	// The outbox: webhook deliveries commit or roll back with the change.
+	if event := webhookEventFor(ev); event != "" && ev.TokenID != nil {
+		return s.enqueueDeliveries(tx, event, ev.ClientID, *ev.TokenID, ev.Details)
+	}
+	return nil
 }
 
 // RecordActivity appends one event on its own (reads, denials, reports).

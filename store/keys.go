@@ -62,3 +62,28 @@ func (s *Store) CountSecretsByKey(ctx context.Context) (map[string]int64, error)
 	}
 	return out, translate(err)
 }
+
+// ReencryptWebhookSecrets re-seals every webhook signing key not yet under
+// activeKeyID (rotate-key does it after the token values).
+func (s *Store) ReencryptWebhookSecrets(ctx context.Context, activeKeyID string, reseal func(w *Webhook) error) (int64, error) {
+	var done int64
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var hooks []Webhook
+		if err := s.lock(tx.Model(&Webhook{})).Where("secret_key_id <> ?", activeKeyID).Find(&hooks).Error; err != nil {
+			return err
+		}
+		for i := range hooks {
+			w := &hooks[i]
+			if err := reseal(w); err != nil {
+				return err
+			}
+			if err := tx.Model(&Webhook{}).Where("id = ?", w.ID).
+				UpdateColumns(map[string]any{"secret_ciphertext": w.SecretCiphertext, "secret_key_id": w.SecretKeyID}).Error; err != nil {
+				return err
+			}
+			done++
+		}
+		return nil
+	})
+	return done, translate(err)
+}

@@ -59,6 +59,7 @@ type Token struct {
 	Digest             []byte
 	SecretCiphertext   NullBytes
 	SecretKeyID        *string
+	ExpiryNotifiedAt   *time.Time
 }
 
 // GraceDigest keeps a renewed token's old value working until ExpiresAt (R10).

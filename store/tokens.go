@@ -122,7 +122,10 @@ func (s *Store) UpdateToken(ctx context.Context, v TokenVisibility, id int64, ch
 			return err
 		}
 		t.UpdatedAt = s.now().UTC()
-		if err := tx.Select("realname", "permissions", "source_role", "enabled", "expire_at", "disabled_at", "updated_at").Save(&t).Error; err != nil {
+		if !sameTime(before.ExpireAt, t.ExpireAt) {
+			t.ExpiryNotifiedAt = nil // a new expiry deserves a new notice
+		}
+		if err := tx.Select("realname", "permissions", "source_role", "enabled", "expire_at", "disabled_at", "updated_at", "expiry_notified_at").Save(&t).Error; err != nil {
 			return translate(err)
 		}
 		return s.record(ctx, tx, tokenUpdateEvent(&before, &t))

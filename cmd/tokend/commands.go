@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tokend/tokend/internal/jobs"
+	"github.com/tokend/tokend/internal/notify"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/server"
 	"github.com/tokend/tokend/store"
@@ -75,13 +76,20 @@ func (c *bootstrapCmd) Run() error {
 
 type serveCmd struct {
 	dbFlags
-	Listen            string        `env:"TOKEND_LISTEN" default:"127.0.0.1:8080" help:"Address to listen on."`
-	SecretRetrieval   string        `name:"secret-retrieval" env:"TOKEND_SECRET_RETRIEVAL" enum:"on,off" default:"on" help:"on: token values can be read back (R9); off: show-once mode."`
-	DisabledRetention time.Duration `name:"disabled-retention" env:"TOKEND_DISABLED_RETENTION" default:"168h" help:"How long disabled tokens are kept before the purge."`
-	AuthFailureLimit  int           `name:"auth-failure-limit" env:"TOKEND_AUTH_FAILURE_LIMIT" default:"30" help:"Failed authentications one address may make per window before it gets 429."`
-	AuthFailureWindow time.Duration `name:"auth-failure-window" env:"TOKEND_AUTH_FAILURE_WINDOW" default:"5m" help:"The window of --auth-failure-limit."`
-	CacheSize         int           `name:"cache-size" env:"TOKEND_CACHE_SIZE" default:"100000" help:"Verification cache entries (0 disables the cache)."`
-	CacheTTL          time.Duration `name:"cache-ttl" env:"TOKEND_CACHE_TTL" default:"10s" help:"Longest a cached verification lives: the backstop when a replica misses a change notification."`
+	Listen              string        `env:"TOKEND_LISTEN" default:"127.0.0.1:8080" help:"Address to listen on."`
+	SecretRetrieval     string        `name:"secret-retrieval" env:"TOKEND_SECRET_RETRIEVAL" enum:"on,off" default:"on" help:"on: token values can be read back (R9); off: show-once mode."`
+	DisabledRetention   time.Duration `name:"disabled-retention" env:"TOKEND_DISABLED_RETENTION" default:"168h" help:"How long disabled tokens are kept before the purge."`
+	AuthFailureLimit    int           `name:"auth-failure-limit" env:"TOKEND_AUTH_FAILURE_LIMIT" default:"30" help:"Failed authentications one address may make per window before it gets 429."`
+	AuthFailureWindow   time.Duration `name:"auth-failure-window" env:"TOKEND_AUTH_FAILURE_WINDOW" default:"5m" help:"The window of --auth-failure-limit."`
+	SMTPHost            string        `name:"smtp-host" env:"TOKEND_SMTP_HOST" help:"SMTP server for expiry e-mails (empty: no e-mail)."`
+	SMTPPort            int           `name:"smtp-port" env:"TOKEND_SMTP_PORT" default:"587" help:"SMTP port."`
+	SMTPUsername        string        `name:"smtp-username" env:"TOKEND_SMTP_USERNAME" help:"SMTP user (PLAIN auth)."`
+	SMTPPassword        string        `name:"-" env:"TOKEND_SMTP_PASSWORD" help:"SMTP password (environment only)."`
+	SMTPFrom            string        `name:"smtp-from" env:"TOKEND_SMTP_FROM" help:"Sender address of expiry e-mails."`
+	SMTPTLS             string        `name:"smtp-tls" env:"TOKEND_SMTP_TLS" enum:"starttls,tls,none" default:"starttls" help:"starttls (required), tls (implicit), or none."`
+	WebhookAllowPrivate bool          `name:"webhook-allow-private" env:"TOKEND_WEBHOOK_ALLOW_PRIVATE" help:"Allow webhooks to loopback and private addresses (off: SSRF guard)."`
+	CacheSize           int           `name:"cache-size" env:"TOKEND_CACHE_SIZE" default:"100000" help:"Verification cache entries (0 disables the cache)."`
+	CacheTTL            time.Duration `name:"cache-ttl" env:"TOKEND_CACHE_TTL" default:"10s" help:"Longest a cached verification lives: the backstop when a replica misses a change notification."`
 }
 
 func (c *serveCmd) Run() error {
@@ -140,6 +148,13 @@ func (c *serveCmd) Run() error {
 	}
 	// Other replicas' changes invalidate this one's verification cache.
 	go st.ListenForChanges(ctx, log)
+	mailer, err := notify.NewMailer(notify.SMTPConfig{Host: c.SMTPHost, Port: c.SMTPPort, Username: c.SMTPUsername,
+		Password: c.SMTPPassword, From: c.SMTPFrom, TLS: c.SMTPTLS})
+	if err != nil {
+		return err
+	}
+	dispatcher := &notify.Dispatcher{Store: st, Keys: keys, Client: notify.NewHTTPClient(c.WebhookAllowPrivate), Mailer: mailer, Log: log}
+	go dispatcher.Run(ctx, 5*time.Second)
 	maint := &jobs.Maintenance{Store: st, Retention: c.DisabledRetention, Log: log, Metrics: jobMetrics}
 	go maint.Run(ctx, time.Minute)
 

@@ -60,11 +60,22 @@ func (c *rotateKeyCmd) Run() error {
 	if err != nil {
 		return err
 	}
+	hooks, err := st.ReencryptWebhookSecrets(ctx, active, func(w *store.Webhook) error {
+		key, err := keys.Open(w.SecretCiphertext, w.SecretKeyID, w.AAD())
+		if err != nil {
+			return fmt.Errorf("webhook %d: open under key %q: %w", w.ID, w.SecretKeyID, err)
+		}
+		w.SecretCiphertext, w.SecretKeyID, err = keys.Seal(key, w.AAD())
+		return err
+	})
+	if err != nil {
+		return err
+	}
 	counts, err := st.CountSecretsByKey(ctx)
 	if err != nil {
 		return err
 	}
-	log.Info("rotation done", "active_key", active, "reencrypted", n, "values_by_key", counts)
+	log.Info("rotation done", "active_key", active, "reencrypted", n, "webhook_keys", hooks, "values_by_key", counts)
 	fmt.Fprintf(os.Stderr, "tokend: %d stored token values re-encrypted under key %q\n", n, active)
 	return nil
 }

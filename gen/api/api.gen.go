@@ -91,6 +91,27 @@ func (e ActivityAction) Valid() bool {
 	}
 }
 
+// Defines values for DeliveryStatus.
+const (
+	Delivered DeliveryStatus = "delivered"
+	Failed    DeliveryStatus = "failed"
+	Pending   DeliveryStatus = "pending"
+)
+
+// Valid indicates whether the value is a known member of the DeliveryStatus enum.
+func (e DeliveryStatus) Valid() bool {
+	switch e {
+	case Delivered:
+		return true
+	case Failed:
+		return true
+	case Pending:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Role.
 const (
 	Admin           Role = "admin"
@@ -121,6 +142,33 @@ func (e Role) Valid() bool {
 	case PartnerAnalytic:
 		return true
 	case PartnerAuditor:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEvent.
+const (
+	WebhookEventTokenDisabled WebhookEvent = "token.disabled"
+	WebhookEventTokenExpired  WebhookEvent = "token.expired"
+	WebhookEventTokenExpiring WebhookEvent = "token.expiring"
+	WebhookEventTokenLeaked   WebhookEvent = "token.leaked"
+	WebhookEventTokenRenewed  WebhookEvent = "token.renewed"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEvent enum.
+func (e WebhookEvent) Valid() bool {
+	switch e {
+	case WebhookEventTokenDisabled:
+		return true
+	case WebhookEventTokenExpired:
+		return true
+	case WebhookEventTokenExpiring:
+		return true
+	case WebhookEventTokenLeaked:
+		return true
+	case WebhookEventTokenRenewed:
 		return true
 	default:
 		return false
@@ -220,6 +268,31 @@ type CurrentUser struct {
 	// TokenId The API token that authenticated this request (null for a session).
 	TokenId nullable.Nullable[int64] `json:"token_id,omitempty"`
 	Uuid    openapi_types.UUID       `json:"uuid"`
+}
+
+// Delivery defines model for Delivery.
+type Delivery struct {
+	Attempts       int32                        `json:"attempts"`
+	CreatedAt      time.Time                    `json:"created_at"`
+	DeliveredAt    nullable.Nullable[time.Time] `json:"delivered_at"`
+	Event          WebhookEvent                 `json:"event"`
+	Id             ID                           `json:"id"`
+	LastError      nullable.Nullable[string]    `json:"last_error"`
+	NextAttemptAt  nullable.Nullable[time.Time] `json:"next_attempt_at"`
+	ResponseStatus nullable.Nullable[int32]     `json:"response_status"`
+	Status         DeliveryStatus               `json:"status"`
+	WebhookId      ID                           `json:"webhook_id"`
+}
+
+// DeliveryStatus defines model for Delivery.Status.
+type DeliveryStatus string
+
+// DeliveryList defines model for DeliveryList.
+type DeliveryList struct {
+	Items []Delivery `json:"items"`
+
+	// NextCursor Pass as `cursor` to get the next page; null on the last page.
+	NextCursor nullable.Nullable[NextCursor] `json:"next_cursor"`
 }
 
 // Email defines model for Email.
@@ -549,6 +622,64 @@ type VerifyResult struct {
 	UserId            nullable.Nullable[int64] `json:"user_id,omitempty"`
 }
 
+// Webhook defines model for Webhook.
+type Webhook struct {
+	ClientId  ID             `json:"client_id"`
+	CreatedAt time.Time      `json:"created_at"`
+	Enabled   bool           `json:"enabled"`
+	Events    []WebhookEvent `json:"events"`
+	Id        ID             `json:"id"`
+	UpdatedAt time.Time      `json:"updated_at"`
+	Url       string         `json:"url"`
+}
+
+// WebhookCreate defines model for WebhookCreate.
+type WebhookCreate struct {
+	ClientId *ID            `json:"client_id,omitempty"`
+	Enabled  *bool          `json:"enabled,omitempty"`
+	Events   []WebhookEvent `json:"events"`
+
+	// Url An http(s) URL that receives the events.
+	Url WebhookURL `json:"url"`
+}
+
+// WebhookEvent defines model for WebhookEvent.
+type WebhookEvent string
+
+// WebhookList defines model for WebhookList.
+type WebhookList struct {
+	Items []Webhook `json:"items"`
+
+	// NextCursor Pass as `cursor` to get the next page; null on the last page.
+	NextCursor nullable.Nullable[NextCursor] `json:"next_cursor"`
+}
+
+// WebhookURL An http(s) URL that receives the events.
+type WebhookURL = string
+
+// WebhookUpdate defines model for WebhookUpdate.
+type WebhookUpdate struct {
+	Enabled *bool           `json:"enabled,omitempty"`
+	Events  *[]WebhookEvent `json:"events,omitempty"`
+
+	// Url An http(s) URL that receives the events.
+	Url *WebhookURL `json:"url,omitempty"`
+}
+
+// WebhookWithSecret defines model for WebhookWithSecret.
+type WebhookWithSecret struct {
+	ClientId  ID             `json:"client_id"`
+	CreatedAt time.Time      `json:"created_at"`
+	Enabled   bool           `json:"enabled"`
+	Events    []WebhookEvent `json:"events"`
+	Id        ID             `json:"id"`
+
+	// Secret The HMAC-SHA256 signing key (`whsec_…`), shown this once.
+	Secret    string    `json:"secret"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Url       string    `json:"url"`
+}
+
 // Cursor defines model for Cursor.
 type Cursor = string
 
@@ -654,6 +785,24 @@ type ListUsersParams struct {
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// ListWebhooksParams defines parameters for ListWebhooks.
+type ListWebhooksParams struct {
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page (opaque).
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
+type ListWebhookDeliveriesParams struct {
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page (opaque).
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
 
@@ -695,6 +844,12 @@ type UpdateUserJSONRequestBody = UserUpdate
 
 // ImportLegacyCredentialsJSONRequestBody defines body for ImportLegacyCredentials for application/json ContentType.
 type ImportLegacyCredentialsJSONRequestBody = LegacyCredentials
+
+// CreateWebhookJSONRequestBody defines body for CreateWebhook for application/json ContentType.
+type CreateWebhookJSONRequestBody = WebhookCreate
+
+// UpdateWebhookJSONRequestBody defines body for UpdateWebhook for application/json ContentType.
+type UpdateWebhookJSONRequestBody = WebhookUpdate
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -791,6 +946,24 @@ type ServerInterface interface {
 	// ImportLegacyCredentials Import a UUID + secret pair as a backward-compatible token (R15)
 	// (POST /v2/users/{id}/legacy_credentials)
 	ImportLegacyCredentials(ctx echo.Context, id ID) error
+	// ListWebhooks List the webhooks of the companies in scope
+	// (GET /v2/webhooks)
+	ListWebhooks(ctx echo.Context, params ListWebhooksParams) error
+	// CreateWebhook Subscribe a URL to token events
+	// (POST /v2/webhooks)
+	CreateWebhook(ctx echo.Context) error
+	// DeleteWebhook Delete a webhook and its delivery log
+	// (DELETE /v2/webhooks/{id})
+	DeleteWebhook(ctx echo.Context, id ID) error
+	// GetWebhook Read a webhook
+	// (GET /v2/webhooks/{id})
+	GetWebhook(ctx echo.Context, id ID) error
+	// UpdateWebhook Change a webhook's URL, events or state
+	// (PUT /v2/webhooks/{id})
+	UpdateWebhook(ctx echo.Context, id ID) error
+	// ListWebhookDeliveries The delivery log of a webhook, newest first
+	// (GET /v2/webhooks/{id}/deliveries)
+	ListWebhookDeliveries(ctx echo.Context, id ID, params ListWebhookDeliveriesParams) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -1339,6 +1512,120 @@ func (w *ServerInterfaceWrapper) ImportLegacyCredentials(ctx echo.Context) error
 	return err
 }
 
+// ListWebhooks converts echo context to params.
+func (w *ServerInterfaceWrapper) ListWebhooks(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListWebhooksParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListWebhooks(ctx, params)
+	return err
+}
+
+// CreateWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateWebhook(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateWebhook(ctx)
+	return err
+}
+
+// DeleteWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteWebhook(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id ID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteWebhook(ctx, id)
+	return err
+}
+
+// GetWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) GetWebhook(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id ID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetWebhook(ctx, id)
+	return err
+}
+
+// UpdateWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateWebhook(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id ID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateWebhook(ctx, id)
+	return err
+}
+
+// ListWebhookDeliveries converts echo context to params.
+func (w *ServerInterfaceWrapper) ListWebhookDeliveries(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id ID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListWebhookDeliveriesParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListWebhookDeliveries(ctx, id, params)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -1413,6 +1700,12 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/v2/api_tokens/:id/secret", wrapper.GetTokenSecret, options.OperationMiddlewares["getTokenSecret"]...)
 	router.POST(options.BaseURL+"/v2/api_tokens/:id/renew", wrapper.RenewToken, options.OperationMiddlewares["renewToken"]...)
 	router.GET(options.BaseURL+"/v2/activity_log", wrapper.ListActivity, options.OperationMiddlewares["listActivity"]...)
+	router.GET(options.BaseURL+"/v2/webhooks", wrapper.ListWebhooks, options.OperationMiddlewares["listWebhooks"]...)
+	router.POST(options.BaseURL+"/v2/webhooks", wrapper.CreateWebhook, options.OperationMiddlewares["createWebhook"]...)
+	router.DELETE(options.BaseURL+"/v2/webhooks/:id", wrapper.DeleteWebhook, options.OperationMiddlewares["deleteWebhook"]...)
+	router.GET(options.BaseURL+"/v2/webhooks/:id", wrapper.GetWebhook, options.OperationMiddlewares["getWebhook"]...)
+	router.PUT(options.BaseURL+"/v2/webhooks/:id", wrapper.UpdateWebhook, options.OperationMiddlewares["updateWebhook"]...)
+	router.GET(options.BaseURL+"/v2/webhooks/:id/deliveries", wrapper.ListWebhookDeliveries, options.OperationMiddlewares["listWebhookDeliveries"]...)
 	router.GET(options.BaseURL+"/v2/permissions", wrapper.ListPermissions, options.OperationMiddlewares["listPermissions"]...)
 	router.GET(options.BaseURL+"/v2/nodes", wrapper.ListNodes, options.OperationMiddlewares["listNodes"]...)
 	router.POST(options.BaseURL+"/v2/nodes", wrapper.CreateNode, options.OperationMiddlewares["createNode"]...)
@@ -4129,6 +4422,604 @@ func (response ImportLegacyCredentialsdefaultApplicationProblemPlusJSONResponse)
 	return err
 }
 
+type ListWebhooksRequestObject struct {
+	Params ListWebhooksParams
+}
+
+type ListWebhooksResponseObject interface {
+	VisitListWebhooksResponse(w http.ResponseWriter) error
+}
+
+type ListWebhooks200JSONResponse WebhookList
+
+func (response ListWebhooks200JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhooks400ApplicationProblemPlusJSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhooks401ApplicationProblemPlusJSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhooks403ApplicationProblemPlusJSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooksdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListWebhooksdefaultApplicationProblemPlusJSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookRequestObject struct {
+	Body *CreateWebhookJSONRequestBody
+}
+
+type CreateWebhookResponseObject interface {
+	VisitCreateWebhookResponse(w http.ResponseWriter) error
+}
+
+type CreateWebhook201JSONResponse WebhookWithSecret
+
+func (response CreateWebhook201JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhook400ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhook401ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhook403ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhook404ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CreateWebhookdefaultApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookRequestObject struct {
+	Id ID `json:"id"`
+}
+
+type DeleteWebhookResponseObject interface {
+	VisitDeleteWebhookResponse(w http.ResponseWriter) error
+}
+
+type DeleteWebhook204Response struct {
+}
+
+func (response DeleteWebhook204Response) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteWebhook400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhook400ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhook401ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhook403ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhook404ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DeleteWebhookdefaultApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookRequestObject struct {
+	Id ID `json:"id"`
+}
+
+type GetWebhookResponseObject interface {
+	VisitGetWebhookResponse(w http.ResponseWriter) error
+}
+
+type GetWebhook200JSONResponse Webhook
+
+func (response GetWebhook200JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhook400ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhook401ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhook403ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhook404ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetWebhookdefaultApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookRequestObject struct {
+	Id   ID `json:"id"`
+	Body *UpdateWebhookJSONRequestBody
+}
+
+type UpdateWebhookResponseObject interface {
+	VisitUpdateWebhookResponse(w http.ResponseWriter) error
+}
+
+type UpdateWebhook200JSONResponse Webhook
+
+func (response UpdateWebhook200JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhook400ApplicationProblemPlusJSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhook401ApplicationProblemPlusJSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhook403ApplicationProblemPlusJSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhook404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhook404ApplicationProblemPlusJSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response UpdateWebhookdefaultApplicationProblemPlusJSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveriesRequestObject struct {
+	Id     ID `json:"id"`
+	Params ListWebhookDeliveriesParams
+}
+
+type ListWebhookDeliveriesResponseObject interface {
+	VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error
+}
+
+type ListWebhookDeliveries200JSONResponse DeliveryList
+
+func (response ListWebhookDeliveries200JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookDeliveries400ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookDeliveries401ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookDeliveries403ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookDeliveries404ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveriesdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListWebhookDeliveriesdefaultApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// Healthz Liveness probe
@@ -4224,6 +5115,24 @@ type StrictServerInterface interface {
 	// ImportLegacyCredentials Import a UUID + secret pair as a backward-compatible token (R15)
 	// (POST /v2/users/{id}/legacy_credentials)
 	ImportLegacyCredentials(ctx context.Context, request ImportLegacyCredentialsRequestObject) (ImportLegacyCredentialsResponseObject, error)
+	// ListWebhooks List the webhooks of the companies in scope
+	// (GET /v2/webhooks)
+	ListWebhooks(ctx context.Context, request ListWebhooksRequestObject) (ListWebhooksResponseObject, error)
+	// CreateWebhook Subscribe a URL to token events
+	// (POST /v2/webhooks)
+	CreateWebhook(ctx context.Context, request CreateWebhookRequestObject) (CreateWebhookResponseObject, error)
+	// DeleteWebhook Delete a webhook and its delivery log
+	// (DELETE /v2/webhooks/{id})
+	DeleteWebhook(ctx context.Context, request DeleteWebhookRequestObject) (DeleteWebhookResponseObject, error)
+	// GetWebhook Read a webhook
+	// (GET /v2/webhooks/{id})
+	GetWebhook(ctx context.Context, request GetWebhookRequestObject) (GetWebhookResponseObject, error)
+	// UpdateWebhook Change a webhook's URL, events or state
+	// (PUT /v2/webhooks/{id})
+	UpdateWebhook(ctx context.Context, request UpdateWebhookRequestObject) (UpdateWebhookResponseObject, error)
+	// ListWebhookDeliveries The delivery log of a webhook, newest first
+	// (GET /v2/webhooks/{id}/deliveries)
+	ListWebhookDeliveries(ctx context.Context, request ListWebhookDeliveriesRequestObject) (ListWebhookDeliveriesResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -5313,126 +6222,334 @@ func (sh *strictHandler) ImportLegacyCredentials(ctx echo.Context, id ID) error 
 	return nil
 }
 
+// ListWebhooks operation middleware
+func (sh *strictHandler) ListWebhooks(ctx echo.Context, params ListWebhooksParams) error {
+	var request ListWebhooksRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWebhooks(ctx.Request().Context(), request.(ListWebhooksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWebhooks")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListWebhooksResponseObject); ok {
+		return validResponse.VisitListWebhooksResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateWebhook operation middleware
+func (sh *strictHandler) CreateWebhook(ctx echo.Context) error {
+	var request CreateWebhookRequestObject
+
+	var body CreateWebhookJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateWebhook(ctx.Request().Context(), request.(CreateWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateWebhook")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateWebhookResponseObject); ok {
+		return validResponse.VisitCreateWebhookResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteWebhook operation middleware
+func (sh *strictHandler) DeleteWebhook(ctx echo.Context, id ID) error {
+	var request DeleteWebhookRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteWebhook(ctx.Request().Context(), request.(DeleteWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteWebhook")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteWebhookResponseObject); ok {
+		return validResponse.VisitDeleteWebhookResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetWebhook operation middleware
+func (sh *strictHandler) GetWebhook(ctx echo.Context, id ID) error {
+	var request GetWebhookRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetWebhook(ctx.Request().Context(), request.(GetWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetWebhook")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetWebhookResponseObject); ok {
+		return validResponse.VisitGetWebhookResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// UpdateWebhook operation middleware
+func (sh *strictHandler) UpdateWebhook(ctx echo.Context, id ID) error {
+	var request UpdateWebhookRequestObject
+
+	request.Id = id
+
+	var body UpdateWebhookJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateWebhook(ctx.Request().Context(), request.(UpdateWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateWebhook")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UpdateWebhookResponseObject); ok {
+		return validResponse.VisitUpdateWebhookResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListWebhookDeliveries operation middleware
+func (sh *strictHandler) ListWebhookDeliveries(ctx echo.Context, id ID, params ListWebhookDeliveriesParams) error {
+	var request ListWebhookDeliveriesRequestObject
+
+	request.Id = id
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWebhookDeliveries(ctx.Request().Context(), request.(ListWebhookDeliveriesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWebhookDeliveries")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListWebhookDeliveriesResponseObject); ok {
+		return validResponse.VisitListWebhookDeliveriesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rchu5lfCroPilyuQ3LYqSZc+YqlRFkT2Jdh3bK9ubrViKCHYfkoiaQA+AFs1xqSpPkwfLk2zhAOh7",
-	"kxR183j9RyWSjdvBud/6SycU80Rw4Fp1hl86CZV0DhokfjpOpRLS/BeBCiVLNBO8M+x8mAEZcfisL0J8",
-	"YkTEhOgZkETCFROpIgmdAumKhP6SQq/fCTrMjPslBbnsBB1O59AZduzgTtBR4Qzm1Kwzp59fA5/qWWe4",
-	"/+x50Emo1iDN2L9/Otr5G935dbDz4mLn/P//rhN09DIx0ygtGZ92rq+DzslLMwmulVA9y5diUSfoSPgl",
-	"ZRKizlDLFIrL/k7CpDPs/L/dHBq79le1e/ISp37N5kzXQfHOHFSxX6HtkDGOKy4WwYSmse4M9waDoDMR",
-	"ck612SLXT/c7gQEBm6dz/HkQdOaMu4/ZgRnXMAWJ2/ovXK22rWOqYIdxBVwxza6AqHRs4eSvymyPdIUk",
-	"sDOnLCYTIUmqQKrW6/pl5U1VL+PawFslgitAXPojjU7hlxQUAjEUXAPHf2mSxCykZuO7iRTjGOY//EOZ",
-	"U3zZ8Ibe2VF20TqmSrssGUuglwoPb5aXNNRESEKJTGM4JCOQUkg1IjFTWpEJgzgibkOq37kOOseCT2IW",
-	"PvgBwhnlU9w0Lq/IgukZnkNpISEiSlMNuMVX5gwPub8jviQIuIBQRU5/PiYvDp796OFGItCUxRZ8Pws5",
-	"ZlEE/MHhR+MYJJnTJVEACDgx/geEmoxTTbjQJBJEz5jd5huhfxYpjx5yl28EUWk489ti3GIp7vuJIldM",
-	"sTGLmV7iDj8I8RfKl46c1IOCUwgyp3xJDF+eJ4ZOpJgj8AiNIglKHRIJWi4JnWiQZHRqPuwcmQ8joiAU",
-	"PFKGw8yARk7MFB6pc7L3dgjRgiwo0/0SE6oxRLPjj5ymeiYk+xUe9BL/wpRifBqQOY0NV4coICm/5GLB",
-	"AxIxRccxRIbjwOfEiCESSoiAa0ZjRbqCAxmLaImMmMZxD6/6I6dXlMVm6INSNYkgAR4BD5eka3AxopqO",
-	"qYIeiQQoJBrK1QJkH8WQm9MseRSGkGgL+kSKBKRmVgQYNpXif/CZzhNzpA71TzeJ81xgf/KDz7PnLK0Y",
-	"IB2Fml0xvayvSEN7oNWA8OOP7NPXgRkn5IUWl8AvWNSsAB29OyH4BNIqjjAC1JykKNOfHxhxOiGUL/ud",
-	"IU/jOOiYv/ZKrSJSRWO/ASOPG9f/60yQiEWE6UNiJkOkwc2Y7xTEE9JFLFsGJEnlFHpW0qkZNYiHT/ab",
-	"Nrp+Z2HMgGu3q3V6U9AJJVAN0QVFpM3Wi6iGHc3mUL93g4soNPACo4iZM9P4XeliG8aU4UO1E5sR6VpR",
-	"brQYFRARR4TyiHBYECli81UoUq5V75BwuAIEE4QSkNXUcG3Tc7OkGWsck0Sc8YpJaFQxw0f77TeQn3Q1",
-	"VlqMpKE2rGbbO27FO7OC+TFbADVIFKgLDtLrluVN9LbaRYX8UYHPcS/wpF0llRrtFgCWHwzvp4ScOdat",
-	"4jBHGT8BbnTyT3byvp3Ir9VPk6j4ETge1H90oiD7LIHDIv8VYiiMtah4IYFGTd9dRMAZ5D9Z0ZJ9RNrP",
-	"PuEdXYRUhTTKv42BXoIHTn4S/JQdBD9lW8NPMUxpuLxg80RInV1OPoH77KY4b8BkD9XXzBoFZd7NNMzL",
-	"/2zCw5FC7EJUSoqfC5bqumnewGftrN4aBuI2yrM14coxnrt+nm04ocWcqMDxxkLEQPlNWJE13xp4ZkJl",
-	"zsrrhJ5QqTnqnxrCGWchjYkGTnlR6FCiRbITwxXExOwAxdx2TCe1G8mG4hfr1AJL1vZJPGgOtOIBS7Re",
-	"u7Wg83lnKnacnXtsj5Hf5bFF6VZxNKGxgqBy3R7qK7HNPFM9EQ5sR6y7IBaHol8JqXy0HGIdeOeMF7/d",
-	"qwJ8Ja3c6Dbq+0ylQaSPqslA+bmmWQVkMWPhjHBBEpBKcCMdVUBGLBoRpsggICODsiPriGEx+fjx5CVq",
-	"JSMJNDabHeWC9IlC3cWQVUW7TdiF0Z+Vaj70TVU1+3gru9iKgc0pixtn24C11ZhI5gsbNDGQBOTcmGCC",
-	"q2aGZuxpxqcFu+uJIjCZQIgussL4wNholEcQoTPM01RdF6uQj7+9xoeNtrnuJk7NM8aeUqIZMpvbJFQT",
-	"Ywebg4bm3qyR7nXOboGDK8BT9x6NcRf1uiIWevwpANaBsXzbRZ5vIBcUSWM1678OOq88jpZcmgeIbv7z",
-	"07Ir+u9/ODtT5z/8wf/zuybcfzVP9PKtXWYdc6tt6mdjs3gLvcbu0aJpMgtBwpBQ8h/v374hiTCXJAnj",
-	"WiA3GYtoGRCnsGee/oy55Eb5rlUjrV5cO9cclKLTJhyvXLHdZT6gCfh/BhobAG/iKxCXt/ES2NhAnad4",
-	"d/uLweDHvRcv9p8d/HgwePFib7XrPei8Bnp5Cqj83kwzUCKVIbTcHmGaLKgiE5HyiHQp+Xj6OiCUSEiE",
-	"YlrIZS+w1r51OqDSS2Ix7duzZAg8GLTZjs2sw5oBjntc0TiFyozP9vZLJLG37i7sYk1X8RpNh+Pc/XVT",
-	"CKIB1HyOv9I4pnK+o/QyBmfJk+7zAzKmCp4fkHBGpbFMpTH4mSZjCMUcVEncNh3/eZkhmI+Nwakfdn9/",
-	"/uX5wXUjS9iOVbqH3KkbASqmjBfCKzeAJWzG/RqMB6UWQkaVoXuD/YOboYln8dmETQd844RqFcNXLhR0",
-	"CjpqQ+ROKUIVGfkYphZkCtrqZPBZYwzTWTrCOvliquzXGzlq3ogIGszA+/ef3dowvFuJ7uT2GilsoPWV",
-	"GFpmK3dhZiECPLqR9W5DQv2pAZP82GN0pd7wYkJrNV1szynM4RYbj/9pHYLWNlSZvxF6mZp5TDWNxbSO",
-	"FBW74wbWgohhc2wypsEJn4j6TJVjljVju8jqo3lkLzNIs6D1mhvTdFdIEloQFC0l0h1JsBrN0LpkR71D",
-	"dKy7odaQIlYFZZIo0Ip0T/d6JcuqXdA2YcWcfj6xI/ecEPAf60Au6NCV47XGqquIbH8o66KZhkzmqTJa",
-	"hA/aTlKdSqNKEAk71ixBJ5nRhZoMZEw6aPAqlNIPiJgQatQSFmHEz4bcSxBchTolY6IBERlXmvKwxWy1",
-	"aoWTWLWfGxT1g8a8lroGrZm2FnEO1j/SiHg9JmijoC+1aOXH0xMiYQISeIiIZ8x8m5Bk79YMLNs4M60T",
-	"NdzdtVGzfgRXPoyqdnNArxV6+Ks/SrDK/jgFDovtdLSppCFcJCCZiC5cDL0Ohj+LBYmFO7iII6vGkkuA",
-	"RJGFkJcGKF2DsUJpsn9AZjWLv5yA9NPzg1IG0qAxSlM/qPNz+BAJjeYMAzWcxkvNQmeeR3AFsTml+ZxG",
-	"xrbBKEwSi6X13WoO8sKPzj7ns2RfudFNMYaMa9bYdsRUEtNlu79rGosxjRtyq8QVSOWN6BYXOXrz4Ark",
-	"ksSMo2WF3xeCijd0T3rX0Jbipkn5CcpAyI5cXqQJmd9bl1EdqrnnYGN1dYVR6jxTzirtjvSluvj3P/81",
-	"6vU7m1mfQWFDTef44Ncun2JMw8sFldEFhjQ0c+kXt3exbqHN+zHj5Yp47GImiHuQ2CSZLRx5Pkdl1fbW",
-	"Wj0r/bol7KikQKVxPHQRePuYKh3jRpuYMa6b5AQXfMe5BBzmE/PokCQSJuxzQCZMKk0OkHrR2is6DMoC",
-	"RF9GF0fj4+jf//zX4vPy19sYYmali1TdEvL5LDb5YO2AlQ7zI0VUOp4zbVCqK2u6YGFw75DAPNEudYl4",
-	"4tnJiSePiwhVcrQTii4vZfMHnijUHLf3ubfkQxQiKA3qDYfFLSFvgz/NKG914wvv/G9IT/WgJYsZcDIq",
-	"QAejRfCZhjpeEsHtswGBWAEZhanSYj5qPJQNut+Mz6xM+sDrKYV9b51KtC7BI8/VcOAtRQHKRk4RyMVg",
-	"QNGPXeRuldSPArhKCFFivhUyrdBb0CgzHCdqlTxbOTxuKHMKDDnLPC/dyOb8GZPIxgoMxyxzavKXJito",
-	"ewZeYU0r0xjLZmyFI6z3ChXJNwOQA3xVfrgMB6+PnD7DpDGIFBkZlRa/VsM55XQKo2ZVr0BmG1QdFCmk",
-	"BftbkesuXFhWP3p0HxZu433m9W+LBqyJDbX7z3H+h8hDWK8ef02kcd0Gqr8yPcuvg8bx20ln+GkzVPpy",
-	"g2BOMRpF3s/EgpPx0im6AUFOjaqaTUIjgsfL9ZZBKx6cXwcdn+OxKtOinv/x/v1bWzwzNEJczwDjc0ss",
-	"OZj5jNNUFQL06AN73mvmEQ9gVdwqMWP9lu4/EWIrFedO4xrtuQmbZiOUTtHElww2bqUjVBF2jdy/qUrh",
-	"kWfVozat4oYKSNHXv5Kz+ee2EPdboF9VL6huvCWkWcWMtiu+C0mNjOvRBbXZxR3J0XXZbSv51FeKRw14",
-	"UwPhf4Nkk+V2juJcN6jLqbeJnSReBoQWbHCiBQlnEF42JDy0++qqiSHbpoL40yokr6b6natNXG8167Pu",
-	"3bpT1etiKinX0GAtv5NgDKSaMT/CtB6qLm1OYQPKbhtGXOV9KKYLbgCjgnFyW3veXV39zq8xkyWVTC/f",
-	"Gypx5cFAJcij1OaCNXiC6TyrK1FkdOQq/DBIMyR2NDlLB4OnIT6F/1obDGkR4YJP5QefaZ3k6UjvW/RQ",
-	"+2u5WO9071kvIHjPWkytwodFuaP/2XEJSEfvTnY+fjx5OcrKqW3FY15PXXrUrZ7fbsL+E5b57sxUd7o3",
-	"u+CGu8PVG/aGOv2f7ci6B5EX8lG7I30ZWd89KSadNrj2iZ3QuxslkLBSzb7BphO286Ecc/W7vsaA50TU",
-	"N+wL6BRuL57szITSGMDNz6FAXrEQhs4VwECRruVEqmfBTM+4CwvtulDQjIGkMpwtA2sk2OfcTn0RmrEQ",
-	"CtYBekrPeNFV6j0uIWAyLzDpvab9M37GjwrJvrUL9+AYNtAIEfKMb0xRh6s8vITGShBb04kRsjNuy4RI",
-	"Qplsog7yQwtekldXIJdnvJDDbNBlQlmcSjCXpD1bOBjsIQRwhA2N4yXyvB591FYuOyKRCNM5cN0nr2g4",
-	"O+NG/ti1LAJinC+Xlkw7jw/jZPR5x+LMTpHPd52L7IxjoXQpB9uWdPf6ZwYxYxYCV5AnMXWOEhrOYGe/",
-	"PzC2gYwLcerFYtGn+HNfyOmuG6t2X58cv3rz/hWOyWPqHpeP3p10gs4VSKsTdAb9PfucSIDThHWGnaf9",
-	"Qf8pRlP1DFnx7gxzcn/FyLPliBlMTiJLdfh7pcPD/mCwokb5ZrXJLi24paA/kcLoheaS06Rvyz+dgt48",
-	"bbbPXdsgoSiEOsNP50FHpfM5lUvDU9kVcDO7QRM0I+lUGYlmj905N4N3JdBo2Q4i9/OjQOjUrG20OsOr",
-	"bFuIZ4On60FTrDW/W5CaHbEcpuWKcldHrnptoL7a243FlNkwrWjMVAKdSq7qUsWG9QgKl1FgE2jI3j6Z",
-	"iVSqni2SMJzCFaGf8fEyZyuuQ4HRNwqM2fDpkErJHGswHP2JIi63zMavPCvyzKrr2gC4XisBWUjBp8Qb",
-	"KeXuAN6X1CNMnfEKk+sEFUSzkMmydP4oouWdoVgpq/i6rOAZHfD6HtHbJxg04Pd7NuUQEcYRtQ/soqtR",
-	"tNB8BofsbUQNeReJuyUHcwAjPlBIu/Y7Bq0KeYmeEBw+lyhBpLqdFF5hr4xC6oQNuTrp3FoP1CfHrjiK",
-	"aafGFLU3VIm42BFJvwkDzY5quHDQ0MvD3pxIdf9B7yGD/Cse2c4qjlo9eFcAPHUO4WmbjxrzL8YwY35u",
-	"B0gf8va9enwkOi846/ois14xJF6H8BR0sQLxHqmuuMzKZjqPdH8fil1xDENNLUDqtxe00Md7w0uNBfmn",
-	"Vx+Iv9/RYaE+yvbqCLK8ztGX61H9Tszs1Uu5ew5cLCG7rvfUesyr/3q57mpsIV1fIVQwXt69ff+BTISc",
-	"99axgt2iZzFJG1Q/23bkXc7L7wMxKon5Gwnng+YaGDON75XyoHd7sIlSmjcNuy02WFCVG2sZpFgvdfd3",
-	"faHdhSsAaBQGr67MLnwPlNw/wDhRoUggIBwWoLRNMuuTN2jPG3SgDJVXa2Zzm7YrpGFDRKD/xjWkadL/",
-	"mNJZ74ug1L/x05fGNn6Fdig3aYDYclo6Fqm2qoQhDywvjbCX1TL/tq2jYCHF50Y7aZor6wez2VTVnk/1",
-	"A77l8ZKAO6XtFIgdzfBUms1bOz4qxkMobWST6OTqDYxhIiSsXzvlGiNPN1+7CVg5Nu3a9pcbPOgDSOf3",
-	"KKtKjWMa25dh/1ExceD7ltmabwW2MLasFq71hFXbXUvPwDbpW8xAQoCBiQKvK7G286DT4NJy1OWfGl4x",
-	"WHQy1pjlPbUyxmNkt87t2ZAohV0Zba6823edhZ5x5KGHliEq38jR+kD75K2MQEJkuA6Lyoz2EDn8GS83",
-	"rB3T8LJU/elrqrPSzzZu+8EediNee5cMrph6cPvZspzKWjPFQnCyeWghu2Hl2DWMwnau/a2xnjyzbiXf",
-	"sQj+LfMdAwPvE8P+pBgDKKhXRR6T84h2DpOzBctf2iw4o9V7w7mUSo4GGxe6ECLJNb3M6i7HVLqn+70+",
-	"eYddemjszzMGW0dVPA7pnh70Dl3a8xn3SVwj+8WQGJ171MPYQCOP654+6/WJ7Uds4XrGi37EQqobhhaU",
-	"i4M0cCGbQeTDWzczL7L6hVIe8d5gb1DIqLAB3kLAvLM/ePp0Z/B8Z+/ph8HB8Nnz4WCvP3j6498quajD",
-	"T5W6rfNiWoUNF1pOayNjeBKrtmWhZ7OXvcHe3nVwE5J0WVIbGUJ7d8sNCsmQDTzBbiw6zG4UEwJrd/6V",
-	"s4oDaz2uHpF1Tr61qYYwK5bNbsdIQo8UVVVlV8KVuIQL1/uw1Zt6xJfGllnMBJkwHmVGmqPTrm8VSlRI",
-	"OTeaFiWhiGOg0xR6JKT8jEvsEUOYHpJEKO+WZRgLERPLEpyvkFm9xzEBZeMVAcYBsgiBMUV4COgwtk1E",
-	"7fSKSAiFjNAzXu8OY5Y54zbUUgqe7g/2s5xVIZF/5ntY0GwTbr0zLkWqcXfSGBTY3t4yYmIZim9x2sS5",
-	"LNhfI9S3418bRi7y3jwbcYT9OzRNXD/jxsAcXpWPNm1N8vsv1g+p9gi/64CePUlD16BD34fYYayyUbZV",
-	"lNxAn1eYFraKMDFmSEZfzlym0VlnSDAn7trq8pQv9cyWgVNdaFpdCIFY57xINVF0aR5dzJZ1T6/dyn1i",
-	"aznj74EDbaUEvBbH7xXIiIX6W1ZnT7iWQiUQ6ozHWyzyDjhM+7mFTmsRugHVv7Do2iI4dtet+ZPt9zn+",
-	"rfPpvsTno+8KReF2LUxur1C4O7oOmrM+pqBb7umODdA2QnXVmN9vvpR64u/9iSJz0DSimt6BcVr2/qxx",
-	"TZy8RLeECxhVLAQMTCisXrLFkwyMhZDYTOI+OXWNZIyIsrln1LeZGWVG2uiMd+27JWIWMm1LdX9vkwZ7",
-	"XiVEjS9rAXr6k7V9M2tYTAg94+3ZfUbJFRgUhQi1vu7B4EWvSdGzdS33KTSLJXsPLDJXkqCr6Pk2SfFg",
-	"sIHqmb0m6ba0a2+3QL2cziGwbzsKbOnxkpRbEWxP16lHpUYBvWub9FfekLY53bd6svI+PUqLQp8eZ+YF",
-	"edxp1NQFyFB9qaMPiVJpVVkWzshY6BlOaZgIhwXO3JS+6xxaBIyRy7TKniH+Gfv6oUabjsPiPim91Djp",
-	"nrMgNnDo5HWpGM8wwOKwaPDcfRfDBfVaqdRQcg4p//IAW0i/N+jdG+nmBcatOVzZ20uo69jufcGW/rwL",
-	"uDWANRHyjFd6YpA3At/nBLGCgKA7lCktqRZSEcbDOI0g6pMTTtRMLHbQqTMXkSFFfJuWs3APBgdNVOdV",
-	"zaxu5H5JYhNy+O7HXKN8WsTHyGP39EXvUXRQRyOuZKWVKI7In7AVmO1OowCsVNi0y5kL09ralnKstviW",
-	"kHpw9djt66Zn+6pihIUXdawMErpL+O0k1NmYXzW5qRRnwyh9AbM9ohUzMpuiWe6VJPejQZRe4/LAISL/",
-	"rpXWyNA3nXOXBXIsu0h5ZFtj5AhTZSlNuNPGEt0D1TiP+zrzrLX5ago4d6+coDWf1r4h62Hv/xHkX+jh",
-	"3MgU7syP8hIDDtbEcaGoOb0EVU0tMoLM1mFOsPKiVGDYb3FlPAB/ehxnxmoU9d6MR0HVr125s+4I1+NZ",
-	"SB/xWonx61hZxZbhIgLVysOMxvQGn/hN60tZv/2V2hKC4tvPqEL/b4zv5TEHbk8nL2CXxZJW3MKfa1lV",
-	"TVoYvrHgfnhc4f0OD6yB2dcw/J/Uv05hypTGd9oWkOqmmFNRr/DLDcOWGUJ9j1reImp5i7vLI5bbOwsq",
-	"nWlaRdG78osn7ktc1F/J0Vqvhj8/Yq1ioW+Ef3dG7jGRIoYn7gUZlSrUUn9PT3eos668gI/4xEaZ6Xeb",
-	"Te763m3oz8eeWN+zy1uauK3XhBARvnlNyJpo6/xLlihamaBtyrk+oRzdnFkCOTb3InNbcUWLO3DJu93T",
-	"vR97h2SUUdGIuAOrctb4E9Xu77Ri9R6rhwvdIx9Y5WqrIv5tqFxfeVg8c6pVit83IoWKLodfbqjLNTcf",
-	"+K7L3UyXwxp07FmsVSXYqG56mevT0e67YcSqdgG28vc7DlTdoduQ7SNkneXuVN/mKE/pxlggouwZ757u",
-	"7fUOiYQoDW0DGfsWDyJhLq5cdVMslC4Va2FFamWa/d4h0ankZpZR3v51RMRk0rS2a6Hdmn52z6L1cfy1",
-	"KynOeWu/U15bJtk2tFdxyeYic9f2NrwIyy8yvlWGWBmPbV/7+uuS76tqprrO11dOZ9B81QuGfEqWzbXA",
-	"TBrBQ/iucd4qe2vuyn0+fjx5SX7wRW/Y05OqlQ1BsR3t1hRXLkH6Uu43++ncWO3FxsH2m3I730/n5Ra6",
-	"n84NubntNDUo21nRmc0c50Uvq72rNRfqFwrsfQO7oP7+QO/Kx3kw6t1i6ParDhvVMB96fRrjBCsntDdR",
-	"ny7vdTjM3rQRM6UDIoFGgRMyAbHKp/0WEcC9kCMgttalsFQhvam+nqFofIMj0dLA21fP+3dmSNecSPXL",
-	"zV6yphXNU7a43lAzyVxuxTmLPrf6lD8XYjKBK7y0b50iL/GVlV4ngc9MaTIRRVywntr6pFmrUdxZuUlm",
-	"cWuuHeb1+fX/BgAA//8=",
+	"7H3rchu5kuarILgnwuR2iaJk2d2W4sSOjuye9qyP7ZXs7YmxfESwKkliVATYAEo026GIeZp5sHmSCSSA",
+	"KtSNpKibu8d/FCJZhUsiM5GXD4mvnVjM5oID16pz+LUzp5LOQIPETyeZVEKa/xJQsWRzzQTvHHY+TIEM",
+	"OXzRFzE+MSRiTPQUyFzCFROZInM6AdIVc/pbBr1+J+ow895vGchlJ+pwOoPOYce+3Ik6Kp7CjJp+ZvTL",
+	"G+ATPe0c7j97HnXmVGuQ5t1/fDre+Te68/tg58XFzuf//ZdO1NHLuWlGacn4pHN9HXVevzSNYF9zqqdF",
+	"VyzpRB0Jv2VMQtI51DKDsNu/SBh3Djv/a7egxq79Ve2+folNv2EzpuukeG8mqtjv0DbJFN8LO0tgTLNU",
+	"dw73BoOoMxZyRrUZItdP9zuRIQGbZTP8eRB1Zoy7j/mEGdcwAYnD+n/YW21YJ1TBDuMKuGKaXQFR2cjS",
+	"yS+VGR7pCklgZ0ZZSsZCkkyBVK3L9dvKlaouxrWht5oLrgB56W80OYXfMlBIxFhwDRz/pfN5ymJqBr47",
+	"l2KUwuyHf1dmFl83XKH39i3baZ1Tpe2WjCTQS4WTN91LGmsiJKFEZikckSFIKaQakpQprciYQZoQNyDV",
+	"71xHnRPBxymLH3wC8ZTyCQ4au1dkwfQU56G0kJAQpakGHOIrM4eHHN8xXxIkXESoIqc/n5AXB89+9HQj",
+	"CWjKUku+n4UcsSQB/uD0o2kKkszokigAJJwY/TvEmowyTbjQJBFET5kd5luhfxYZTx5ylG8FUVk89cNi",
+	"3HIpjvuJIldMsRFLmV7iCD8I8XfKl06c1IOSUwgyo3xJjF6ezY2cSDFD4hGaJBKUOiIStFwSOtYgyfDU",
+	"fNg5Nh+GREEseKKMhpkCTdw2EzxS12Rn9hWiBVlQpvslJVRTiGbEHznN9FRI9js86CL+nSnF+CQiM5oa",
+	"rQ5JRDJ+ycWCRyRhio5SSIzGgS9zsw2RWEICXDOaKtIVHMhIJEtUxDRNe7jUHzm9oiw1rz6oVJME5sAT",
+	"4PGSdA0vJlTTEVXQI4kAhUJDuVqA7OM25No0XR7HMcy1Jf1cijlIzewWYNRUhv/BFzqbmyl1qH+6aTsv",
+	"NuxP/uXP+XNWVgyRjmPNrphe1nuksZ3QakL494/t09eReU/ICy0ugV+wpNkAOn7/muATKKv4htlAzUzC",
+	"Pf35gdlOx4TyZb9zyLM0jTrmr11Sa4hU2dgPwOzHjf3/OhUkYQlh+oiYxpBpcDDmOwXpmHSRy5YRmWdy",
+	"Aj2706kpNYyHT/abBrp+ZHHKgGs3qnV2U9SJJVANyQVFps37S6iGHc1mUF93w4u4aeACJgkzc6bp+9LC",
+	"NrxTpg/VbttMSNdu5caKURERaUIoTwiHBZEiNV/FIuNa9Y4IhytAMkEsAVVNjdc2nTebN3ONU5LIM94w",
+	"iY0pZvRov30Fipmu5krLkTTWRtVsu8atfGd6MD/mHaAFiRvqgoP0tmV5EL2tRlERfzTgC96LvGhXRaUm",
+	"uwHBionh+pSYs+C6VRrmONcnwI1N/sk23rcN+b762TwJPwLHifqPbivIP0vgsCh+hRSCdy0rXkigSdN3",
+	"FwlwBsVPdmvJP6Ls559wjS5iqmKaFN+mQC/BE6eYCX7KJ4Kf8qHhpxQmNF5esNlcSJ0vTtGA++ya+NzA",
+	"yZ6qb5h1Csq6m2mYlf/ZRIejhNiOqJQUPwee6rpm3sIX7bzeGgfiMMqtNfHKCc67Pp9tNKHlnCTQeCMh",
+	"UqD8JqrIum8NOnNOZaHK64I+p1JztD81xFPOYpoSDZzycNOhRIv5TgpXkBIzAtzmtlM6mR1I/ip+sc4s",
+	"sGJtn8SJFkQLJ1iS9dqqRZ0vOxOx4/zcEzuNYi1PLEu3bkdjmiqIKsvtqb6S28wz1Rnhi+2MdRfC4lj0",
+	"GxGVj1ZDrCPvjPHw270qwVfKyo1Woz7OTBpG+qiaHJSfa5ZVRBZTFk8JF2QOUgludkcVkSFLhoQpMojI",
+	"0LDs0AZiWEo+fnz9Eq2SoQSamsEOi430iULbxYhVxbqdswtjPyvVPOmbmmr28VZ1sZUCm1GWNra2gWqr",
+	"KZE8FjZoUiBzkDPjggmumhWa8acZnwR+1xNFYDyGGENkwfuR8dEoTyDBYJiXqbotVhEfv3qNDxtrc91K",
+	"nJpnjD+lRDNlNvdJqCbGDzYTjc26WSfd25zdQIMrwFn3Hk1xh3ZdyIWefwLCOjKWVzvU+YZyUSgaq1X/",
+	"ddR5CSm7clHUioC5IEeVGTFO2+AabeXrYOer31rrE8CVMzlW8davMJoKcfnqyun+TfVCSpW+AB9YXDsW",
+	"VPqOcrealA8fXxRxg9oirOfOIOjgTPY58MR0ERDfMD5lhoGa7NSFJdyGirSJz4MW/GLlI4sKNqvPuUT9",
+	"msMSsE6d7qtY/S6MiFxsHt2MeOU3mVJO4gD3C//5aTmX9I9/Oj9Xn3/4J//PX5pk89VsrpfvbDfrrJPa",
+	"oH5mkCY+xFYjNYYkmuI6IOGQUPIvZ+/ekrkwfCwJ41qgOTASyTIizuPOU3W5dVBE1XatH2gZozavGShF",
+	"J02bVGUB7CiLF5qI/wvQ1BB4k2CfuLxNmM8m9+pGgc+XvRgMftx78WL/2cGPB4MXL/ZW586izhugl6eA",
+	"3uvNTHslMhlDy+oRpsmCKjIWGU9Il5KPp28iQomEuVBMC7nsRTZcZ6OG6LWSVEz6di45Aw8GbcGf5r3f",
+	"+vFu+7+iaQaVFp/t7ZdEYm/dWtjOmpbiDfr+J0X8+qYUxAhG8zx+pWlK5WxH6WUKLhRHus8PyIgqeH5A",
+	"4imVNNYgVe/IEHsEsZiBKtnLTdN/XlYI5mNjdvmH3b9+/vr84LpRJWxn67iH3KwbCSomjAf50RvQEjbT",
+	"fg3ev1ILIZPKq3uD/YObsYm30fIGmyb41lnFVQ5f2VHUCXaHhtS7UoQqMvQgBC3IBLR1quCLRhCCC1UI",
+	"G6U3myl+vVGk9a1IoCGOc/8B8FtHdu7WJHeG9xoz2lDrG4mUmKHchYmDDPDo5s37DQX1pwZO8u+eYC7k",
+	"hgsT27DHxfaawkxusfH7P61j0NqAKu03Ui/3E0+opqmY1JmiEji4gbsvUticm4xv/5qPRb2lyjTLrq3t",
+	"ZPXUPLOXFaTp0Ka9COXJrpAktiQIQx2kO5RgLZpDm1MZ9o4wM+ZetZEQYk1QJokCrUj3dK9XCo20b7RN",
+	"XDGjX17bN/fcJuA/1okc2NCV6bWCTaqMbH8o26K5hUxmmTJWhEddjDOdSWNKEAk7Nq6AUW5jCzW53oga",
+	"aggLlvBDRIwJNWYJSzBlbzEzJQquYp2SM9HAiIwrTXncEneyZoXbsWo/NxjqB43AtLoFrZm2Ia2CrH+j",
+	"CfF2TNQmQV9rcIOPp6+JhDFI4DEyHuMThyi0a2teLPs4U63n6nB316a9+wlceRyE2i0IvXbTw1/9VKJV",
+	"/scpcFhsZ6NNJI3hYg6SieTCgWDqZPhFLEgq3MRFmlgzllwCzBVZCHlpiNI1HCuUJvsHZFoL2ZURhD89",
+	"PyhBCAeNadb6RF2g0gdMaDJjmGnlNF1qFrv4WgJXkJpZms9ZYnwbjErMU7G0yRfNQV74t/PPRSv5V+7t",
+	"puBLrjVrajthap7SZXvAepKKEU0bwJHiCqTyTnRLjgvD8XAFcklSxtGzwu8DVMAN8ws+trvldtNk/ERl",
+	"IuRTLnfSxMxnNuZbp2oROdjYXF3hlLrQsvNKu0N9qS7+6z/+c9jrdzbzPqNgQE3z+OD7Ls9iROPLBZXJ",
+	"BeYkNXP4qdvnSLaw5v07o+UKQMViKoh7kFiU2xaReA8yu10seVVipsQdFQxjlqaHDkJjH1OladxoEFPG",
+	"ddM+wQXfcSEBx/nEPHpI5hLG7EtExkwqTQ5QetHbCwMG5Q1EXyYXx6OT5L/+4z8XX5a/38YRwyBtpm5J",
+	"+aIVix5a+8LKjNexIiobzZg2LNWVNVsweLl3RGA21w57SLzw7BTCUyQ2hSplygjFkJeyAKAnCi3H7ZNm",
+	"LYCmIAXaYN5wWNyS8jZ728zy1ja+8Nm7Bny5Jy1ZTIGTYUAdTPfCFxrrdEkEt89GBFIFZBhnSovZsHFS",
+	"FjVzMz2zErWFy1PCbdwaC7gOoVWArRx5S2m8spMTEjnM5oVx7FC7VVIhAblKDFFSvhUxrchb1LhnOE3U",
+	"uvNsFfC44Z4TKOT86EhpRTbXz4gCHSkwGrOsqcnfm7yg7RV4RTWtxCGX3diKRlgfFQrFNyeQI3x1/3AQ",
+	"JW+PnD5D1CckigyNSYtfq8MZ5XQCw2ZTLxCzG6YCW7i/lbnuIoRl7aNHj2HhMM7yqH9bNmBNbqg9fo7t",
+	"PwSQaL15/C2JxnUbqX5lelosB03Td+PO4afNWOnrDZI5YTaKnE3FgpPR0hm6EUFNjaaaRZESwdPles+g",
+	"lQ8+X0cdD9JaBZWqA7jOzt7Z02+HZhPXU8D83BLPDE09ZDxTAcIGY2DPe8064gG8ilshq9YP6f6RTFuZ",
+	"OHea12gHF20KJyrNokkvGW7cykaoMuyaff+mJoVnnlWPWljFDQ2QMNa/UrP557bY7rdgv6pdUB14S0qz",
+	"yhltS3wXOzUqrkffqM0o7mgfXQdPXamnvlE+auCbGgn/P0g2Xm4XKC5sg/o+9W5uG0mXEaGBD060IPEU",
+	"4ssGwEN7rK4KDNkWCuJnq1C8mg7gXW0Seqt5n/Xo1p2aXhcTSbmGBm/5vQTjINWc+SHCeqi6tKDgBpbd",
+	"No24KvoQ4n03oFHgnNzWn3dL17TmDkn6KNiI1db5lS9ksZHKrSJia2m1DeexlSkj0/UeTz2mItNOPs3Q",
+	"TrmJUeKm/c3FLm63eEVO+dmqjHLUyTj7LQP3sxlMsRob9Pfx9E0d3xWuygqKv/Iw7fLpQVRsFpEcnuJL",
+	"qicGk/KRweCzO8PXlD9zXd+FheLF/tGNlGAp6mFvTqZaz7uqRz6evrHnICTEwK4cRtAuUw1tefBTFYsS",
+	"oAMx1/x/Dnd3P/2jHS7sR/UQUYg/lKi0rd82QYiCB28Shvjl78cnO2e/HO8/e04Um3DGJ+QSlqQ7XEwV",
+	"xDYlGRGFAQo8JyN4DLeKRFwj3jOTTC/PzNhdFRygEuRxZhHTDflSOsuPTysyPHaFLBDKcEjs2+Q8Gwye",
+	"xvgU/msjlUgh5BN8qhi7Yd4CtHvWQib7a7kmxeneM0MVYw1pMbFhEaw9M/zXHQfTPX7/eufjx9cvh3nV",
+	"IFvYoygbVHrU9V4w2pz9X1gWozNN3enYbIcbjg57bxgbRr5+sW82KZzi2FV3qC8Ty04kPFvVkAAntkGf",
+	"lJNA4krRpg0GPWc7H8rIJD/qa4QFjUV9wL5OhMLhpeOdqVAaYU7FPBTIKxbDoQuYM1Cka7d+1bNkpufc",
+	"gSd2HWBiykBSGU+XkQ2l2efcSH2tBcqTMIaG+cRzHiYUfV4iBjyzBkz63GL/nJ/z4+BMW23BPTkOG2SE",
+	"CHnON5aoo1V5UEJTJYgtXYKbyjm3p+HJnDLZJB3khxa+JK+uQC7PeXBUz7DLmLI0k2AWSXu1cDDYQwrg",
+	"GxZAhovIi7JLw7aqMEOSiDibAdd98orG03NuVKftyzIgomEKn5JplxdhnAy/7Fie2Qm9oa5LJJ1zrAdU",
+	"OmpoKxf1+ueGMVMWA1dQQH07x3MaT2Fnvz9wJm2B5losFn2KP/eFnOy6d9Xum9cnr96evcJ3CuSZ5+Xj",
+	"9687UecKpPWcO4P+nn1OzIHTOescdp72B/2niDnSU1TFu1M8ufI74rOsRsxp8jqxUoe/VwqZ7Q8GK0rx",
+	"3KwEjzs801K3ai5FDEqZRc7mfXta0NnQzc3m49y1dcDCTahz+Olz1FHZbEbl0uhUdgXctG7YBD0UOlFm",
+	"T7PT7uAOtiuBJst2ErmfH4VCp6ZvogXqKlv97Nng6XrShCWV7pakZkSsoGm5cJIrl6R6baS+2ttNxYRZ",
+	"MJNoxPOCziRX9V3Fgl8Ibi7DyMJMyd4+mYpMqp61gY2mcLWWzvloWagVV4jL2BuBYjZ6OqZSMqcajEZ/",
+	"oohDYFuUh1dFXll1XbUrV1IwIgsp+IT4UF65CJbPuPQIU+e8ouQ6UYXRLGVyLOvfRLK8MxYrnb25Lpt4",
+	"zua9N/b2MLwG/j5jEw4JYRxZ+8B2uppFgxqL+MreRtJQFEu7W3EwEzDbB27SrsqkYasAve8FwfFzSRJE",
+	"pttF4RWWhAsAhhaY5Hbn1mPvfXLiagAw7cyY0HpDk4iLHTHvN3GgGVGNFw4aStbZlROZ7j/oOuSUf8UT",
+	"W0DQSasn7wqCZy5tOmlzoRClOIIp8207QnpgmC9J6fFaRV2Frq+l0AuBY3UKT0CHhTbuUerCblbWjHyk",
+	"9fsQFn80CjWzBKmvXtQiH2dGlxoP8p9ffSB+fYdHwSliW5Iuyk8/DL9eD+trYlqvLsrda+DwoPV1vXTs",
+	"Yy79t6t1V3ML6fpztIHz8v7d2QcyFnLWW6cKdsP82zxrMP1sdb33hS6/D8aoHF/baHM+aD4paprxJQEf",
+	"dG0PNjFKi9q4t+UGS6py/VjDFOt33f1dfxz9wh2Ta9wMMIqofKm/Ij7AOFGxmENEOCxAaQvF7pO36M8b",
+	"dqAMjVfrZnN7uEVIo4aIwPiNq7vYZP8xpfMSb1GpTPmnr43VqoOqfzep890yWzoSmbamhBEPLMKQYMnW",
+	"ZfFtW+HsAAh7o5E0tZWXPdysqWpp0/oE3/F06WLihNqC2Fi4F2el2ay1sLliPIbSQDZJfK0ewAjGQsL6",
+	"vjOuEZ9x876biFVw066t8r7Bgz6D8fke96pSfcTGKr1YZl+M85zGn1et+Yq3C+PLauEqrFmz3VWuj2wt",
+	"6sUUJESYvg90XUm1fY46DSEtJ13+qcMrBotOrhpzdHCrYjxBdevCng1wYiw+bk+UuXHXVeg5Rx16ZBWi",
+	"8vXKbQy0T97JBCQkRuuwpKxoj1DDn/PyvQwjGl+WaiT4yiN5gYQ2bfvBTnYjXXuXCi7Mdt++tfzkQa1m",
+	"eADhaX41wACufHeNorAXNPzRVE+BP1+pdyyD/5n1jqGBj4lhGX7MAQTmVahjCh3RrmEKtWD1S5sHZ6x6",
+	"7ziXDlyhw8aFDlIkhaWXe93lnEr3dL/XJ++xGCVN/XxGYE8bh9Mh3dOD3pE7HHTOPdR5aL84JMbmHvYw",
+	"N9Co47qnz3p9Yq/dsHQ952EcMQCEY2pBuTxIgxaykBaf3rqZe5Gf8ishVvYGe4MAk2KBKAGsrLM/ePp0",
+	"Z/B8Z+/ph8HB4bPnh4O9/uDpj/9WObFx+KlyuvlzCD606UKraW1mDGdizbYcoGXGsjfY27uObiKSDrOz",
+	"kSO0d7faIMjWN+gEO7DkKF9RhM3X1vwbVxUH1ntc/UZ+QcitXTWkWVhcYjtFEnumqJoquxKuxCVcOHhQ",
+	"azT1mC+NL7OYCjJmPMmdNCenXV8Rn6iYcm4sLUpikaZAJxn0SEz5OZdYSY0wfUjmQvmwLMNciBhbleBi",
+	"hczaPU4JKJuviDAPkGcIjCvCY8CAsa2Vb5tXREIsZIKR8XoNNdPNObepllLydH+wn5/sEBL1ZzGGBc0H",
+	"4fo751JkGkcnjUOBtzhZRUysQvGV/Js0lyX7G6T6dvprw8xFUcFuI42wf4euibu2ozExh0vls01bi/z+",
+	"i/WvVK/CueuEnp1JQ229I3/dhuNYZbNsqyS5QT6vEDy9SjAxZ0iGX88dHve8c0gQQXZtbXnKl3pqi6VQ",
+	"HdzNEqRAbHBeZJooujSPLqbLeqTXDuU+ubWMi3/gRFsJpt4S+L0CmbBY/5nN2ddcS6HmEOtcx1su8gE4",
+	"hP3cwqa1DN3A6l9Zcm0ZHC+RqMWT7fcF/62L6b7E55PvBkWwupYmtzco3BpdR82ojwnolnW6Ywe0TVBd",
+	"zYLvK1+Cnvh1f6LIDDRNqKZ34JyWoz9rQhOvX2JYwiWMKh4CJiYUnvG1JQYYGA9hbs/b9MmpK7dmtiiL",
+	"PaO+GNswd9KG57xrr1BLWcy0LWjxVwsa7HmTEC2+vNL96U/W9829YTEm9Jy3o/uMkSswKQoJWn3dg8GL",
+	"XpOhZw9a3OemGR5sf+Atc6UIuiMmf05RPBhsYHrmt4HeVnbt6gbSy+kMInupZ2QLdCxJuWDP9nKdeVZq",
+	"3KB37V1UlYuAN5f71khWUc1OaRFUs3NuXlTknYZNtfKM1Jfq3pEkk9aUZfGUjISeYpNGiXBYYMtN8F0X",
+	"0CJgnFymVf4M8c/YWzYbfToOi/uU9FJ5wXtGQWwQ0CmqN2A+wxCLw6Ihcvd9Gw7Ma6UyI8kFpfwdWbbc",
+	"zN6gd2+iW5x/acVw5Zf0UXcxkY8FW/nzIeDWBNZYyHNeqRxF3gq8thRSBRHBcChTWlItpCKMx2mWQNIn",
+	"rzmertnBoM5MJEYU8dJY5+EeDA6apM6bmvm5kfsViU3E4Xscc43xaRkfM4/d0xe9R7FBnYy4IyutQnFM",
+	"/hkLZtoabgrA7gqb1gJ1aVp7tqWcqw0vw6snV0/cuG46t28qRxjcR7cySegW4Y8DqLM5vyq4qZRnwyx9",
+	"wNme0UJEZlM2y928dz8WROm2wgdOEfkrBVszQ39qzF2eyLHqIuOJLSBVMExVpTTxTptKdA9U8zzu6zyy",
+	"1harCXjuXjVBK57WXgT7sOv/CPtf7OncqBTuLI7yEhMO1sVxqagZvQRVhRaZjcyewxzjyYvSAcN+Syjj",
+	"AfTT4wQzVrOoj2Y8Cqt+68adDUe4mxCE9BmvlRy/TpVVfBkuElCtOsxYTG/xiT+0vZTfSrPSWkJS/PkR",
+	"VRj/TfH2OjPhdjh5wF2WS1p5C3+uoaqarDC81+d+dFxwC9IDW2D2sqL/kfbXKUyYMrxEQ6a6KedUzCv8",
+	"csO0Zc5Q37OWt8ha3mLtiozl9sGCSv221q3offl6pvvaLuoXV7WeV8OfH/GsYlA3wt8wVURMpEjhibtG",
+	"qnIKtVQF28sd2qwrF+AjPrERMv1u0eSuOuyG8XysHPkdXd5S6nS9JYSM8Ke3hKyLti6+ZIWiVQna0tXr",
+	"AeUY5swB5FgCk8zsiSsajsCBd7unez/2jsgwl6IhcRNWZdT4E9Ue77Tb6j2eHg5qLD+wydV2iviPYXJ9",
+	"42nxPKhWOfy+kShUbDn8ckNbrrn4wHdb7ma2HJ5Bx8r+WlWSjeqmi7kejnbfBSNWlQuwJ3+/80A1HLqN",
+	"2D4C6qwIp/oyRwWkG3OByLLnvHu6t9c7IhKSLLYFZOxdV0TCTPjaoqlQunRYC0+kVprZ7x0RnUksQjks",
+	"iqQPiRiPm/p2F020ws/ueWt9nHjtSolz0drvkteGJNtG9ioh2WLL3LW1DS/i8nX/t0KIlfnY3v5iq3ye",
+	"BL3c16mZaj/f3nE6w+arruHzkCyLtQgq1n63OG+B3pq54z4fP75+SX7wh96wpidVKwuCYjnaW0rcwpY2",
+	"Xh37+NU/9IdOhYRFyVfGADxN/kckRPxkN0qG5NzSymR4sYNln3WxAXeW7f27sw+KAI2nRGUj88AIEltc",
+	"xAjAv5y9e2v8/mEm02GEhbQhQV10zsMK2+IKJBm6mrpsBkrT2dzW1e3bb0ciWfqyvAVYwk3picrBpee8",
+	"a2tyW5DwFCT0DvOKlcN/tdV+k50Pvpeh8TnOefHLGZtwqjMJh0RN6f6z53+1I5jCF187m/xMWQoJSSBl",
+	"V4An1ak0dp2WLJ8ffLGLyWiKakCMx0ce8eXftEdQW0+y+9Ll97OrlS91eOAdrV7QfaMj4v6AblGRvaEG",
+	"+3f7rqio6YXS7FGnbzAGZ/Hs/kKQLbVDJVzi394wYhIy9vegyS2CJo7uedwk1CvbL+768EnrAt75jt9m",
+	"67opfWeLehxlkS/Obbf+WwRVmuIOD7KfPU70YQ23+gDEd65trT9JA2vu4+mbyFf4E9IebNuenVu8Jhuq",
+	"KGy4Tbyol8XTf2h3ys1jg0KBBX2+M20FxBButvaMlGOtcp29R9HDlSIlX8s30nz6bPgwvFrIflO+8OfT",
+	"5/IlO58+G550c2kqYb6zonY76Z7uvejl1Xlq5Yf7QQk+X+K+VvnzJPdvsR3ExbekwvtVSIdqaA9xIY3O",
+	"88oGbaym3lxxG8JhfmO1UR4RkUCTyO0CEbH2lf0WfUN3sXVEbDWMoKvgAFS9P8OENEuYJloaevv6ev7u",
+	"aenKF6t+uRxsXtay3qSrRM+FZmOnWlTRrlPJXX//nDtsDMFNDW4q5h9bA6cXdJ7zf/NcWlBBmDTJ0UDh",
+	"ZEI4UL3JnwO4aORqQimRyRjIS5inYunTJfCFGWEVIRNaEFm90fwWFBxZ+f6OcGjupo7rz9f/HQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tokend/tokend/gen/api"
 	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/server/console"
 	"github.com/tokend/tokend/server/swaggerui"
 	"github.com/tokend/tokend/store"
 )
@@ -190,6 +191,9 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	serveSpec := func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, specJSON) }
 	e.GET("/api/v1/api-docs", serveSpec)
 	e.GET("/api-docs/openapi.json", serveSpec)
+	ui := echo.WrapHandler(console.Handler("/console"))
+	e.GET("/console", ui)
+	e.GET("/console/*", ui)
 	docs := echo.WrapHandler(swaggerui.Handler("/api-docs", "/api/v1/api-docs"))
 	e.GET("/api-docs", docs)
 	e.GET("/api-docs/*", docs)

@@ -6,24 +6,26 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/time/rate"
 )
 
 // addressLimiter is a token bucket per client address (golang.org/x/time/rate),
 // kept in a bounded LRU so that a flood of addresses cannot exhaust memory.
+// Buckets never expire on their own: a bucket that came back full after a
+// fixed time would let a patient attacker through at burst rate.
 type addressLimiter struct {
 	every time.Duration // one token back per every
 	burst int
-	lims  *expirable.LRU[string, *rate.Limiter]
+	lims  *lru.Cache[string, *rate.Limiter]
 }
 
 // newAddressLimiter allows burst events per address, refilled over window.
 func newAddressLimiter(burst int, window time.Duration) *addressLimiter {
 	every := window / time.Duration(burst)
-	return &addressLimiter{every: every, burst: burst,
-		lims: expirable.NewLRU[string, *rate.Limiter](100_000, nil, window)}
+	lims, _ := lru.New[string, *rate.Limiter](100_000)
+	return &addressLimiter{every: every, burst: burst, lims: lims}
 }
 
 func (l *addressLimiter) get(addr string) *rate.Limiter {
@@ -31,7 +33,10 @@ func (l *addressLimiter) get(addr string) *rate.Limiter {
 		return lim
 	}
 	lim := rate.NewLimiter(rate.Every(l.every), l.burst)
-	l.lims.Add(addr, lim)
+	// Two first failures at once must share one bucket.
+	if prev, ok, _ := l.lims.PeekOrAdd(addr, lim); ok {
+		return prev
+	}
 	return lim
 }
 

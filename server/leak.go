@@ -23,6 +23,11 @@ func (s *Server) RevokeLeakedToken(ctx context.Context, req api.RevokeLeakedToke
 			// The reporter learns nothing either way; the operator does.
 			s.log.ErrorContext(ctx, "revoke leaked token failed", "error", err)
 		}
+	case secret.KindSession:
+		// A leaked sign-in session is ended the same way.
+		if err := s.store.EndSessionByDigest(ctx, s.keys.Digest(value)); err != nil {
+			s.log.ErrorContext(ctx, "end leaked session failed", "error", err)
+		}
 	}
 	return api.RevokeLeakedToken202JSONResponse{Status: "accepted"}, nil
 }

@@ -92,6 +92,11 @@ func (s *Store) DeleteSession(ctx context.Context, id int64) error {
 	return translate(s.db.WithContext(ctx).Where("id = ?", id).Delete(&Session{}).Error)
 }
 
+// EndSessionByDigest ends the session with this digest, if any.
+func (s *Store) EndSessionByDigest(ctx context.Context, digest []byte) error {
+	return translate(s.db.WithContext(ctx).Where("digest = ?", digest).Delete(&Session{}).Error)
+}
+
 // DeleteSessionsExcept ends every session of the user but one (0: all).
 func (s *Store) DeleteSessionsExcept(ctx context.Context, userID, keep int64) error {
 	return translate(s.db.WithContext(ctx).Where("user_id = ? AND id <> ?", userID, keep).Delete(&Session{}).Error)

@@ -84,7 +84,7 @@ type serveCmd struct {
 	SMTPHost            string        `name:"smtp-host" env:"TOKEND_SMTP_HOST" help:"SMTP server for expiry e-mails (empty: no e-mail)."`
 	SMTPPort            int           `name:"smtp-port" env:"TOKEND_SMTP_PORT" default:"587" help:"SMTP port."`
 	SMTPUsername        string        `name:"smtp-username" env:"TOKEND_SMTP_USERNAME" help:"SMTP user (PLAIN auth)."`
-	SMTPPassword        string        `name:"-" env:"TOKEND_SMTP_PASSWORD" help:"SMTP password (environment only)."`
+	SMTPPassword        string        `name:"smtp-password" hidden:"" env:"TOKEND_SMTP_PASSWORD" help:"SMTP password (prefer the environment: flags show in ps)."`
 	SMTPFrom            string        `name:"smtp-from" env:"TOKEND_SMTP_FROM" help:"Sender address of expiry e-mails."`
 	SMTPTLS             string        `name:"smtp-tls" env:"TOKEND_SMTP_TLS" enum:"starttls,tls,none" default:"starttls" help:"starttls (required), tls (implicit), or none."`
 	WebhookAllowPrivate bool          `name:"webhook-allow-private" env:"TOKEND_WEBHOOK_ALLOW_PRIVATE" help:"Allow webhooks to loopback and private addresses (off: SSRF guard)."`

@@ -20,7 +20,7 @@ import (
 type dbFlags struct {
 	DatabaseURL   string `name:"database-url" env:"TOKEND_DATABASE_URL" default:"sqlite:tokend.db" help:"postgres://… or postgresql://… for PostgreSQL; sqlite:PATH for the embedded SQLite file."`
 	LogLevel      string `name:"log-level" env:"TOKEND_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
-	SecretKey     string `name:"-" env:"TOKEND_SECRET_KEY" help:"Key material (ID:BASE64, comma separated; the last is active)."`
+	SecretKey     string `name:"secret-key" hidden:"" env:"TOKEND_SECRET_KEY" help:"Key material (ID:BASE64, comma separated; the last is active)."`
 	SecretKeyFile string `name:"secret-key-file" env:"TOKEND_SECRET_KEY_FILE" help:"File with key material; default: generated next to the SQLite file."`
 }
 

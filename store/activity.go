@@ -2,9 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql/driver"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"gorm.io/gorm"
@@ -139,33 +136,4 @@ func (s *Store) ListActivity(ctx context.Context, sc Scope, f ActivityFilter) ([
 	}
 	rows, next := trim(rows, f.Limit, func(e Event) int64 { return e.ID })
 	return rows, next, nil
-}
-
-// Details is a small string map kept as JSON in a TEXT column.
-type Details map[string]string
-
-// Value implements driver.Valuer.
-func (d Details) Value() (driver.Value, error) {
-	if d == nil {
-		d = Details{}
-	}
-	b, err := json.Marshal(map[string]string(d))
-	return string(b), err
-}
-
-// Scan implements sql.Scanner.
-func (d *Details) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	case nil:
-		*d = Details{}
-		return nil
-	default:
-		return fmt.Errorf("Details: cannot scan %T", src)
-	}
-	return json.Unmarshal(b, (*map[string]string)(d))
 }

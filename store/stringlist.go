@@ -15,25 +15,49 @@ func (l StringList) Value() (driver.Value, error) {
 	if l == nil {
 		l = StringList{}
 	}
-	b, err := json.Marshal([]string(l))
-	return string(b), err
+	return jsonValue([]string(l))
 }
 
 // Scan implements sql.Scanner.
 func (l *StringList) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	case nil:
-		*l = StringList{}
-		return nil
-	default:
-		return fmt.Errorf("StringList: cannot scan %T", src)
+	*l = StringList{}
+	return scanJSON(src, (*[]string)(l))
+}
+
+// Details is a small string map kept as a JSON object in one TEXT column.
+type Details map[string]string
+
+// Value implements driver.Valuer.
+func (d Details) Value() (driver.Value, error) {
+	if d == nil {
+		d = Details{}
 	}
-	return json.Unmarshal(b, (*[]string)(l))
+	return jsonValue(map[string]string(d))
+}
+
+// Scan implements sql.Scanner.
+func (d *Details) Scan(src any) error {
+	*d = Details{}
+	return scanJSON(src, (*map[string]string)(d))
+}
+
+func jsonValue(v any) (driver.Value, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// scanJSON decodes a JSON TEXT column into dst; NULL leaves dst as it is.
+func scanJSON(src, dst any) error {
+	switch v := src.(type) {
+	case nil:
+		return nil
+	case string:
+		return json.Unmarshal([]byte(v), dst)
+	case []byte:
+		return json.Unmarshal(v, dst)
+	default:
+		return fmt.Errorf("cannot scan %T into a JSON column", src)
+	}
 }
 
 // NullBytes is an optional byte string: empty is SQL NULL on every backend

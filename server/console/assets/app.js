@@ -1,0 +1,209 @@
+// The console's shell: sign-in, who you are, sign-out, and the pages.
+// Routes are URL fragments (#/tokens, #/users, #/tenants), so the server
+// only ever serves one page.
+
+import { api, credential, setUnauthorizedHandler } from "./api.js";
+import { h, field, button, showError, clearError, announce } from "./ui.js";
+import { tokensPage } from "./tokens.js";
+import { usersPage } from "./users.js";
+import { tenantsPage } from "./tenants.js";
+
+// ctx is what every page gets: the caller and the permission catalog.
+const ctx = {
+  me: null, // GET /v1/user
+  catalog: null, // GET /v2/permissions
+  state: {}, // what pages keep between visits (filters); reset at sign-in
+  can(permission) {
+    return this.me !== null && this.me.permissions.includes(permission);
+  },
+  // canGrant: every permission of the list is the caller's (R2).
+  canGrant(permissions) {
+    return permissions.every((p) => this.me.permissions.includes(p));
+  },
+  role(name) {
+    return this.catalog.roles.find((r) => r.name === name);
+  },
+  roleLabel(name) {
+    if (name === "custom") return "Custom";
+    return this.role(name)?.display_name || name;
+  },
+};
+
+const pages = {
+  tokens: { title: "API tokens", allowed: () => true, render: tokensPage },
+  users: { title: "Users", allowed: () => ctx.can("users:view"), render: usersPage },
+  tenants: { title: "Tenants", allowed: () => ctx.can("clients:create") || ctx.can("clients:update"), render: tenantsPage },
+};
+
+const view = () => document.getElementById("view");
+
+async function start() {
+  document.getElementById("skip-link").addEventListener("click", (ev) => {
+    ev.preventDefault();
+    document.getElementById("main").focus();
+  });
+  setUnauthorizedHandler(() => {
+    if (ctx.me) signOut("You were signed out: your credential expired or was disabled. Sign in again.", { remote: false });
+  });
+  window.addEventListener("hashchange", () => {
+    if (ctx.me && location.hash.startsWith("#/")) route(true);
+  });
+  if (!credential.get()) return showSignIn();
+  try {
+    await loadIdentity();
+  } catch (err) {
+    if (err.status !== 401) return showError(err);
+    credential.clear();
+    return showSignIn("Your sign-in has expired or was ended. Sign in again.");
+  }
+  route(false);
+}
+
+async function loadIdentity() {
+  const [me, catalog] = await Promise.all([api.me(), api.permissions()]);
+  ctx.me = me;
+  ctx.catalog = catalog;
+  ctx.state = {};
+  renderChrome();
+}
+
+// renderChrome fills the top bar: the pages the caller may open, and who it is.
+function renderChrome() {
+  const nav = document.getElementById("nav");
+  const who = document.getElementById("whoami");
+  if (!ctx.me) {
+    nav.hidden = who.hidden = true;
+    nav.replaceChildren();
+    who.replaceChildren();
+    return;
+  }
+  nav.replaceChildren(...Object.entries(pages).filter(([, p]) => p.allowed())
+    .map(([name, p]) => h("a", { href: `#/${name}`, class: "nav-link", dataset: { page: name }, text: p.title })));
+  const me = ctx.me;
+  const shared = me.id === 0;
+  const kind = credential.get()?.kind === "token" ? "API token" : "Session";
+  who.replaceChildren(
+    h("div", { class: "who", id: "who" },
+      h("span", { class: "who-name", text: shared ? me.realname : me.email }),
+      h("span", { class: "who-meta", text: [shared ? "Shared token" : ctx.roleLabel(me.role), me.client_name, kind].join(" · ") })),
+    button("Sign out", () => signOut(), { kind: "ghost", id: "sign-out" }));
+  nav.hidden = who.hidden = false;
+}
+
+function currentPage() {
+  const name = (location.hash.match(/^#\/([a-z]+)/) || [])[1];
+  return pages[name] ? name : "tokens";
+}
+
+// route renders the page named by the URL fragment. focus moves the
+// keyboard focus to the page title, as a screen reader user expects after
+// following a link.
+async function route(focus = true) {
+  clearError();
+  const name = currentPage();
+  const page = pages[name];
+  for (const a of document.querySelectorAll(".nav-link")) {
+    if (a.dataset.page === name) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  document.title = `${page.title} · tokend console`;
+  // A fresh container per visit: a page still loading when the user moves
+  // on renders into a detached element, not over the next page.
+  const root = h("div", { class: "page" });
+  view().replaceChildren(root);
+  if (!page.allowed()) {
+    root.append(h("h1", { id: "page-title", text: page.title, attrs: { tabindex: "-1" } }),
+      h("p", { text: "Your role cannot open this page." }));
+    return;
+  }
+  try {
+    await page.render(root, ctx);
+  } catch (err) {
+    showError(err);
+  }
+  if (focus && root.isConnected) document.getElementById("page-title")?.focus();
+}
+
+async function signOut(message, { remote = true } = {}) {
+  const cred = credential.get();
+  if (remote && cred?.kind === "session") {
+    try {
+      await api.logout();
+    } catch {
+      // the session may already be gone; signing out locally is what matters
+    }
+  }
+  credential.clear();
+  ctx.me = null;
+  document.querySelectorAll("dialog").forEach((d) => d.close());
+  renderChrome();
+  showSignIn(message);
+  if (!message) announce("Signed out.");
+}
+
+// showSignIn offers both ways in: e-mail and password (a 12-hour session,
+// R19), or an API token pasted as is.
+function showSignIn(message) {
+  clearError();
+  document.title = "Sign in · tokend console";
+  const error = h("p", { class: "form-error", id: "signin-error", attrs: { role: "alert" } }, message || "");
+
+  const email = h("input", { type: "email", name: "email", id: "email", required: true, autocomplete: "username", spellcheck: false });
+  const password = h("input", { type: "password", name: "password", id: "password", required: true, autocomplete: "current-password" });
+  const passwordForm = h("form", { class: "stack", id: "signin-form", attrs: { "aria-label": "Sign in with e-mail and password" } },
+    field("E-mail", email),
+    field("Password", password),
+    h("button", { type: "submit", class: "btn btn-primary btn-block", id: "signin-submit" }, "Sign in"));
+
+  const token = h("input", { type: "password", name: "token", id: "api-token", required: true, autocomplete: "off", spellcheck: false, class: "mono" });
+  const tokenForm = h("form", { class: "stack", id: "token-form", attrs: { "aria-label": "Sign in with an API token" } },
+    field("API token", token, "A tkd_… value. It is kept in this tab only, until you sign out or close it."),
+    h("button", { type: "submit", class: "btn btn-secondary btn-block", id: "token-submit" }, "Use token"));
+
+  const busy = (form, on) => form.querySelectorAll("button, input").forEach((el) => { el.disabled = on; });
+  const kind = (form) => (form === tokenForm ? "token" : "session");
+
+  const enter = async (form, obtain) => {
+    error.textContent = "";
+    busy(form, true);
+    try {
+      const [value, credKind] = await obtain();
+      credential.set(value, credKind);
+      try {
+        await loadIdentity();
+      } catch (err) {
+        credential.clear();
+        throw err;
+      }
+      if (!location.hash.startsWith("#/")) history.replaceState(null, "", "#/tokens");
+      announce(`Signed in as ${ctx.me.email || ctx.me.realname}.`);
+      route(true);
+    } catch (err) {
+      busy(form, false);
+      error.textContent = err.status === 401 && kind(form) === "token"
+        ? "This API token was not accepted: it is unknown, disabled or expired."
+        : err.message;
+      (form === passwordForm ? password : token).select();
+    }
+  };
+  passwordForm.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    enter(passwordForm, async () => [(await api.login(email.value.trim(), password.value)).token, "session"]);
+  });
+  tokenForm.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    enter(tokenForm, async () => [token.value.trim(), "token"]);
+  });
+
+  view().replaceChildren(h("section", { class: "signin", attrs: { "aria-labelledby": "page-title" } },
+    h("div", { class: "card signin-card" },
+      h("h1", { id: "page-title", attrs: { tabindex: "-1" }, text: "Sign in to tokend" }),
+      h("p", { class: "muted", text: "Manage API tokens, users and tenants." }),
+      error,
+      passwordForm,
+      h("div", { class: "divider", attrs: { role: "separator" } }, h("span", { text: "or" })),
+      tokenForm)));
+  email.focus();
+}
+
+start();

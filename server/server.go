@@ -191,12 +191,13 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	serveSpec := func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, specJSON) }
 	e.GET("/api/v1/api-docs", serveSpec)
 	e.GET("/api-docs/openapi.json", serveSpec)
+	getOrHead := []string{http.MethodGet, http.MethodHead}
 	ui := echo.WrapHandler(console.Handler("/console"))
-	e.GET("/console", ui)
-	e.GET("/console/*", ui)
+	e.Match(getOrHead, "/console", ui)
+	e.Match(getOrHead, "/console/*", ui)
 	docs := echo.WrapHandler(swaggerui.Handler("/api-docs", "/api/v1/api-docs"))
-	e.GET("/api-docs", docs)
-	e.GET("/api-docs/*", docs)
+	e.Match(getOrHead, "/api-docs", docs)
+	e.Match(getOrHead, "/api-docs/*", docs)
 	return e, nil
 }
 

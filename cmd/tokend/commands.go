@@ -159,6 +159,7 @@ func (c *serveCmd) Run() error {
 	go maint.Run(ctx, time.Minute)
 
 	log.Info("tokend serving", "address", baseURL, "swagger_ui", baseURL+"/api-docs", "database", string(st.Dialect()))
+	fmt.Printf("tokend: web console at %s/console (sign in with an API token or your e-mail and password)\n", baseURL)
 	fmt.Printf("tokend: Swagger UI at %s/api-docs\n", baseURL)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -3,7 +3,7 @@ GO       ?= go
 GOFLAGS  ?=
 PKGS     := ./...
 
-.PHONY: run build test test-sqlite generate generate-check vet lint fmt-check bench clean
+.PHONY: run build test test-sqlite generate generate-check vet lint fmt-check bench fuzz clean
 
 ## run: serve on the embedded SQLite default (./tokend.db) at 127.0.0.1:8080
 run:
@@ -38,6 +38,23 @@ fmt-check:
 
 ## lint: formatting and vet
 lint: fmt-check vet
+
+## bench: measure tokend end to end (PostgreSQL and SQLite) and print a
+## markdown table; BENCH_FLAGS=-quick for a smoke run (see bench/README.md)
+BENCH_FLAGS ?=
+bench:
+	$(GO) run ./bench -o bench/last-run.md $(BENCH_FLAGS)
+
+## fuzz: run each fuzz target for FUZZTIME (default 30s); CI runs 3s each
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./internal/secret:FuzzClassify ./internal/perm:FuzzExpand \
+	./server:FuzzDecodeCursor ./server:FuzzCreateTokenBody ./server:FuzzUpdateUserBody
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME); \
+	done
 
 clean:
 	rm -rf bin tokend.db tokend.db-shm tokend.db-wal

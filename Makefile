@@ -3,7 +3,7 @@ GO       ?= go
 GOFLAGS  ?=
 PKGS     := ./...
 
-.PHONY: run build test test-sqlite generate generate-check vet lint fmt-check bench fuzz clean
+.PHONY: run build test test-sqlite generate generate-check vet lint lint-spec fmt-check bench fuzz clean
 
 ## run: serve on the embedded SQLite default (./tokend.db) at 127.0.0.1:8080
 run:
@@ -38,6 +38,18 @@ fmt-check:
 
 ## lint: formatting and vet
 lint: fmt-check vet
+
+## lint-spec: Spectral (spectral:oas + OWASP API Top 10) and Redocly lint of
+## openapi.yaml; the linters come from npm into tools/lint (pinned by its
+## lockfile) and the rulesets are resolved there, so linting needs no network
+LINT_BIN := tools/lint/node_modules/.bin
+lint-spec: $(LINT_BIN)/spectral
+	$(LINT_BIN)/spectral lint openapi.yaml --ruleset .spectral.yaml --fail-severity error --display-only-failures
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(LINT_BIN)/redocly lint openapi.yaml --config redocly.yaml
+
+$(LINT_BIN)/spectral: tools/lint/package.json tools/lint/package-lock.json
+	cd tools/lint && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 ## bench: measure tokend end to end (PostgreSQL and SQLite) and print a
 ## markdown table; BENCH_FLAGS=-quick for a smoke run (see bench/README.md)

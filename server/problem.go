@@ -89,7 +89,11 @@ func writeProblem(c echo.Context, p *Problem) {
 		Status: int32(p.Status),
 	}
 	if p.Detail != "" {
-		body.Detail = &p.Detail
+		detail := p.Detail
+		if len(detail) > 2000 { // the contract's bound; a long list of names
+			detail = strings.ToValidUTF8(detail[:1997], "") + "..."
+		}
+		body.Detail = &detail
 	}
 	if len(p.Fields) > 0 {
 		body.Errors = &p.Fields

@@ -179,7 +179,7 @@ type Accepted struct {
 type Activity struct {
 	Action ActivityAction `json:"action"`
 
-	// ActorTokenId The API token the actor used
+	// ActorTokenId The API token the actor used, if any.
 	ActorTokenId nullable.Nullable[int64] `json:"actor_token_id"`
 
 	// ActorUserId Who did it; null for tokend itself (expiry, purge) or a shared token.
@@ -5195,7 +5195,7 @@ func (r CreateTokenResponse) ContentType() string {
 
 // RevokeLeakedTokenResponse429Headers the declared response headers of an HTTP 429 response for RevokeLeakedToken
 type RevokeLeakedTokenResponse429Headers struct {
-	RetryAfter *int
+	RetryAfter *int32
 }
 
 type RevokeLeakedTokenResponse struct {
@@ -8447,8 +8447,8 @@ func ParseRevokeLeakedTokenResponse(rsp *http.Response) (*RevokeLeakedTokenRespo
 	case rsp.StatusCode == 429:
 		var headers RevokeLeakedTokenResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value

@@ -19,13 +19,26 @@ import (
 type Principal struct {
 	User      *store.User   // the owner; nil for a shared token
 	Client    *store.Client // the company the credential belongs to
-	Token     *store.Token  // nil for a session
+	Token     *TokenRef     // nil for a session
 	SessionID int64         // 0 for an API token
 	// Role is the owner's current role, or the cap role of a shared token.
 	Role perm.Role
 	// Effective is what this request may do (R3), computed at use from the
 	// stored permissions and the owner's current role, never trusted from a copy.
 	Effective perm.Set
+}
+
+// TokenRef is what a request reads about the API token it came with. It is
+// a small copy, not the row: principals live in the verification cache, and
+// the row's digest, ciphertext and permission list (Effective is already
+// expanded) have no business there.
+type TokenRef struct {
+	ID        int64
+	ClientID  int64
+	Shared    bool
+	Realname  string
+	ExpireAt  *time.Time
+	CreatedAt time.Time
 }
 
 // UserID is the owner's id, 0 for a shared token.
@@ -152,7 +165,10 @@ func (s *Server) resolveToken(ctx context.Context, value string) (*Principal, er
 	p, outcome := admit(cred, now)
 	s.metrics.verifications.WithLabelValues(outcome).Inc()
 	if s.cache != nil {
-		e := &cacheEntry{principal: p, outcome: outcome, tokenID: cred.Token.ID, clientID: cred.Token.ClientID}
+		// This request uses the cached form too, so a hit and a miss
+		// cannot behave differently.
+		e := &cacheEntry{outcome: outcome, tokenID: cred.Token.ID, clientID: cred.Token.ClientID}
+		p = e.hold(s.cache.slim(p))
 		if cred.User != nil {
 			e.userID = cred.User.ID
 		}
@@ -242,7 +258,7 @@ func admit(cred *store.Credential, now time.Time) (*Principal, string) {
 	case !t.Enabled:
 		return nil, outcomeDisabled
 	}
-	p.Token = t
+	p.Token = &TokenRef{ID: t.ID, ClientID: t.ClientID, Shared: t.Shared, Realname: t.Realname, ExpireAt: t.ExpireAt, CreatedAt: t.CreatedAt}
 	switch {
 	case t.Shared:
 		p.Role = perm.Role(t.CapRole)

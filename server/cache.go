@@ -33,6 +33,22 @@ type verifyCache struct {
 	users   genTable
 	clients genTable
 	digests genTable
+
+	// Owners and companies are shared by many tokens: entries point to one
+	// copy per distinct row content instead of one each (see intern).
+	userCopies   *lru.Cache[store.User, *store.User]
+	clientCopies *lru.Cache[clientKey, *store.Client]
+}
+
+// internSize bounds the shared owner and company copies; a miss only
+// costs a copy.
+const internSize = 4096
+
+// clientKey is a company row as a comparable value (ParentID by value).
+type clientKey struct {
+	row      store.Client // ParentID nil
+	parentID int64
+	isTenant bool
 }
 
 // genSlots bounds the generation tables: ids share a slot modulo this, which
@@ -44,7 +60,8 @@ type genTable [genSlots]atomic.Uint64
 func (g *genTable) slot(id uint64) *atomic.Uint64 { return &g[id%genSlots] }
 
 type cacheEntry struct {
-	principal *Principal // nil: the digest does not authenticate
+	principal *Principal // nil: the digest does not authenticate; else &admitted
+	admitted  Principal  // in the entry itself: one allocation instead of two
 	outcome   string     // the verification outcome, for metrics
 	until     time.Time
 	stamp     stamp
@@ -63,7 +80,56 @@ func newVerifyCache(size int, ttl time.Duration) *verifyCache {
 	if err != nil {
 		return nil
 	}
-	return &verifyCache{entries: c, ttl: ttl}
+	users, _ := lru.New[store.User, *store.User](internSize)
+	clients, _ := lru.New[clientKey, *store.Client](internSize)
+	return &verifyCache{entries: c, ttl: ttl, userCopies: users, clientCopies: clients}
+}
+
+// hold makes p the entry's principal (nil: a rejection) and returns it.
+func (e *cacheEntry) hold(p *Principal) *Principal {
+	if p == nil {
+		return nil
+	}
+	e.admitted = *p
+	e.principal = &e.admitted
+	return e.principal
+}
+
+// slim returns the principal as the cache keeps it, with the owner and
+// company shared between entries of equal content and no password hash.
+// Sharing by equal content cannot mix up versions: a changed row is a
+// different key.
+func (c *verifyCache) slim(p *Principal) *Principal {
+	if p == nil {
+		return nil
+	}
+	out := &Principal{SessionID: p.SessionID, Role: p.Role, Effective: p.Effective}
+	if p.User != nil {
+		key := *p.User
+		key.PasswordHash = nil
+		out.User = intern(c.userCopies, key, key)
+	}
+	if p.Client != nil {
+		row := *p.Client
+		key := clientKey{row: row}
+		if row.ParentID != nil {
+			key.parentID, key.isTenant = *row.ParentID, true
+		}
+		key.row.ParentID = nil
+		out.Client = intern(c.clientCopies, key, row)
+	}
+	out.Token = p.Token // already a small copy (TokenRef)
+	return out
+}
+
+// intern returns the shared copy of row for key, storing row when none is.
+func intern[K comparable, V any](copies *lru.Cache[K, *V], key K, row V) *V {
+	if v, ok := copies.Get(key); ok {
+		return v
+	}
+	v := &row
+	copies.Add(key, v)
+	return v
 }
 
 // get returns the cached outcome for digest, if a usable one is cached; its

@@ -61,7 +61,13 @@ func (s *Server) ChangePassword(ctx context.Context, req api.ChangePasswordReque
 	if p.User.SSO {
 		return nil, forbidden("SSO users sign in through their identity provider and have no password (R16)")
 	}
-	if !passwordMatches(req.Body.CurrentPassword, p.User.PasswordHash) {
+	// The principal may come from the verification cache, which keeps no
+	// password hashes: compare against the stored one.
+	me, err := s.store.GetUser(ctx, p.Scope(), p.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !passwordMatches(req.Body.CurrentPassword, me.PasswordHash) {
 		return nil, badRequest("current_password is wrong")
 	}
 	hash, err := hashPassword(req.Body.NewPassword)

@@ -2,7 +2,11 @@ package store
 
 import (
 	"context"
+	"strings"
+	"sync"
 	"time"
+
+	"gorm.io/gorm/schema"
 )
 
 // Credential is what a presented secret resolves to: an API token or a
@@ -19,24 +23,63 @@ type Credential struct {
 
 // TokenByDigest finds the token whose current value has this digest, or a
 // renewed token whose old value is still inside its grace period (R10).
+//
+// The current value, the common case, is one query joining the owner and
+// the company: it is what an uncached verification costs.
 func (s *Store) TokenByDigest(ctx context.Context, digest []byte) (*Credential, error) {
 	db := s.db.WithContext(ctx)
-	var t Token
-	var graceUntil *time.Time
-	err := translate(db.Where("digest = ?", digest).Take(&t).Error)
-	if err == ErrNotFound {
-		var g GraceDigest
-		if err := translate(db.Where("digest = ? AND expires_at > ?", digest, s.now().UTC()).Take(&g).Error); err != nil {
-			return nil, err
-		}
-		graceUntil = &g.ExpiresAt
-		err = translate(db.Where("id = ?", g.TokenID).Take(&t).Error)
-	}
+	var rows []credentialRow
+	err := translate(db.Raw(credentialQuery(), digest).Scan(&rows).Error)
 	if err != nil {
 		return nil, err
 	}
-	return s.completeCredential(ctx, &Credential{Token: &t, GraceUntil: graceUntil}, t.UserID, t.ClientID)
+	if len(rows) == 1 {
+		return rows[0].credential(), nil
+	}
+	var g GraceDigest
+	if err := translate(db.Where("digest = ? AND expires_at > ?", digest, s.now().UTC()).Take(&g).Error); err != nil {
+		return nil, err
+	}
+	var t Token
+	if err := translate(db.Where("id = ?", g.TokenID).Take(&t).Error); err != nil {
+		return nil, err
+	}
+	return s.completeCredential(ctx, &Credential{Token: &t, GraceUntil: &g.ExpiresAt}, t.UserID, t.ClientID)
 }
+
+// credentialRow is a token with its owner (all NULL for a shared token) and
+// its company, as one joined row.
+type credentialRow struct {
+	Token
+	Owner   User   `gorm:"embedded;embeddedPrefix:owner_"`
+	Company Client `gorm:"embedded;embeddedPrefix:company_"`
+}
+
+func (r *credentialRow) credential() *Credential {
+	c := &Credential{Token: &r.Token, Client: &r.Company}
+	if r.Token.UserID != nil && r.Owner.ID == *r.Token.UserID {
+		c.User = &r.Owner
+	}
+	return c
+}
+
+var credentialSQL = sync.OnceValue(func() string {
+	cols := []string{"t.*"}
+	for prefix, model := range map[string]any{"owner_": &User{}, "company_": &Client{}} {
+		sch, err := schema.Parse(model, &sync.Map{}, schema.NamingStrategy{})
+		if err != nil {
+			panic(err) // the models are fixed at compile time
+		}
+		alias := map[string]string{"owner_": "u", "company_": "c"}[prefix]
+		for _, name := range sch.DBNames {
+			cols = append(cols, alias+"."+name+" AS "+prefix+name)
+		}
+	}
+	return "SELECT " + strings.Join(cols, ", ") +
+		" FROM tokens t JOIN clients c ON c.id = t.client_id LEFT JOIN users u ON u.id = t.user_id WHERE t.digest = ?"
+})
+
+func credentialQuery() string { return credentialSQL() }
 
 // TokenByLegacyUUID finds the backward-compatible token imported with this
 // UUID (R15); the caller compares the secret's digest.

@@ -23,7 +23,7 @@ func currentUser(p *Principal) api.CurrentUser {
 	out := api.CurrentUser{
 		ClientId:    p.Client.ID,
 		ClientName:  p.Client.Name,
-		Permissions: p.Effective.Strings(),
+		Permissions: p.Effective.Names(),
 		Role:        api.Role(p.Role),
 		Enabled:     true,
 		TokenId:     nullable.NewNullNullable[int64](),

@@ -33,7 +33,7 @@ func (s *Server) VerifyToken(ctx context.Context, req api.VerifyTokenRequestObje
 		UserId:      nullOf(userIDPtr(p)),
 		ClientId:    &p.Token.ClientID,
 		Shared:      &p.Token.Shared,
-		Permissions: ptrTo(p.Effective.Strings()),
+		Permissions: ptrTo(p.Effective.Names()),
 		ExpireAt:    nullTime(p.Token.ExpireAt),
 	}
 	if req.Body.Permission != nil {

@@ -1,6 +1,10 @@
 package perm
 
-import "math/bits"
+import (
+	"math/bits"
+	"sync"
+	"sync/atomic"
+)
 
 // setWords sizes Set; 2 words hold 128 permissions.
 const (
@@ -93,6 +97,31 @@ func (s Set) Strings() []string {
 	}
 	return out
 }
+
+// Names is Strings for the hot path: the list is computed once per distinct
+// set and shared, so the caller must not modify it. Every request reports
+// its caller's permissions (GET /v1/user, verify), and a deployment has few
+// distinct sets (the roles and a handful of custom grants); past namesMax
+// distinct sets it stops remembering new ones and computes them each time.
+func (s Set) Names() []string {
+	if v, ok := names.Load(s); ok {
+		return v.([]string)
+	}
+	out := s.Strings()
+	if namesLen.Load() < namesMax {
+		if _, loaded := names.LoadOrStore(s, out); !loaded {
+			namesLen.Add(1)
+		}
+	}
+	return out
+}
+
+const namesMax = 4096
+
+var (
+	names    sync.Map // Set → []string
+	namesLen atomic.Int64
+)
 
 // with returns s plus p; unknown permissions leave s unchanged.
 func (s Set) with(p Permission) Set {

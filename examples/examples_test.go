@@ -1,0 +1,138 @@
+package examples_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend/gen/client"
+	"github.com/tokend/tokend/internal/testenv"
+)
+
+// TestExamples builds every example and runs it against a live tokend, as
+// an integration partner would, checking what each one claims to do.
+func TestExamples(t *testing.T) {
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin+string(os.PathSeparator),
+		"./create-token", "./list-tokens", "./renew-token", "./read-secret", "./verify-token")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	env := testenv.New(t, testenv.Backends(t)[0])
+	admin := env.Admin.Token
+	run := func(name string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(bin, name), args...)
+		cmd.Env = append(os.Environ(), "TOKEND_URL="+env.URL, "TOKEND_TOKEN="+admin)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, stderr.String())
+		}
+		return strings.TrimSpace(string(out))
+	}
+	status := func(token string) int {
+		t.Helper()
+		return env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmApi-Token": token}).StatusCode
+	}
+
+	// create-token: the value it prints authenticates.
+	var id int64
+	var value string
+	if _, err := fmt.Sscan(run("create-token"), &id, &value); err != nil {
+		t.Fatalf("create-token output: %v", err)
+	}
+	if got := status(value); got != 200 {
+		t.Fatalf("the created token answers %d on /v1/user", got)
+	}
+
+	// list-tokens: pages of 20 until the end, every visible token once.
+	c := env.Client(admin)
+	for i := 0; i < 45; i++ {
+		r, err := c.CreateTokenWithResponse(context.Background(), client.TokenCreate{Realname: fmt.Sprintf("bulk %d", i), Permissions: client.PermissionList{"api_tokens:view"}})
+		testenv.Must(t, err)
+		if r.StatusCode() != 201 {
+			t.Fatalf("create: %d %s", r.StatusCode(), r.Body)
+		}
+	}
+	limit := client.Limit(1000)
+	all, err := c.ListTokensWithResponse(context.Background(), &client.ListTokensParams{Limit: &limit})
+	testenv.Must(t, err)
+	lines := strings.Split(run("list-tokens"), "\n")
+	if len(lines) != len(all.JSON200.Items) || len(lines) < 47 {
+		t.Errorf("list-tokens printed %d lines; the API lists %d tokens", len(lines), len(all.JSON200.Items))
+	}
+	seen := map[string]bool{}
+	for _, l := range lines {
+		seen[strings.SplitN(l, "\t", 2)[0]] = true
+	}
+	if len(seen) != len(lines) {
+		t.Errorf("list-tokens printed a token twice: %d distinct of %d", len(seen), len(lines))
+	}
+
+	// read-secret: the value back.
+	if got := run("read-secret", fmt.Sprint(id)); got != value {
+		t.Errorf("read-secret = %q, want the created value", got)
+	}
+
+	// renew-token: the new value works, the old one stops at once...
+	renewed := run("renew-token", fmt.Sprint(id))
+	if status(renewed) != 200 || status(value) != 401 {
+		t.Errorf("after renew: new value %d, old value %d; want 200 and 401", status(renewed), status(value))
+	}
+	// ...or after a grace period, during which both work.
+	graced := run("renew-token", fmt.Sprint(id), "1h")
+	if status(graced) != 200 || status(renewed) != 200 {
+		t.Errorf("after renew with grace: new %d, previous %d; want 200 and 200", status(graced), status(renewed))
+	}
+	if got := run("read-secret", fmt.Sprint(id)); got != graced {
+		t.Errorf("read-secret after renew = %q, want the newest value", got)
+	}
+
+	// verify-token: another team's service admits tokens by permission.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	testenv.Must(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	svc := exec.Command(filepath.Join(bin, "verify-token"), "-listen", addr, "-permission", "api_tokens:view")
+	svc.Env = append(os.Environ(), "TOKEND_URL="+env.URL, "TOKEND_TOKEN="+admin)
+	testenv.Must(t, svc.Start())
+	t.Cleanup(func() { _ = svc.Process.Kill(); _ = svc.Wait() })
+	lacking, err := c.CreateTokenWithResponse(context.Background(), client.TokenCreate{Realname: "nodes only", Permissions: client.PermissionList{"nodes:view"}})
+	testenv.Must(t, err)
+	ask := func(token string) int {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("verify-token does not answer: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if got := ask(graced); got != 200 {
+		t.Errorf("verify-token with a token holding the permission: %d, want 200", got)
+	}
+	if got := ask(lacking.JSON201.Secret); got != 403 {
+		t.Errorf("verify-token with a token lacking the permission: %d, want 403", got)
+	}
+	if got := ask("tkd_garbage"); got != 401 {
+		t.Errorf("verify-token with garbage: %d, want 401", got)
+	}
+}

@@ -160,6 +160,7 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	e.Use(s.requestLogger())
 	e.Use(s.observe)
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	e.Use(refuseNUL)
 	e.Use(deadline(cfg.RequestTimeout))
 	e.Use(s.guardAuthFailures)
 	e.Use(s.limitLeakReports)

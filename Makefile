@@ -3,7 +3,7 @@ GO       ?= go
 GOFLAGS  ?=
 PKGS     := ./...
 
-.PHONY: run build test test-sqlite generate generate-check vet lint lint-spec fmt-check bench fuzz clean
+.PHONY: run build test test-sqlite generate generate-check vet lint lint-spec lint-ci fmt-check bench fuzz clean
 
 ## run: serve on the embedded SQLite default (./tokend.db) at 127.0.0.1:8080
 run:
@@ -50,6 +50,11 @@ lint-spec: $(LINT_BIN)/spectral
 $(LINT_BIN)/spectral: tools/lint/package.json tools/lint/package-lock.json
 	cd tools/lint && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+## lint-ci: actionlint on .github/workflows (pinned; fetched by the Go toolchain)
+ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+lint-ci:
+	$(GO) run $(ACTIONLINT) -no-color .github/workflows/*.yml
 
 ## bench: measure tokend end to end (PostgreSQL and SQLite) and print a
 ## markdown table; BENCH_FLAGS=-quick for a smoke run (see bench/README.md)

@@ -139,6 +139,9 @@ func TestRaceDemotionAgainstCreation(t *testing.T) {
 					t.Errorf("round %d: token %d keeps %v above the analyst role", round, tok.ID, got.Minus(analyst).Strings())
 				}
 			}
+			if v, err := env.Store.CheckInvariants(context.Background()); err != nil || len(v) != 0 {
+				t.Errorf("round %d: invariants: %v %v", round, err, v)
+			}
 			for _, v := range created {
 				if r := env.Do("GET", "/v2/users", "", map[string]string{"X-WallarmApi-Token": v}); r.StatusCode == http.StatusOK {
 					t.Errorf("round %d: a token created during the demotion still lists users", round)

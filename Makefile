@@ -3,7 +3,7 @@ GO       ?= go
 GOFLAGS  ?=
 PKGS     := ./...
 
-.PHONY: run build test test-sqlite generate generate-check vet lint lint-spec lint-ci fmt-check bench fuzz clean
+.PHONY: run build test test-sqlite generate generate-check vet lint lint-spec lint-ci fmt-check bench soak fuzz clean
 
 ## run: serve on the embedded SQLite default (./tokend.db) at 127.0.0.1:8080
 run:
@@ -61,6 +61,12 @@ lint-ci:
 BENCH_FLAGS ?=
 bench:
 	$(GO) run ./bench -o bench/last-run.md $(BENCH_FLAGS)
+
+## soak: mixed traffic against PostgreSQL for SOAK_DURATION, then checks no
+## 5xx, bounded goroutine and memory growth, and every invariant (DESIGN §3)
+SOAK_DURATION ?= 5m
+soak:
+	$(GO) run ./bench/soak -duration $(SOAK_DURATION)
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s); CI runs 3s each
 FUZZTIME ?= 30s

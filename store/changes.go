@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 )
 
@@ -42,26 +44,48 @@ func (s *Store) OnChange(f func(Change)) { s.onChange = f }
 // hook right after the commit.
 func (s *Store) mutate(ctx context.Context, fn func(tx *gorm.DB, ch *Change) error) error {
 	var ch Change
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := fn(tx, &ch); err != nil {
-			return err
+	var err error
+	for attempt := 1; ; attempt++ {
+		ch = Change{}
+		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := fn(tx, &ch); err != nil {
+				return err
+			}
+			if ch.empty() || s.dialect != Postgres {
+				return nil
+			}
+			payload, err := json.Marshal(ch)
+			if err != nil {
+				return err
+			}
+			if len(payload) > maxNotifyPayload {
+				payload = []byte(`{"all":true}`)
+			}
+			return tx.Exec("SELECT pg_notify(?, ?)", changesChannel, string(payload)).Error
+		})
+		// PostgreSQL breaks a deadlock (or a serialization conflict) by
+		// aborting one of the transactions, expecting the client to run it
+		// again: a role change locks the user and then its tokens, a token
+		// change its token and then its owner. The whole transaction is
+		// re-run, so it re-reads everything it decides on.
+		if !retryable(err) || attempt == maxAttempts || ctx.Err() != nil {
+			break
 		}
-		if ch.empty() || s.dialect != Postgres {
-			return nil
-		}
-		payload, err := json.Marshal(ch)
-		if err != nil {
-			return err
-		}
-		if len(payload) > maxNotifyPayload {
-			payload = []byte(`{"all":true}`)
-		}
-		return tx.Exec("SELECT pg_notify(?, ?)", changesChannel, string(payload)).Error
-	})
+		time.Sleep(time.Duration(attempt*attempt) * 5 * time.Millisecond)
+	}
 	if err == nil && !ch.empty() && s.onChange != nil {
 		s.onChange(ch)
 	}
 	return translate(err)
+}
+
+// maxAttempts bounds how often mutate re-runs a transaction PostgreSQL
+// aborted to break a deadlock.
+const maxAttempts = 5
+
+func retryable(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001")
 }
 
 // ListenForChanges delivers other replicas' changes to the OnChange hook until ctx ends

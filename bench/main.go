@@ -47,6 +47,7 @@ type config struct {
 	retries     int
 	quietWait   time.Duration
 	heapProfile string
+	memLimit    string
 }
 
 func main() {
@@ -73,6 +74,7 @@ func main() {
 	flag.IntVar(&c.retries, "retries", 2, "how many times a scenario is measured again when other processes used more than -max-others")
 	flag.DurationVar(&c.quietWait, "quiet-wait", 30*time.Second, "before each measurement, wait up to this long for other processes to use at most -max-others of the CPUs (0: do not wait)")
 	flag.StringVar(&c.heapProfile, "heap-profile", "", "after the RSS reading, verify the same tokens in-process and write the heap profile of what the server retains to this file")
+	flag.StringVar(&c.memLimit, "rss-memlimit", "100MiB", "also measure the RSS scenario with this GOMEMLIMIT for the server (\"\": skip)")
 	flag.Parse()
 
 	set := map[string]bool{}

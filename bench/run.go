@@ -378,6 +378,31 @@ func (b *bench) runPostgres(ctx context.Context) error {
 			mib(rss), mib(idle), mib(hwm), mib(int64(m[metricHeapInuse])), mib(int64(m[metricSys])), fill.st.rps, fill.st.errors),
 		"≤ 150 MB", yesNo(rss <= 150e6)})
 	logf("postgres: RSS %s (HWM %s)", mib(rss), mib(hwm))
+	if b.cfg.memLimit != "" {
+		// The same, with the Go runtime's soft memory limit set, as an
+		// operator bounding the process would run it.
+		env := []string{"GOMEMLIMIT=" + b.cfg.memLimit}
+		srv, err = b.startServerEnv(ctx, "pg-rss-memlimit", dbURL, env)
+		if err != nil {
+			return err
+		}
+		fill, err := b.fillOnce(ctx, srv, backendPG, boot.Token, values[:b.cfg.cached])
+		if err != nil {
+			return err
+		}
+		rss, hwm, err := procStatus(srv.pid())
+		if err != nil {
+			return err
+		}
+		m := scrape(srv.base, metricHeapInuse, metricSys)
+		b.stopServer(srv)
+		b.oneOffs = append(b.oneOffs, oneOff{backendPG,
+			fmt.Sprintf("server RSS as above, with GOMEMLIMIT=%s", b.cfg.memLimit),
+			fmt.Sprintf("VmRSS %s (VmHWM %s; Go heap in use %s, runtime total %s); fill %.0f req/s, %d errors",
+				mib(rss), mib(hwm), mib(int64(m[metricHeapInuse])), mib(int64(m[metricSys])), fill.st.rps, fill.st.errors),
+			"≤ 150 MB", yesNo(rss <= 150e6)})
+		logf("postgres: RSS with GOMEMLIMIT=%s: %s (HWM %s)", b.cfg.memLimit, mib(rss), mib(hwm))
+	}
 	if b.cfg.heapProfile != "" {
 		logf("postgres: in-process heap profile of %d cached verifications", len(values[:b.cfg.cached]))
 		res, err := b.heapProfile(ctx, dbURL, boot.Token, values[:b.cfg.cached])

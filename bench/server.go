@@ -116,6 +116,12 @@ func freePort() (int, error) {
 // answers 200. Its standard output and error go to a log file in the
 // temporary directory, so that logging costs the server, not the bench.
 func (b *bench) startServer(ctx context.Context, name, dbURL string, args ...string) (*instance, error) {
+	return b.startServerEnv(ctx, name, dbURL, nil, args...)
+}
+
+// startServerEnv is startServer with extra environment for the server
+// process (GOMEMLIMIT, say).
+func (b *bench) startServerEnv(ctx context.Context, name, dbURL string, env []string, args ...string) (*instance, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -128,7 +134,7 @@ func (b *bench) startServer(ctx context.Context, name, dbURL string, args ...str
 	}
 	s.cmd = exec.Command(b.bin, argv...)
 	s.cmd.Dir = b.dir
-	s.cmd.Env = b.env()
+	s.cmd.Env = b.env(env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logFile, s.logFile
 	if err := s.cmd.Start(); err != nil {
 		s.logFile.Close()
@@ -136,7 +142,7 @@ func (b *bench) startServer(ctx context.Context, name, dbURL string, args ...str
 	}
 	go func() { s.waitErr = s.cmd.Wait(); close(s.exited) }()
 	b.servers[s] = true
-	logf("started %s (pid %d) at %s: tokend %s", name, s.pid(), s.base, strings.Join(argv, " "))
+	logf("started %s (pid %d) at %s: %stokend %s", name, s.pid(), s.base, strings.Join(append(env, ""), " "), strings.Join(argv, " "))
 
 	deadline := time.Now().Add(60 * time.Second)
 	client := &http.Client{Timeout: 2 * time.Second}

@@ -63,7 +63,7 @@ var errUnauthorized = &Problem{
 }
 
 var errUnavailable = &Problem{Status: http.StatusServiceUnavailable, Kind: "unavailable",
-	Detail: "the database is not reachable; try again shortly"}
+	Detail: "the database is not reachable; try again shortly", Headers: map[string]string{"Retry-After": "1"}}
 
 // errorHandler renders every error as application/problem+json. Internal
 // errors are logged with the request id and answered with a generic detail.

@@ -103,8 +103,16 @@ func TestExamples(t *testing.T) {
 	testenv.Must(t, err)
 	addr := l.Addr().String()
 	l.Close()
+	// The service runs with its own token, shared (the company's, not a
+	// person's) and holding only api_tokens:verify.
+	shared := true
+	service, err := c.CreateTokenWithResponse(context.Background(), client.TokenCreate{Realname: "verify-token service", Shared: &shared, Permissions: client.PermissionList{"api_tokens:verify"}})
+	testenv.Must(t, err)
+	if service.JSON201 == nil {
+		t.Fatalf("create the service token: %d %s", service.StatusCode(), service.Body)
+	}
 	svc := exec.Command(filepath.Join(bin, "verify-token"), "-listen", addr, "-permission", "api_tokens:view")
-	svc.Env = append(os.Environ(), "TOKEND_URL="+env.URL, "TOKEND_TOKEN="+admin)
+	svc.Env = append(os.Environ(), "TOKEND_URL="+env.URL, "TOKEND_TOKEN="+service.JSON201.Secret)
 	testenv.Must(t, svc.Start())
 	t.Cleanup(func() { _ = svc.Process.Kill(); _ = svc.Wait() })
 	lacking, err := c.CreateTokenWithResponse(context.Background(), client.TokenCreate{Realname: "nodes only", Permissions: client.PermissionList{"nodes:view"}})
@@ -129,10 +137,69 @@ func TestExamples(t *testing.T) {
 	if got := ask(graced); got != 200 {
 		t.Errorf("verify-token with a token holding the permission: %d, want 200", got)
 	}
+	if lacking.JSON201 == nil {
+		t.Fatalf("create: %d %s", lacking.StatusCode(), lacking.Body)
+	}
 	if got := ask(lacking.JSON201.Secret); got != 403 {
 		t.Errorf("verify-token with a token lacking the permission: %d, want 403", got)
 	}
 	if got := ask("tkd_garbage"); got != 401 {
 		t.Errorf("verify-token with garbage: %d, want 401", got)
+	}
+}
+
+// TestReadmeSnippet compiles the "From Go" snippet of the top-level
+// README.md inside a main function and runs it: the token it creates must
+// authenticate. The snippet is what most readers copy first.
+func TestReadmeSnippet(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	testenv.Must(t, err)
+	_, rest, ok := strings.Cut(string(readme), "**From Go**")
+	if ok {
+		_, rest, ok = strings.Cut(rest, "```go\n")
+	}
+	snippet, _, closed := strings.Cut(rest, "```")
+	if !ok || !closed {
+		t.Fatal("README.md has no ```go block after **From Go**")
+	}
+	dir := t.TempDir()
+	src := fmt.Sprintf(`package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+
+	"github.com/tokend/tokend/gen/client"
+)
+
+var (
+	_ = fmt.Println
+	_ http.Handler
+	_ = client.NewClientWithResponses
+)
+
+func main() {
+	ctx, url, token := context.Background(), os.Getenv("TOKEND_URL"), os.Getenv("TOKEND_TOKEN")
+	_, _, _ = ctx, url, token
+%s}
+`, snippet)
+	testenv.Must(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o600))
+	exe := filepath.Join(dir, "snippet")
+	if out, err := exec.Command("go", "build", "-o", exe, filepath.Join(dir, "main.go")).CombinedOutput(); err != nil {
+		t.Fatalf("the README snippet does not compile: %v\n%s\n%s", err, out, src)
+	}
+
+	env := testenv.New(t, testenv.Backends(t)[0])
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), "TOKEND_URL="+env.URL, "TOKEND_TOKEN="+env.Admin.Token)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the README snippet: %v\n%s", err, out)
+	}
+	value := strings.TrimSpace(string(out))
+	if got := env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmApi-Token": value}).StatusCode; got != 200 {
+		t.Errorf("the README snippet printed %q, which answers %d on /v1/user", value, got)
 	}
 }

@@ -2,19 +2,31 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
+	"mime"
 	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 )
 
-// refuseNUL answers 400 to a body whose JSON strings contain the NUL
-// character. PostgreSQL text cannot hold it (the insert would fail as an
-// internal error) while SQLite would store it; no name, e-mail or URL needs
-// it, so both backends refuse it the same way, before any handler runs.
+// refuseNUL answers 400 to a body whose JSON strings, or to a query
+// parameter that, contain the NUL character. PostgreSQL text cannot hold it
+// (the insert or the search would fail as an internal error) while SQLite
+// would store it; no name, e-mail, URL or filter needs it, so both backends
+// refuse it the same way, before any handler runs.
 func refuseNUL(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
+		for _, values := range req.URL.Query() {
+			for _, v := range values {
+				if strings.IndexByte(v, 0) >= 0 { // PostgreSQL would fail on it as on a body's
+					return badRequest(`query parameters must not contain the NUL character (%%00)`)
+				}
+			}
+		}
 		if req.Body == nil || req.Body == http.NoBody {
 			return next(c)
 		}
@@ -26,8 +38,34 @@ func refuseNUL(next echo.HandlerFunc) echo.HandlerFunc {
 		if hasNUL(body) {
 			return badRequest(`strings must not contain the NUL character (\u0000)`)
 		}
+		if err := checkJSONText(req.Header.Get(echo.HeaderContentType), body); err != nil {
+			return err
+		}
 		return next(c)
 	}
+}
+
+// checkJSONText refuses, in a JSON body, what the decoders would otherwise
+// let through silently: invalid UTF-8 (encoding/json stores U+FFFD in its
+// place, so what is read back is not what was sent) and data after the
+// first JSON value (`{…}{…}`: the validator and the handler read only the
+// first). Other malformed JSON is left to the request validator.
+func checkJSONText(contentType string, body []byte) error {
+	if mt, _, err := mime.ParseMediaType(contentType); err != nil || mt != echo.MIMEApplicationJSON {
+		return nil
+	}
+	if !utf8.Valid(body) {
+		return badRequest("the request body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var first json.RawMessage
+	if dec.Decode(&first) != nil {
+		return nil
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("the request body must hold a single JSON value")
+	}
+	return nil
 }
 
 // hasNUL reports whether a JSON text holds a NUL character: a raw 0 byte or

@@ -94,7 +94,7 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.BodyLimit == "" {
-		cfg.BodyLimit = "1M"
+		cfg.BodyLimit = "1MiB" // 1,048,576 bytes; "1M" would be 1,000,000
 	}
 	if cfg.AuthFailureLimit <= 0 {
 		cfg.AuthFailureLimit = 30

@@ -84,6 +84,10 @@ var matrixTable = map[string]rows{
 	"GET /api-docs":              {"*": {tNone: 200}},
 	"GET /api/v1/api-docs":       {"*": {tNone: 200}},
 	"GET /api-docs/openapi.json": {"*": {tNone: 200}},
+	// The web console's static assets (it signs in through the API) and the
+	// Prometheus metrics: DESIGN.md does not list them; they are public.
+	"GET /console": {"*": {tNone: 200}},
+	"GET /metrics": {"*": {tNone: 200}},
 
 	// Any authenticated caller.
 	"listPermissions": {
@@ -440,7 +444,7 @@ var matrixTable = map[string]rows{
 }
 
 // matrixExtraRoutes are routes outside the spec that still get rows.
-var matrixExtraRoutes = []string{"GET /api-docs", "GET /api/v1/api-docs", "GET /api-docs/openapi.json"}
+var matrixExtraRoutes = []string{"GET /api-docs", "GET /api/v1/api-docs", "GET /api-docs/openapi.json", "GET /console", "GET /metrics"}
 
 // A matrixOp says what an operation acts on and how to call it.
 type matrixOp struct {
@@ -480,6 +484,8 @@ var matrixOps = map[string]matrixOp{
 	"GET /api-docs":              {call: fixed("GET", "/api-docs", "")},
 	"GET /api/v1/api-docs":       {call: fixed("GET", "/api/v1/api-docs", "")},
 	"GET /api-docs/openapi.json": {call: fixed("GET", "/api-docs/openapi.json", "")},
+	"GET /console":               {call: fixed("GET", "/console/", "")},
+	"GET /metrics":               {call: fixed("GET", "/metrics", "")},
 	"listPermissions":            {call: fixed("GET", "/v2/permissions", "")},
 	"getCurrentUser":             {call: fixed("GET", "/v1/user", "")},
 	"postCurrentUser":            {call: fixed("POST", "/v1/user", "{}")},

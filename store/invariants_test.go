@@ -2,18 +2,90 @@ package store_test
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 
+	"github.com/tokend/tokend/internal/perm"
 	"github.com/tokend/tokend/internal/testenv"
 	"github.com/tokend/tokend/store"
 )
 
-// TestCheckInvariants: a consistent database has no violations, and each
-// kind of corruption, written straight into the tables, is reported under
-// its rule.
+// invWorld builds rows the way tokend stores them, and remembers what each
+// case created so that the case can be removed again.
+type invWorld struct {
+	t              *testing.T
+	st             *store.Store
+	now            time.Time
+	company, other *store.Client
+	users, tokens  []int64
+}
+
+func (w *invWorld) user(role string) *store.User {
+	w.t.Helper()
+	u := &store.User{UUID: uuid.NewString(), ClientID: w.company.ID, Email: uuid.NewString() + "@example.com",
+		Realname: role, Role: role, Enabled: true, APIAccess: true, CreatedAt: w.now, UpdatedAt: w.now}
+	testenv.Must(w.t, w.st.CreateUser(context.Background(), u))
+	w.users = append(w.users, u.ID)
+	return u
+}
+
+func (w *invWorld) insert(tok *store.Token) *store.Token {
+	w.t.Helper()
+	digest := make([]byte, 32)
+	_, _ = rand.Read(digest)
+	tok.ClientID, tok.Realname, tok.Enabled, tok.CreatedAt, tok.UpdatedAt = w.company.ID, "t", true, w.now, w.now
+	tok.SourceRole, tok.Digest, tok.Hint = perm.SourceRole(tok.Permissions), digest, "tkd_abcd…wxyz"
+	tok.SecretCiphertext, tok.SecretKeyID = store.NullBytes("sealed"), ref("k1")
+	testenv.Must(w.t, w.st.DB().Create(tok).Error)
+	w.tokens = append(w.tokens, tok.ID)
+	return tok
+}
+
+// personal inserts an enabled personal token of owner.
+func (w *invWorld) personal(owner *store.User, perms ...string) *store.Token {
+	return w.insert(&store.Token{UserID: &owner.ID, Permissions: perms})
+}
+
+func (w *invWorld) shared(perms ...string) *store.Token {
+	return w.insert(&store.Token{Shared: true, CapRole: "admin", Permissions: perms})
+}
+
+func (w *invWorld) legacy(owner *store.User) *store.Token {
+	return w.insert(&store.Token{UserID: &owner.ID, Permissions: []string{owner.Role},
+		BackwardCompatible: true, LegacyUUID: ref(uuid.NewString())})
+}
+
+// exec corrupts rows with plain SQL, as a buggy release or a hand edit would.
+func (w *invWorld) exec(query string, args ...any) {
+	w.t.Helper()
+	testenv.Must(w.t, w.st.DB().Exec(query, args...).Error)
+}
+
+// forget deletes what the last case created.
+func (w *invWorld) forget() {
+	w.t.Helper()
+	if len(w.tokens) > 0 {
+		w.exec("DELETE FROM tokens WHERE id IN ?", w.tokens)
+	}
+	if len(w.users) > 0 {
+		w.exec("DELETE FROM sessions WHERE user_id IN ?", w.users)
+		w.exec("DELETE FROM tokens WHERE user_id IN ?", w.users)
+		w.exec("DELETE FROM users WHERE id IN ?", w.users)
+	}
+	w.users, w.tokens = nil, nil
+}
+
+func ref[T any](v T) *T { return &v }
+
+// TestCheckInvariants: a database written the way tokend writes it has no
+// violations; then each invariant of DESIGN.md §3 is broken once, straight
+// in the tables, and must be reported under its rule for the right object,
+// and the world must be clean again once that object is gone.
 func TestCheckInvariants(t *testing.T) {
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		ctx := context.Background()
@@ -21,79 +93,209 @@ func TestCheckInvariants(t *testing.T) {
 		_, err := st.Migrate(ctx)
 		testenv.Must(t, err)
 		now := time.Now().UTC().Truncate(time.Second)
-		company := &store.Client{UUID: uuid.NewString(), Name: "Acme", Enabled: true, CreatedAt: now, UpdatedAt: now}
-		testenv.Must(t, st.CreateClient(ctx, company))
-		newUser := func(role string) *store.User {
-			u := &store.User{UUID: uuid.NewString(), ClientID: company.ID, Email: uuid.NewString() + "@example.com",
-				Realname: role, Role: role, Enabled: true, APIAccess: true, CreatedAt: now, UpdatedAt: now}
-			testenv.Must(t, st.CreateUser(ctx, u))
-			return u
+		w := &invWorld{t: t, st: st, now: now}
+		for _, c := range []**store.Client{&w.company, &w.other} {
+			*c = &store.Client{UUID: uuid.NewString(), Name: "Acme", Enabled: true}
+			testenv.Must(t, st.CreateClient(ctx, *c))
 		}
-		admin, analyst := newUser("admin"), newUser("analytic")
-		n := 0
-		newToken := func(owner *store.User, perms ...string) *store.Token {
-			n++
-			tok := &store.Token{ClientID: company.ID, UserID: &owner.ID, Realname: "t", Permissions: perms,
-				SourceRole: "custom", Enabled: true, CreatedAt: now, UpdatedAt: now, Digest: []byte{byte(n), 1, 2, 3}}
-			testenv.Must(t, st.DB().Create(tok).Error)
-			return tok
-		}
-		newToken(admin, "admin")
-		newToken(analyst, "analytic")
-		v, err := st.CheckInvariants(ctx)
-		testenv.Must(t, err)
-		if len(v) != 0 {
-			t.Fatalf("a consistent database reports %v", v)
-		}
+		vis := store.TokenVisibility{Scope: store.Scope{ClientID: w.company.ID}, AllInScope: true}
 
-		for _, tc := range []struct {
-			rule    string
-			corrupt func() int64
-		}{
-			{"R12", func() int64 { return newToken(analyst, "users:delete").ID }},
-			{"R11", func() int64 {
-				u := newUser("analytic")
-				tok := newToken(u, "analytic")
-				testenv.Must(t, st.DB().Model(&store.User{}).Where("id = ?", u.ID).Update("enabled", false).Error)
-				return tok.ID
-			}},
-			{"R7", func() int64 {
-				tok := newToken(admin, "admin")
-				testenv.Must(t, st.DB().Model(&store.Token{}).Where("id = ?", tok.ID).Update("expire_at", now.Add(-time.Hour)).Error)
-				return tok.ID
-			}},
-			{"R8", func() int64 {
-				tok := newToken(admin, "admin")
-				testenv.Must(t, st.DB().Model(&store.Token{}).Where("id = ?", tok.ID).Update("enabled", false).Error)
-				return tok.ID
-			}},
-			{"R5", func() int64 {
-				tok := newToken(admin, "admin")
-				testenv.Must(t, st.DB().Model(&store.Token{}).Where("id = ?", tok.ID).Update("shared", true).Error)
-				return tok.ID
-			}},
-			{"R16", func() int64 {
-				u := newUser("analytic")
-				tok := newToken(u, "analytic")
-				testenv.Must(t, st.DB().Model(&store.User{}).Where("id = ?", u.ID).Updates(map[string]any{"sso": true, "api_access": false}).Error)
-				return tok.ID
-			}},
-			{"R1", func() int64 { return newToken(admin, "no_such:permission").ID }},
-		} {
-			id := tc.corrupt()
+		// The clean world: every kind of row, each in a state tokend reaches.
+		admin, analyst, auditor := w.user("admin"), w.user("analytic"), w.user("auditor")
+		w.personal(admin, "admin")
+		w.personal(analyst, "analytic", "attacks:view")
+		w.insert(&store.Token{UserID: &analyst.ID, Permissions: []string{"attacks:view"}, ExpireAt: ref(now.Add(time.Hour))})
+		w.insert(&store.Token{UserID: &analyst.ID, Permissions: []string{}}) // emptied by a demotion…
+		w.exec("UPDATE tokens SET enabled = ?, disabled_at = ? WHERE id = ?", false, now, w.tokens[len(w.tokens)-1])
+		w.personal(auditor, "attacks:view") // …and left with what the lower role grants
+		w.shared("admin")
+		w.insert(&store.Token{Shared: true, CapRole: "partner_admin", Permissions: []string{"clients:view"}})
+		w.legacy(analyst)
+		renewed := w.personal(admin, "api_tokens:view")
+		_, err = st.RenewToken(ctx, vis, renewed.ID, time.Hour, func(tok *store.Token) error {
+			tok.Digest = append([]byte(nil), tok.Digest...)
+			tok.Digest[0]++
+			return nil
+		})
+		testenv.Must(t, err)
+		_, err = st.CreateSession(ctx, admin.ID, make([]byte, 32), now.Add(12*time.Hour))
+		testenv.Must(t, err)
+		disabledSSO := w.user("analytic")
+		w.exec("UPDATE users SET enabled = ?, sso = ?, api_access = ? WHERE id = ?", false, true, false, disabledSSO.ID)
+		w.insert(&store.Token{UserID: &disabledSSO.ID, Permissions: []string{"analytic"}})
+		w.exec("UPDATE tokens SET enabled = ?, disabled_at = ? WHERE id = ?", false, now, w.tokens[len(w.tokens)-1])
+		w.exec("UPDATE clients SET enabled = ? WHERE id = ?", false, w.other.ID) // a disabled company is no violation
+		clean := func(when string) {
+			t.Helper()
 			v, err := st.CheckInvariants(ctx)
 			testenv.Must(t, err)
-			found := false
-			for _, x := range v {
-				if x.TokenID == id && x.Rule == tc.rule {
-					found = true
+			if len(v) != 0 {
+				t.Fatalf("%s: a consistent database reports %v", when, v)
+			}
+		}
+		clean("the clean world")
+		w.users, w.tokens = nil, nil // the clean world stays
+
+		for _, tc := range []struct {
+			name, rule, kind string
+			corrupt          func() int64
+		}{
+			{"unknown permission", "R1", "token", func() int64 { return w.personal(admin, "no_such:permission").ID }},
+			{"source_role contradicts permissions", "R1", "token", func() int64 {
+				id := w.personal(admin, "attacks:view").ID
+				w.exec("UPDATE tokens SET source_role = ? WHERE id = ?", "admin", id)
+				return id
+			}},
+			{"personal without owner", "R4", "token", func() int64 {
+				id := w.shared("admin").ID
+				w.exec("UPDATE tokens SET shared = ? WHERE id = ?", false, id)
+				return id
+			}},
+			{"shared with owner", "R5", "token", func() int64 {
+				id := w.personal(admin, "admin").ID
+				w.exec("UPDATE tokens SET shared = ?, cap_role = ? WHERE id = ?", true, "admin", id)
+				return id
+			}},
+			{"shared cap role not an administrator", "R5", "token", func() int64 {
+				id := w.shared("attacks:view").ID
+				w.exec("UPDATE tokens SET cap_role = ? WHERE id = ?", "analytic", id)
+				return id
+			}},
+			{"expired yet enabled", "R7", "token", func() int64 {
+				id := w.personal(admin, "admin").ID
+				w.exec("UPDATE tokens SET expire_at = ? WHERE id = ?", now.Add(-time.Minute), id)
+				return id
+			}},
+			{"disabled without disabled_at", "R8", "token", func() int64 {
+				id := w.personal(admin, "admin").ID
+				w.exec("UPDATE tokens SET enabled = ? WHERE id = ?", false, id)
+				return id
+			}},
+			{"enabled with disabled_at", "R8", "token", func() int64 {
+				id := w.personal(admin, "admin").ID
+				w.exec("UPDATE tokens SET disabled_at = ? WHERE id = ?", now, id)
+				return id
+			}},
+			{"grace beyond 24h", "R10", "token", func() int64 {
+				id := w.personal(admin, "admin").ID
+				w.exec("UPDATE tokens SET renewed_at = ? WHERE id = ?", now, id)
+				w.exec("INSERT INTO token_grace_digests (digest, token_id, expires_at) VALUES (?, ?, ?)",
+					store.NullBytes("old value's digest "+fmt.Sprint(id)), id, now.Add(48*time.Hour))
+				return id
+			}},
+			{"owner disabled", "R11", "token", func() int64 {
+				u := w.user("analytic")
+				id := w.personal(u, "analytic").ID
+				w.exec("UPDATE users SET enabled = ? WHERE id = ?", false, u.ID)
+				return id
+			}},
+			{"owner gone", "R11", "token", func() int64 { // an owner that is gone, foreign keys notwithstanding
+				u := w.user("analytic")
+				id := w.personal(u, "analytic").ID
+				w.withoutForeignKeys(func(tx *gorm.DB) error {
+					return tx.Exec("UPDATE tokens SET user_id = ? WHERE id = ?", u.ID+1_000_000, id).Error
+				})
+				return id
+			}},
+			{"above owner's role", "R12", "token", func() int64 { return w.personal(analyst, "users:delete").ID }},
+			{"enabled with no permissions", "R12", "token", func() int64 {
+				id := w.personal(analyst, "analytic").ID
+				w.exec("UPDATE tokens SET permissions = ?, source_role = ? WHERE id = ?", store.StringList{}, "custom", id)
+				return id
+			}},
+			{"digest not an HMAC", "R13", "token", func() int64 {
+				id := w.personal(admin, "admin").ID
+				w.exec("UPDATE tokens SET digest = ? WHERE id = ?", store.NullBytes("a value in clear"), id)
+				return id
+			}},
+			{"ciphertext without key id", "R13", "token", func() int64 {
+				id := w.personal(admin, "admin").ID
+				w.exec("UPDATE tokens SET secret_key_id = NULL WHERE id = ?", id)
+				return id
+			}},
+			{"legacy of an SSO user", "R15", "token", func() int64 {
+				u := w.user("analytic")
+				id := w.legacy(u).ID
+				w.exec("UPDATE users SET sso = ? WHERE id = ?", true, u.ID)
+				return id
+			}},
+			{"legacy permissions not the role", "R15", "token", func() int64 {
+				id := w.legacy(w.user("analytic")).ID
+				w.exec("UPDATE tokens SET permissions = ?, source_role = ? WHERE id = ?", store.StringList{"admin"}, "admin", id)
+				return id
+			}},
+			{"legacy without UUID", "R15", "token", func() int64 {
+				id := w.legacy(w.user("analytic")).ID
+				w.exec("UPDATE tokens SET legacy_uuid = NULL WHERE id = ?", id)
+				return id
+			}},
+			{"legacy UUID after compatibility", "R15", "token", func() int64 {
+				id := w.personal(admin, "admin").ID
+				w.exec("UPDATE tokens SET legacy_uuid = ? WHERE id = ?", uuid.NewString(), id)
+				return id
+			}},
+			{"legacy shared", "R15", "token", func() int64 {
+				id := w.legacy(w.user("admin")).ID
+				w.exec("UPDATE tokens SET shared = ?, user_id = NULL, cap_role = ? WHERE id = ?", true, "admin", id)
+				return id
+			}},
+			{"SSO owner without API access", "R16", "token", func() int64 {
+				u := w.user("analytic")
+				id := w.personal(u, "analytic").ID
+				w.exec("UPDATE users SET sso = ?, api_access = ? WHERE id = ?", true, false, u.ID)
+				return id
+			}},
+			{"other company than owner", "R18", "token", func() int64 {
+				id := w.personal(admin, "admin").ID
+				w.exec("UPDATE tokens SET client_id = ? WHERE id = ?", w.other.ID, id)
+				return id
+			}},
+			{"session of disabled user", "R19", "session", func() int64 {
+				u := w.user("analytic")
+				s, err := st.CreateSession(ctx, u.ID, []byte("session of "+u.Email), now.Add(time.Hour))
+				testenv.Must(t, err)
+				w.exec("UPDATE users SET enabled = ? WHERE id = ?", false, u.ID)
+				return s.ID
+			}},
+			{"unknown role", "§2", "user", func() int64 {
+				u := w.user("analytic")
+				w.exec("UPDATE users SET role = ? WHERE id = ?", "superuser", u.ID)
+				return u.ID
+			}},
+		} {
+			id := tc.corrupt()
+			t.Run(tc.rule+" "+tc.name, func(t *testing.T) {
+				v, err := st.CheckInvariants(ctx)
+				testenv.Must(t, err)
+				found := false
+				for _, x := range v {
+					found = found || (x.Rule == tc.rule && x.Kind == tc.kind && x.ID == id)
 				}
-			}
-			if !found {
-				t.Errorf("%s corruption of token %d not reported: %v", tc.rule, id, v)
-			}
-			// Repair: remove the corrupt token so the next case stands alone.
-			testenv.Must(t, st.DB().Delete(&store.Token{}, id).Error)
+				if !found {
+					t.Errorf("%s corruption of %s %d not reported: %v", tc.rule, tc.kind, id, v)
+				}
+			})
+			w.forget()
+			clean(fmt.Sprintf("after removing the %s %s case", tc.rule, tc.kind))
 		}
 	})
+}
+
+// withoutForeignKeys runs f with foreign keys unenforced: SQLite's pragma
+// on its single connection, PostgreSQL's replica role for one transaction.
+func (w *invWorld) withoutForeignKeys(f func(tx *gorm.DB) error) {
+	w.t.Helper()
+	db := w.st.DB()
+	if w.st.Dialect() == store.SQLite {
+		testenv.Must(w.t, db.Exec("PRAGMA foreign_keys = OFF").Error)
+		defer func() { testenv.Must(w.t, db.Exec("PRAGMA foreign_keys = ON").Error) }()
+		testenv.Must(w.t, f(db))
+		return
+	}
+	testenv.Must(w.t, db.Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("SET LOCAL session_replication_role = replica").Error; err != nil {
+			return err
+		}
+		return f(tx)
+	}))
 }

@@ -132,8 +132,9 @@ func (s *Store) UpdateToken(ctx context.Context, v TokenVisibility, id int64, ch
 		if !sameTime(before.ExpireAt, t.ExpireAt) {
 			t.ExpiryNotifiedAt = nil // a new expiry deserves a new notice
 		}
-		if err := tx.Select("realname", "permissions", "source_role", "enabled", "expire_at", "disabled_at", "updated_at", "expiry_notified_at").Save(&t).Error; err != nil {
-			return translate(err)
+		res := tx.Select("realname", "permissions", "source_role", "enabled", "expire_at", "disabled_at", "updated_at", "expiry_notified_at").Save(&t)
+		if err := updatedOne(res); err != nil {
+			return err
 		}
 		return s.record(ctx, tx, tokenUpdateEvent(&before, &t))
 	})
@@ -160,9 +161,10 @@ func (s *Store) RenewToken(ctx context.Context, v TokenVisibility, id int64, gra
 		now := s.now().UTC()
 		t.RenewedAt, t.UpdatedAt = &now, now
 		t.BackwardCompatible, t.LegacyUUID = false, nil
-		if err := tx.Select("digest", "hint", "secret_ciphertext", "secret_key_id", "renewed_at", "updated_at",
-			"backward_compatible", "legacy_uuid", "permissions", "source_role").Save(&t).Error; err != nil {
-			return translate(err)
+		res := tx.Select("digest", "hint", "secret_ciphertext", "secret_key_id", "renewed_at", "updated_at",
+			"backward_compatible", "legacy_uuid", "permissions", "source_role").Save(&t)
+		if err := updatedOne(res); err != nil {
+			return err
 		}
 		if grace > 0 {
 			if err := tx.Create(&GraceDigest{Digest: old, TokenID: t.ID, ExpiresAt: now.Add(grace)}).Error; err != nil {
@@ -175,6 +177,21 @@ func (s *Store) RenewToken(ctx context.Context, v TokenVisibility, id int64, gra
 		return nil, err
 	}
 	return &t, nil
+}
+
+// updatedOne checks the result of a Save with Select on a row read under
+// lock. Such a Save is an UPDATE … WHERE id = ? and never an insert (GORM
+// upserts only a Save without Select); should the row be gone all the same
+// (a purge or delete that got there first), the answer is ErrNotFound, not
+// a success that changed nothing, and the transaction records no event.
+func updatedOne(res *gorm.DB) error {
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 // DeleteToken deletes a visible token.

@@ -58,6 +58,7 @@ func TestDatabaseOutage(t *testing.T) {
 
 	type answer struct {
 		op      string
+		name    string // a create's realname, unique
 		status  int
 		latency time.Duration
 		problem bool
@@ -108,7 +109,9 @@ func TestDatabaseOutage(t *testing.T) {
 				var a answer
 				switch i % 3 {
 				case 0:
-					a = call("create", "POST", "/v2/api_tokens", fmt.Sprintf(`{"realname":"outage %d-%d","permissions":["api_tokens:view"]}`, w, i))
+					name := fmt.Sprintf("outage %d-%d", w, i)
+					a = call("create", "POST", "/v2/api_tokens", fmt.Sprintf(`{"realname":%q,"permissions":["api_tokens:view"]}`, name))
+					a.name = name
 				case 1:
 					a = call("whoami", "GET", "/v1/user", "")
 				default:
@@ -125,22 +128,30 @@ func TestDatabaseOutage(t *testing.T) {
 	time.Sleep(time.Second)
 	cluster("stop", "-m", "fast")
 	stoppedAt := time.Now()
-	readyFailed := false
+	readyFailed, readySlowest := false, time.Duration(0)
 	for time.Since(stoppedAt) < 3*time.Second {
-		if r := call("readyz", "GET", "/readyz", ""); r.status != 200 {
+		r := call("readyz", "GET", "/readyz", "")
+		if r.status != 200 {
 			readyFailed = true
+		}
+		readySlowest = max(readySlowest, r.latency)
+		if r.latency > timeout+2*time.Second {
+			t.Errorf("/readyz answered after %v while the database was down", r.latency)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	cluster("start")
 	backAt := time.Now()
 	var recovered time.Duration
-	for time.Since(backAt) < 30*time.Second {
-		if a := call("create", "POST", "/v2/api_tokens", `{"realname":"after the outage","permissions":["api_tokens:view"]}`); a.status == 201 {
+	for try := 0; time.Since(backAt) < 30*time.Second; try++ {
+		name := fmt.Sprintf("outage recovery %d", try)
+		a := call("create", "POST", "/v2/api_tokens", fmt.Sprintf(`{"realname":%q,"permissions":["api_tokens:view"]}`, name))
+		a.name = name
+		mu.Lock()
+		answers = append(answers, a)
+		mu.Unlock()
+		if a.status == 201 {
 			recovered = time.Since(backAt)
-			mu.Lock()
-			answers = append(answers, a)
-			mu.Unlock()
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -155,13 +166,14 @@ func TestDatabaseOutage(t *testing.T) {
 	if recovered == 0 || recovered > 5*time.Second {
 		t.Errorf("serving again took %v after the database returned; want ≤ 5 s", recovered)
 	}
-	counts := map[string]map[int]int{}
+	counts, slowest := map[string]map[int]int{}, map[string]time.Duration{}
 	var created []int64
 	for _, a := range answers {
 		if counts[a.op] == nil {
 			counts[a.op] = map[int]int{}
 		}
 		counts[a.op][a.status]++
+		slowest[a.op] = max(slowest[a.op], a.latency)
 		switch {
 		case a.status == -1:
 			t.Errorf("%s: no answer within 30 s", a.op)
@@ -185,8 +197,40 @@ func TestDatabaseOutage(t *testing.T) {
 			t.Errorf("token %d was answered 201 but is gone: %d", id, r.StatusCode())
 		}
 	}
-	t.Logf("answers by status: %v; %d creates answered 201, all present; serving again %v after the database returned",
-		counts, len(created), recovered.Round(time.Millisecond))
+	// The other way round: every token the test's creates left behind was
+	// answered 201, or its answer was a failure that could not say whether
+	// the commit happened (503, no answer); never a 4xx or another 2xx.
+	byName := map[string]answer{}
+	for _, a := range answers {
+		if a.name != "" {
+			byName[a.name] = a
+		}
+	}
+	var stored []struct {
+		ID       int64
+		Realname string
+	}
+	testenv.Must(t, env.Store.DB().Raw(`SELECT id, realname FROM tokens WHERE realname LIKE 'outage %' ORDER BY id`).Scan(&stored).Error)
+	seen, ambiguous := map[string]bool{}, 0
+	for _, row := range stored {
+		a, ok := byName[row.Realname]
+		switch {
+		case seen[row.Realname]:
+			t.Errorf("token %q stored twice", row.Realname)
+		case !ok:
+			t.Errorf("token %d %q exists but no create asked for it", row.ID, row.Realname)
+		case a.status == 201 && a.id != row.ID:
+			t.Errorf("token %q: answered 201 with id %d, stored as %d", row.Realname, a.id, row.ID)
+		case a.status == 201:
+		case a.status == -1 || a.status >= 500:
+			ambiguous++ // committed, but the answer was a failure: allowed, the client retries
+		default:
+			t.Errorf("token %d %q exists but its create was answered %d", row.ID, row.Realname, a.status)
+		}
+		seen[row.Realname] = true
+	}
+	t.Logf("answers by status: %v; %d creates answered 201, all present; %d tokens stored, %d of them from a create answered with a failure; serving again %v after the database returned; slowest answers %v, /readyz %v",
+		counts, len(created), len(stored), ambiguous, recovered.Round(time.Millisecond), slowest, readySlowest.Round(time.Millisecond))
 	if counts["create"][503] == 0 {
 		t.Error("no create was answered 503: the outage was not observed")
 	}

@@ -9,23 +9,17 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/tokend/tokend/internal/perm"
+	"github.com/tokend/tokend/internal/rules"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/store"
 )
 
 // Principal is the authenticated caller of one request, put into the request
-// context by the authentication middleware and read by the handlers.
+// context by the authentication middleware and read by the handlers: the
+// rules' Caller, plus what the HTTP layer shows of the token it came with.
 type Principal struct {
-	User      *store.User   // the owner; nil for a shared token
-	Client    *store.Client // the company the credential belongs to
-	Token     *TokenRef     // nil for a session
-	SessionID int64         // 0 for an API token
-	// Role is the owner's current role, or the cap role of a shared token.
-	Role perm.Role
-	// Effective is what this request may do (R3), computed at use from the
-	// stored permissions and the owner's current role, never trusted from a copy.
-	Effective perm.Set
+	rules.Caller
+	Token *TokenRef // nil for a session
 }
 
 // TokenRef is what a request reads about the API token it came with. It is
@@ -41,18 +35,8 @@ type TokenRef struct {
 	CreatedAt time.Time
 }
 
-// UserID is the owner's id, 0 for a shared token.
-func (p *Principal) UserID() int64 {
-	if p.User == nil {
-		return 0
-	}
-	return p.User.ID
-}
-
-// Scope is what the store filters by for this caller (R18).
-func (p *Principal) Scope() store.Scope {
-	return store.Scope{ClientID: p.Client.ID, Global: p.Role.Global()}
-}
+// caller is the principal as the rules take it.
+func (p *Principal) caller() *rules.Caller { return &p.Caller }
 
 type principalKey struct{}
 
@@ -121,14 +105,14 @@ func (s *Server) principalForToken(ctx context.Context, value string) (*Principa
 	case secret.KindSession:
 		cred, err := s.store.SessionByDigest(ctx, s.keys.Digest(value))
 		if errors.Is(err, store.ErrNotFound) {
-			s.metrics.verifications.WithLabelValues(outcomeUnknown).Inc()
+			s.metrics.verifications.WithLabelValues(string(rules.Unknown)).Inc()
 		}
 		if err != nil {
 			return nil, authLookupError(err)
 		}
 		return s.admit(cred)
 	default:
-		s.metrics.verifications.WithLabelValues(outcomeMalformed).Inc()
+		s.metrics.verifications.WithLabelValues(string(rules.Malformed)).Inc()
 		return nil, errUnauthorized
 	}
 }
@@ -153,9 +137,9 @@ func (s *Server) resolveToken(ctx context.Context, value string) (*Principal, er
 	}
 	cred, err := s.store.TokenByDigest(ctx, digest)
 	if errors.Is(err, store.ErrNotFound) {
-		s.metrics.verifications.WithLabelValues(outcomeUnknown).Inc()
+		s.metrics.verifications.WithLabelValues(string(rules.Unknown)).Inc()
 		if s.cache != nil {
-			s.cache.put(digest, epoch, &cacheEntry{outcome: outcomeUnknown}, now)
+			s.cache.put(digest, epoch, &cacheEntry{outcome: string(rules.Unknown)}, now)
 		}
 		return nil, nil
 	}
@@ -163,11 +147,11 @@ func (s *Server) resolveToken(ctx context.Context, value string) (*Principal, er
 		return nil, err
 	}
 	p, outcome := admit(cred, now)
-	s.metrics.verifications.WithLabelValues(outcome).Inc()
+	s.metrics.verifications.WithLabelValues(string(outcome)).Inc()
 	if s.cache != nil {
 		// This request uses the cached form too, so a hit and a miss
 		// cannot behave differently.
-		e := &cacheEntry{outcome: outcome, tokenID: cred.Token.ID, clientID: cred.Token.ClientID}
+		e := &cacheEntry{outcome: string(outcome), tokenID: cred.Token.ID, clientID: cred.Token.ClientID}
 		p = e.hold(s.cache.slim(p))
 		if cred.User != nil {
 			e.userID = cred.User.ID
@@ -207,73 +191,28 @@ func authLookupError(err error) error {
 	return err
 }
 
-// admit decides whether a resolved credential may act now, and with what
-// effective permissions (R3, R7, R8, R11, R16, R19).
+// admit judges a resolved credential (rules.Admit) and answers the one
+// 401 for every "no".
 func (s *Server) admit(cred *store.Credential) (*Principal, error) {
 	p, outcome := admit(cred, s.now())
-	s.metrics.verifications.WithLabelValues(outcome).Inc()
+	s.metrics.verifications.WithLabelValues(string(outcome)).Inc()
 	if p == nil {
 		return nil, errUnauthorized
 	}
 	return p, nil
 }
 
-// Verification outcomes, as counted in tokend_verifications_total.
-const (
-	outcomeOK        = "ok"
-	outcomeMalformed = "malformed"
-	outcomeUnknown   = "unknown"
-	outcomeDisabled  = "disabled" // the token, its owner or its company
-	outcomeExpired   = "expired"
-)
-
-// admit is the pure judgement behind authentication: the principal, or nil
-// and why not.
-func admit(cred *store.Credential, now time.Time) (*Principal, string) {
-	if cred.Client == nil || !cred.Client.Enabled {
-		return nil, outcomeDisabled
+// admit is rules.Admit, with the token as the HTTP layer shows it.
+func admit(cred *store.Credential, now time.Time) (*Principal, rules.Outcome) {
+	c, outcome := rules.Admit(cred, now)
+	if c == nil {
+		return nil, outcome
 	}
-	if u := cred.User; u != nil && (!u.Enabled || (u.SSO && !u.APIAccess)) {
-		return nil, outcomeDisabled
+	p := &Principal{Caller: *c}
+	if t := cred.Token; t != nil {
+		p.Token = &TokenRef{ID: t.ID, ClientID: t.ClientID, Shared: t.Shared, Realname: t.Realname, ExpireAt: t.ExpireAt, CreatedAt: t.CreatedAt}
 	}
-	p := &Principal{User: cred.User, Client: cred.Client}
-	if cred.Session != nil {
-		if cred.User == nil || cred.User.SSO {
-			return nil, outcomeDisabled
-		}
-		if !cred.Session.ExpiresAt.After(now) {
-			return nil, outcomeExpired
-		}
-		p.SessionID = cred.Session.ID
-		p.Role = perm.Role(cred.User.Role)
-		p.Effective = p.Role.Permissions()
-		return p, outcomeOK
-	}
-	t := cred.Token
-	switch {
-	case t == nil:
-		return nil, outcomeUnknown
-	case t.ExpireAt != nil && !t.ExpireAt.After(now):
-		return nil, outcomeExpired
-	case !t.Enabled:
-		return nil, outcomeDisabled
-	}
-	p.Token = &TokenRef{ID: t.ID, ClientID: t.ClientID, Shared: t.Shared, Realname: t.Realname, ExpireAt: t.ExpireAt, CreatedAt: t.CreatedAt}
-	switch {
-	case t.Shared:
-		p.Role = perm.Role(t.CapRole)
-	case cred.User != nil:
-		p.Role = perm.Role(cred.User.Role)
-	default:
-		return nil, outcomeUnknown
-	}
-	if t.BackwardCompatible {
-		// R15: a backward-compatible token acts with its owner's role.
-		p.Effective = p.Role.Permissions()
-	} else {
-		p.Effective = perm.Effective(t.Permissions, p.Role)
-	}
-	return p, outcomeOK
+	return p, outcome
 }
 
 func tokenIDPtr(p *Principal) *int64 {

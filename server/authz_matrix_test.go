@@ -105,12 +105,14 @@ var matrixTable = map[string]rows{
 		"partner_admin": {tNone: 200}, "partner_analytic": {tNone: 200}, "partner_auditor": {tNone: 200},
 		"shared": {tNone: 200}, "other-tenant": {tNone: 200}, "anonymous": {tNone: 401},
 	},
-	// The caller's own password, with a wrong current password (400); a
-	// shared token has none (403).
+	// The caller's own password, with a wrong current password: 400 for a
+	// signed-in session; an API token, personal or shared, is refused (403
+	// session-required, R20: no token is a way to guess or replace the
+	// password). The callers that hold personal tokens call with them.
 	"changePassword": {
-		"admin": {tNone: 400}, "analytic": {tNone: 400}, "api_developer": {tNone: 400}, "auditor": {tNone: 400}, "deploy": {tNone: 400},
-		"partner_admin": {tNone: 400}, "partner_analytic": {tNone: 400}, "partner_auditor": {tNone: 400},
-		"shared": {tNone: 403}, "other-tenant": {tNone: 400}, "anonymous": {tNone: 401},
+		"admin": {tNone: 403}, "analytic": {tNone: 403}, "api_developer": {tNone: 400}, "auditor": {tNone: 400}, "deploy": {tNone: 400},
+		"partner_admin": {tNone: 403}, "partner_analytic": {tNone: 403}, "partner_auditor": {tNone: 400},
+		"shared": {tNone: 403}, "other-tenant": {tNone: 403}, "anonymous": {tNone: 401},
 	},
 	// Ends a session; a no-op for API tokens.
 	"logout": {
@@ -218,9 +220,11 @@ var matrixTable = map[string]rows{
 		"other-tenant":     {tOwn: 400, tSame: 204, tOther: 404},
 		"anonymous":        {tNone: 401},
 	},
-	// R15: users:update on a user in scope, not more powerful than the caller.
+	// R15: users:update on a user in scope, not more powerful than the
+	// caller; R22: only a Global Administrator imports (403 for anyone else
+	// who can see the user).
 	"importLegacyCredentials": {
-		"admin":            {tOwn: 201, tSame: 201, tOther: 404},
+		"admin":            {tOwn: 403, tSame: 403, tOther: 404},
 		"analytic":         {tOwn: 403, tSame: 403, tOther: 403},
 		"api_developer":    {tOwn: 403, tSame: 403, tOther: 403},
 		"auditor":          {tOwn: 403, tSame: 403, tOther: 403},
@@ -228,8 +232,8 @@ var matrixTable = map[string]rows{
 		"partner_admin":    {tOwn: 201, tSame: 201, tLinked: 201, tOther: 404},
 		"partner_analytic": {tOwn: 403, tSame: 403, tLinked: 403, tOther: 403},
 		"partner_auditor":  {tOwn: 403, tSame: 403, tLinked: 403, tOther: 403},
-		"shared":           {tSame: 201, tOther: 404},
-		"other-tenant":     {tOwn: 201, tSame: 201, tOther: 404},
+		"shared":           {tSame: 403, tOther: 404},
+		"other-tenant":     {tOwn: 403, tSame: 403, tOther: 404},
 		"anonymous":        {tNone: 401},
 	},
 
@@ -250,7 +254,7 @@ var matrixTable = map[string]rows{
 		"partner_admin":    {tNone: 201, tLinked: 201, tOther: 404},
 		"partner_analytic": {tNone: 201, tLinked: 201, tOther: 404},
 		"partner_auditor":  {tNone: 403, tLinked: 403, tOther: 403},
-		"shared":           {tNone: 403, tOther: 403},
+		"shared":           {tNone: 403, tOther: 404},
 		"other-tenant":     {tNone: 201, tOther: 404},
 		"anonymous":        {tNone: 401},
 	},

@@ -41,38 +41,33 @@ func Bootstrap(ctx context.Context, st *store.Store, cfg Config, force bool) (*B
 		Shared: false, Realname: "Bootstrap token", Permissions: permissions,
 		SourceRole: perm.SourceRole(permissions), Enabled: true, CreatedAt: now, UpdatedAt: now,
 	}
-	value, err := sealNewValue(cfg.Keys, cfg.SecretRetrieval, token, secret.NewAPIToken)
+	value, err := secret.NewAPIToken()
 	if err != nil {
 		return nil, err
 	}
+	sealed, err := seal(cfg.Keys, cfg.SecretRetrieval, value)
+	if err != nil {
+		return nil, err
+	}
+	sealed.onto(token)
 	if err := st.Bootstrap(ctx, client, user, token, force); err != nil {
 		return nil, err
 	}
 	return &BootstrapResult{ClientID: client.ID, UserID: user.ID, Token: value}, nil
 }
 
-// sealNewValue generates a token value and keeps only what R13 allows on
-// the row: its digest (lookup), its display hint and, unless show-once mode,
-// its AES-GCM ciphertext bound to the digest.
-func sealNewValue(keys *secret.Keyring, retrievable bool, t *store.Token, generate func() (string, error)) (string, error) {
-	value, err := generate()
-	if err != nil {
-		return "", fmt.Errorf("generate token: %w", err)
-	}
-	return value, sealValue(keys, retrievable, t, value)
-}
-
-func sealValue(keys *secret.Keyring, retrievable bool, t *store.Token, value string) error {
-	t.Digest = keys.Digest(value)
-	t.Hint = secret.Hint(value)
-	t.SecretCiphertext, t.SecretKeyID = nil, nil
+// seal keeps only what R13 allows on the row: the value's digest (lookup),
+// its display hint and, unless show-once mode, its AES-GCM ciphertext bound
+// to the digest.
+func seal(keys *secret.Keyring, retrievable bool, value string) (sealedValue, error) {
+	v := sealedValue{digest: keys.Digest(value), hint: secret.Hint(value)}
 	if !retrievable {
-		return nil
+		return v, nil
 	}
-	ct, keyID, err := keys.Seal(value, t.Digest)
+	ct, keyID, err := keys.Seal(value, v.digest)
 	if err != nil {
-		return fmt.Errorf("seal token: %w", err)
+		return v, fmt.Errorf("seal token: %w", err)
 	}
-	t.SecretCiphertext, t.SecretKeyID = ct, &keyID
-	return nil
+	v.ciphertext, v.keyID = ct, &keyID
+	return v, nil
 }

@@ -103,7 +103,8 @@ func (c *verifyCache) slim(p *Principal) *Principal {
 	if p == nil {
 		return nil
 	}
-	out := &Principal{SessionID: p.SessionID, Role: p.Role, Effective: p.Effective}
+	out := &Principal{Caller: p.Caller}
+	out.User, out.Client = nil, nil
 	if p.User != nil {
 		key := *p.User
 		key.PasswordHash = nil

@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tokend/tokend/gen/api"
+	"github.com/tokend/tokend/internal/rules"
 	"github.com/tokend/tokend/store"
 )
 
@@ -22,15 +23,14 @@ func (s *Server) ListClients(ctx context.Context, req api.ListClientsRequestObje
 	return api.ListClients200JSONResponse{Items: mapSlice(rows, apiClient), NextCursor: nullOf(encodeCursor(next))}, nil
 }
 
-// CreateClient creates a tenant linked to the caller's technical tenant.
+// CreateClient creates a tenant linked to the caller's technical tenant (R18).
 func (s *Server) CreateClient(ctx context.Context, req api.CreateClientRequestObject) (api.CreateClientResponseObject, error) {
 	p := principalFrom(ctx)
-	if !p.Role.Global() || p.Client.ParentID != nil {
-		return nil, forbidden("tenants are created by a Global Administrator of a technical tenant")
+	c, events, err := rules.NewTenant(p.caller(), uuid.NewString(), req.Body.Name, s.now().UTC())
+	if err != nil {
+		return nil, err
 	}
-	parent := p.Client.ID
-	c := &store.Client{UUID: uuid.NewString(), Name: req.Body.Name, Enabled: true, ParentID: &parent}
-	if err := s.store.CreateClient(ctx, c); err != nil {
+	if err := s.store.Update(ctx, func(tx *store.Tx) error { return tx.Apply(events...) }); err != nil {
 		return nil, err
 	}
 	return api.CreateClient201JSONResponse(apiClient(c)), nil
@@ -45,21 +45,20 @@ func (s *Server) GetClient(ctx context.Context, req api.GetClientRequestObject) 
 	return api.GetClient200JSONResponse(apiClient(c)), nil
 }
 
-// UpdateClient renames, enables or disables a company in scope. A disabled
-// company's credentials stop authenticating at once.
+// UpdateClient renames, enables or disables a company in scope.
 func (s *Server) UpdateClient(ctx context.Context, req api.UpdateClientRequestObject) (api.UpdateClientResponseObject, error) {
-	p := principalFrom(ctx)
-	c, err := s.store.UpdateClient(ctx, p.Scope(), req.Id, func(c *store.Client) error {
-		if req.Body.Name != nil {
-			c.Name = *req.Body.Name
+	p, now := principalFrom(ctx), s.now().UTC()
+	var c *store.Client
+	err := s.store.Update(ctx, func(tx *store.Tx) error {
+		target, err := tx.LockClient(p.Scope(), req.Id)
+		if err != nil {
+			return err
 		}
-		if req.Body.Enabled != nil {
-			if !*req.Body.Enabled && c.ID == p.Client.ID {
-				return badRequest("you cannot disable your own company")
-			}
-			c.Enabled = *req.Body.Enabled
+		var events []rules.Event
+		if c, events, err = rules.ChangeClient(p.caller(), *target, rules.ClientChange{Name: req.Body.Name, Enabled: req.Body.Enabled}, now); err != nil {
+			return err
 		}
-		return nil
+		return tx.Apply(events...)
 	})
 	if err != nil {
 		return nil, notFoundAs(err, "client")

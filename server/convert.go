@@ -8,6 +8,7 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 
 	"github.com/tokend/tokend/gen/api"
+	"github.com/tokend/tokend/internal/rules"
 	"github.com/tokend/tokend/store"
 )
 
@@ -29,6 +30,19 @@ func apiUser(u *store.User) api.User {
 	}
 }
 
+// apiToken is a token as the API shows it; purge_at follows the
+// deployment's retention (R14).
+func (s *Server) apiToken(t *store.Token) api.Token {
+	m := apiToken(t)
+	if !t.Enabled && t.DisabledReason != "" {
+		m.DisabledReason = nullable.NewNullableWithValue(api.DisabledReason(t.DisabledReason))
+	}
+	if !t.Enabled && t.DisabledAt != nil {
+		m.PurgeAt = nullable.NewNullableWithValue(rules.PurgeAt(*t.DisabledAt, s.cfg.DisabledRetention).UTC())
+	}
+	return m
+}
+
 func apiToken(t *store.Token) api.Token {
 	perms := []string(t.Permissions)
 	if t.BackwardCompatible || perms == nil {
@@ -40,18 +54,19 @@ func apiToken(t *store.Token) api.Token {
 		Id: t.ID, ClientId: t.ClientID, UserId: nullOf(t.UserID), Shared: t.Shared, Realname: t.Realname,
 		Permissions: perms, SourceRole: t.SourceRole, Enabled: t.Enabled,
 		ExpireAt: nullTime(t.ExpireAt), DisabledAt: nullTime(t.DisabledAt),
+		DisabledReason: nullable.NewNullNullable[api.DisabledReason](), PurgeAt: nullable.NewNullNullable[time.Time](),
 		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(), RenewedAt: nullTime(t.RenewedAt),
 		CreatedBy: nullOf(t.CreatedBy), LastUsedAt: nullTime(t.LastUsedAt), LastUsedIp: nullOf(t.LastUsedIP),
 		BackwardCompatible: t.BackwardCompatible, Hint: t.Hint,
 	}
 }
 
-func apiTokenWithSecret(t *store.Token, value string) api.TokenWithSecret {
-	m := apiToken(t)
+func (s *Server) apiTokenWithSecret(t *store.Token, value string) api.TokenWithSecret {
+	m := s.apiToken(t)
 	return api.TokenWithSecret{
 		Id: m.Id, ClientId: m.ClientId, UserId: m.UserId, Shared: m.Shared, Realname: m.Realname,
 		Permissions: m.Permissions, SourceRole: m.SourceRole, Enabled: m.Enabled, ExpireAt: m.ExpireAt,
-		DisabledAt: m.DisabledAt, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, RenewedAt: m.RenewedAt,
+		DisabledAt: m.DisabledAt, DisabledReason: m.DisabledReason, PurgeAt: m.PurgeAt, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, RenewedAt: m.RenewedAt,
 		CreatedBy: m.CreatedBy, LastUsedAt: m.LastUsedAt, LastUsedIp: m.LastUsedIp,
 		BackwardCompatible: m.BackwardCompatible, Hint: m.Hint, Secret: value,
 	}

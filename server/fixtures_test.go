@@ -24,16 +24,18 @@ type person struct {
 }
 
 // newPerson creates a user with role in clientID (0 = the creator's
-// company) using the creator's credential, and signs it in.
+// company) using the creator's credential, and signs it in the way a new
+// user does: with the one-time password the administrator set (R22), which
+// it replaces with its own before it can do anything else.
 func newPerson(t testing.TB, env *testenv.Env, creator string, role client.Role, clientID int64) person {
 	t.Helper()
 	n := seq.Add(1)
-	pw := fmt.Sprintf("password-%d-long-enough", n)
+	initial := fmt.Sprintf("initial-%d-long-enough", n)
 	body := client.UserCreate{
 		Email:    fmt.Sprintf("user%d-%s@example.com", n, role),
 		Realname: fmt.Sprintf("User %d (%s)", n, role),
 		Role:     role,
-		Password: &pw,
+		Password: &initial,
 	}
 	if clientID != 0 {
 		body.ClientId = &clientID
@@ -43,7 +45,25 @@ func newPerson(t testing.TB, env *testenv.Env, creator string, role client.Role,
 	if r.StatusCode() != 201 {
 		t.Fatalf("create %s user: %d %s", role, r.StatusCode(), r.Body)
 	}
+	pw := fmt.Sprintf("password-%d-long-enough", n)
+	setOwnPassword(t, env, body.Email, initial, pw)
 	return person{User: *r.JSON201, Password: pw, Session: login(t, env, body.Email, pw)}
+}
+
+// setOwnPassword signs in with a one-time password and replaces it (R22).
+func setOwnPassword(t testing.TB, env *testenv.Env, email, oneTime, own string) {
+	t.Helper()
+	r, err := env.Client("").LoginWithResponse(context.Background(), client.LoginRequest{Email: email, Password: oneTime})
+	testenv.Must(t, err)
+	if r.StatusCode() != 200 || !r.JSON200.PasswordChangeRequired {
+		t.Fatalf("login %s with its one-time password: %d %s", email, r.StatusCode(), r.Body)
+	}
+	c, err := env.Client(r.JSON200.Token).ChangePasswordWithResponse(context.Background(),
+		client.PasswordChange{CurrentPassword: oneTime, NewPassword: own})
+	testenv.Must(t, err)
+	if c.StatusCode() != 204 {
+		t.Fatalf("change the one-time password of %s: %d %s", email, c.StatusCode(), c.Body)
+	}
 }
 
 // login signs in and returns the session token.

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -92,4 +94,73 @@ func (s *Server) limitLeakReports(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// guessGuard bounds guessing per key (R23): an account's attempts run one
+// at a time, and every failure is counted before the next attempt starts,
+// so parallel guesses cannot overshoot; a key whose failures used up its
+// bucket (golang.org/x/time/rate) is refused before it touches a hash.
+// Successes cost nothing.
+type guessGuard struct {
+	every time.Duration
+	burst int
+	keys  *lru.Cache[string, *guessKey]
+	// refusal builds the problem a refused attempt answers.
+	refusal func(retry time.Duration) error
+}
+
+type guessKey struct {
+	turn chan struct{} // one attempt at a time
+	lim  *rate.Limiter // failures
+}
+
+func newGuessGuard(burst int, window time.Duration, refusal func(time.Duration) error) *guessGuard {
+	keys, _ := lru.New[string, *guessKey](100_000)
+	return &guessGuard{every: window / time.Duration(burst), burst: burst, keys: keys, refusal: refusal}
+}
+
+func (g *guessGuard) key(k string) *guessKey {
+	if gk, ok := g.keys.Get(k); ok {
+		return gk
+	}
+	gk := &guessKey{turn: make(chan struct{}, 1), lim: rate.NewLimiter(rate.Every(g.every), g.burst)}
+	if prev, ok, _ := g.keys.PeekOrAdd(k, gk); ok {
+		return prev
+	}
+	return gk
+}
+
+// guessAttempt is one admitted attempt; end it when done.
+type guessAttempt struct{ k *guessKey }
+
+// begin waits for the key's turn and refuses when its failures are used up.
+func (g *guessGuard) begin(ctx context.Context, key any) (*guessAttempt, error) {
+	k := g.key(fmt.Sprint(key))
+	select {
+	case k.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if tokens := k.lim.Tokens(); tokens < 1 {
+		<-k.turn
+		return nil, g.refusal(time.Duration((1 - tokens) * float64(g.every)))
+	}
+	return &guessAttempt{k: k}, nil
+}
+
+// failed counts a wrong guess.
+func (a *guessAttempt) failed() { a.k.lim.Allow() }
+
+// end lets the key's next attempt start.
+func (a *guessAttempt) end() { <-a.k.turn }
+
+// retryAfter adds Retry-After to a refusal's problem.
+func retryAfter(err error, wait time.Duration) error {
+	p := toProblem(err)
+	secs := int(math.Ceil(wait.Seconds()))
+	if secs < 1 {
+		secs = 1
+	}
+	p.Headers = map[string]string{"Retry-After": strconv.Itoa(secs)}
+	return p
 }

@@ -19,7 +19,7 @@ func (s *Server) RevokeLeakedToken(ctx context.Context, req api.RevokeLeakedToke
 		if req.Body.Source != nil && !strings.Contains(*req.Body.Source, value) {
 			source = *req.Body.Source
 		}
-		if err := s.store.DisableLeaked(ctx, s.keys.Digest(value), source); err != nil {
+		if err := s.store.ReportLeak(ctx, s.keys.Digest(value), source); err != nil {
 			// The reporter learns nothing either way; the operator does.
 			s.log.ErrorContext(ctx, "revoke leaked token failed", "error", err)
 		}

@@ -1,6 +1,12 @@
 package server
 
 import (
+	"context"
+	"errors"
+	"net/http"
+	"runtime"
+	"time"
+
 	"github.com/alexedwards/argon2id"
 )
 
@@ -8,18 +14,65 @@ import (
 // lane): slow enough to hurt guessing, fast enough for a sign-in.
 var passwordParams = &argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
-func hashPassword(pw string) (string, error) { return argon2id.CreateHash(pw, passwordParams) }
-
 // dummyHash is compared against when the e-mail is unknown, so that a
 // sign-in takes as long whether or not the user exists.
 var dummyHash, _ = argon2id.CreateHash("tokend-no-such-user", passwordParams)
 
-// passwordMatches compares in constant time (argon2id uses subtle).
-func passwordMatches(pw string, hash *string) bool {
+// hashers bounds how many argon2id computations run at once (R23): each
+// takes 19 MiB, so a flood of anonymous sign-ins must queue, not grow the
+// process without bound. A request that cannot start one within
+// hashWait gets 503.
+type hashers chan struct{}
+
+func newHashers() hashers { return make(hashers, max(2, runtime.GOMAXPROCS(0))) }
+
+// hashWait is how long a request waits for a free hasher.
+const hashWait = 2 * time.Second
+
+var errHashersBusy = &Problem{Status: http.StatusServiceUnavailable, Kind: "unavailable",
+	Detail: "too many sign-ins at once; try again shortly", Headers: map[string]string{"Retry-After": "1"}}
+
+func (h hashers) do(ctx context.Context, f func()) error {
+	wait := time.NewTimer(hashWait)
+	defer wait.Stop()
+	select {
+	case h <- struct{}{}:
+	case <-wait.C:
+		return errHashersBusy
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return errHashersBusy
+		}
+		return ctx.Err()
+	}
+	defer func() { <-h }()
+	f()
+	return nil
+}
+
+func (s *Server) hashPassword(ctx context.Context, pw string) (hash string, err error) {
+	if herr := s.hashers.do(ctx, func() { hash, err = argon2id.CreateHash(pw, passwordParams) }); herr != nil {
+		return "", herr
+	}
+	return hash, err
+}
+
+// passwordMatches compares in constant time (argon2id uses subtle); a nil
+// hash (no such user, no password) is compared against the dummy and never
+// matches.
+func (s *Server) passwordMatches(ctx context.Context, pw string, hash *string) (bool, error) {
 	h := dummyHash
 	if hash != nil {
 		h = *hash
 	}
-	ok, err := argon2id.ComparePasswordAndHash(pw, h)
-	return ok && err == nil && hash != nil
+	var ok bool
+	var err error
+	if herr := s.hashers.do(ctx, func() { ok, err = argon2id.ComparePasswordAndHash(pw, h) }); herr != nil {
+		return false, herr
+	}
+	return ok && err == nil && hash != nil, nil
 }
+
+// HashPassword is the hash tokend stores for a password (for tools that
+// seed users directly).
+func HashPassword(pw string) (string, error) { return argon2id.CreateHash(pw, passwordParams) }

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokend/tokend/gen/api"
+	"github.com/tokend/tokend/internal/rules"
 	"github.com/tokend/tokend/store"
 )
 
@@ -24,6 +25,8 @@ const problemTypeBase = "https://tokend.dev/problems/"
 type Problem struct {
 	Status int
 	Kind   string // last segment of the type URI, e.g. "validation"
+	Rule   string // the rule a refusal enforces ("R20"), if any
+	Title  string // "" = the status text
 	Detail string
 	Fields []api.FieldProblem
 	// Headers are added to the response (Retry-After, WWW-Authenticate).
@@ -32,12 +35,24 @@ type Problem struct {
 
 func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Kind, p.Detail) }
 
-func badRequest(format string, args ...any) *Problem {
-	return &Problem{Status: http.StatusBadRequest, Kind: "bad-request", Detail: fmt.Sprintf(format, args...)}
+// statusOfKind is the one table from the rules' kinds of refusal to HTTP.
+var statusOfKind = map[rules.Kind]int{
+	rules.Invalid:   http.StatusBadRequest,
+	rules.Forbidden: http.StatusForbidden,
+	rules.Hidden:    http.StatusNotFound,
+	rules.Conflict:  http.StatusConflict,
+	rules.Throttled: http.StatusTooManyRequests,
 }
 
-func forbidden(format string, args ...any) *Problem {
-	return &Problem{Status: http.StatusForbidden, Kind: "forbidden", Detail: fmt.Sprintf(format, args...)}
+// fromRefusal renders a rule's refusal: its code is the problem type, its
+// rule the rule member.
+func fromRefusal(r *rules.Refusal) *Problem {
+	t := r.Type()
+	return &Problem{Status: statusOfKind[t.Kind], Kind: string(r.Code), Rule: t.Rule, Title: t.Title, Detail: r.Detail}
+}
+
+func badRequest(format string, args ...any) *Problem {
+	return &Problem{Status: http.StatusBadRequest, Kind: "bad-request", Detail: fmt.Sprintf(format, args...)}
 }
 
 func notFound(what string) *Problem {
@@ -46,11 +61,6 @@ func notFound(what string) *Problem {
 
 func conflict(format string, args ...any) *Problem {
 	return &Problem{Status: http.StatusConflict, Kind: "conflict", Detail: fmt.Sprintf(format, args...)}
-}
-
-func notImplemented(issue int) *Problem {
-	return &Problem{Status: http.StatusNotImplemented, Kind: "not-implemented",
-		Detail: fmt.Sprintf("this operation is not implemented yet (planned in issue #%d)", issue)}
 }
 
 // errUnauthorized is the single 401 every authentication failure answers, so
@@ -73,7 +83,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		p := toProblem(err)
-		if p.Status >= 500 && p.Status != http.StatusNotImplemented {
+		if p.Status >= 500 {
 			log.ErrorContext(c.Request().Context(), "request failed",
 				"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
 				"method", c.Request().Method, "path", c.Path(), "error", err)
@@ -84,9 +94,16 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 
 func writeProblem(c echo.Context, p *Problem) {
 	body := api.Problem{
-		Type:   problemTypeBase + p.Kind,
+		Type:   api.ProblemType(problemTypeBase + p.Kind),
 		Title:  http.StatusText(p.Status),
 		Status: int32(p.Status),
+	}
+	if p.Title != "" {
+		body.Title = p.Title
+	}
+	if p.Rule != "" {
+		rule := p.Rule
+		body.Rule = &rule
 	}
 	if p.Detail != "" {
 		detail := p.Detail
@@ -119,6 +136,10 @@ func toProblem(err error) *Problem {
 	var p *Problem
 	if errors.As(err, &p) {
 		return p
+	}
+	var r *rules.Refusal
+	if errors.As(err, &r) {
+		return fromRefusal(r)
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -264,5 +285,5 @@ func kindForStatus(code int) string {
 	if code >= 500 {
 		return "internal"
 	}
-	return "error"
+	return "bad-request" // every other 4xx echo answers is the client's request
 }

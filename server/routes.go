@@ -17,6 +17,9 @@ type routeTable struct {
 	// permissionByOperation is keyed by the Go operation name the strict
 	// handler passes to its middleware ("CreateToken").
 	permissionByOperation map[string]perm.Permission
+	// oneTimeSession names the operations a one-time-password session may
+	// call (x-tokend-one-time-session: true, R22).
+	oneTimeSession map[string]bool
 }
 
 type routeInfo struct {
@@ -28,8 +31,12 @@ type routeInfo struct {
 // needs; absent means any authenticated caller.
 const permissionExtension = "x-tokend-permission"
 
+// oneTimeSessionExtension marks, in openapi.yaml, an operation a session
+// opened with a one-time password may call (R22).
+const oneTimeSessionExtension = "x-tokend-one-time-session"
+
 func newRouteTable(spec *openapi3.T) (*routeTable, error) {
-	t := &routeTable{byRoute: map[string]routeInfo{}, permissionByOperation: map[string]perm.Permission{}}
+	t := &routeTable{byRoute: map[string]routeInfo{}, permissionByOperation: map[string]perm.Permission{}, oneTimeSession: map[string]bool{}}
 	catalog := map[perm.Permission]bool{}
 	for _, p := range perm.Catalog() {
 		catalog[p] = true
@@ -41,6 +48,9 @@ func newRouteTable(spec *openapi3.T) (*routeTable, error) {
 				secured = len(*op.Security) > 0
 			}
 			t.byRoute[method+" "+echoPath(path)] = routeInfo{operationID: op.OperationID, secured: secured}
+			if v, ok := op.Extensions[oneTimeSessionExtension].(bool); ok && v {
+				t.oneTimeSession[goName(op.OperationID)] = true
+			}
 			raw, ok := op.Extensions[permissionExtension]
 			if !ok {
 				continue

@@ -77,13 +77,14 @@ func TestR1PermissionExpansion(t *testing.T) {
 			name        string
 			permissions []string
 			unknown     string
+			at          string
 		}{
-			{"unknown role", []string{"superuser"}, "superuser"},
-			{"unknown resource", []string{"spaceships:view"}, "spaceships:view"},
-			{"unknown action", []string{"nodes:fly"}, "nodes:fly"},
-			{"bare resource", []string{"nodes"}, "nodes"},
-			{"role names are case-sensitive", []string{"Admin"}, "Admin"},
-			{"one bad among good", []string{"admin", "attacks:viewx"}, "attacks:viewx"},
+			{"unknown role", []string{"superuser"}, "superuser", "/permissions/0"},
+			{"unknown resource", []string{"spaceships:view"}, "spaceships:view", "/permissions/0"},
+			{"unknown action", []string{"nodes:fly"}, "nodes:fly", "/permissions/0"},
+			{"bare resource", []string{"nodes"}, "nodes", "/permissions/0"},
+			{"role names are case-sensitive", []string{"Admin"}, "Admin", "/permissions/0"},
+			{"one bad among good", []string{"admin", "attacks:viewx"}, "attacks:viewx", "/permissions/1"},
 		}
 		before := visibleTokenIDs(t, env, admin.Session, nil)
 		for _, tc := range invalid {
@@ -91,8 +92,14 @@ func TestR1PermissionExpansion(t *testing.T) {
 				r, err := env.Client(admin.Session).CreateTokenWithResponse(ctx, client.TokenCreate{Realname: "bad", Permissions: tc.permissions})
 				testenv.Must(t, err)
 				expectStatus(t, "create", r, 400)
-				if p := r.ApplicationproblemJSON400; p == nil || p.Detail == nil || !strings.Contains(*p.Detail, tc.unknown) {
-					t.Fatalf("400 detail should name %q: %s", tc.unknown, r.Body)
+				// It names where the bad entry is, never the entry itself
+				// (a token pasted there must not come back in an error).
+				p := r.ApplicationproblemJSON400
+				if p == nil || p.Detail == nil || !strings.Contains(*p.Detail, tc.at) || strings.Contains(string(r.Body), tc.unknown) {
+					t.Fatalf("400 detail should point at %s and not echo %q: %s", tc.at, tc.unknown, r.Body)
+				}
+				if p.Type != client.ProblemTypeUnknownPermission || p.Rule == nil || *p.Rule != "R1" {
+					t.Fatalf("problem type %s rule %v, want unknown-permission R1", p.Type, p.Rule)
 				}
 			})
 		}
@@ -1593,7 +1600,8 @@ func TestWallarmCreateExample(t *testing.T) {
 			Email: uniqueEmail("wallarm"), Realname: "Global Administrator 10101011", Role: client.PartnerAdmin, Password: ref(password),
 		})
 		testenv.Must(t, db.Exec("UPDATE users SET id = ? WHERE id = ?", 10101011, u.Id).Error)
-		sess := login(t, env, u.Email, password)
+		setOwnPassword(t, env, u.Email, password, password+"-own")
+		sess := login(t, env, u.Email, password+"-own")
 
 		const example = `{"client_id":1010,"realname":"Token for tenant creation","user_id":10101011,"enabled":true,"expire_at":"2033-06-13T04:56:01.037Z","permissions":["partner_admin"]}`
 		resp := env.Do("POST", "/v2/api_tokens", example, auth(sess))

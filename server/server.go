@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tokend/tokend/gen/api"
+	"github.com/tokend/tokend/internal/rules"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/server/console"
 	"github.com/tokend/tokend/server/swaggerui"
@@ -58,6 +59,9 @@ type Config struct {
 	// invalidations between replicas (default 10 s).
 	CacheSize int
 	CacheTTL  time.Duration
+	// DisabledRetention is how long disabled tokens are kept before the
+	// purge (R14), shown as each disabled token's purge_at (default 168 h).
+	DisabledRetention time.Duration
 	// LeakReportLimit is how many leak reports one address may send per
 	// minute (default 10).
 	LeakReportLimit int
@@ -76,6 +80,10 @@ type Server struct {
 	metrics      *metrics
 	authFailures *addressLimiter
 	leakReports  *addressLimiter
+	// hashers bounds concurrent password hashing; passwordGuesses counts
+	// wrong current passwords per account (R23).
+	hashers         hashers
+	passwordGuesses *guessGuard
 }
 
 // Compile-time proof that Server implements every operation of the spec.
@@ -118,6 +126,9 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	if cfg.CacheTTL <= 0 {
 		cfg.CacheTTL = 10 * time.Second
 	}
+	if cfg.DisabledRetention <= 0 {
+		cfg.DisabledRetention = 7 * 24 * time.Hour
+	}
 	if cfg.LeakReportLimit <= 0 {
 		cfg.LeakReportLimit = 10
 	}
@@ -140,6 +151,10 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 		authFailures: newAddressLimiter(cfg.AuthFailureLimit, cfg.AuthFailureWindow),
 		leakReports:  newAddressLimiter(cfg.LeakReportLimit, time.Minute),
 		cache:        newVerifyCache(cfg.CacheSize, cfg.CacheTTL),
+		hashers:      newHashers(),
+		passwordGuesses: newGuessGuard(rules.WrongPasswordLimit, rules.WrongPasswordWindow, func(wait time.Duration) error {
+			return retryAfter(rules.TooManyWrongPasswords(), wait)
+		}),
 	}
 	sqlDB, _ := st.DB().DB()
 	s.metrics = newMetrics(cfg.Metrics, sqlDB)
@@ -235,18 +250,20 @@ func (s *Server) requestLogger() echo.MiddlewareFunc {
 	})
 }
 
-// authorize checks the permission the spec declares for the operation
-// (x-tokend-permission) against the caller's effective permissions, before
-// the handler does any work (R3).
+// authorize applies rules.MayCall before the handler does any work: the
+// permission the spec declares for the operation (x-tokend-permission)
+// against the caller's effective permissions (R3), and what a
+// one-time-password session may call (x-tokend-one-time-session, R22).
 func (s *Server) authorize(next api.StrictHandlerFunc, operation string) api.StrictHandlerFunc {
-	need, ok := s.routes.permissionByOperation[operation]
-	if !ok {
-		return next
-	}
+	need := s.routes.permissionByOperation[operation]
+	oneTimeAllowed := s.routes.oneTimeSession[operation]
 	return func(c echo.Context, request any) (any, error) {
 		p := principalFrom(c.Request().Context())
-		if p == nil || !p.Effective.Has(need) {
-			return nil, forbidden("this credential lacks the %s permission", need)
+		if p == nil {
+			return next(c, request) // a public operation
+		}
+		if err := rules.MayCall(p.caller(), need, oneTimeAllowed); err != nil {
+			return nil, err
 		}
 		return next(c, request)
 	}

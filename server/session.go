@@ -2,44 +2,51 @@ package server
 
 import (
 	"context"
+	"errors"
 	"strings"
-	"time"
 
 	"github.com/tokend/tokend/gen/api"
+	"github.com/tokend/tokend/internal/rules"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/store"
 )
 
-// sessionLifetime is how long a sign-in lasts (R19).
-const sessionLifetime = 12 * time.Hour
-
-// Login signs a user in with e-mail and password (R19). Every failure is the
-// same 401, and takes as long whether or not the user exists.
+// Login signs a user in with e-mail and password, as rules.SignIn decides
+// (R19, R22). Every failure is the same 401, and takes as long whether or
+// not the user exists.
 func (s *Server) Login(ctx context.Context, req api.LoginRequestObject) (api.LoginResponseObject, error) {
 	u, err := s.store.UserByEmail(ctx, strings.ToLower(strings.TrimSpace(req.Body.Email)))
 	var hash *string
 	switch {
 	case err == nil:
 		hash = u.PasswordHash
-	case err != store.ErrNotFound:
+	case !errors.Is(err, store.ErrNotFound):
 		return nil, err
 	}
-	if !passwordMatches(req.Body.Password, hash) || !u.Enabled || u.SSO {
-		return nil, errUnauthorized
+	matches, err := s.passwordMatches(ctx, req.Body.Password, hash)
+	if err != nil {
+		return nil, err
 	}
-	c, err := s.store.GetClient(ctx, store.Scope{ClientID: u.ClientID}, u.ClientID)
-	if err != nil || !c.Enabled {
+	var company *store.Client
+	if u != nil && matches {
+		if company, err = s.store.ClientByID(ctx, u.ClientID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	sess, ok := rules.SignIn(u, company, matches, s.now().UTC())
+	if !ok {
 		return nil, errUnauthorized
 	}
 	value, err := secret.NewSessionToken()
 	if err != nil {
 		return nil, err
 	}
-	expires := s.now().UTC().Add(sessionLifetime)
-	if _, err := s.store.CreateSession(ctx, u.ID, s.keys.Digest(value), expires); err != nil {
+	sess.Digest = s.keys.Digest(value)
+	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return nil, err
 	}
-	return api.Login200JSONResponse{Token: value, ExpireAt: expires}, nil
+	oneTime := sess.Purpose == rules.SessionPasswordChange
+	return api.Login200JSONResponse{Token: value, ExpireAt: sess.ExpiresAt, PasswordChangeRequired: oneTime}, nil
 }
 
 // Logout ends the calling session; with an API token it does nothing.
@@ -52,37 +59,47 @@ func (s *Server) Logout(ctx context.Context, _ api.LogoutRequestObject) (api.Log
 	return api.Logout204Response{}, nil
 }
 
-// ChangePassword sets the caller's own password, given the current one.
+// ChangePassword sets the caller's own password, given the current one
+// (R19, R20, R22). Wrong current passwords count per account (R23).
 func (s *Server) ChangePassword(ctx context.Context, req api.ChangePasswordRequestObject) (api.ChangePasswordResponseObject, error) {
-	p := principalFrom(ctx)
-	if p.User == nil {
-		return nil, forbidden("a shared token has no user and no password")
+	p, now := principalFrom(ctx), s.now().UTC()
+	if err := rules.MayChangeOwnPassword(p.caller()); err != nil {
+		return nil, err
 	}
-	if p.User.SSO {
-		return nil, forbidden("SSO users sign in through their identity provider and have no password (R16)")
+	// One attempt at a time per account, counted before the next starts:
+	// parallel guesses cannot overshoot the limit.
+	attempt, err := s.passwordGuesses.begin(ctx, p.User.ID)
+	if err != nil {
+		return nil, err
 	}
+	defer attempt.end()
 	// The principal may come from the verification cache, which keeps no
 	// password hashes: compare against the stored one.
-	me, err := s.store.GetUser(ctx, p.Scope(), p.User.ID)
+	me, err := s.store.GetUser(ctx, store.Scope{ClientID: p.User.ClientID}, p.User.ID)
 	if err != nil {
 		return nil, err
 	}
-	if !passwordMatches(req.Body.CurrentPassword, me.PasswordHash) {
-		return nil, badRequest("current_password is wrong")
-	}
-	hash, err := hashPassword(req.Body.NewPassword)
+	ok, err := s.passwordMatches(ctx, req.Body.CurrentPassword, me.PasswordHash)
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.store.UpdateUser(ctx, p.Scope(), p.User.ID, func(u *store.User) error {
-		u.PasswordHash = &hash
-		return nil
+	if !ok {
+		attempt.failed()
+		return nil, rules.WrongPassword()
+	}
+	hash, err := s.hashPassword(ctx, req.Body.NewPassword)
+	if err != nil {
+		return nil, err
+	}
+	err = s.store.Update(ctx, func(tx *store.Tx) error {
+		u, err := tx.LockUserByID(p.User.ID)
+		if err != nil {
+			return err
+		}
+		_, events := rules.ChangeOwnPassword(p.caller(), *u, hash, now)
+		return tx.Apply(events...)
 	})
 	if err != nil {
-		return nil, err
-	}
-	// A new password ends every other sign-in: whoever knew the old one is out.
-	if err := s.store.DeleteSessionsExcept(ctx, p.User.ID, p.SessionID); err != nil {
 		return nil, err
 	}
 	return api.ChangePassword204Response{}, nil

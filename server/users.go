@@ -9,6 +9,7 @@ import (
 
 	"github.com/tokend/tokend/gen/api"
 	"github.com/tokend/tokend/internal/perm"
+	"github.com/tokend/tokend/internal/rules"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/store"
 )
@@ -35,41 +36,43 @@ func (s *Server) ListUsers(ctx context.Context, req api.ListUsersRequestObject) 
 	return api.ListUsers200JSONResponse{Items: mapSlice(rows, apiUser), NextCursor: nullOf(encodeCursor(next))}, nil
 }
 
-// CreateUser creates a user in a company in scope with a role the caller
-// could hold itself (R17).
+// CreateUser creates a user in a company in scope, as rules.NewUser decides.
 func (s *Server) CreateUser(ctx context.Context, req api.CreateUserRequestObject) (api.CreateUserResponseObject, error) {
-	p, body := principalFrom(ctx), req.Body
-	if err := mayAssign(p, string(body.Role)); err != nil {
-		return nil, err
-	}
-	clientID := p.Client.ID
-	if body.ClientId != nil && *body.ClientId != clientID {
-		c, err := s.store.GetClient(ctx, p.Scope(), *body.ClientId)
-		if err != nil {
-			return nil, notFoundAs(err, "client")
-		}
-		clientID = c.ID
-	}
-	u := &store.User{
-		UUID: uuid.NewString(), ClientID: clientID, Email: strings.ToLower(string(body.Email)),
-		Realname: body.Realname, Role: string(body.Role),
-		Enabled: body.Enabled == nil || *body.Enabled, SSO: body.Sso != nil && *body.Sso,
+	p, body, now := principalFrom(ctx), req.Body, s.now().UTC()
+	want := rules.NewUserRequest{
+		UUID: uuid.NewString(), Email: strings.ToLower(string(body.Email)), Realname: body.Realname,
+		Role: perm.Role(body.Role), Enabled: body.Enabled == nil || *body.Enabled, SSO: body.Sso != nil && *body.Sso,
 		APIAccess: body.ApiAccess == nil || *body.ApiAccess,
 	}
-	if body.Password != nil {
-		if u.SSO {
-			return nil, badRequest("SSO users sign in through their identity provider and have no password (R16)")
-		}
-		h, err := hashPassword(*body.Password)
+	if body.Password != nil && !want.SSO {
+		h, err := s.hashPassword(ctx, *body.Password)
 		if err != nil {
 			return nil, err
 		}
-		u.PasswordHash = &h
+		want.PasswordHash = &h
+	} else if body.Password != nil {
+		want.PasswordHash = new(string) // refused by the rules (R16), never stored
 	}
-	if err := s.store.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil, conflict("a user with this e-mail already exists")
+	var u *store.User
+	err := s.store.Update(ctx, func(tx *store.Tx) error {
+		if body.ClientId != nil && *body.ClientId != p.Client.ID {
+			c, err := tx.Client(p.Scope(), *body.ClientId)
+			if err != nil {
+				return notFoundAs(err, "client")
+			}
+			want.Company = c
 		}
+		var events []rules.Event
+		var err error
+		if u, events, err = rules.NewUser(p.caller(), want, now); err != nil {
+			return err
+		}
+		return tx.Apply(events...)
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return nil, rules.Refuse(rules.CodeEmailTaken, "a user with this e-mail address already exists")
+	}
+	if err != nil {
 		return nil, err
 	}
 	return api.CreateUser201JSONResponse(apiUser(u)), nil
@@ -84,53 +87,39 @@ func (s *Server) GetUser(ctx context.Context, req api.GetUserRequestObject) (api
 	return api.GetUser200JSONResponse(apiUser(u)), nil
 }
 
-// UpdateUser changes the fields present; the store cascades R11, R12 and
-// R16 to the user's tokens in the same transaction.
+// UpdateUser changes the fields present; rules.ChangeUser decides the
+// change and what it means for the user's tokens and sessions, saved in
+// the same transaction (R11, R12, R15, R16, R17, R21, R22).
 func (s *Server) UpdateUser(ctx context.Context, req api.UpdateUserRequestObject) (api.UpdateUserResponseObject, error) {
-	p, body := principalFrom(ctx), req.Body
-	var hash *string
+	p, body, now := principalFrom(ctx), req.Body, s.now().UTC()
+	ch := rules.UserChange{Realname: body.Realname, Enabled: body.Enabled, SSO: body.Sso, APIAccess: body.ApiAccess}
+	if body.Role != nil {
+		r := perm.Role(*body.Role)
+		ch.Role = &r
+	}
 	if body.Password != nil {
-		h, err := hashPassword(*body.Password)
+		h, err := s.hashPassword(ctx, *body.Password)
 		if err != nil {
 			return nil, err
 		}
-		hash = &h
+		ch.PasswordHash = &h
 	}
-	u, err := s.store.UpdateUser(ctx, p.Scope(), req.Id, func(u *store.User) error {
-		if err := mayManage(p, u); err != nil {
+	var u *store.User
+	err := s.store.Update(ctx, func(tx *store.Tx) error {
+		target, err := tx.LockUser(p.Scope(), req.Id)
+		if err != nil {
 			return err
 		}
-		if body.Role != nil && string(*body.Role) != u.Role {
-			if err := mayAssign(p, string(*body.Role)); err != nil {
-				return err
-			}
-			u.Role = string(*body.Role)
+		tokens, err := tx.PersonalTokens(target.ID)
+		if err != nil {
+			return err
 		}
-		if body.Realname != nil {
-			u.Realname = *body.Realname
+		out, err := rules.ChangeUser(p.caller(), *target, ch, tokens, now)
+		if err != nil {
+			return err
 		}
-		if body.Enabled != nil {
-			if !*body.Enabled && u.ID == p.UserID() {
-				return badRequest("you cannot disable your own user")
-			}
-			u.Enabled = *body.Enabled
-		}
-		if body.Sso != nil {
-			u.SSO = *body.Sso
-		}
-		if body.ApiAccess != nil {
-			u.APIAccess = *body.ApiAccess
-		}
-		if hash != nil {
-			u.PasswordHash = hash
-		}
-		if u.SSO && body.Password != nil {
-			return badRequest("SSO users sign in through their identity provider and have no password (R16)")
-		}
-		if u.SSO {
-			u.PasswordHash = nil
-		}
-		return nil
+		u = out.User
+		return tx.Apply(out.Events...)
 	})
 	if err != nil {
 		return nil, notFoundAs(err, "user")
@@ -141,77 +130,56 @@ func (s *Server) UpdateUser(ctx context.Context, req api.UpdateUserRequestObject
 // DeleteUser deletes a user in scope with its personal tokens (R11).
 func (s *Server) DeleteUser(ctx context.Context, req api.DeleteUserRequestObject) (api.DeleteUserResponseObject, error) {
 	p := principalFrom(ctx)
-	u, err := s.store.GetUser(ctx, p.Scope(), req.Id)
+	err := s.store.Update(ctx, func(tx *store.Tx) error {
+		target, err := tx.LockUser(p.Scope(), req.Id)
+		if err != nil {
+			return err
+		}
+		n, err := tx.CountPersonalTokens(target.ID)
+		if err != nil {
+			return err
+		}
+		events, err := rules.MayDeleteUser(p.caller(), target, n)
+		if err != nil {
+			return err
+		}
+		return tx.Apply(events...)
+	})
 	if err != nil {
-		return nil, notFoundAs(err, "user")
-	}
-	if err := mayManage(p, u); err != nil {
-		return nil, err
-	}
-	if u.ID == p.UserID() {
-		return nil, badRequest("you cannot delete your own user")
-	}
-	if err := s.store.DeleteUser(ctx, p.Scope(), u.ID); err != nil {
 		return nil, notFoundAs(err, "user")
 	}
 	return api.DeleteUser204Response{}, nil
 }
 
 // ImportLegacyCredentials turns a Wallarm UUID + secret pair into a
-// backward-compatible token of the user (R15).
+// backward-compatible token of the user (R15, R22).
 func (s *Server) ImportLegacyCredentials(ctx context.Context, req api.ImportLegacyCredentialsRequestObject) (api.ImportLegacyCredentialsResponseObject, error) {
-	p, body := principalFrom(ctx), req.Body
-	u, err := s.store.GetUser(ctx, p.Scope(), req.Id)
+	p, body, now := principalFrom(ctx), req.Body, s.now().UTC()
+	if secret.Classify(body.Secret) != secret.KindLegacy {
+		return nil, rules.Refuse(rules.CodeLegacySecretFormat, "secret must be a Wallarm API secret (R15)")
+	}
+	sealed, err := seal(s.keys, s.cfg.SecretRetrieval, body.Secret)
+	if err != nil {
+		return nil, err
+	}
+	var t *store.Token
+	err = s.store.Update(ctx, func(tx *store.Tx) error {
+		target, err := tx.LockUser(p.Scope(), req.Id)
+		if err != nil {
+			return err
+		}
+		var events []rules.Event
+		if t, events, err = rules.ImportLegacy(p.caller(), target, strings.ToLower(body.Uuid.String()), now); err != nil {
+			return err
+		}
+		sealed.onto(t)
+		return tx.Apply(events...)
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return nil, rules.Refuse(rules.CodeLegacyUUIDTaken, "these legacy credentials were already imported (R15)")
+	}
 	if err != nil {
 		return nil, notFoundAs(err, "user")
 	}
-	if err := mayManage(p, u); err != nil {
-		return nil, err
-	}
-	if u.SSO {
-		return nil, badRequest("SSO users cannot authenticate with UUID and secret (R16)")
-	}
-	if secret.Classify(body.Secret) != secret.KindLegacy {
-		return nil, badRequest("secret must be a 64-character Wallarm API secret")
-	}
-	legacyUUID := strings.ToLower(body.Uuid.String())
-	t := &store.Token{
-		ClientID: u.ClientID, UserID: &u.ID, Realname: "Backward-compatible token", Permissions: []string{u.Role},
-		SourceRole: u.Role, Enabled: true, CreatedBy: userIDPtr(p), BackwardCompatible: true, LegacyUUID: &legacyUUID,
-	}
-	if err := sealValue(s.keys, s.cfg.SecretRetrieval, t, body.Secret); err != nil {
-		return nil, err
-	}
-	if err := s.store.CreateToken(ctx, t); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil, conflict("these legacy credentials were already imported")
-		}
-		return nil, err
-	}
-	return api.ImportLegacyCredentials201JSONResponse(apiTokenWithSecret(t, body.Secret)), nil
-}
-
-// mayAssign is R17: a caller can only hand out a role it could hold itself.
-func mayAssign(p *Principal, role string) error {
-	r := perm.Role(role)
-	if !r.Valid() {
-		return badRequest("unknown role %q", role)
-	}
-	if !r.Permissions().SubsetOf(p.Effective) {
-		return forbidden("you cannot assign the %s role: it grants more than you hold (R17)", role)
-	}
-	// A global role reaches every tenant of the partner: only a global
-	// caller may hand out that scope (R17, "only within its scope").
-	if r.Global() && !p.Role.Global() {
-		return forbidden("only a Global role can assign the %s role: its scope exceeds yours (R17)", role)
-	}
-	return nil
-}
-
-// mayManage extends R17 to the target: nobody manages a more powerful user.
-func mayManage(p *Principal, u *store.User) error {
-	if !perm.Role(u.Role).Permissions().SubsetOf(p.Effective) {
-		return forbidden("this user's role grants more than you hold (R17)")
-	}
-	return nil
+	return api.ImportLegacyCredentials201JSONResponse(s.apiTokenWithSecret(t, body.Secret)), nil
 }

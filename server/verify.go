@@ -5,6 +5,7 @@ import (
 
 	"github.com/tokend/tokend/gen/api"
 	"github.com/tokend/tokend/internal/perm"
+	"github.com/tokend/tokend/internal/rules"
 	"github.com/tokend/tokend/internal/secret"
 )
 
@@ -14,6 +15,9 @@ import (
 func (s *Server) VerifyToken(ctx context.Context, req api.VerifyTokenRequestObject) (api.VerifyTokenResponseObject, error) {
 	caller := principalFrom(ctx)
 	inactive := api.VerifyToken200JSONResponse{Active: false}
+	if req.Body.Permission != nil && !perm.Known(perm.Permission(*req.Body.Permission)) {
+		return nil, rules.Refuse(rules.CodeUnknownPermission, "permission is not in the catalog (R1; GET /v2/permissions lists them)")
+	}
 	value := req.Body.Token
 	if k := secret.Classify(value); k != secret.KindAPI && k != secret.KindLegacy {
 		return inactive, nil

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/tokend/tokend/internal/rules"
 )
 
 // Event is one line of the activity log. It never holds a secret: Details
@@ -43,6 +45,8 @@ const (
 	ActionUserUpdate            = "user.update"
 	ActionUserDelete            = "user.delete"
 	ActionUserLegacyImport      = "user.legacy_import"
+	ActionUserPasswordReset     = "user.password_reset"
+	ActionUserPasswordChange    = "user.password_change"
 	ActionClientCreate          = "client.create"
 	ActionClientUpdate          = "client.update"
 )
@@ -82,24 +86,13 @@ func (s *Store) record(ctx context.Context, tx *gorm.DB, ev Event) error {
 		ev.Details = Details{}
 	}
 	ev.CreatedAt = s.now().UTC()
-	if err := tx.Create(&ev).Error; err != nil {
-		return translate(err)
-	}
-	// The outbox: webhook deliveries commit or roll back with the change.
-	if event := webhookEventFor(ev); event != "" && ev.TokenID != nil {
-		return s.enqueueDeliveries(tx, event, ev.ClientID, *ev.TokenID, ev.Details)
-	}
-	return nil
+	return translate(tx.Create(&ev).Error)
 }
 
-// RecordActivity appends one event on its own (reads, denials, reports).
-func (s *Store) RecordActivity(ctx context.Context, ev Event) error {
-	return s.record(ctx, s.db.WithContext(ctx), ev)
-}
-
-// tokenEvent is an event about token t.
-func tokenEvent(action string, t *Token, details Details) Event {
-	return Event{ClientID: t.ClientID, Action: action, TokenID: &t.ID, UserID: t.UserID, Details: details}
+// Record applies and records events outside a transaction of the caller's
+// (a value read, a refused read): one short transaction of its own.
+func (s *Store) Record(ctx context.Context, events ...rules.Event) error {
+	return s.Update(ctx, func(tx *Tx) error { return tx.Apply(events...) })
 }
 
 // ActivityFilter narrows ListActivity.
@@ -114,7 +107,7 @@ type ActivityFilter struct {
 
 // ListActivity returns the events of the companies in scope, newest first.
 func (s *Store) ListActivity(ctx context.Context, sc Scope, f ActivityFilter) ([]Event, int64, error) {
-	q := sc.clientIDs(s.db.WithContext(ctx).Model(&Event{}), "client_id")
+	q := inScope(s.db.WithContext(ctx).Model(&Event{}), sc, "client_id")
 	if f.TokenID != nil {
 		q = q.Where("token_id = ?", *f.TokenID)
 	}

@@ -4,22 +4,9 @@ import (
 	"context"
 	"strings"
 	"sync"
-	"time"
 
 	"gorm.io/gorm/schema"
 )
-
-// Credential is what a presented secret resolves to: an API token or a
-// sign-in session, with the owner and the company needed to judge it.
-type Credential struct {
-	Token   *Token   // nil for a session
-	Session *Session // nil for a token
-	User    *User    // the owner; nil for a shared token
-	Client  *Client  // the token's or the user's company
-	// GraceUntil is set when the value is a renewed token's old one, still
-	// accepted until then (R10).
-	GraceUntil *time.Time
-}
 
 // TokenByDigest finds the token whose current value has this digest, or a
 // renewed token whose old value is still inside its grace period (R10).
@@ -51,32 +38,34 @@ func (s *Store) TokenByDigest(ctx context.Context, digest []byte) (*Credential, 
 // its company, as one joined row.
 type credentialRow struct {
 	Token
-	Owner   User   `gorm:"embedded;embeddedPrefix:owner_"`
-	Company Client `gorm:"embedded;embeddedPrefix:company_"`
+	Owner        User   `gorm:"embedded;embeddedPrefix:owner_"`
+	Company      Client `gorm:"embedded;embeddedPrefix:company_"`
+	OwnerCompany Client `gorm:"embedded;embeddedPrefix:ownerco_"`
 }
 
 func (r *credentialRow) credential() *Credential {
 	c := &Credential{Token: &r.Token, Client: &r.Company}
 	if r.Token.UserID != nil && r.Owner.ID == *r.Token.UserID {
-		c.User = &r.Owner
+		c.User, c.UserClient = &r.Owner, &r.OwnerCompany
 	}
 	return c
 }
 
 var credentialSQL = sync.OnceValue(func() string {
 	cols := []string{"t.*"}
-	for prefix, model := range map[string]any{"owner_": &User{}, "company_": &Client{}} {
+	for prefix, model := range map[string]any{"owner_": &User{}, "company_": &Client{}, "ownerco_": &Client{}} {
 		sch, err := schema.Parse(model, &sync.Map{}, schema.NamingStrategy{})
 		if err != nil {
 			panic(err) // the models are fixed at compile time
 		}
-		alias := map[string]string{"owner_": "u", "company_": "c"}[prefix]
+		alias := map[string]string{"owner_": "u", "company_": "c", "ownerco_": "oc"}[prefix]
 		for _, name := range sch.DBNames {
 			cols = append(cols, alias+"."+name+" AS "+prefix+name)
 		}
 	}
 	return "SELECT " + strings.Join(cols, ", ") +
-		" FROM tokens t JOIN clients c ON c.id = t.client_id LEFT JOIN users u ON u.id = t.user_id WHERE t.digest = ?"
+		" FROM tokens t JOIN clients c ON c.id = t.client_id LEFT JOIN users u ON u.id = t.user_id" +
+		" LEFT JOIN clients oc ON oc.id = u.client_id WHERE t.digest = ?"
 })
 
 func credentialQuery() string { return credentialSQL() }
@@ -112,6 +101,11 @@ func (s *Store) completeCredential(ctx context.Context, c *Credential, userID *i
 			return nil, err
 		}
 		c.User = &u
+		var uc Client
+		if err := translate(db.Where("id = ?", u.ClientID).Take(&uc).Error); err != nil {
+			return nil, err
+		}
+		c.UserClient = &uc
 	}
 	var cl Client
 	if err := translate(db.Where("id = ?", clientID).Take(&cl).Error); err != nil {
@@ -122,12 +116,8 @@ func (s *Store) completeCredential(ctx context.Context, c *Credential, userID *i
 }
 
 // CreateSession stores a new sign-in session.
-func (s *Store) CreateSession(ctx context.Context, userID int64, digest []byte, expiresAt time.Time) (*Session, error) {
-	sess := &Session{UserID: userID, Digest: digest, ExpiresAt: expiresAt.UTC(), CreatedAt: s.now().UTC()}
-	if err := translate(s.db.WithContext(ctx).Create(sess).Error); err != nil {
-		return nil, err
-	}
-	return sess, nil
+func (s *Store) CreateSession(ctx context.Context, sess *Session) error {
+	return translate(s.db.WithContext(ctx).Create(sess).Error)
 }
 
 // DeleteSession ends a session (logout).
@@ -138,11 +128,6 @@ func (s *Store) DeleteSession(ctx context.Context, id int64) error {
 // EndSessionByDigest ends the session with this digest, if any.
 func (s *Store) EndSessionByDigest(ctx context.Context, digest []byte) error {
 	return translate(s.db.WithContext(ctx).Where("digest = ?", digest).Delete(&Session{}).Error)
-}
-
-// DeleteSessionsExcept ends every session of the user but one (0: all).
-func (s *Store) DeleteSessionsExcept(ctx context.Context, userID, keep int64) error {
-	return translate(s.db.WithContext(ctx).Where("user_id = ? AND id <> ?", userID, keep).Delete(&Session{}).Error)
 }
 
 // UserByEmail finds a user for sign-in.

@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/tokend/tokend/internal/perm"
+	"github.com/tokend/tokend/internal/rules"
 	"github.com/tokend/tokend/internal/testenv"
 	"github.com/tokend/tokend/store"
 )
@@ -106,24 +107,44 @@ func TestCheckInvariants(t *testing.T) {
 		w.personal(analyst, "analytic", "attacks:view")
 		w.insert(&store.Token{UserID: &analyst.ID, Permissions: []string{"attacks:view"}, ExpireAt: ref(now.Add(time.Hour))})
 		w.insert(&store.Token{UserID: &analyst.ID, Permissions: []string{}}) // emptied by a demotion…
-		w.exec("UPDATE tokens SET enabled = ?, disabled_at = ? WHERE id = ?", false, now, w.tokens[len(w.tokens)-1])
+		w.exec("UPDATE tokens SET enabled = ?, disabled_at = ?, disabled_reason = ? WHERE id = ?", false, now, "no_permissions_left", w.tokens[len(w.tokens)-1])
 		w.personal(auditor, "attacks:view") // …and left with what the lower role grants
 		w.shared("admin")
 		w.insert(&store.Token{Shared: true, CapRole: "partner_admin", Permissions: []string{"clients:view"}})
 		w.legacy(analyst)
 		renewed := w.personal(admin, "api_tokens:view")
-		_, err = st.RenewToken(ctx, vis, renewed.ID, time.Hour, func(tok *store.Token) error {
+		testenv.Must(t, st.Update(ctx, func(tx *store.Tx) error {
+			h, err := tx.LockToken(vis, renewed.ID)
+			if err != nil {
+				return err
+			}
+			caller := &rules.Caller{Kind: rules.PersonalTokenCredential, User: admin, Client: w.company,
+				Role: perm.RoleAdmin, Effective: perm.RoleAdmin.Permissions()}
+			tok, events, err := rules.RenewToken(caller, h, time.Hour, now)
+			if err != nil {
+				return err
+			}
 			tok.Digest = append([]byte(nil), tok.Digest...)
 			tok.Digest[0]++
-			return nil
-		})
-		testenv.Must(t, err)
-		_, err = st.CreateSession(ctx, admin.ID, make([]byte, 32), now.Add(12*time.Hour))
-		testenv.Must(t, err)
+			return tx.Apply(events...)
+		}))
+		testenv.Must(t, st.CreateSession(ctx, &store.Session{UserID: admin.ID, Digest: make([]byte, 32),
+			Purpose: rules.SessionFull, CreatedAt: now, ExpiresAt: now.Add(12 * time.Hour)}))
+		// A Global Administrator's token for one of its tenants (R18, R21).
+		global := w.user("partner_admin")
+		tenant := &store.Client{UUID: uuid.NewString(), Name: "Tenant", Enabled: true, ParentID: &w.company.ID}
+		testenv.Must(t, st.CreateClient(ctx, tenant))
+		tt := w.personal(global, "admin")
+		w.exec("UPDATE tokens SET client_id = ? WHERE id = ?", tenant.ID, tt.ID)
+		// A one-time password and its session (R22).
+		oneTime := w.user("analytic")
+		w.exec("UPDATE users SET password_hash = ?, password_one_time = ? WHERE id = ?", "$argon2id$x", true, oneTime.ID)
+		testenv.Must(t, st.CreateSession(ctx, &store.Session{UserID: oneTime.ID, Digest: []byte("one-time session digest"),
+			Purpose: rules.SessionPasswordChange, CreatedAt: now, ExpiresAt: now.Add(rules.PasswordChangeLifetime)}))
 		disabledSSO := w.user("analytic")
 		w.exec("UPDATE users SET enabled = ?, sso = ?, api_access = ? WHERE id = ?", false, true, false, disabledSSO.ID)
 		w.insert(&store.Token{UserID: &disabledSSO.ID, Permissions: []string{"analytic"}})
-		w.exec("UPDATE tokens SET enabled = ?, disabled_at = ? WHERE id = ?", false, now, w.tokens[len(w.tokens)-1])
+		w.exec("UPDATE tokens SET enabled = ?, disabled_at = ?, disabled_reason = ? WHERE id = ?", false, now, "owner_disabled", w.tokens[len(w.tokens)-1])
 		w.exec("UPDATE clients SET enabled = ? WHERE id = ?", false, w.other.ID) // a disabled company is no violation
 		clean := func(when string) {
 			t.Helper()
@@ -252,9 +273,37 @@ func TestCheckInvariants(t *testing.T) {
 			}},
 			{"session of disabled user", "R19", "session", func() int64 {
 				u := w.user("analytic")
-				s, err := st.CreateSession(ctx, u.ID, []byte("session of "+u.Email), now.Add(time.Hour))
-				testenv.Must(t, err)
+				s := &store.Session{UserID: u.ID, Digest: []byte("session of " + u.Email), Purpose: rules.SessionFull,
+					CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+				testenv.Must(t, st.CreateSession(ctx, s))
 				w.exec("UPDATE users SET enabled = ? WHERE id = ?", false, u.ID)
+				return s.ID
+			}},
+			{"disabled without a reason", "R8", "token", func() int64 {
+				id := w.personal(admin, "admin").ID
+				w.exec("UPDATE tokens SET enabled = ?, disabled_at = ? WHERE id = ?", false, now, id)
+				return id
+			}},
+			{"tenant token after its owner lost the global role", "R21", "token", func() int64 {
+				u := w.user("partner_admin")
+				tenant := &store.Client{UUID: uuid.NewString(), Name: "Tenant", Enabled: true, ParentID: &w.company.ID}
+				testenv.Must(t, st.CreateClient(ctx, tenant))
+				id := w.personal(u, "admin").ID
+				w.exec("UPDATE tokens SET client_id = ? WHERE id = ?", tenant.ID, id)
+				w.exec("UPDATE users SET role = ? WHERE id = ?", "admin", u.ID)
+				return id
+			}},
+			{"shared above its cap role", "R20", "token", func() int64 {
+				id := w.shared("admin").ID
+				w.exec("UPDATE tokens SET permissions = ?, source_role = ? WHERE id = ?", store.StringList{"partner_admin"}, "partner_admin", id)
+				return id
+			}},
+			{"full session of a one-time password", "R22", "session", func() int64 {
+				u := w.user("analytic")
+				s := &store.Session{UserID: u.ID, Digest: []byte("full session of " + u.Email), Purpose: rules.SessionFull,
+					CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+				testenv.Must(t, st.CreateSession(ctx, s))
+				w.exec("UPDATE users SET password_hash = ?, password_one_time = ? WHERE id = ?", "$argon2id$x", true, u.ID)
 				return s.ID
 			}},
 			{"unknown role", "§2", "user", func() int64 {

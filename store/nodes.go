@@ -5,7 +5,7 @@ import "context"
 // ListNodes returns the nodes of the companies in scope, oldest first.
 func (s *Store) ListNodes(ctx context.Context, sc Scope, p Page) ([]Node, int64, error) {
 	var rows []Node
-	q := sc.clientIDs(s.db.WithContext(ctx).Model(&Node{}), "client_id")
+	q := inScope(s.db.WithContext(ctx).Model(&Node{}), sc, "client_id")
 	if err := p.apply(q, false).Find(&rows).Error; err != nil {
 		return nil, 0, translate(err)
 	}
@@ -21,7 +21,7 @@ func (s *Store) CreateNode(ctx context.Context, n *Node) error {
 
 // DeleteNode deletes a node in scope.
 func (s *Store) DeleteNode(ctx context.Context, sc Scope, id int64) error {
-	q := sc.clientIDs(s.db.WithContext(ctx), "client_id")
+	q := inScope(s.db.WithContext(ctx), sc, "client_id")
 	res := q.Where("id = ?", id).Delete(&Node{})
 	if res.Error != nil {
 		return translate(res.Error)

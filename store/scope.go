@@ -2,25 +2,20 @@ package store
 
 import "gorm.io/gorm"
 
-// Scope is the set of companies a caller may see (R18): its own company, and
-// for a Global role (partner_*) also every tenant linked to it.
-type Scope struct {
-	ClientID int64
-	Global   bool
-}
-
-// clientIDs restricts column (a client id column) to the scope, in the query.
-func (sc Scope) clientIDs(db *gorm.DB, column string) *gorm.DB {
+// inScope restricts column (a client id column) to the scope, in the
+// query (R18).
+func inScope(db *gorm.DB, sc Scope, column string) *gorm.DB {
 	if sc.Global {
 		return db.Where(column+" IN (SELECT id FROM clients WHERE id = ? OR parent_id = ?)", sc.ClientID, sc.ClientID)
 	}
 	return db.Where(column+" = ?", sc.ClientID)
 }
 
-// Contains reports whether a client with this id and parent is in scope.
-func (sc Scope) Contains(c *Client) bool {
-	if c.ID == sc.ClientID {
-		return true
+// visible restricts a token query to what v may see (R6), in the query.
+func visible(db *gorm.DB, v TokenVisibility) *gorm.DB {
+	db = inScope(db, v.Scope, "tokens.client_id")
+	if !v.AllInScope {
+		db = db.Where("tokens.user_id = ?", v.UserID)
 	}
-	return sc.Global && c.ParentID != nil && *c.ParentID == sc.ClientID
+	return db
 }

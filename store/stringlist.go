@@ -1,10 +1,52 @@
 package store
 
 import (
+	"context"
 	"database/sql/driver"
 	"encoding/json"
 	"fmt"
+	"reflect"
+
+	"gorm.io/gorm/schema"
 )
+
+// The entities (internal/rules) name these serializers in their gorm tags:
+// "names" keeps a []string as a JSON array (never NULL), "nullbytes" keeps
+// an empty []byte as NULL.
+func init() {
+	schema.RegisterSerializer("names", namesSerializer{})
+	schema.RegisterSerializer("nullbytes", nullBytesSerializer{})
+}
+
+type namesSerializer struct{}
+
+func (namesSerializer) Scan(ctx context.Context, field *schema.Field, dst reflect.Value, dbValue any) error {
+	var l StringList
+	if err := l.Scan(dbValue); err != nil {
+		return err
+	}
+	return field.Set(ctx, dst, []string(l))
+}
+
+func (namesSerializer) Value(_ context.Context, _ *schema.Field, _ reflect.Value, v any) (any, error) {
+	l, _ := v.([]string)
+	return StringList(l).Value()
+}
+
+type nullBytesSerializer struct{}
+
+func (nullBytesSerializer) Scan(ctx context.Context, field *schema.Field, dst reflect.Value, dbValue any) error {
+	var b NullBytes
+	if err := b.Scan(dbValue); err != nil {
+		return err
+	}
+	return field.Set(ctx, dst, []byte(b))
+}
+
+func (nullBytesSerializer) Value(_ context.Context, _ *schema.Field, _ reflect.Value, v any) (any, error) {
+	b, _ := v.([]byte)
+	return NullBytes(b).Value()
+}
 
 // StringList is a list of strings kept as a JSON array in one TEXT column,
 // the same on PostgreSQL and SQLite.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -64,27 +63,6 @@ const (
 	EventTokenLeaked   = "token.leaked"
 )
 
-// webhookEventFor maps an activity-log event to the webhook event it
-// announces, if any.
-func webhookEventFor(ev Event) string {
-	switch ev.Action {
-	case ActionTokenExpire:
-		return EventTokenExpired
-	case ActionTokenDisable:
-		return EventTokenDisabled
-	case ActionTokenRenew:
-		return EventTokenRenewed
-	case ActionTokenLeaked:
-		return EventTokenLeaked
-	case ActionTokenOwnerCascade:
-		r := ev.Details["reason"]
-		if strings.Contains(r, "owner_disabled") || strings.Contains(r, "api_access_off") || strings.Contains(r, "no_permissions_left") {
-			return EventTokenDisabled
-		}
-	}
-	return ""
-}
-
 // EventPayload is the JSON body a webhook receives.
 type EventPayload struct {
 	Event     string            `json:"event"`
@@ -143,7 +121,7 @@ func (s *Store) enqueueDeliveries(tx *gorm.DB, event string, clientID, tokenID i
 // ListWebhooks returns the webhooks of the companies in scope.
 func (s *Store) ListWebhooks(ctx context.Context, sc Scope, p Page) ([]Webhook, int64, error) {
 	var rows []Webhook
-	q := sc.clientIDs(s.db.WithContext(ctx).Model(&Webhook{}), "client_id")
+	q := inScope(s.db.WithContext(ctx).Model(&Webhook{}), sc, "client_id")
 	if err := p.apply(q, false).Find(&rows).Error; err != nil {
 		return nil, 0, translate(err)
 	}
@@ -154,7 +132,7 @@ func (s *Store) ListWebhooks(ctx context.Context, sc Scope, p Page) ([]Webhook, 
 // GetWebhook returns a webhook in scope.
 func (s *Store) GetWebhook(ctx context.Context, sc Scope, id int64) (*Webhook, error) {
 	var w Webhook
-	if err := sc.clientIDs(s.db.WithContext(ctx).Model(&Webhook{}), "client_id").Where("id = ?", id).Take(&w).Error; err != nil {
+	if err := inScope(s.db.WithContext(ctx).Model(&Webhook{}), sc, "client_id").Where("id = ?", id).Take(&w).Error; err != nil {
 		return nil, translate(err)
 	}
 	return &w, nil
@@ -171,7 +149,7 @@ func (s *Store) CreateWebhook(ctx context.Context, w *Webhook) error {
 func (s *Store) UpdateWebhook(ctx context.Context, sc Scope, id int64, change func(w *Webhook) error) (*Webhook, error) {
 	var w Webhook
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := s.lock(sc.clientIDs(tx.Model(&Webhook{}), "client_id")).Where("id = ?", id).Take(&w).Error; err != nil {
+		if err := s.lock(inScope(tx.Model(&Webhook{}), sc, "client_id")).Where("id = ?", id).Take(&w).Error; err != nil {
 			return translate(err)
 		}
 		if err := change(&w); err != nil {
@@ -190,7 +168,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, sc Scope, id int64, change fu
 func (s *Store) DeleteWebhook(ctx context.Context, sc Scope, id int64) error {
 	return translate(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var w Webhook
-		if err := sc.clientIDs(tx.Model(&Webhook{}), "client_id").Where("id = ?", id).Take(&w).Error; err != nil {
+		if err := inScope(tx.Model(&Webhook{}), sc, "client_id").Where("id = ?", id).Take(&w).Error; err != nil {
 			return translate(err)
 		}
 		if err := tx.Where("webhook_id = ?", id).Delete(&Delivery{}).Error; err != nil {

@@ -209,8 +209,17 @@ func newWorld(base, admin string, users int) (*world, error) {
 		if code, err := w.call(admin, "POST", "/v2/users", fmt.Sprintf(`{"email":%q,"realname":"Soak %d","role":%q,"password":"soak-password-%d"}`, email, i, role, i), &u); err != nil || code != 201 {
 			return nil, fmt.Errorf("create user: %d %v", code, err)
 		}
+		// The administrator's password is one-time (R22): sign in with it,
+		// set one's own, sign in again.
 		var login struct{ Token string }
 		if code, err := w.call("", "POST", "/v1/login", fmt.Sprintf(`{"email":%q,"password":"soak-password-%d"}`, email, i), &login); err != nil || code != 200 {
+			return nil, fmt.Errorf("login: %d %v", code, err)
+		}
+		change := fmt.Sprintf(`{"current_password":"soak-password-%d","new_password":"own-soak-password-%d"}`, i, i)
+		if code, err := w.call(login.Token, "PUT", "/v1/user/password", change, nil); err != nil || code != 204 {
+			return nil, fmt.Errorf("set own password: %d %v", code, err)
+		}
+		if code, err := w.call("", "POST", "/v1/login", fmt.Sprintf(`{"email":%q,"password":"own-soak-password-%d"}`, email, i), &login); err != nil || code != 200 {
 			return nil, fmt.Errorf("login: %d %v", code, err)
 		}
 		su := &soakUser{id: u.Id, session: login.Token}

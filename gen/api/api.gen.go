@@ -44,6 +44,8 @@ const (
 	ActivityActionUserCreate            ActivityAction = "user.create"
 	ActivityActionUserDelete            ActivityAction = "user.delete"
 	ActivityActionUserLegacyImport      ActivityAction = "user.legacy_import"
+	ActivityActionUserPasswordChange    ActivityAction = "user.password_change"
+	ActivityActionUserPasswordReset     ActivityAction = "user.password_reset"
 	ActivityActionUserUpdate            ActivityAction = "user.update"
 )
 
@@ -84,6 +86,10 @@ func (e ActivityAction) Valid() bool {
 		return true
 	case ActivityActionUserLegacyImport:
 		return true
+	case ActivityActionUserPasswordChange:
+		return true
+	case ActivityActionUserPasswordReset:
+		return true
 	case ActivityActionUserUpdate:
 		return true
 	default:
@@ -106,6 +112,183 @@ func (e DeliveryStatus) Valid() bool {
 	case Failed:
 		return true
 	case Pending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DisabledReason.
+const (
+	ApiAccessOff      DisabledReason = "api_access_off"
+	Expired           DisabledReason = "expired"
+	Leaked            DisabledReason = "leaked"
+	Manual            DisabledReason = "manual"
+	NoPermissionsLeft DisabledReason = "no_permissions_left"
+	OutOfScope        DisabledReason = "out_of_scope"
+	OwnerDisabled     DisabledReason = "owner_disabled"
+)
+
+// Valid indicates whether the value is a known member of the DisabledReason enum.
+func (e DisabledReason) Valid() bool {
+	switch e {
+	case ApiAccessOff:
+		return true
+	case Expired:
+		return true
+	case Leaked:
+		return true
+	case Manual:
+		return true
+	case NoPermissionsLeft:
+		return true
+	case OutOfScope:
+		return true
+	case OwnerDisabled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProblemType.
+const (
+	ProblemTypeAPIAccessOff           ProblemType = "https://tokend.dev/problems/api-access-off"
+	ProblemTypeBadRequest             ProblemType = "https://tokend.dev/problems/bad-request"
+	ProblemTypeConflict               ProblemType = "https://tokend.dev/problems/conflict"
+	ProblemTypeEmailTaken             ProblemType = "https://tokend.dev/problems/email-taken"
+	ProblemTypeExpiryInPast           ProblemType = "https://tokend.dev/problems/expiry-in-past"
+	ProblemTypeGlobalRoleScope        ProblemType = "https://tokend.dev/problems/global-role-scope"
+	ProblemTypeGraceTooLong           ProblemType = "https://tokend.dev/problems/grace-too-long"
+	ProblemTypeInternal               ProblemType = "https://tokend.dev/problems/internal"
+	ProblemTypeLegacyImportOperator   ProblemType = "https://tokend.dev/problems/legacy-import-operator"
+	ProblemTypeLegacyPermissionsFixed ProblemType = "https://tokend.dev/problems/legacy-permissions-fixed"
+	ProblemTypeLegacySecretFormat     ProblemType = "https://tokend.dev/problems/legacy-secret-format"
+	ProblemTypeLegacyUUIDTaken        ProblemType = "https://tokend.dev/problems/legacy-uuid-taken"
+	ProblemTypeMethodNotAllowed       ProblemType = "https://tokend.dev/problems/method-not-allowed"
+	ProblemTypeMissingPermission      ProblemType = "https://tokend.dev/problems/missing-permission"
+	ProblemTypeNoPermissionsLeft      ProblemType = "https://tokend.dev/problems/no-permissions-left"
+	ProblemTypeNotFound               ProblemType = "https://tokend.dev/problems/not-found"
+	ProblemTypeOutOfScope             ProblemType = "https://tokend.dev/problems/out-of-scope"
+	ProblemTypeOwnerCeiling           ProblemType = "https://tokend.dev/problems/owner-ceiling"
+	ProblemTypeOwnerDisabled          ProblemType = "https://tokend.dev/problems/owner-disabled"
+	ProblemTypePasswordChangeRequired ProblemType = "https://tokend.dev/problems/password-change-required"
+	ProblemTypePasswordGuessing       ProblemType = "https://tokend.dev/problems/password-guessing"
+	ProblemTypePermissionCeiling      ProblemType = "https://tokend.dev/problems/permission-ceiling"
+	ProblemTypePersonalTokenHolder    ProblemType = "https://tokend.dev/problems/personal-token-holder"
+	ProblemTypeRateLimited            ProblemType = "https://tokend.dev/problems/rate-limited"
+	ProblemTypeReenableNeedsExpiry    ProblemType = "https://tokend.dev/problems/reenable-needs-expiry"
+	ProblemTypeRoleCeiling            ProblemType = "https://tokend.dev/problems/role-ceiling"
+	ProblemTypeSSONoPassword          ProblemType = "https://tokend.dev/problems/sso-no-password"
+	ProblemTypeSecretNotStored        ProblemType = "https://tokend.dev/problems/secret-not-stored"
+	ProblemTypeSecretRetrievalOff     ProblemType = "https://tokend.dev/problems/secret-retrieval-off"
+	ProblemTypeSelfLockout            ProblemType = "https://tokend.dev/problems/self-lockout"
+	ProblemTypeSessionRequired        ProblemType = "https://tokend.dev/problems/session-required"
+	ProblemTypeSharedTokenManager     ProblemType = "https://tokend.dev/problems/shared-token-manager"
+	ProblemTypeSharedTokenOwner       ProblemType = "https://tokend.dev/problems/shared-token-owner"
+	ProblemTypeTargetAboveCaller      ProblemType = "https://tokend.dev/problems/target-above-caller"
+	ProblemTypeTenantParent           ProblemType = "https://tokend.dev/problems/tenant-parent"
+	ProblemTypeTooLarge               ProblemType = "https://tokend.dev/problems/too-large"
+	ProblemTypeUnauthorized           ProblemType = "https://tokend.dev/problems/unauthorized"
+	ProblemTypeUnavailable            ProblemType = "https://tokend.dev/problems/unavailable"
+	ProblemTypeUnknownPermission      ProblemType = "https://tokend.dev/problems/unknown-permission"
+	ProblemTypeUnsupportedMediaType   ProblemType = "https://tokend.dev/problems/unsupported-media-type"
+	ProblemTypeValidation             ProblemType = "https://tokend.dev/problems/validation"
+	ProblemTypeValueCeiling           ProblemType = "https://tokend.dev/problems/value-ceiling"
+	ProblemTypeValueOwnerOnly         ProblemType = "https://tokend.dev/problems/value-owner-only"
+	ProblemTypeWrongPassword          ProblemType = "https://tokend.dev/problems/wrong-password"
+)
+
+// Valid indicates whether the value is a known member of the ProblemType enum.
+func (e ProblemType) Valid() bool {
+	switch e {
+	case ProblemTypeAPIAccessOff:
+		return true
+	case ProblemTypeBadRequest:
+		return true
+	case ProblemTypeConflict:
+		return true
+	case ProblemTypeEmailTaken:
+		return true
+	case ProblemTypeExpiryInPast:
+		return true
+	case ProblemTypeGlobalRoleScope:
+		return true
+	case ProblemTypeGraceTooLong:
+		return true
+	case ProblemTypeInternal:
+		return true
+	case ProblemTypeLegacyImportOperator:
+		return true
+	case ProblemTypeLegacyPermissionsFixed:
+		return true
+	case ProblemTypeLegacySecretFormat:
+		return true
+	case ProblemTypeLegacyUUIDTaken:
+		return true
+	case ProblemTypeMethodNotAllowed:
+		return true
+	case ProblemTypeMissingPermission:
+		return true
+	case ProblemTypeNoPermissionsLeft:
+		return true
+	case ProblemTypeNotFound:
+		return true
+	case ProblemTypeOutOfScope:
+		return true
+	case ProblemTypeOwnerCeiling:
+		return true
+	case ProblemTypeOwnerDisabled:
+		return true
+	case ProblemTypePasswordChangeRequired:
+		return true
+	case ProblemTypePasswordGuessing:
+		return true
+	case ProblemTypePermissionCeiling:
+		return true
+	case ProblemTypePersonalTokenHolder:
+		return true
+	case ProblemTypeRateLimited:
+		return true
+	case ProblemTypeReenableNeedsExpiry:
+		return true
+	case ProblemTypeRoleCeiling:
+		return true
+	case ProblemTypeSSONoPassword:
+		return true
+	case ProblemTypeSecretNotStored:
+		return true
+	case ProblemTypeSecretRetrievalOff:
+		return true
+	case ProblemTypeSelfLockout:
+		return true
+	case ProblemTypeSessionRequired:
+		return true
+	case ProblemTypeSharedTokenManager:
+		return true
+	case ProblemTypeSharedTokenOwner:
+		return true
+	case ProblemTypeTargetAboveCaller:
+		return true
+	case ProblemTypeTenantParent:
+		return true
+	case ProblemTypeTooLarge:
+		return true
+	case ProblemTypeUnauthorized:
+		return true
+	case ProblemTypeUnavailable:
+		return true
+	case ProblemTypeUnknownPermission:
+		return true
+	case ProblemTypeUnsupportedMediaType:
+		return true
+	case ProblemTypeValidation:
+		return true
+	case ProblemTypeValueCeiling:
+		return true
+	case ProblemTypeValueOwnerOnly:
+		return true
+	case ProblemTypeWrongPassword:
 		return true
 	default:
 		return false
@@ -295,6 +478,13 @@ type DeliveryList struct {
 	NextCursor nullable.Nullable[NextCursor] `json:"next_cursor"`
 }
 
+// DisabledReason Why a token is disabled: `manual` (a caller disabled it), `expired`
+// (R7), `owner_disabled` (R11), `api_access_off` (R16),
+// `no_permissions_left` (a role change took them all, R12),
+// `out_of_scope` (its owner lost the role that reached its company,
+// R21), `leaked` (its value was reported).
+type DisabledReason string
+
 // Email defines model for Email.
 type Email = string
 
@@ -397,17 +587,29 @@ type Problem struct {
 	Instance  *string         `json:"instance,omitempty"`
 	RequestId *string         `json:"request_id,omitempty"`
 
+	// Rule The rule of DESIGN.md a refusal enforces (R1…R24, or §2 for the domain rules), for rule refusals only.
+	//
+	// Example: R20
+	Rule *string `json:"rule,omitempty"`
+
 	// Status Example: 400
 	Status int32 `json:"status"`
 
 	// Title Example: Bad Request
 	Title string `json:"title"`
 
-	// Type A URI reference naming the problem type.
-	//
-	// Example: https://tokend.dev/problems/validation
-	Type string `json:"type"`
+	// Type The problem types tokend answers with, stable across releases: a
+	// rule's refusal (its `rule` member names the rule; docs/RULES.md has
+	// the table) or a protocol problem (validation, not-found, …). Clients
+	// branch on these, never on `detail`.
+	Type ProblemType `json:"type"`
 }
+
+// ProblemType The problem types tokend answers with, stable across releases: a
+// rule's refusal (its `rule` member names the rule; docs/RULES.md has
+// the table) or a protocol problem (validation, not-found, …). Clients
+// branch on these, never on `detail`.
+type ProblemType string
 
 // RenewRequest defines model for RenewRequest.
 type RenewRequest struct {
@@ -432,6 +634,9 @@ type RoleInfo struct {
 type Session struct {
 	ExpireAt time.Time `json:"expire_at"`
 
+	// PasswordChangeRequired True when the password was one-time (set by an administrator, R22): the session can only change it.
+	PasswordChangeRequired bool `json:"password_change_required"`
+
 	// Token The session token (`tks_…`).
 	Token string `json:"token"`
 }
@@ -445,7 +650,10 @@ type Token struct {
 	// CreatedBy The user who created it.
 	CreatedBy  nullable.Nullable[int64]     `json:"created_by"`
 	DisabledAt nullable.Nullable[time.Time] `json:"disabled_at"`
-	Enabled    bool                         `json:"enabled"`
+
+	// DisabledReason Why a disabled token is disabled; null while enabled.
+	DisabledReason nullable.Nullable[DisabledReason] `json:"disabled_reason"`
+	Enabled        bool                              `json:"enabled"`
 
 	// ExpireAt Null: never expires.
 	ExpireAt nullable.Nullable[time.Time] `json:"expire_at"`
@@ -460,6 +668,9 @@ type Token struct {
 
 	// Permissions As submitted (role names and/or permissions); empty for a backward-compatible token, whose permissions are its owner's role.
 	Permissions []string `json:"permissions"`
+
+	// PurgeAt When a disabled token will be deleted (R14, disabled_at + the deployment's retention); null while enabled.
+	PurgeAt nullable.Nullable[time.Time] `json:"purge_at"`
 
 	// Realname The token's name.
 	Realname  string                       `json:"realname"`
@@ -523,7 +734,10 @@ type TokenWithSecret struct {
 	// CreatedBy The user who created it.
 	CreatedBy  nullable.Nullable[int64]     `json:"created_by"`
 	DisabledAt nullable.Nullable[time.Time] `json:"disabled_at"`
-	Enabled    bool                         `json:"enabled"`
+
+	// DisabledReason Why a disabled token is disabled; null while enabled.
+	DisabledReason nullable.Nullable[DisabledReason] `json:"disabled_reason"`
+	Enabled        bool                              `json:"enabled"`
 
 	// ExpireAt Null: never expires.
 	ExpireAt nullable.Nullable[time.Time] `json:"expire_at"`
@@ -538,6 +752,9 @@ type TokenWithSecret struct {
 
 	// Permissions As submitted (role names and/or permissions); empty for a backward-compatible token, whose permissions are its owner's role.
 	Permissions []string `json:"permissions"`
+
+	// PurgeAt When a disabled token will be deleted (R14, disabled_at + the deployment's retention); null while enabled.
+	PurgeAt nullable.Nullable[time.Time] `json:"purge_at"`
 
 	// Realname The token's name.
 	Realname  string                       `json:"realname"`
@@ -2142,6 +2359,25 @@ func (response ChangePassword403ApplicationProblemPlusJSONResponse) VisitChangeP
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword429ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6432,137 +6668,163 @@ func (sh *strictHandler) ListWebhookDeliveries(ctx echo.Context, id ID, params L
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pchu5euiroHhTZfJOi6JkWh5TdepGR/ZklOtj+0rWnVRMHxHs/kgiagIcAC2a41JVniYPlidJYetG",
-	"b2RTomR5jv9x6cby4ds3fG2FbL5gFKgUrcHX1gJzPAcJXH87TbhgXH2KQIScLCRhtDVofZwBGlH4Iq9C",
-	"/cQIsQmSM0ALDjeEJQIt8BRQmy3w7wl0uq2gRdR7vyfAV62gRfEcWoOWebkVtEQ4gzlW88zxl7dAp3LW",
-	"Ghy+OApaCywlcPXu3z+d7P073vujt/fqau/z//6nVtCSq4UaRkhO6LR1exu0zl6rQfRcCyxn2VQkagUt",
-	"Dr8nhEPUGkiegD/tP3GYtAat/7WfQWPf/Cv2z17rod+SOZFlUHxQGxXkD6jbZKzf8yeLYIKTWLYGB71e",
-	"0JowPsdSLZHK54etQIGAzJO5/rsXtOaE2q/phgmVMAWul/X/9GylZZ1iAXuECqCCSHIDSCRjAyd3VGp5",
-	"qM04gr05JjGaMI4SAVzUHtfva0+qeBi3Ct5iwagAjUt/xdE5/J6A0EAMGZVA9Ue8WMQkxGrh+wvOxjHM",
-	"f/oPoXbxteEJfTBvmUnLmMrNtGjMAV8LvXk1PcehRIwjjHgSwzEaAeeMixGKiZACTQjEEbILEt3WbdA6",
-	"ZXQSk/DRNxDOMJ3qRevpBVoSOdP7EJJxiJCQWIJe4hu1h8dc3wldIQ24AGGBzn85Ra/6L146uKEIJCax",
-	"Ad8vjI9JFAF9dPjhOAaO5niFBIAGHBv/B4QSjROJKJMoYkjOiFnmOyZ/YQmNHnOV7xgSSThzyyLUYKle",
-	"9zOBboggYxITudIr/MjY3zBdWXISjwpOxtAc0xVSfHm+UHTC2VwDD+Eo4iDEMeIg+QrhiQSORufqy96J",
-	"+jJCAkJGI6E4zAxwZMWM90iZk12YV5BkaImJ7OaYUD3z/Pmon+OevQruqbZ3SXEiZ4yTP+BRT/xvRAhC",
-	"pwGa41jtAqIAJfSasiUNUEQEHscQKfYEXxZKZqGQQwRUEhwL1GYU0JhFK821cRx3NF5cUnyDSaxefVQW",
-	"gCJYAI2AhivUVogbYYnHWEAHRQyEpjBMxRL4PQ4ejWHCOCDJV0qK4SkmdLfIcOsG02s7CUNYSIMUC84W",
-	"wCUxkkxx20R/gi94vlDAbmH3dJATjL3+z1VqSqaIfHKjfU6fMzxAnedJKMkNkavyEnBogLT+zNz7J+bp",
-	"20C9x/iVZNdAr0hUrdidfDhD+gnNg/QbSjGIAkQmCNOVAroP6qO+D+pXh4fPn7887D0/+vlF/+XLo14R",
-	"8DSJLYYaJax4EG6RShepXONvM4YiEiEij5EaTNOAXrD6TUA8QW1NNKsALRI+hY6R8mKGFR3pJx98D2FM",
-	"gEq7/k3aZdAKOWAJ0RWWOUSOsIQ9SeaQR6ujfgmpFE1qSauxI4qIAhaOP+SwZhNmBiVIY2mVjwi1jUKk",
-	"dEERIBZHCNMIUVgizmL1U8gSKkXnGFG4AQ1wCDlohl3C7KZwIYtqHLWiRmOoU+9CpdAqadStIsKaI8u2",
-	"vp4oDEHgUCqm/PDoU4v8ai3qz3QpWoXXGs2SAnfKfX65nQdeb4GjaVsrI4DAcasiZZfYkXcIGQg0EuQo",
-	"JMP1dUzzJGWRQNU+PpnBu2YgN1c3WUT+V6B6o+6rFcTpdw4Ultm/EIP3rsH3Kw44qvrtKgJKIPvLCPb0",
-	"q2ZV6Td9mlchFiGOsl9jwNfggJPtRH9LN6K/pUvT32KY4nB1ReYLxmV6ONkA9rsd4nMFdTioviXGfsuL",
-	"IyJhnv/QRCypcef4y5l5x1i7dmLMOdb/e06GTcO+gy/SOixKGKmnyI9WhTunGg7l/e2APRvE0hRt/xsz",
-	"FgOm27BDY4g3YeQLzDP5U2YhC8wl1aaFhHBGSYhjJIFi6stUjCRb7MVwAzFSS3oM2Z8kZsnpJPqHHHif",
-	"H21SqQz/MC9qkGXg9yGTYyoldAhaX/ambM/6Pk7N/jMkOTW0UyttJzgWEBTwyJ3fWjRWzxR3pF+sx9hd",
-	"UKXF/SdKk5eGNW0C95xQ/9eD4gGspcKtTqe8zoQrxLoUVbbMLyUNNEDLGQlniDK0AC4YVQJcBGhEohEi",
-	"AvUCNFIoPDLOOhKjy8uz11rnGnHAsVrsKJP1z4TWzBR9FiyFBblSxokQ1ZveVlE1jzdnRLtgnXNM4maz",
-	"NeCy92BfZXa1AD5XhjyjoprRhjiOlbmaWe/PBILJBELtlfXeD5Slj2kEkfa/OpLdvOdN5OqwpdloSpnf",
-	"hArn6hllLQtWDenmBiaWCCdypkATKjwxniSn0rc9WSRAw6nz/YkgXxX26cdhtndEFv55xPKllwJ54BP1",
-	"eiF2G7ReQ0xubIygwBqsC2+97+TwoP+y//Pzo/7LTcSwEyNWL3arQTZadnBjlbp1OP0bjGeMXb+5sUKw",
-	"KUOMsZBX4Lzu25udWvzZk9jlpl3s5SrzVm1/xpuJxfOFWStrATRSa/AOU1EsJgqBq0yLpYF8QxFURWfe",
-	"CO6005UFGZqXgZI7vpKN6aFi+ZzWkdou1LGUbJ+cQvamShy/6GvMSRlkPnL7938eDsXnn/7ZfagI3qpx",
-	"F3L13kyzSc8rLeoXAnHkfNQl0GvXVZUnETgMEEb/evH+HVowhdccESqZVqzGLFoFyLpX0sB4qmdlzt99",
-	"Y8obRGkgsEEIPG0kjwtHZPaRjVB1PL8CjtV4TbzW7Hqn/moTfV8jnHu9lwevXh2+6L/s9169Olgf3A5a",
-	"bwFfn4P2WWxnZwmW8BBqDhwRiZZYoAlLaITaGF2evw0QRhwWTBDJ+KoTGJ+ycX9rXwWK2bTkV+zVuRGr",
-	"9R7jvbGqzw2OEyiM+OLgMEdFB5vOwkxWdRRvtcfnNIsZbQtB7beq3sdvOI4xn+8JuYrBenlR+6iPxljA",
-	"UR+FM8xxKIGLzjHSgZuQzUHkjJWq7R/leYj6Wpn+8dP+Xz5/PerfVnKRnWhv9h0LhEr4simhXj7DFqCF",
-	"ZvyzwqUjxJLxqPDqQe+wvx3WOK0zHbBqg++qLIbehomClidfKlJlhEBYoJFLGpIMTUEaAxe+SJ00ZP1P",
-	"zESflHjWP9/Np/+ORVDhzXv02Mzu/XsPaqRYU2SDYaGA+0S8YGopu1C6NL48OYXrQ0PCr8IT9+6pjuJt",
-	"eVChcWld3Z3zqM0tG7+/UfcoLagwfiX0Ukv6FEscs2kZSQpenF36XlgMzdHvnMVwRids88gFuOS9BWbS",
-	"9bBw1JLn0GoBJsKLMI32GUehgZnvqELtEQejYQ1MZG/UOdZBYPuq8WMho0UTjgRIgdrnB506x9bRZjTK",
-	"gUM/7b6Wge6ZAYXt1WanFTHf/JFXllMlH80TobQal6Y1SWTClWqDOOwZV42OnSjdrIk9YPIOK5zGuQxE",
-	"xCYIK72JRDqPx2Td5UC6DrdyBlIDzCVUSEzDpl5DowlZmbr5+QpjpL8+Gba5G0oSaVyY2dH9FUfIKWtN",
-	"TsT88LWU53R5foY4TIADDTW2Ezq1ec8GodSLedtwJuVCDPb3TYJKN4Ibl4Al9rPD3N4M0/+6zQbrrLJz",
-	"oLC8m6o65TiEqwVwwqIrm7tXhsuvbIliZiHB4sgo9+gaYCHQkvFrBaW2ohsmJDrso1nJibt9ulbVRq3r",
-	"2nmicDQnOuuA4nglSWgdpxHcQKx2qb4nkbL4tLtnEbOViQ9KCvzKvZ1+z0ZJf7JvV3m1Ul5ekjYREYsY",
-	"r7aIoUxjNsZxRZI3uwEunHuiJqCrQ0ZwA3yFYkK1Aap/9/JytoyBOff/Q4nNKq0vyIMthUl+FVXof2Hi",
-	"BuVzyJw2d1Xr19j6Nlphjf32SF6Lq//+z/8adbp3IHUrSbIFV+3zo1tMfpdjHF4vMY+udARfEpsbev9A",
-	"4P2tIjfEeLUmz2k5Y8g+iEz274MGf1zm7U7jD+uCkjksLCSFJ3E8sNl05jGR2/991jQjVFZJOMronvXo",
-	"WIJD6tEBWnCYkC8BmhAuJOprrqKtc9/fkxd98jq6OhmfRv/9n/+1/LL6o5Hk3SrskojdHlQ2qMk73N7h",
-	"sDYefCKQSMZzIhUut3lJ1/Ze7hwjmC+kze9Gjoj3MiLOsgiYyMWREdYuTmESAp8JrZk/YEi5JlfSS0ho",
-	"oj5SWO72LE2uRTXNGePlyoW6KyqG3Nmg5QwoGnng1ckZ8AWHMl4hRs2zAYJYABqFiZBsPmq2aZNtdy8O",
-	"ujZNVJ9/Lp3rETOgN6WEZtmd9qByQfC8Pesflx8L96MuPt8uBPI8OOcwLSeAChylwAuCSjFquWitML6T",
-	"c2xLMezJlrSsMHcizUWNzpIfC1DcPi900N+qDN6dyaIC01xbhZJ3YBRY0WaHos8XUnjZcyiKQpvy6FS4",
-	"8xc6tR0igUbKjNA/i8EcUzyFUbU27dHnlnHtGmKoxbVdeD+NBvnk3J96WRdpPKouTrVtGLM+tqMnfIyE",
-	"w60tkKdESrd1kPuNyFl2XDiO309ag0/NUO/rFmFIP46KLmZsSdF4ZW2FAGlGr7VUk/WOGI1XdzC+avHk",
-	"823Qcsme61Iuy4mgFxfvTaX1QKkXcgY61LzS9akzV1iTCC9RTrtPjzrVTObxDbfdJmRuXvI3yGDchXL2",
-	"kCG6+szBprmCuT1WsUGF3HdSYYr4v0Et2Vbjcci37lGTo7SlfuSHqdZyTvfcHdSPOyBnUU8pLrwmul/E",
-	"jLoj3oXmoPngk1Mc1Kp2JMY3ZdGvZXNPFK8q8KgEwv8PnExWdwseZLpIWQy+X5hB4lWAsOe9QJKhcAbh",
-	"dXcb92sxhequSVNut0KTW1XN9U0T5+lOKwweUke8mnJMJVT4Dz5wUIZgyf0x0plzWFybKoUKXH+wUPo6",
-	"h45fb7BT6HsG3OM5SyyiVWGozVJ/CjlN6y2bG9dQqpH8KCbfbwxON9zmLrQ4Ht/Buiz7u3jcSsHiK2nb",
-	"aGQWTE/Or7Srw36xLrEjaCWU/J6A/VstJjueBvNdnr8t53n6p7IG4m9cBUm+lFzzZlPr4Jd0R8Xy8Shf",
-	"P+59twXdVQFkO/Uu1DPHNZ6chuYdTTlaQtFMykVbdNDl+VtTKsYhBHJjU4nNsVWa9PmcMi+JWGdj/J/B",
-	"/v6nv9cXIrhVPYYH6Lsinbrzu4vHJ8PJbXw+v/7t5HTv4teTwxdHSJApJXSKrmGF2qPlTEBoQuwBEtob",
-	"pEsJGQ1ht26fW50YnnAiVxdqM7a9HWAO/CQxpRcVCQF4nrblEGh0YptO6eyfATJvo2HS6z0P9VP6o/Er",
-	"a5BpxNFPZSirsDlL9r+ogZv5N98/6vzghQKTUvEkmxoflG4qN/q3PZvef/LhbO/y8uz1KG0HaBo3Zf0A",
-	"c4/a2TPMW5D/C6tsdWqona7NTNhwdXr2irVpv+Ov5s0qDpSVqrZH8joy+IX8etSKDA9kBnTBXQ4oLHRj",
-	"bLDoBdn7aPM+Cqu+1dl5E1ZesGuCJPTy4snejAmp0xGzfQjgNySEgQ1vEBCobXQD0TFgxkNqs4n2bQbR",
-	"jADHPJytAuO3NM/Zlbr2P5hGvsNSx6WH1A9Mu6BSCLrOFwh3MerukA7piVcHXDpwB45BBY0gxoe0MUUd",
-	"r4unIxwLhkwzLy1lhtT0TkELTHgVdaCfavASvbkBvhpSr7xZocsEkzjhoA5JOrbQ7x1oCOg3TF6nPkSa",
-	"9VMc1XVwG6GIhckcqOyiNzicDanipWYug4A6PSyzsIm0USxC0ejLnsGZPd/Ea9so4JDqRn+58mzTkrDT",
-	"HSrEjEkIVECW0986WeBwBnuH3Z7VebMEyOVy2cX67y7j0337rth/e3b65t3FG/1Olr3pcPnkw1kraN0A",
-	"N36EVq97YJ5jC6B4QVqD1vNur/tcZ+XJmWbF+zNdAveHzmA0HDGFyVlkqE7/X+hQetjrrWmbt127PFuF",
-	"V9OQcsFZCEKoQ04WXVP4bJXs6mHTde6bBp++EGoNPn0OWiKZzzFfKZ5KboCq0RWa6BxRPBVKppltt7QE",
-	"2+eAo1U9iOzf3wRC52puJJnmVaat6Yve882g8dsf7hakakUkg2m+yaFtbSg6daC+OdiP2ZSY5DxWmXcP",
-	"MuFUlKWKybpCWriMApP9jQ4O0YwlXHSMUqw4he0+OKTjVcZWbKNFpW94jFnx6RBzTixrUBz9mUC2tMJk",
-	"CzlW5JhV23amtL2CA7TkjE6Rc2zmG1a68FYHETGkBSbXCgqIZiCTZpD/lUWrnaFYrkjvNq/iWSX4wdDb",
-	"pZ1W4PcFmVKIEKEatftm0vUo6jVP1q8cNKKGrLHpbslBbUCJDy2kbftohVZeWY4jBIvPOUpgiawnhTe6",
-	"5aeXQWsS3Kx0rm0V0kWnttMKkVaN8bU3rRJRtscW3SoMVCsq4UK/oiWpOTmWyO6jnkMK+Tc0Mp2BLbU6",
-	"8K4BeGJj1NM6m0qn2Y5hRtzYFpAuwdD1mnZpfVn3mrbrWNPxExDLEJ6C9LsjPSDV+dOsbQb9jc7vo9/V",
-	"WTHUxACkfHpBDX1cKF6qLMh/efMRufMdHXsNC0yX1iCtUhp9vR2Vz0SNXjyU3XNgv6fDbbkn/Lc8+qfL",
-	"dddjC2q7+nvPePnw/uIjmjA+72xiBft+NHKRVKh+puHrh4yXPwRiFOpSGwnnfnVJuRrGdal91LPtN1FK",
-	"s6b398UGA6p8Y3iFFJul7uG+a2NxZetfK4WBdisK10I28w8QikTIFhAgCksQ0tQAdNE7bc8rdMBEK6/G",
-	"zKam/ItxxYYQ0/4b2wq4Sv8jQqYNQYPc/SOfvlZeQ+H1iN3mAo+a3eIxS6RRJRR56H4vkW6vvsp+rbsR",
-	"w8ti3molVWOlTXKbDVXs7V3e4Hsar6yTHGFz04XuyK93Jcm89sYSQWgI1Z3Vm0fO1q/H9XLftJSESp3M",
-	"cu+lVIEyw7V9c7lLgwddwOPzA0qyXK/dyn77+nYdNklDIH9epueavS+VpSuZbZpplHp7YU1grqBYzoBD",
-	"oDMWPE6YY3yfg1aFw8vSnntqcENg2UoZZ5rpXcs2TzUztk7RitRwfeeIKcC06y4z2CHVHPbYsEvhrikx",
-	"HtIues8j4BApnkSiPBs+1vx/SPPXMY1xeJ1rteL6GaV9Vup48Uez2UaceJfszw+W33+0tKgkG6qc7lT9",
-	"qpc/ufbdDYzC3Mv0vbGerJZgLd8xCP5n5jsKBs5jpm/f0RECT/nyeUzGI+o5TMYWDH+ps++Uzu/M6lxZ",
-	"nzbnKJNeACXTA1ObPB9xaZ8fdrrog+4vjGO3nzGYan1/O6h93u8c2wqxIXVZ5yPzwwApjXzU0ZGDSh7X",
-	"Pn/R6SJz25aB65D6XkYvWV8HHoSNklRwIZMR44Jf2xkfafFpLuHloHfQ81JaTB6Ll1jXOuw9f77XO9o7",
-	"eP6x1x+8OBr0Drq95y//vVB9M/hU6A7w2U/UNMFEw2lN3EzvxCh1aSKZWstB7+DgNtiGJG3KTyMz6WC3",
-	"3MAL7lfwBLOw6Dg9UV3BUDrzJ84q+sa2XP9Gei/YvQ05DTOvRcwdGUnokKKoquxzuGHXcGWzi2p9rSd0",
-	"pSyd5YyhCaFRasJZOm27K1yQCDGlStPCKGRxDHiaQAeFmA4p1/0ZEZEDtGDCOW2JjpSwiWEJ1pNIjN5j",
-	"mYAw0YxARwnS+IEyVGgI2p1sLncxwwvEIWQ80n7zcmdGNc2QmkBMLrR62DtMi2wY1/wzW8MSp4uw8w0p",
-	"Z4nUq+PKvtCXNxpGjAxDcVfPVHEuA/a3Gup3418N4xpZX8xGHOFwh6aJveaqMmynj8rFou5M8oevNr9S",
-	"vAFv1+E+s5OKjp3H7qYpi7HCxODWUXIFfd7oRPN1hKkjimj0dWizgYetAdIJZ7dGl8d0JWem+xCW3i1r",
-	"XoDEuO5ZIpHA+sq05WxV9gObpTwktuZrCB45DJdL6a9xC98Aj0go/8zq7BmVnIkFhDLl8QaLnHtOJwXd",
-	"Q6c1CF2B6l9JdGsQXF9IVPI2m98z/Nvk8X2tn49+KBTe6RqY3F+hsGd0G1TnhExB1pzTjg3QOkK1jSt+",
-	"nHwuMcWd+zOB5iBxhCXegXGa9/5scE2cvdZuCRtOKlgIOmwhdP216R5BQFkIC1Ni1EXntmmiElEmMw27",
-	"loqj1EgbDWnbXIYak5BI09XkLyalsONUQq3xpXeHnP9sbN/UGmYThIe0PvdPKblMh0wh0lpfu9971alS",
-	"9EydxkMKTb8HwSOLzLUkaCtU/pyk2O81UD3TS8DvS7vmdD3qpXgOgbnLOzC9V1Yo3xbq7nSdOFSqFND7",
-	"5l7Dwv3/zem+1pOVdYMUknndIK2ZF2RRqVFVr0lF9bm+kShKuFFlSThDYyZnekjFRCgs9chVyb3WoYVA",
-	"GblEivQZ5J4xl2tX2nQUlg9J6bn2nA+cI9HAoZN11tDxDAUsCssKz90PMeyp10IkipIzSLn7E03roINe",
-	"58FINyuXqc3wSq+GxfauOecLNvTnXMC1AawJ40NaaB+G3jF9ATnEAgKk3aFESI4l4wIRGsZJBFEXnVFd",
-	"jLOnnTpzFilS1HfFWwu33+tXUZ1TNdOqkocliSbk8MOPuUH5NIivI4/t81edb6KDWhqxBS21RHGC/kW3",
-	"jzWN/gSAkQpNW+faMK2pfMnHav2LUsvB1VO7rm339qRihN6Vo2uDhPYQvp90OxPzK6Y+5eJsOkrvYbZD",
-	"ND9fsyqaZS9XfRgNInch7SOHiNytsbWRoT91Rl4ayDHsIqGR6eWVIUyRpVThTh1LtA8U4zz259SzVuer",
-	"8XDuQTlBbbatuVT8cc//G8i/0MG5kinszI/yWgccjIljQ1FzfA2imFqkBJmp0pzouoxc+WG3xpXxCPzp",
-	"2zgz1qOo82Z8E1R96sqdcUfY+0wYdxGvtRi/iZUVbBnKIhC1PExpTO/0E9+1vpReTrVWW9Kg+PNnVGn/",
-	"b6yv0VQbrk8297DLYEktbum/S1lVVVqYvt7rYXicdxnaI2tg5s6yf0j96xymRChcwj5SbYs5BfVK/9gw",
-	"bJki1I+o5T2ilvc4uyxieXdnQaFlXa0o+pC/ZO2hxEX5vrraajb99zesZPS6Srh74jKPCWcxPLOXwRVq",
-	"VHMdzR3daZ117QFc6icaZabvNpvcdtZt6M/XXTZ/ZJfXtIndrAlpRPjTa0LGRNvkXzJEUcsETRfxzQnl",
-	"2s2ZJpDrrp9obgqwsL8Cm7zbPj942TlGo5SKRshuWOSzxp+Jen+nEasPWFvs9ad+ZJWrrsb4+1C5nnhY",
-	"PHWqFUrjG5FCQZfTPzbU5apbE/zQ5bbT5XSFur51QYpCsFFse5ib09Eeup3EumYCpi74Bw4U3aF3Idtv",
-	"kHWWuVNdE6QspVvHAjXKDmn7/OCgc4w4RElo2suYG9UQhzlzrUhjJmSuWEtXpBaGOewcI5lw3bNylDWU",
-	"HyE2mVTNbe/8qE0/e2DR+m38tWspznprf1BeXSbZXWiv4JLNROa+6Xx45TXnvHeGWB6Pzc08pgfoqTfL",
-	"Q1XNFOd5euV0Cs3XXfboUrJMroXX4PaHxnmP7K25Lfe5vDx7jX5yRW+64ycWa9uF6ma196S4pemEvN73",
-	"8Zt76LsOhfg9zdf6ABxM/iECIm6zjYIhKbbUIpm+VsKgzybfgK1l+/D+4qNAgMMZEslYPTCGyDQXUQTw",
-	"rxfv3ym7f5TweBTovtsQaV40pH5DbnYDHI1sx10yByHxfGG67nbNr2MWrVzT3ixZwm7pmUiTS4e0bVp4",
-	"myThGXDoDNJ+lqN/M72Ao72PbpaRsjmGNPvngkwplgmHARIzfPji6C9mBTP44jpro18wiSFCEcTkBnSl",
-	"OuZKr5OcpPuDL+YwCY41G2CTybHL+HJvmhLU2kp21+n8YaRa/k6IR5Zo5f7vjUrEXYFu1sC9omX7D/0u",
-	"67fpiFLJqPO32gdn8tndfSJ35A4Fd4l7u6HHxEfsH06TezhNLNxTv4nPV+5+uJvdJ7UHuHOJX6fr2i39",
-	"QIuyH2WZHs59Rf89nCpVfodHkWffxvuwAVudA+IH1tZ2p8SeNnd5/jZwDf8YN4Vtd0fnGqvJuCoyHa6J",
-	"FfU6e/q7NqfsPho0Cszg8wNpC0kMvrA1NVIWtfJ99r4JHy40Kfmav6/m02eFh/7FQ+aX/HVAnz7nr+D5",
-	"9FnhpL5awa6kpuIpMr1F9JPCaObuqpHAlFozTqaEDtCCsyjRfUh1+epUKfWMo5iFOEY4JtegrEYaujaI",
-	"ESxitpqbBuZ6dKX1KP1fLCDspleH7LcUgBUwOcWxvXFLrd6eRFV79r01felR+/zgVSftLVRqrdz1Ggi6",
-	"9v2lNqanqXWux9FZ/TWB/G4xIUVUjKezWipN/7UDGk9TebjspodBehe6Yn0B4oCjwMqwABnt0PyqLVt7",
-	"ZXqATC8PbyqvfKs8n0IXnEREIskVvF13QHeJObetmUU33+o2bcpZHtJ22adMkolljCIb1wqUtrt8z5ZK",
-	"g3cLhd2K+mA6+HS8yVPqrd5LTU6TDvmkuUz+ZvxkpvKQv3jJroHtaCVYwkNArzUVuGAPfCGK1TAfCU0K",
-	"XHnQ9IYXvbL83ST+0uwtJLefb/8nAAD//w==",
+	"7H3tcts4luiroHS3qqXblCw7TjJRauquJ0l3e286yZXj7a2NMhZMQhbWFKAGQCvqXFfN08y+xz7KPMkW",
+	"zgFIUCIl2paddG/+2SIBAgfnC+fzcyuWs7kUTBjdGnxuzamiM2aYgv9eZEpLZf9KmI4VnxsuRWvQej9l",
+	"ZCzYJ3MWwxtjIifETBmZK3bFZabJnF4w0pZz+mvGOr1W1OJ23K8ZU8tW1BJ0xlqDFg5uRS0dT9mM2u/M",
+	"6KfXTFyYaWtw8PhJ1JpTY5iyY//64aj777T7W7/77Kz78X//UytqmeXcTqON4uKidX0dtY5f2kngW3Nq",
+	"psWneNKKWor9mnHFktbAqIyFn/0nxSatQet/7RXQ2MOneu/4JUz9ms+4WQfFO7tRzX9jdZtMYVz4sYRN",
+	"aJaa1mC/349aE6lm1NglCvPooBVZEPBZNoPH/ag148L9m2+YC8MumIJl/T/42tqyXlDNulxoJjQ3/IoR",
+	"nZ0jnPxR2eWRtlSEdWeUp2QiFck0U7r2uH7deFKrh3Ft4a3nUmgGuPQXmgzZrxnTAMRYCsME/Enn85TH",
+	"1C58b67kecpm3/+Htrv43PCE3uEo/Og6pir8LDlXjF5q2Lz9vKKxIVIRSlSWsudkzJSSSo9JyrXRZMJZ",
+	"mhC3IN1rXUetF1JMUh4/+AbiKRUXsGj4vCYLbqawD22kYgnRhhoGS3xl9/CQ6zsSSwKAiwjVZPjDC/Ls",
+	"8PFTDzeSMEN5iuD7QapzniRMPDj8aJoyRWZ0STRjADh5/h8sNuQ8M0RIQxJJzJTjMt9I84PMRPKQq3wj",
+	"ic7iqV8WF4ilsO7vNLnimp/zlJslrPC9lD9TsXTkpB8UnFKSGRVLYvnybG7pRMkZAI/QJFFM6+dEMaOW",
+	"hE4MU2Q8tP90j+w/Y6JZLEWiLYeZMpo4MRO8ss7JTnAIMZIsKDe9EhOqZ55/enJY4p79Cu5pt3cqaGam",
+	"UvHf2IOe+M9cay4uIjKjqd0FSyKSiUshFyIiCdf0PGWJZU/s09zKLBIrljBhOE01aUvByLlMlsC1aZp2",
+	"AC9OBb2iPLVDH5QFkITNmUiYiJekbRE3oYaeU806JJFMA4VRoRdM3eHgyTmbSMWIUUsrxegF5WK3yHDt",
+	"J4O1HcUxmxtEirmSc6YMR0lmuW0Gf7FPdDa3wG5R/3ZUEoz9wz9VqSmFIvLBz/Yxfw95gD3Po9jwK26W",
+	"60ugMQJp85n58Uf49nVkx0l1ZuQlE2c8qVbsjt4dE3gDeBCMsIpBEhE+IVQsLdBDUD85DEH97ODg0aOn",
+	"B/1HT/70+PDp0yf9VcCLLHUYikrY6kH4RVpdpHKNv0wlSXhCuHlO7GRAA7Bg+5tm6YS0gWiWEZln6oJ1",
+	"UMrrKbV0BG/e+x7ilDNh3Pq3aZdRK1aMGpacUVNC5IQa1jV8xspo9eRwDaksTYKkBexIEm6BRdN3JazZ",
+	"hpnRGqSpccpHQtqoEFldUEdEpgmhIiGCLYiSqf0plpkwuvOcCHbFAOAsVgwY9hpmN4ULn1fjqBM1gKFe",
+	"vYutQmulUa+KCGuOrNj6ZqJAgqCxsUz5/tGnFvntWuzDfCmgwoNGsxBMeeW+vNzOPa93haPBXasggMhz",
+	"q1XKXmNHwSEUIAAkKFFIgeubmOZRziKZsPv4gJP3cCL/rV42T8J/mYCN+n+dIM7/V0ywRfGUpSwYi/h+",
+	"phhNqn47S5jgrHiEgj3/F1hV/h+c5llMdUyT4teU0UvmgVPsBP7LNwL/5UuD/1J2QePlGZ/NpTL+xznV",
+	"eiFVcqaYZuu/It3nJ1l8zf3vvvexgpT8EbzmeNkryy5u2Kz8RxMZZued0U/HOAavxu7DVCkKzwOLxLZp",
+	"37BPxlk31tAXPlGerQrRXgAc1ve3A16OWAjk756dS5kyKm7CO/HW3oTrz6kqhNU6v5lTZQTcQwyLp4LH",
+	"NCWGCSpCAUyJkfNuyq5YSuySHkJRyDJccv4R+KEE3kdPtulfyGxwIICsAH8ImRIHWkOHqPWpeyG7zlDy",
+	"AvdfIMkLpJ1a0TyhqWbRCh7589uIxvad1R3BwHqM3QVVOtz/SmnyFFnTNnDPuAh/3V89gI1UeKPTWV9n",
+	"pixineqqi88Pa+pqRBZTHk+JkGTOlJbCSnsdkTFPxoRr0o/I2KLwGC17PCWnp8cvQUEbK0ZTu9hxoRh8",
+	"p0GNs/S5cq2Y8zN7k9G6etM31Wrx9eaMaBesc0Z52uxrDbjsHdjXOruaMzWzt34pdDWjjWma2rttcdX/",
+	"ThM2mbAYTLjB+IiwT3MqEpaAsdaT7PY9byNXjy3NZrOa/zZUGNp37NVay2pIN7+NUkNoZqYWNLHFEzQ7",
+	"ef2/HcgizQBOnd+fCAr15pB+PGYHR+TgX0asUHpZkEchUW8WYtdR6yVL+ZVzKKywBmfv22xoOdg/fHr4",
+	"p0dPDp9uI4ad3HhhsTeaZOs1kF05pW4TTv/CzqdSXr66ckKwKUNMqTZnzJvob35HBfHnTmKXm/aOmrPC",
+	"tHXzM95OLIHhzF3J5kwkdg3BYVqKpdwicNXVYoGQbyiCqugsmMGfdr6yqEDzdaCUjm/tQhqg4vo5bSK1",
+	"XahjOdl+dQrZS2fJHjLqzM2rJqYlXB0sg+c6N3wPyHhGRUbTMWlT77/JreLcdCIydobx8Ui0h0/tD3hn",
+	"9m+NSXu4v29/LxjgmZxM4PcnnWgkxkKeBazzLGUTA9+zbNU73YyUl1ZzmhGaphEZ7h/AUJmZMzk507Gc",
+	"szFpc6OdASaV2qBZyk4CMksxGk9h2dpfjaKRGB7A4vBK76a4omnGyIJaoWav6izp9EYCeDrSCwLF/oCb",
+	"b0Wt8q5L/N5u157R+jbtuGAHFrfRtFBFc6+qVKrHh0D9uZAru+r/+s+jkf74/T/7Pyq89XbeuVm+RVTZ",
+	"pquvIdYPnKWJd0qskQ/YKquwjSk2IJT8y8nbN2QuLW9ShAsj4cjOZbKMiLOn5ZEQua5cWPv3EPxI7A2U",
+	"LqY1vWikU62QGe6jmKGKxH5iNLXzNXFTyMudOigw3GKDgtXvP91/9uzg8eHTw/6zZ/uboxmi1mtGL4eA",
+	"+Te8K2uZqZjVHDjhBmhqIjORWPo+Hb6OCAUa09xItexE6ERAfwfYm0gqL9YMyf06u3G17oo05bgb0PbK",
+	"jI/3D0pUtL/tLPBjVUfxGkx8Lwon4U0hCIbK6n38QtOUqllXm2XKnFmftJ8cknOq2ZNDyyoVjQ1TuvOc",
+	"gKculjOmSxfOqu0/KfMQ+29lvM/3e3/++PnJ4XUlF9mJBu7GOCBUwldecBEEsNwAtKwZ/6wwy6EpdmXo",
+	"fv/g8GZY428O+YRVG3xTdevrb/lQ1Ap0hIrYKK0J1WTso8SMJBcMxaNVHCBKzNkQJbobrYoFP9/OifNG",
+	"JqzCIvvgzrjd22jv9aLprpNbLocWuF+JJdMuZReKM+DLV6c0v2tI+FV44se+QPfNzQ4qRrPk2e05j93c",
+	"ovH4rbrH2oJW5q+EXq7rvqCGpvJiHUlWLHG7tJ/JlDVHv6FM2bGYyO0zr8ClbPHBj26GhaeWMoe2C0CX",
+	"PqEi2ZOKxAiz0NhI2mPFUMMaoCt33HmO9xscirZIglo0V0Qzo+0tq1NnnHyyHY1K4IC3/b/rQA+uASvb",
+	"qw1HXMV8fFBWlnMln8wybbUaH5c3yUymrGpDFOuiuc1fYhvdBzDQtMLwXwo5JXJCqNWbeAKBWxhmWQLp",
+	"JtwqXZAaYC4X2lARN7X8oibkZGqD97OUVSuX9ond6stXJ8c/vunNEtDMJ5mmKWFiIlXMAJn+8be/Dw8O",
+	"4Xr2X/95kOvriZxRLmAW7dR4mNFNoYkU6bJ8exse9MvHtF8ONG8PP/S7zz5+3o8eXf////pP+KdTqXtW",
+	"XLEON8d0NzeQGm4QZMXC/0IT4lXQJniGPzSK63tvX127bSzBNIAriTZdBMNZqn3IjgDtSO2jtTAmEMOZ",
+	"I6INElKspNZEsZRRzfSA0JGwJ/qdztECbCVj++OYzNjs3N3RXTgQBHMnMtZ7w9PXr04sRk2pHgm4jdhP",
+	"uHiwuZJGxjLN19YuaC0iQpouXBgj8o+//b3TI+ha1CNxrqiIp05h1Sxy8U5SkDFykXHZZjM1Zq4He3u4",
+	"6V7CrnwIpt6bYRRot+C2rWjjABci2nxA8WI3ZjxFY+uWAdoqC1142J3KNGFqyxj0VboRMyroxc2GgA1r",
+	"ywAM6ety0Z1TwP9NL18oGrOukbKbyq07Vgx5eFcwlugufmjLGCGDI9BdZ1PbNAL22A3sdJtehtsygqVr",
+	"Gdg2YMK9tauYUZxd0bSLhr8GQyyaYxJBoxU1QyFcd7N3naeum/Odza9jJFMJ9hP+qekwt2nHnhsNsbel",
+	"rqEo2jduRMuuxYpCU930Np3zLhppG5yVVbUagvMilec07cIIb9rd9L6h6oKZLj2XV6yLdvatB5ZOuqmM",
+	"L2W2DYQYJNTFIJptOJOZrpw0WrMHcRdN9DdEHQyC61rljxq5levMKE8bnf9CScvImx1/voWLjIEE2E59",
+	"TjJtefGcJl2VqwibOZgTcFslTpAgsflVn6C0DS0sW6YY7bj5yzqboxukO2MJp12nkGyUqMxMZQJ8jaap",
+	"XGxdtKKGdSFJjzUARZ5fsflNcCwImlplaYueFrU+da2q0L2iCrQYqzME+pRLFHkXCvzg8SkqBHWPg8tw",
+	"zj/Kj0HYv7d7+MmL+uCFExDT8PjnXK5XP3/rhHjw9BWI0mPxDiV28ORHK6DfS/lari5p6KTxGyuMX3lZ",
+	"HLzwRhab0q9R8AaPYRkvCzEbPPpXK8Pg+VuUqeFGQDQMvQR9C0x57fkbaU68tFyduBLA8LXKJyco+IYF",
+	"8woeojU/2OcPTsitvYPr+sFLtLXnp6fHL9879hV+/eTtG/muYFbBo6N3x0cgmdZgMJRp9S5/BKljH584",
+	"/h08fA8i5shKmBdewJTgkE5e5+IkHAfS450XHiFQM/N2UvGlsu1rE2SPQQi8LWRAiLSW5VeA7BfL4KtB",
+	"5n/9seDmZewomHfwe5ARu4LgLgFxhdBLfDh48qJguyH4pHztmGxplpyn/mxZ6vvlKhB/Bgb6RpqjnH2G",
+	"KEANe50zy/LyAt4YPDjOWeF11BoywRa386KASn82Z4rL5MzlEa7fNX+SC2JVfkyJSBPnUr9kbK7JQqpL",
+	"Li5Imxoyk9qQg0MyXYsRu3nqWMWFeOgi4/wlkCYzDhkQgqZLw2Pnp0/YFUvtLu3/WcIRGRM2T+USw4+N",
+	"YOrMj87/L2bJf3Kjqxz4uZlxzRCacD1P6fIGIZqoYFYknMsre5U3G+PFISLV3paXJOUCfKPwe5AjdMMQ",
+	"Wx9deF8W3SqHRFQGWw6T8iqqzCSO56+fQxFPcFuP00rexlmx6jVzjMoYWUxdfp8fBx5yKfB7pK2ZIedL",
+	"QgUB3OPaAKeMyPDgoDPA3HPcDImpACObj5jhNce5wVHup0JPeXtsLvXZP/7293Gnd/NwBW+GDUM0aoFT",
+	"dUjv/TrLR3RO48sFtXPI2Zwa7pJs7x4kfXdvo5/ifLkhYWwxlcS96I7oXgNjvaFjl2GK+Zwqjyajafp2",
+	"0hp82BIfV45Cu/4YVYah5QFma/Fozkm9mPKUERdga0FYXvK2mPISla8UAMjSdOAsifiaLh3RXcA25aLi",
+	"i0dESOEsIsQxNGJfHZC5YhP+KSITrrQhh8C1wTEfhnqUbermMjk7On+R/ONvf198Wv7WyDx9o6jZTO8W",
+	"l4pJMcf05rEGG8P5jzTR2fmMG0tubbXmZgsGd54TNpsbl8tPPJ/pFnymSAKRupQGQChEN7nYw+80OOV2",
+	"nBEAeYmVOPuLlSFrVLPgaUrOGcEMxIS0h/uHRUWDM2rI9+i4ASVnxoQBy75hwk7bqaO0HcU5F9kNNTm+",
+	"QW5MEy+YYIvd4iXaxav5B/pgz3zWRYUvzeMZyvdxgCqQJ8Q+0dikSyvn4d2IsFQzMo4zbeRs3GzTmPh5",
+	"J4G1Mb0ZcLmUWfiAmfvbUpmLrGR3UKV8jLJbPjyuMC0j1ExCMbku4ALqWwk4Dw6hhIYlZWCFda4wvahS",
+	"pXHiolYxulUA0A1VokCI5rWySsfVXKaCq+9cMyvWytKV/Fzl1N8Zq1mRDhtdsOUgjRU+tT1oKmQaObzc",
+	"OazKfBd/7jXt4WOo18ASjWHy8LMeoAtvXK3HB8R7w/yLGkqpxbVdRHihNv/VhXjBsk7ymNu6WNybhmrX",
+	"x6/CBx8iMfbGV9mviZSu6yD3CzfT4ria3To86n2+Qah1GCtOTqZyIew1HHl6RIDRgzqOXqw8uGVXePLx",
+	"Omr5pORNqcHrCcsnJ2+xfODA6h5myiA8ZwlF16a+Wkymg4ROjYk41Uzm4S/Ru00c3r7kL5BpuwvN7T7D",
+	"kOszXJvmtJb2WMUGLXLfSoVZxf8taslNNR6PfJtexTysG+pHYSjuRs7p37uF+nEL5FzVU1YXXpPBsIoZ",
+	"dUe8C80B+OBXpzjYVe1IjG+r9rCRzX2leFWBR2sg/Fem+GR5Oy9UEHe3JgbfznGSdBkRGphpiJEknrL4",
+	"steAweZW8tU0sdsmhvndaiC3qkKCV00M2TuthHGfOuLZhaLCVDk+3ilmL4JrtpEx+D6ovkRLUwWu31u6",
+	"wCZrT1gXY6fQDy5wD2dJcYhWhaGumsLXkLe1+WZz5aukN5Ifq0UitgbgN9zmLrQ4ld7idrluDFNpKwdL",
+	"qKTdRCNzYPrq7Eq7OuzHm5JXolYm+K8Zc4+dE8kdT4PvnQ5fr+eyhqeyAeKvfKWTcn1E4M0YwxLWKUxW",
+	"ayIm5aKIwf8bSgm4T+9CPfNc46vT0IKjWXcLCTI1Zt7WHXI6fO3LQ8SMX7nsBTy2yit9OW8uyFeBQMT/",
+	"M9jb+/DX+mILflUPYQH6XZFO3fndxuJT4ORNbD4//Xz0onvy09HB4ydE8wvBxQW5ZEvSHi+mmsUYCRER",
+	"DdYgKHklRcx2a/a5huT3THGzPLGbcT0bGFVMHWVYXqIiboPO8lqzmoyPXIAaxLoNCI4mo6zffxTDW/An",
+	"2pUBZIA48FaBshabi4IGJzVww6floujD/ccWTFbFM/ICbVDQKWH8b11XwuDo3XH39PT45TjvcYHVyIsm",
+	"F6VX3dcLzJvz/8uWxersVDtdG36w4erg6xVrw2BeHFnFgYqSau2xuUwQv0hYN60iEIfghN6LrRiJV1qM",
+	"NFj0nHffu/CclVVfQwbiRK4v2Ff21rC8dNKdSpcpVuxDM3XFYzZw7g3ONGmjbqA7CGY6Ei4szWUlkCln",
+	"iqp4uozQbonvuZX6mtZUJKHBEhzwIxF64L1TKWZQj45x5Z3xvZEYiaOgXt3agXtwDCpohEg1Eo0p6vmm",
+	"wAFCUy0JVqgHKTMSmAtB5pSrKuog39fgJXl1xdRyJIIyfBZdJpSnmWL2kIxnC4f9fYAAjMDcVThEUTQJ",
+	"Gde1JRiTRMbZjAnTI69oPB0JTNew3yoy/YIbNjfOi8UFGX/CrLKkG17x2s4LOBLQvaJURhDzXlyppZTH",
+	"TGhW1C1oHc1pPGXdg17f6byDPPZ/sVj0KDzuSXWx58bqvdfHL169OXkFY4pcTo/LR++OW1Hriim0I7T6",
+	"vX18T86ZoHPeGrQe9fq9RxC5ZqbAivemUObnNwiFRY6Yw+Q4QaqD5yttdw76/Q29IG7WA8JVGqrpsjJX",
+	"MmZa20PO5j0s0OeU7Opp83XuYdeaUAi1Bh8+Ri2dzWZULS1P5VdM2NktmkBSKr2ATAncdgsk2J5iNFnW",
+	"g8g9/iIQGtpvEyOBV2Gvnsf9R9tBE8ZV7xakdkW8gGm5c4fPze3Ugfpqfy+VFxwDJWVlbQFmMiX0ulTB",
+	"8DICwmUcYYY72T8gU5kp3UGl2HIK11JjJM6XBVtx3UOsvhEwZsunY6oUd6zBcvTvNHHlIzAsyrMiz6za",
+	"LpfWNcCKCGRw5QGx5S4s3r3VIdylEpeY3FERR7saMks0g+0UsbUYQus1PS5QLnBjWRMmRI/rAlYHxOq5",
+	"Y9gvJfuPuzMuMhME0E6pGYnViNxSnG97/O70PbHnZ/eTZ6JZDdPSB8oHV3GvPf7xVfHuuAPftQsnMjPI",
+	"LssUhiiRlwf4i0yWO6OtUgWm67Ju67T/e6NrH7hdQdgn/EKwhHABNH2IH91Mm0HiBwzZb8QGiuyP3fIB",
+	"u4EcC10zOHvOQSqj5wAOzUosQGamnge8ggY+QYQ3hjA6taS2lm+PvHClkLlx+luotoIuKGRXzntVGIiZ",
+	"RCu4cFjRYAhPzqLyg55DDvlXIsE+X45NefBWADxq5VqNZyRd/xCx351I5rz3F3W3TQgGP2dT7j/uIO1j",
+	"TH1rOR8NWdSfbvua050wBnX9CC6YCeub3yNZhp/Z2PvtCx3w+7CJmxU1GQLkFscb1VDYiRVD9vJd4tTP",
+	"g3qW2LUpyovYjD9fj9cPzc6+emq75+Fhyc/r9R6RXxI3vl6+vRmdSNuXZwzufe/enrwnE6lmnTszk73Q",
+	"0zvPquIs4eZFQTFgSZeLnNu3S2zbazeH/UcjMV4t/DCOyPCgjypGyBQLxQX0swE57PdHYlxOtx93egTy",
+	"M9eGaexLZTmW1Sjt3wP70IzExDI1y++4IPuPCapSKK5wqVbQHB48K9SxPF1/DONGotzdsD08eNTpkSPo",
+	"ipWvm1kZiElvEuw+HjrYq2kkLJSfo64Gne0KVbHYu9UZcSZIbPQvuKlGwkgZES1ROeMC2+MVzDxcUJXe",
+	"hopikNx6H8S/UpqukQp3WF1VEoDiOpM9KP0eNrmzFY1O7YiDZ9tHrHb0vCuneFEo/iWGsUmna8gVDvZ8",
+	"idwzV1uvUtUAc772/cgKu5zlDrGcQ9mkBdMGk4x65A3Y0SyeUQ6XRjRvCczflcrKsJx+oK9c1fWDa5M3",
+	"jIpKzaw/fK7saRw0HLtJN+ia3dJzmRnUZC1RQ7GyBHp1Lotf69orB6kFN1pJ1Vx5x7VmU602ilzf4Ft7",
+	"nWRul9g2Gdq7wq4sqtTtSnMRs+o2nc091pvX4xuDbltKJgwEkd15KVWgLHBtDzuFN3jROxo/3qMaVOrF",
+	"Vtm8FVq1y0nuevyquemduKLvHLqYUgNtZaGpEionrvt5hP2MF1OmWASRQgGrLDG+kF+GUWGltwZXnC1a",
+	"OePMMyxq2SZWyHDOiIqUDGhgjcqEW/c6gx0J4LDPkV1q3/MaPRM98lYlTLHE8iSelNnwcxAQI1Hu7X9O",
+	"48tSGWdfezGv4VzHi9/jZhtx4l2yvzBI5e6z5ZlexVTrYYbVQ4O45Y1jtzAKbPL/e2M9RQ7PRr6DCP5H",
+	"5jsWBt5SDa3cwTMXaGchjyl4RD2HKdgC8pc644C9MHqjTSlvGGwBQprAcVkoirnFp+zpbA8POj3iK0b5",
+	"/ZwzLLcSboe0h4ed5y5t095NMNtjjD84G3YHPHaVPK49fNzpEUhodXAdidC6HyTJgMNPO+9k1cUGwsq8",
+	"0/lmt5o8u70UaLbf3+8HoWQYPxYEtLYO+o8edftPuvuP3vcPB4+fDPr7vf6jp/++kvU2+LBS3uVjGCCN",
+	"TnzktOivhp2gUpcHcNq17Pf396+jm5CkC7VrdP/a3y03CIJqKngCLix5np8oZA6tnfnXfuHDS+vmEXmN",
+	"pzvf9ABmQfnpWzKS2CPFqqqyp9iVvGRnLqqv1tR/JJb2prOYSjLhIsmvcI5O274fONExFcJqWpTEMk0Z",
+	"vchYh8RUjAR2PSLcDMhcam8n4eChlBNkCc5OzVHvcUxAoxcxAu9c7rezFxURs9yk5KfXRLFYqgTcNutd",
+	"X+xnvC+uFNJw0D/Ik9ukAv5ZrGFB80W4742EkpmB1YVFBsEUhQzF9zGv4lwI9tcA9dvxr4ZutaLnTiOO",
+	"cLDDqwk6eKvd5XBU3gd8a5J/QONLrZsdd1LRDei5L4TtMFaj73sTJVfQ5xUkeGwiTOdU/jxyUfij1oBA",
+	"oOc16vJULM0UfED284lkGnA79M+hY0hmhmi6tK8upst1JwIu5T6xtZy788Be4FIqTY1P4YqphMfmj6zO",
+	"HgujpJ6z2OQ8HrHIm+cgGO8OOi0idAWqf+bJNSI4dLdfC/DB3wv822ZKfok1ar4pFMHpIkzurlC4M7qO",
+	"qmOxLpipOacdX0DrCNVVk/l28qWAMH/u32kyY4Ym1NAdXE7L1p8tponjl2CWqHQ1ol8Dm3pg1RbO7A1h",
+	"jql9PTJ0DVmsiBLOL+natYzzS9p4JNoSKsGkPOYGSw39GUN5O14lBI0v7y09/BPeffPbsJwQOhL1MbdW",
+	"yZXgb2cJaH3tw/6zTpWih/lR9yk0w9ofDywyN5Kgywz7Y5LiYb+B6pmX7r0r7eLpBtQr6IxBTxWru2FL",
+	"C1KuO3d7us48KlUK6D3IBwN99FZ0X2vJKsr5aiODcr7umhcVXqlxVbFgS/Wlwr8kyRSqsjyeknNppjCl",
+	"ZSKCLdAVX0HgzqCF3nhudP4O8e/wlJtl9Z1OsMV9UnqpvvI9B9g0MOgUFW1ciKuGSIR1y903MRyo11pn",
+	"lpILSGEVPF+ya7/fuTfSLdLUauMHsc019Cabl2zBSH/eBFzrwJpINRIrNf3IG3kukyVUI4zK4dOacBGn",
+	"WcKSHjkWkATXBaPOTCaWFKeQU+IDiw6rqM6rmnk21/2SRBNy+GbH3KJ8IuKD57E9fNb5IjqooxGXSFZL",
+	"FEcE2x9g9U3NGEqFprXPnZsWM87Kvlpfra9X6Vx1DclaN93bV+UjxE1sdxK6Q/j9xGqiz2819KnkZ/O9",
+	"jjxme0T7GPjzqrxZCLN70iBw8i/jInIbq/cM/ZGtaoUjB9lFJhKsoVcgzCpLqcKdOpboXlj187ifc8ta",
+	"na0mwLl75QS1odrw9IHP/wvIv9jDuZIp7MyOggXx8YrjXFEzesn0amiRFWSYHT2BtKBS2m+vxpTxAPzp",
+	"yxgzNqOot2Z8EVT92pU7NEe4XslSeY/XRozfxspW7jJCJkzX8jCrMb2BN37X+lLe+H6jtgSg+ONHVIH9",
+	"NzVM4Ybrg80D7EIsqcUteLwWVVWlhdmTuCceZ6f+MhoYbOp/pv41ZBdcW1yiIVLdFHNW1Cv4saHbMkeo",
+	"b17LO3gt73B2hcfy9saClVKRtaLoXckOf2/iImj/SQ1N5UV9KiQ8/oJ5skE1F7eYwGKiJDSAh1jWlRTp",
+	"UicBT3egs248gFN4o1Fk+m6jyV1F64b2fKhu+y26vKY883ZNCBDhD68J4RVtm30JiaKWCWL1/u0B5WDm",
+	"zAPIodoumWECFg1X4IJ328P9p53nZJxT0Zi4Dety1Ph3ut7eiWL1HhPTg7rwD6xy1SWo/z5Urq/cLZ4b",
+	"1VYKLzQihRVdDn5sqMtVF774psvdTJeD8gbQ7cToFWejvulhbg9Hu+9iJZsqUWBe8DccWDWH3oZsv0DU",
+	"WWFO9cXHipBu8AUCyo5Ee7i/33lOFEuyGKsbYctGothM+hLAqdSmlKwFGakr0xx0nhOTKaggNi4aOYyJ",
+	"nEyqvu167dSGn92zaP0y9tqNFOestd8ory6S7Da0t2KSLUTmHlYcPQuK4t45QqyMx9gRC2vvvgi+cl9Z",
+	"M6vf+frS6Syab+om60OyMNYiKCz9TeO8Q/TWzKX7nJ4evyTf+6Q3qLRL9cYyvVAk+o4Ut8AK5JttH7/4",
+	"l37XrpCwl8BGG4CHyf8Ih4jfbCNnSI4ttUgG7VwQfbbZBlwu27u3J+81YTSeEp2d2xfOWYLFRSwB/MvJ",
+	"2zf23j/OVDqOXM0wV00rLIQvr5giY1fpms+YNnQ2x2rXPfz1XCZLXyy7CJZwW/pO58GlI9HG0vkYJDxl",
+	"inUGeR3Z8b9hDe6k+95/BcqrjkTx5IRfCGoyxQZET+nB4yd/xhVM2Sdf0Z78QHnKEpKwlF8xyFSnyup1",
+	"RvF8f+wTHianKbABOZk89xFffiSmoNZmsvsOA/cj1cq9WB5Yoq33XWiUIu4TdIvGCRWtEr7pd0W5V0+U",
+	"VkYNX4MNDuPZfR+fW3KHFXOJH93QYhIi9jejyR2MJg7uud0k5Cu3P9zt5pPaA9y5xK/Tdd2WvqHFuh1l",
+	"kR/OXUX/HYwqVXaHB5FnX8b6sAVbvQHiG9bWlq+kgTZ3Onwd+YJ/UmFi2+3RuebWhKaKQodrcot6Wbz9",
+	"u75OuX00KBRYwOcb0q4EMYTCFnOkHGqV6+x9ET68UqTkc7lP1IePFg/Dhl/4S7kN14eP5dZXHz5anISW",
+	"Jm4lNRlPCdYWgTc1aua+xU+EqdZS8QsuBmSuZJJBHVJIX4WSyFKRVMY0JTTll8zeGkXsyyAmbJ7K5Qzr",
+	"58PsVuux+r+es7iXt+zZa1kAW2AqQVPX6c6u3p1EVXeA7oa2CKQ93H8WlKtercvdCwoI+u4Ra2VMX+S3",
+	"c5gHovprHPm91YAUXTEfRLVUXv03ToiWpvXpig4rA6w/xiJiWR+2ComcDIsIaoeugYi92do/BVtEBGt5",
+	"BJ8K0rfWv2fRhWYJN8QoC29fHRCgA24VrPmse+VSt3lRzvUpXZMHIQ2fOMaoi3mdQGn7ppcuVZoF3V/c",
+	"VuwfWMGnE3w8p97qvdTENIHLJ49lCjcTBjOtT/lDEOwauYpWWmYqZuQlUIF39rBP3LIaGSIhhsCtT5p3",
+	"VoKVlXsChUtz3X+uP17/dwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

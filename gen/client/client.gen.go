@@ -38,6 +38,8 @@ const (
 	ActivityActionUserCreate            ActivityAction = "user.create"
 	ActivityActionUserDelete            ActivityAction = "user.delete"
 	ActivityActionUserLegacyImport      ActivityAction = "user.legacy_import"
+	ActivityActionUserPasswordChange    ActivityAction = "user.password_change"
+	ActivityActionUserPasswordReset     ActivityAction = "user.password_reset"
 	ActivityActionUserUpdate            ActivityAction = "user.update"
 )
 
@@ -78,6 +80,10 @@ func (e ActivityAction) Valid() bool {
 		return true
 	case ActivityActionUserLegacyImport:
 		return true
+	case ActivityActionUserPasswordChange:
+		return true
+	case ActivityActionUserPasswordReset:
+		return true
 	case ActivityActionUserUpdate:
 		return true
 	default:
@@ -100,6 +106,183 @@ func (e DeliveryStatus) Valid() bool {
 	case Failed:
 		return true
 	case Pending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DisabledReason.
+const (
+	ApiAccessOff      DisabledReason = "api_access_off"
+	Expired           DisabledReason = "expired"
+	Leaked            DisabledReason = "leaked"
+	Manual            DisabledReason = "manual"
+	NoPermissionsLeft DisabledReason = "no_permissions_left"
+	OutOfScope        DisabledReason = "out_of_scope"
+	OwnerDisabled     DisabledReason = "owner_disabled"
+)
+
+// Valid indicates whether the value is a known member of the DisabledReason enum.
+func (e DisabledReason) Valid() bool {
+	switch e {
+	case ApiAccessOff:
+		return true
+	case Expired:
+		return true
+	case Leaked:
+		return true
+	case Manual:
+		return true
+	case NoPermissionsLeft:
+		return true
+	case OutOfScope:
+		return true
+	case OwnerDisabled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProblemType.
+const (
+	ProblemTypeAPIAccessOff           ProblemType = "https://tokend.dev/problems/api-access-off"
+	ProblemTypeBadRequest             ProblemType = "https://tokend.dev/problems/bad-request"
+	ProblemTypeConflict               ProblemType = "https://tokend.dev/problems/conflict"
+	ProblemTypeEmailTaken             ProblemType = "https://tokend.dev/problems/email-taken"
+	ProblemTypeExpiryInPast           ProblemType = "https://tokend.dev/problems/expiry-in-past"
+	ProblemTypeGlobalRoleScope        ProblemType = "https://tokend.dev/problems/global-role-scope"
+	ProblemTypeGraceTooLong           ProblemType = "https://tokend.dev/problems/grace-too-long"
+	ProblemTypeInternal               ProblemType = "https://tokend.dev/problems/internal"
+	ProblemTypeLegacyImportOperator   ProblemType = "https://tokend.dev/problems/legacy-import-operator"
+	ProblemTypeLegacyPermissionsFixed ProblemType = "https://tokend.dev/problems/legacy-permissions-fixed"
+	ProblemTypeLegacySecretFormat     ProblemType = "https://tokend.dev/problems/legacy-secret-format"
+	ProblemTypeLegacyUUIDTaken        ProblemType = "https://tokend.dev/problems/legacy-uuid-taken"
+	ProblemTypeMethodNotAllowed       ProblemType = "https://tokend.dev/problems/method-not-allowed"
+	ProblemTypeMissingPermission      ProblemType = "https://tokend.dev/problems/missing-permission"
+	ProblemTypeNoPermissionsLeft      ProblemType = "https://tokend.dev/problems/no-permissions-left"
+	ProblemTypeNotFound               ProblemType = "https://tokend.dev/problems/not-found"
+	ProblemTypeOutOfScope             ProblemType = "https://tokend.dev/problems/out-of-scope"
+	ProblemTypeOwnerCeiling           ProblemType = "https://tokend.dev/problems/owner-ceiling"
+	ProblemTypeOwnerDisabled          ProblemType = "https://tokend.dev/problems/owner-disabled"
+	ProblemTypePasswordChangeRequired ProblemType = "https://tokend.dev/problems/password-change-required"
+	ProblemTypePasswordGuessing       ProblemType = "https://tokend.dev/problems/password-guessing"
+	ProblemTypePermissionCeiling      ProblemType = "https://tokend.dev/problems/permission-ceiling"
+	ProblemTypePersonalTokenHolder    ProblemType = "https://tokend.dev/problems/personal-token-holder"
+	ProblemTypeRateLimited            ProblemType = "https://tokend.dev/problems/rate-limited"
+	ProblemTypeReenableNeedsExpiry    ProblemType = "https://tokend.dev/problems/reenable-needs-expiry"
+	ProblemTypeRoleCeiling            ProblemType = "https://tokend.dev/problems/role-ceiling"
+	ProblemTypeSSONoPassword          ProblemType = "https://tokend.dev/problems/sso-no-password"
+	ProblemTypeSecretNotStored        ProblemType = "https://tokend.dev/problems/secret-not-stored"
+	ProblemTypeSecretRetrievalOff     ProblemType = "https://tokend.dev/problems/secret-retrieval-off"
+	ProblemTypeSelfLockout            ProblemType = "https://tokend.dev/problems/self-lockout"
+	ProblemTypeSessionRequired        ProblemType = "https://tokend.dev/problems/session-required"
+	ProblemTypeSharedTokenManager     ProblemType = "https://tokend.dev/problems/shared-token-manager"
+	ProblemTypeSharedTokenOwner       ProblemType = "https://tokend.dev/problems/shared-token-owner"
+	ProblemTypeTargetAboveCaller      ProblemType = "https://tokend.dev/problems/target-above-caller"
+	ProblemTypeTenantParent           ProblemType = "https://tokend.dev/problems/tenant-parent"
+	ProblemTypeTooLarge               ProblemType = "https://tokend.dev/problems/too-large"
+	ProblemTypeUnauthorized           ProblemType = "https://tokend.dev/problems/unauthorized"
+	ProblemTypeUnavailable            ProblemType = "https://tokend.dev/problems/unavailable"
+	ProblemTypeUnknownPermission      ProblemType = "https://tokend.dev/problems/unknown-permission"
+	ProblemTypeUnsupportedMediaType   ProblemType = "https://tokend.dev/problems/unsupported-media-type"
+	ProblemTypeValidation             ProblemType = "https://tokend.dev/problems/validation"
+	ProblemTypeValueCeiling           ProblemType = "https://tokend.dev/problems/value-ceiling"
+	ProblemTypeValueOwnerOnly         ProblemType = "https://tokend.dev/problems/value-owner-only"
+	ProblemTypeWrongPassword          ProblemType = "https://tokend.dev/problems/wrong-password"
+)
+
+// Valid indicates whether the value is a known member of the ProblemType enum.
+func (e ProblemType) Valid() bool {
+	switch e {
+	case ProblemTypeAPIAccessOff:
+		return true
+	case ProblemTypeBadRequest:
+		return true
+	case ProblemTypeConflict:
+		return true
+	case ProblemTypeEmailTaken:
+		return true
+	case ProblemTypeExpiryInPast:
+		return true
+	case ProblemTypeGlobalRoleScope:
+		return true
+	case ProblemTypeGraceTooLong:
+		return true
+	case ProblemTypeInternal:
+		return true
+	case ProblemTypeLegacyImportOperator:
+		return true
+	case ProblemTypeLegacyPermissionsFixed:
+		return true
+	case ProblemTypeLegacySecretFormat:
+		return true
+	case ProblemTypeLegacyUUIDTaken:
+		return true
+	case ProblemTypeMethodNotAllowed:
+		return true
+	case ProblemTypeMissingPermission:
+		return true
+	case ProblemTypeNoPermissionsLeft:
+		return true
+	case ProblemTypeNotFound:
+		return true
+	case ProblemTypeOutOfScope:
+		return true
+	case ProblemTypeOwnerCeiling:
+		return true
+	case ProblemTypeOwnerDisabled:
+		return true
+	case ProblemTypePasswordChangeRequired:
+		return true
+	case ProblemTypePasswordGuessing:
+		return true
+	case ProblemTypePermissionCeiling:
+		return true
+	case ProblemTypePersonalTokenHolder:
+		return true
+	case ProblemTypeRateLimited:
+		return true
+	case ProblemTypeReenableNeedsExpiry:
+		return true
+	case ProblemTypeRoleCeiling:
+		return true
+	case ProblemTypeSSONoPassword:
+		return true
+	case ProblemTypeSecretNotStored:
+		return true
+	case ProblemTypeSecretRetrievalOff:
+		return true
+	case ProblemTypeSelfLockout:
+		return true
+	case ProblemTypeSessionRequired:
+		return true
+	case ProblemTypeSharedTokenManager:
+		return true
+	case ProblemTypeSharedTokenOwner:
+		return true
+	case ProblemTypeTargetAboveCaller:
+		return true
+	case ProblemTypeTenantParent:
+		return true
+	case ProblemTypeTooLarge:
+		return true
+	case ProblemTypeUnauthorized:
+		return true
+	case ProblemTypeUnavailable:
+		return true
+	case ProblemTypeUnknownPermission:
+		return true
+	case ProblemTypeUnsupportedMediaType:
+		return true
+	case ProblemTypeValidation:
+		return true
+	case ProblemTypeValueCeiling:
+		return true
+	case ProblemTypeValueOwnerOnly:
+		return true
+	case ProblemTypeWrongPassword:
 		return true
 	default:
 		return false
@@ -289,6 +472,13 @@ type DeliveryList struct {
 	NextCursor nullable.Nullable[NextCursor] `json:"next_cursor"`
 }
 
+// DisabledReason Why a token is disabled: `manual` (a caller disabled it), `expired`
+// (R7), `owner_disabled` (R11), `api_access_off` (R16),
+// `no_permissions_left` (a role change took them all, R12),
+// `out_of_scope` (its owner lost the role that reached its company,
+// R21), `leaked` (its value was reported).
+type DisabledReason string
+
 // Email defines model for Email.
 type Email = string
 
@@ -391,17 +581,29 @@ type Problem struct {
 	Instance  *string         `json:"instance,omitempty"`
 	RequestId *string         `json:"request_id,omitempty"`
 
+	// Rule The rule of DESIGN.md a refusal enforces (R1…R24, or §2 for the domain rules), for rule refusals only.
+	//
+	// Example: R20
+	Rule *string `json:"rule,omitempty"`
+
 	// Status Example: 400
 	Status int32 `json:"status"`
 
 	// Title Example: Bad Request
 	Title string `json:"title"`
 
-	// Type A URI reference naming the problem type.
-	//
-	// Example: https://tokend.dev/problems/validation
-	Type string `json:"type"`
+	// Type The problem types tokend answers with, stable across releases: a
+	// rule's refusal (its `rule` member names the rule; docs/RULES.md has
+	// the table) or a protocol problem (validation, not-found, …). Clients
+	// branch on these, never on `detail`.
+	Type ProblemType `json:"type"`
 }
+
+// ProblemType The problem types tokend answers with, stable across releases: a
+// rule's refusal (its `rule` member names the rule; docs/RULES.md has
+// the table) or a protocol problem (validation, not-found, …). Clients
+// branch on these, never on `detail`.
+type ProblemType string
 
 // RenewRequest defines model for RenewRequest.
 type RenewRequest struct {
@@ -426,6 +628,9 @@ type RoleInfo struct {
 type Session struct {
 	ExpireAt time.Time `json:"expire_at"`
 
+	// PasswordChangeRequired True when the password was one-time (set by an administrator, R22): the session can only change it.
+	PasswordChangeRequired bool `json:"password_change_required"`
+
 	// Token The session token (`tks_…`).
 	Token string `json:"token"`
 }
@@ -439,7 +644,10 @@ type Token struct {
 	// CreatedBy The user who created it.
 	CreatedBy  nullable.Nullable[int64]     `json:"created_by"`
 	DisabledAt nullable.Nullable[time.Time] `json:"disabled_at"`
-	Enabled    bool                         `json:"enabled"`
+
+	// DisabledReason Why a disabled token is disabled; null while enabled.
+	DisabledReason nullable.Nullable[DisabledReason] `json:"disabled_reason"`
+	Enabled        bool                              `json:"enabled"`
 
 	// ExpireAt Null: never expires.
 	ExpireAt nullable.Nullable[time.Time] `json:"expire_at"`
@@ -454,6 +662,9 @@ type Token struct {
 
 	// Permissions As submitted (role names and/or permissions); empty for a backward-compatible token, whose permissions are its owner's role.
 	Permissions []string `json:"permissions"`
+
+	// PurgeAt When a disabled token will be deleted (R14, disabled_at + the deployment's retention); null while enabled.
+	PurgeAt nullable.Nullable[time.Time] `json:"purge_at"`
 
 	// Realname The token's name.
 	Realname  string                       `json:"realname"`
@@ -517,7 +728,10 @@ type TokenWithSecret struct {
 	// CreatedBy The user who created it.
 	CreatedBy  nullable.Nullable[int64]     `json:"created_by"`
 	DisabledAt nullable.Nullable[time.Time] `json:"disabled_at"`
-	Enabled    bool                         `json:"enabled"`
+
+	// DisabledReason Why a disabled token is disabled; null while enabled.
+	DisabledReason nullable.Nullable[DisabledReason] `json:"disabled_reason"`
+	Enabled        bool                              `json:"enabled"`
 
 	// ExpireAt Null: never expires.
 	ExpireAt nullable.Nullable[time.Time] `json:"expire_at"`
@@ -532,6 +746,9 @@ type TokenWithSecret struct {
 
 	// Permissions As submitted (role names and/or permissions); empty for a backward-compatible token, whose permissions are its owner's role.
 	Permissions []string `json:"permissions"`
+
+	// PurgeAt When a disabled token will be deleted (R14, disabled_at + the deployment's retention); null while enabled.
+	PurgeAt nullable.Nullable[time.Time] `json:"purge_at"`
 
 	// Realname The token's name.
 	Realname  string                       `json:"realname"`
@@ -936,6 +1153,11 @@ type ClientInterface interface {
 	// Every failure (unknown e-mail, wrong password, disabled or SSO user) is
 	// the same 401.
 	//
+	// A password an administrator set is one-time (R22): signing in with it
+	// answers `password_change_required: true` and a 15-minute session that
+	// can only change the password (`PUT /v1/user/password`), read the
+	// caller (`GET /v1/user`) and sign out.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/login (the `Login` operationId).
@@ -947,6 +1169,11 @@ type ClientInterface interface {
 	// by the same headers as API tokens and carries the user's current role.
 	// Every failure (unknown e-mail, wrong password, disabled or SSO user) is
 	// the same 401.
+	//
+	// A password an administrator set is one-time (R22): signing in with it
+	// answers `password_change_required: true` and a 15-minute session that
+	// can only change the password (`PUT /v1/user/password`), read the
+	// caller (`GET /v1/user`) and sign out.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -987,12 +1214,28 @@ type ClientInterface interface {
 
 	// ChangePasswordWithBody Change the caller's own password
 	//
+	// Needs a signed-in session (an API token answers 403
+	// `session-required`, R20) and the current password (wrong: 400
+	// `wrong-password`). Wrong current passwords count per account: past
+	// five within 15 minutes the answer is 429 `password-guessing` with
+	// `Retry-After` (R23). A new password ends every other session of the
+	// user; changing a one-time password (R22) ends the one-time session
+	// too, so sign in again with the new password.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /v1/user/password (the `ChangePassword` operationId).
 	ChangePasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ChangePassword Change the caller's own password
+	//
+	// Needs a signed-in session (an API token answers 403
+	// `session-required`, R20) and the current password (wrong: 400
+	// `wrong-password`). Wrong current passwords count per account: past
+	// five within 15 minutes the answer is 429 `password-guessing` with
+	// `Retry-After` (R23). A new password ends every other session of the
+	// user; changing a one-time password (R22) ends the one-time session
+	// too, so sign in again with the new password.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1387,6 +1630,11 @@ func (c *Client) Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*ht
 // Every failure (unknown e-mail, wrong password, disabled or SSO user) is
 // the same 401.
 //
+// A password an administrator set is one-time (R22): signing in with it
+// answers `password_change_required: true` and a 15-minute session that
+// can only change the password (`PUT /v1/user/password`), read the
+// caller (`GET /v1/user`) and sign out.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/login (the `Login` operationId).
@@ -1408,6 +1656,11 @@ func (c *Client) LoginWithBody(ctx context.Context, contentType string, body io.
 // by the same headers as API tokens and carries the user's current role.
 // Every failure (unknown e-mail, wrong password, disabled or SSO user) is
 // the same 401.
+//
+// A password an administrator set is one-time (R22): signing in with it
+// answers `password_change_required: true` and a 15-minute session that
+// can only change the password (`PUT /v1/user/password`), read the
+// caller (`GET /v1/user`) and sign out.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1498,6 +1751,14 @@ func (c *Client) PostCurrentUser(ctx context.Context, body PostCurrentUserJSONRe
 
 // ChangePasswordWithBody Change the caller's own password
 //
+// Needs a signed-in session (an API token answers 403
+// `session-required`, R20) and the current password (wrong: 400
+// `wrong-password`). Wrong current passwords count per account: past
+// five within 15 minutes the answer is 429 `password-guessing` with
+// `Retry-After` (R23). A new password ends every other session of the
+// user; changing a one-time password (R22) ends the one-time session
+// too, so sign in again with the new password.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PUT /v1/user/password (the `ChangePassword` operationId).
@@ -1514,6 +1775,14 @@ func (c *Client) ChangePasswordWithBody(ctx context.Context, contentType string,
 }
 
 // ChangePassword Change the caller's own password
+//
+// Needs a signed-in session (an API token answers 403
+// `session-required`, R20) and the current password (wrong: 400
+// `wrong-password`). Wrong current passwords count per account: past
+// five within 15 minutes the answer is 429 `password-guessing` with
+// `Retry-After` (R23). A new password ends every other session of the
+// user; changing a one-time password (R22) ends the one-time session
+// too, so sign in again with the new password.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4135,6 +4404,11 @@ type ClientWithResponsesInterface interface {
 	// Every failure (unknown e-mail, wrong password, disabled or SSO user) is
 	// the same 401.
 	//
+	// A password an administrator set is one-time (R22): signing in with it
+	// answers `password_change_required: true` and a 15-minute session that
+	// can only change the password (`PUT /v1/user/password`), read the
+	// caller (`GET /v1/user`) and sign out.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/login (the `Login` operationId).
@@ -4146,6 +4420,11 @@ type ClientWithResponsesInterface interface {
 	// by the same headers as API tokens and carries the user's current role.
 	// Every failure (unknown e-mail, wrong password, disabled or SSO user) is
 	// the same 401.
+	//
+	// A password an administrator set is one-time (R22): signing in with it
+	// answers `password_change_required: true` and a 15-minute session that
+	// can only change the password (`PUT /v1/user/password`), read the
+	// caller (`GET /v1/user`) and sign out.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4190,12 +4469,28 @@ type ClientWithResponsesInterface interface {
 
 	// ChangePasswordWithBodyWithResponse Change the caller's own password
 	//
+	// Needs a signed-in session (an API token answers 403
+	// `session-required`, R20) and the current password (wrong: 400
+	// `wrong-password`). Wrong current passwords count per account: past
+	// five within 15 minutes the answer is 429 `password-guessing` with
+	// `Retry-After` (R23). A new password ends every other session of the
+	// user; changing a one-time password (R22) ends the one-time session
+	// too, so sign in again with the new password.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /v1/user/password (the `ChangePassword` operationId).
 	ChangePasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error)
 
 	// ChangePasswordWithResponse Change the caller's own password
+	//
+	// Needs a signed-in session (an API token answers 403
+	// `session-required`, R20) and the current password (wrong: 400
+	// `wrong-password`). Wrong current passwords count per account: past
+	// five within 15 minutes the answer is 429 `password-guessing` with
+	// `Retry-After` (R23). A new password ends every other session of the
+	// user; changing a one-time password (R22) ends the one-time session
+	// too, so sign in again with the new password.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4924,6 +5219,11 @@ func (r PostCurrentUserResponse) ContentType() string {
 	return ""
 }
 
+// ChangePasswordResponse429Headers the declared response headers of an HTTP 429 response for ChangePassword
+type ChangePasswordResponse429Headers struct {
+	RetryAfter *int32
+}
+
 type ChangePasswordResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4933,8 +5233,12 @@ type ChangePasswordResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ChangePasswordResponse429Headers
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4950,6 +5254,11 @@ func (r ChangePasswordResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r ChangePasswordResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ChangePasswordResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -7187,6 +7496,11 @@ func (c *ClientWithResponses) ReadyzWithResponse(ctx context.Context, reqEditors
 // Every failure (unknown e-mail, wrong password, disabled or SSO user) is
 // the same 401.
 //
+// A password an administrator set is one-time (R22): signing in with it
+// answers `password_change_required: true` and a 15-minute session that
+// can only change the password (`PUT /v1/user/password`), read the
+// caller (`GET /v1/user`) and sign out.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/login (the `Login` operationId).
@@ -7204,6 +7518,11 @@ func (c *ClientWithResponses) LoginWithBodyWithResponse(ctx context.Context, con
 // by the same headers as API tokens and carries the user's current role.
 // Every failure (unknown e-mail, wrong password, disabled or SSO user) is
 // the same 401.
+//
+// A password an administrator set is one-time (R22): signing in with it
+// answers `password_change_required: true` and a 15-minute session that
+// can only change the password (`PUT /v1/user/password`), read the
+// caller (`GET /v1/user`) and sign out.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7278,6 +7597,14 @@ func (c *ClientWithResponses) PostCurrentUserWithResponse(ctx context.Context, b
 
 // ChangePasswordWithBodyWithResponse Change the caller's own password
 //
+// Needs a signed-in session (an API token answers 403
+// `session-required`, R20) and the current password (wrong: 400
+// `wrong-password`). Wrong current passwords count per account: past
+// five within 15 minutes the answer is 429 `password-guessing` with
+// `Retry-After` (R23). A new password ends every other session of the
+// user; changing a one-time password (R22) ends the one-time session
+// too, so sign in again with the new password.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /v1/user/password (the `ChangePassword` operationId).
@@ -7290,6 +7617,14 @@ func (c *ClientWithResponses) ChangePasswordWithBodyWithResponse(ctx context.Con
 }
 
 // ChangePasswordWithResponse Change the caller's own password
+//
+// Needs a signed-in session (an API token answers 403
+// `session-required`, R20) and the current password (wrong: 400
+// `wrong-password`). Wrong current passwords count per account: past
+// five within 15 minutes the answer is 429 `password-guessing` with
+// `Retry-After` (R23). A new password ends every other session of the
+// user; changing a one-time password (R22) ends the one-time session
+// too, so sign in again with the new password.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8238,6 +8573,13 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8245,6 +8587,19 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ChangePasswordResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

@@ -14,6 +14,12 @@ func Catalog() []Permission {
 	return slices.Clone(catalog)
 }
 
+// Known reports whether p is a catalog permission.
+func Known(p Permission) bool {
+	_, ok := catalogIdx[p]
+	return ok
+}
+
 // Actions every resource supports, in catalog order.
 var actions = []string{"view", "create", "update", "delete"}
 
@@ -27,6 +33,15 @@ var resources = []string{
 // operationalResources are the resources of day-to-day security work, as
 // opposed to account administration (users, tokens, audit log, clients).
 var operationalResources = resources[:11]
+
+// The extra permissions the rules name.
+const (
+	// ManageTokens sees and manages every token of the companies in scope
+	// and creates shared tokens.
+	ManageTokens Permission = "api_tokens:manage"
+	// VerifyTokens introspects other tokens (POST /v2/api_tokens/verify).
+	VerifyTokens Permission = "api_tokens:verify"
+)
 
 // extraPermissions are permissions outside the resource × action grid.
 // They come after the grid so that adding one does not renumber the others;

@@ -9,10 +9,11 @@ import (
 // SourceRoleCustom is the source role of a list that is not exactly one role.
 const SourceRoleCustom = "custom"
 
-// Expand implements rule R1: a token's permission list may hold role names
-// and catalog permissions; role names expand to their sets. Any unknown name
-// makes the whole list invalid: the result is the empty Set and an
-// *UnknownError listing every unknown name.
+// Expand resolves a permission list: role names expand to their sets,
+// catalog permissions stand for themselves. Any unknown name makes the whole
+// list invalid: the result is the empty Set and an *UnknownError listing
+// every unknown name. (R1 itself, refusing such a list, is decided in
+// internal/rules.)
 func Expand(names []string) (Set, error) {
 	s, unknown := expand(names)
 	if len(unknown) > 0 {
@@ -35,13 +36,10 @@ func (e *UnknownError) Error() string {
 	return "unknown permission or role: " + strings.Join(quoted, ", ")
 }
 
-// Effective implements R3 for personal tokens: the token's expanded list
-// capped by its owner's role. Stored lists may name permissions a later
-// release removed; those are ignored so old tokens keep working.
-func Effective(tokenPermissions []string, cap Role) Set {
-	s := expandKnown(tokenPermissions)
-	return s.Intersect(cap.Permissions())
-}
+// ExpandKnown is Expand for stored lists, on the per-request path: names a
+// later release removed are ignored so that old tokens keep working, and
+// nothing is allocated.
+func ExpandKnown(names []string) Set { return expandKnown(names) }
 
 // SourceRole returns the role name when the list is exactly one role name
 // (repeated or not), else SourceRoleCustom.
@@ -61,8 +59,8 @@ func SourceRole(names []string) string {
 	return first
 }
 
-// Reduce implements R12, the owner's role was reduced: it returns the stored
-// list without the permissions no longer in allowed.
+// Reduce returns a stored list without the permissions no longer in
+// allowed (internal/rules applies it when an owner's role is reduced, R12).
 //
 //   - A role name fully inside allowed stays, so the token keeps its source role.
 //   - A role name partly inside allowed is replaced, at its position, by its

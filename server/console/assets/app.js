@@ -188,7 +188,21 @@ function showSignIn(message) {
   };
   passwordForm.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    enter(passwordForm, async () => [(await api.login(email.value.trim(), password.value)).token, "session"]);
+    enter(passwordForm, async () => {
+      const who = email.value.trim();
+      const s = await api.login(who, password.value);
+      if (!s.password_change_required) return [s.token, "session"];
+      // An administrator set this password: it is one-time (R22). The
+      // session it opened can only replace it; then sign in with the new one.
+      const chosen = await choosePassword();
+      credential.set(s.token, "session");
+      try {
+        await api.changePassword(password.value, chosen);
+      } finally {
+        credential.clear();
+      }
+      return [(await api.login(who, chosen)).token, "session"];
+    });
   });
   tokenForm.addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -204,6 +218,35 @@ function showSignIn(message) {
       h("div", { class: "divider", attrs: { role: "separator" } }, h("span", { text: "or" })),
       tokenForm)));
   email.focus();
+}
+
+// choosePassword asks a user signed in with a one-time password for a
+// password of its own, and resolves with it.
+function choosePassword() {
+  return new Promise((resolve) => {
+    const error = h("p", { class: "form-error", attrs: { role: "alert" } });
+    const next = h("input", { type: "password", name: "new-password", id: "new-password", required: true, minlength: 12, autocomplete: "new-password" });
+    const again = h("input", { type: "password", name: "new-password-again", id: "new-password-again", required: true, autocomplete: "new-password" });
+    const form = h("form", { class: "stack", id: "choose-password-form", attrs: { "aria-label": "Choose your password" } },
+      field("New password", next, "At least 12 characters. Your administrator will not know it."),
+      field("Repeat it", again),
+      h("button", { type: "submit", class: "btn btn-primary btn-block", id: "choose-password-submit" }, "Set password and sign in"));
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      if (next.value !== again.value) {
+        error.textContent = "The two passwords differ.";
+        again.select();
+        return;
+      }
+      resolve(next.value);
+    });
+    view().replaceChildren(h("section", { class: "signin", attrs: { "aria-labelledby": "page-title" } },
+      h("div", { class: "card signin-card" },
+        h("h1", { id: "page-title", attrs: { tabindex: "-1" }, text: "Choose your password" }),
+        h("p", { class: "muted", text: "An administrator set the password you signed in with; it works once. Choose your own to continue." }),
+        error, form)));
+    next.focus();
+  });
 }
 
 start();

@@ -18,6 +18,7 @@ import (
 	"github.com/tokend/tokend/gen/client"
 	"github.com/tokend/tokend/internal/notify"
 	"github.com/tokend/tokend/internal/testenv"
+	"github.com/tokend/tokend/server"
 )
 
 // receiver is a webhook endpoint that records what it gets and answers
@@ -61,8 +62,16 @@ func newWebhook(t *testing.T, env *testenv.Env, caller, url string, events ...cl
 	return *r.JSON201
 }
 
+// allowLoopback is the opt-in the tests' httptest receivers need, for
+// registration (server.Config) and delivery (the dispatcher's client).
+var allowLoopback = notify.Policy{AllowLoopback: true}
+
+func loopbackEnv(t *testing.T, b testenv.Backend) *testenv.Env {
+	return testenv.New(t, b, testenv.Options{Configure: func(c *server.Config) { c.WebhookPolicy = allowLoopback }})
+}
+
 func dispatcher(env *testenv.Env) *notify.Dispatcher {
-	return &notify.Dispatcher{Store: env.Store, Keys: env.Config.Keys, Client: notify.NewHTTPClient(true),
+	return &notify.Dispatcher{Store: env.Store, Keys: env.Config.Keys, Client: notify.NewHTTPClient(env.Config.WebhookPolicy),
 		Log: discardLogger(), Now: env.Clock.Now}
 }
 
@@ -71,7 +80,7 @@ func dispatcher(env *testenv.Env) *notify.Dispatcher {
 // delivery log says what happened.
 func TestWebhookDeliveries(t *testing.T) {
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
-		env := testenv.New(t, b)
+		env := loopbackEnv(t, b)
 		ctx := context.Background()
 		rcv := &receiver{statuses: []int{500}}
 		hookSrv := httptest.NewServer(rcv)
@@ -146,9 +155,11 @@ func TestWebhookDeliveries(t *testing.T) {
 	})
 }
 
-// Webhooks never reach loopback or private addresses unless allowed.
+// Webhooks never reach loopback or private addresses unless allowed: a
+// webhook registered while loopback was allowed (or whose name now resolves
+// to loopback) is refused when it is sent without the opt-in.
 func TestWebhookSSRFGuard(t *testing.T) {
-	env := testenv.New(t, testenv.Backends(t)[0])
+	env := loopbackEnv(t, testenv.Backends(t)[0])
 	ctx := context.Background()
 	rcv := &receiver{}
 	hookSrv := httptest.NewServer(rcv)
@@ -157,15 +168,108 @@ func TestWebhookSSRFGuard(t *testing.T) {
 	tok := personalToken(t, env, env.Admin.Token, "admin")
 	status(t, env, env.Admin.Token, "PUT", fmt.Sprintf("/v2/api_tokens/%d", tok.Id), `{"enabled":false}`)
 	d := dispatcher(env)
-	d.Client = notify.NewHTTPClient(false)
+	d.Client = notify.NewHTTPClient(notify.Policy{AllowPrivate: true})
 	testenv.Must(t, d.RunOnce(ctx))
 	if len(rcv.events()) != 0 {
 		t.Fatal("a webhook reached a loopback address")
 	}
 	logs, err := env.Client(env.Admin.Token).ListWebhookDeliveriesWithResponse(ctx, hook.Id, nil)
 	testenv.Must(t, err)
-	if e := logs.JSON200.Items[0].LastError; !e.IsSpecified() || !strings.Contains(e.MustGet(), "not public") {
+	if e := logs.JSON200.Items[0].LastError; !e.IsSpecified() || !strings.Contains(e.MustGet(), "not public: it is a loopback address") {
 		t.Fatalf("delivery log: %s", logs.Body)
+	}
+}
+
+// Registration refuses URLs that point where webhooks may not go: 400
+// problem+json naming /url and the reason class, never the URL; each switch
+// opens its own class, and link-local, metadata and reserved addresses stay
+// refused with both on.
+func TestWebhookRegistrationSSRF(t *testing.T) {
+	b := testenv.Backends(t)[0]
+	deny := testenv.New(t, b)
+	both := testenv.New(t, b, testenv.Options{Configure: func(c *server.Config) {
+		c.WebhookPolicy = notify.Policy{AllowLoopback: true, AllowPrivate: true}
+	}})
+	cases := []struct {
+		url        string
+		deny, both string // "" accepted, else the reason in the message
+	}{
+		{"https://hooks.example.com/ok", "", ""},
+		{"https://8.8.8.8/ok", "", ""},
+		{"http://127.0.0.1:9/hook", "a loopback address", ""},
+		{"http://localhost:9/hook", "a loopback address", ""},
+		{"http://[::ffff:127.0.0.1]:9/hook", "a loopback address", ""},
+		{"http://0x7f.1/hook", "a loopback address", "non-standard form"},
+		{"http://10.1.2.3/hook", "a private address", ""},
+		{"http://[fd12::1]/hook", "a private address", ""},
+		{"http://169.254.169.254/latest/meta-data/", "a link-local or metadata address", "a link-local or metadata address"},
+		{"http://[fd00:ec2::254]/latest", "a link-local or metadata address", "a link-local or metadata address"},
+		{"http://[fe80::1]/hook", "a link-local or metadata address", "a link-local or metadata address"},
+		{"http://100.64.0.1/hook", "a reserved address", "a reserved address"},
+		{"http://198.18.0.1/hook", "a reserved address", "a reserved address"},
+		{"http://[64:ff9b::7f00:1]/hook", "a reserved address", "a reserved address"},
+		{"http://0.0.0.0/hook", "a reserved address", "a reserved address"},
+		{"http://secret:hunter2@hooks.example.com/", "user information", "user information"},
+	}
+	for _, c := range cases {
+		for _, run := range []struct {
+			env  *testenv.Env
+			want string
+		}{{deny, c.deny}, {both, c.both}} {
+			body := fmt.Sprintf(`{"url":%q,"events":["token.disabled"]}`, c.url)
+			resp := run.env.Do("POST", "/v2/webhooks", body, map[string]string{"X-WallarmApi-Token": run.env.Admin.Token})
+			raw, _ := io.ReadAll(resp.Body)
+			if run.want == "" {
+				if resp.StatusCode != 201 {
+					t.Errorf("POST %s: %d %s, want 201", c.url, resp.StatusCode, raw)
+				}
+				continue
+			}
+			checkURLProblem(t, "POST "+c.url, resp, raw, run.want, c.url)
+		}
+	}
+
+	// An update to a refused URL is refused the same way and changes nothing.
+	hook := newWebhook(t, deny, deny.Admin.Token, "https://hooks.example.com/keep", client.WebhookEventTokenDisabled)
+	for u, reason := range map[string]string{
+		"http://127.0.0.1:9/x":    "a loopback address",
+		"http://10.0.0.1/":        "a private address",
+		"http://169.254.169.254/": "a link-local or metadata address",
+	} {
+		resp := deny.Do("PUT", fmt.Sprintf("/v2/webhooks/%d", hook.Id), fmt.Sprintf(`{"url":%q}`, u),
+			map[string]string{"X-WallarmApi-Token": deny.Admin.Token})
+		raw, _ := io.ReadAll(resp.Body)
+		checkURLProblem(t, "PUT "+u, resp, raw, reason, u)
+	}
+	got, err := deny.Client(deny.Admin.Token).GetWebhookWithResponse(context.Background(), hook.Id)
+	testenv.Must(t, err)
+	if got.JSON200 == nil || got.JSON200.Url != "https://hooks.example.com/keep" {
+		t.Fatalf("a refused update changed the webhook: %s", got.Body)
+	}
+	if s := status(t, deny, deny.Admin.Token, "PUT", fmt.Sprintf("/v2/webhooks/%d", hook.Id), `{"enabled":false}`); s != 200 {
+		t.Fatalf("an update without url: %d", s)
+	}
+}
+
+func checkURLProblem(t *testing.T, what string, resp *http.Response, raw []byte, reason, url string) {
+	t.Helper()
+	var p struct {
+		Type   string `json:"type"`
+		Status int    `json:"status"`
+		Errors []struct {
+			Field   string `json:"field"`
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != "application/problem+json" || json.Unmarshal(raw, &p) != nil {
+		t.Errorf("%s: %d %s %s, want a 400 problem", what, resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+		return
+	}
+	if len(p.Errors) != 1 || p.Errors[0].Field != "/url" || !strings.Contains(p.Errors[0].Message, reason) {
+		t.Errorf("%s: %s, want /url: …%s", what, raw, reason)
+	}
+	if strings.Contains(string(raw), url) || strings.Contains(string(raw), "hunter2") {
+		t.Errorf("%s: the problem echoes the URL: %s", what, raw)
 	}
 }
 
@@ -174,7 +278,7 @@ func TestWebhookSSRFGuard(t *testing.T) {
 // event, once; a token that lives less than three days gets none.
 func TestExpiryNotices(t *testing.T) {
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
-		env := testenv.New(t, b)
+		env := loopbackEnv(t, b)
 		ctx := context.Background()
 		mails := startSMTP(t)
 		rcv := &receiver{}

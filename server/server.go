@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tokend/tokend/gen/api"
+	"github.com/tokend/tokend/internal/notify"
 	"github.com/tokend/tokend/internal/rules"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/server/console"
@@ -65,6 +66,10 @@ type Config struct {
 	// LeakReportLimit is how many leak reports one address may send per
 	// minute (default 10).
 	LeakReportLimit int
+	// WebhookPolicy is where webhook URLs may point, checked when one is
+	// registered or changed (the dispatcher's client checks it again on
+	// every connection). The zero value allows public destinations only.
+	WebhookPolicy notify.Policy
 }
 
 // Server holds the dependencies of the handlers.

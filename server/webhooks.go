@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"net/http"
 
 	"github.com/google/uuid"
 	"github.com/oapi-codegen/nullable"
 
 	"github.com/tokend/tokend/gen/api"
+	"github.com/tokend/tokend/internal/notify"
 	"github.com/tokend/tokend/store"
 )
 
@@ -28,6 +30,9 @@ func (s *Server) ListWebhooks(ctx context.Context, req api.ListWebhooksRequestOb
 // CreateWebhook subscribes a URL and returns its signing secret once.
 func (s *Server) CreateWebhook(ctx context.Context, req api.CreateWebhookRequestObject) (api.CreateWebhookResponseObject, error) {
 	p, body := principalFrom(ctx), req.Body
+	if err := s.checkWebhookURL(body.Url); err != nil {
+		return nil, err
+	}
 	clientID := p.Client.ID
 	if body.ClientId != nil && *body.ClientId != clientID {
 		c, err := s.store.GetClient(ctx, p.Scope(), *body.ClientId)
@@ -66,6 +71,11 @@ func (s *Server) GetWebhook(ctx context.Context, req api.GetWebhookRequestObject
 // UpdateWebhook changes the fields present.
 func (s *Server) UpdateWebhook(ctx context.Context, req api.UpdateWebhookRequestObject) (api.UpdateWebhookResponseObject, error) {
 	body := req.Body
+	if body.Url != nil {
+		if err := s.checkWebhookURL(*body.Url); err != nil {
+			return nil, err
+		}
+	}
 	w, err := s.store.UpdateWebhook(ctx, principalFrom(ctx).Scope(), req.Id, func(w *store.Webhook) error {
 		if body.Url != nil {
 			w.URL = *body.Url
@@ -107,6 +117,16 @@ func (s *Server) ListWebhookDeliveries(ctx context.Context, req api.ListWebhookD
 		return nil, err
 	}
 	return api.ListWebhookDeliveries200JSONResponse{Items: mapSlice(rows, apiDelivery), NextCursor: nullOf(encodeCursor(next))}, nil
+}
+
+// checkWebhookURL refuses a URL the webhook policy does not allow (SSRF):
+// a 400 naming the field and the reason class, never the URL.
+func (s *Server) checkWebhookURL(raw string) error {
+	if err := notify.CheckURL(raw, s.cfg.WebhookPolicy); err != nil {
+		return &Problem{Status: http.StatusBadRequest, Kind: "validation", Detail: "/url: " + err.Error(),
+			Fields: []api.FieldProblem{{Field: "/url", Message: err.Error()}}}
+	}
+	return nil
 }
 
 func webhookEvents(in []api.WebhookEvent) []string {

@@ -87,9 +87,13 @@ type serveCmd struct {
 	SMTPPassword        string        `name:"smtp-password" hidden:"" env:"TOKEND_SMTP_PASSWORD" help:"SMTP password (prefer the environment: flags show in ps)."`
 	SMTPFrom            string        `name:"smtp-from" env:"TOKEND_SMTP_FROM" help:"Sender address of expiry e-mails."`
 	SMTPTLS             string        `name:"smtp-tls" env:"TOKEND_SMTP_TLS" enum:"starttls,tls,none" default:"starttls" help:"starttls (required), tls (implicit), or none."`
-	WebhookAllowPrivate bool          `name:"webhook-allow-private" env:"TOKEND_WEBHOOK_ALLOW_PRIVATE" help:"Allow webhooks to loopback and private addresses (off: SSRF guard)."`
+	WebhookAllowPrivate bool          `name:"webhook-allow-private" env:"TOKEND_WEBHOOK_ALLOW_PRIVATE" help:"Allow webhooks to private addresses: RFC 1918, fc00::/7 (off: SSRF guard)."`
 	CacheSize           int           `name:"cache-size" env:"TOKEND_CACHE_SIZE" default:"100000" help:"Verification cache entries (0 disables the cache)."`
 	CacheTTL            time.Duration `name:"cache-ttl" env:"TOKEND_CACHE_TTL" default:"10s" help:"Longest a cached verification lives: the backstop when a replica misses a change notification."`
+
+	// The SSRF guard's other opt-in, beside --webhook-allow-private;
+	// link-local and metadata addresses stay refused whatever both say.
+	WebhookAllowLoopback bool `name:"webhook-allow-loopback" env:"TOKEND_WEBHOOK_ALLOW_LOOPBACK" help:"Allow webhooks to loopback addresses (tests, local development; off: SSRF guard)."`
 }
 
 func (c *serveCmd) Run() error {
@@ -103,7 +107,8 @@ func (c *serveCmd) Run() error {
 	defer st.Close()
 	cfg := server.Config{Keys: keys, SecretRetrieval: c.SecretRetrieval == "on", Logger: log,
 		AuthFailureLimit: c.AuthFailureLimit, AuthFailureWindow: c.AuthFailureWindow,
-		CacheSize: cacheSize(c.CacheSize), CacheTTL: c.CacheTTL}
+		CacheSize: cacheSize(c.CacheSize), CacheTTL: c.CacheTTL,
+		WebhookPolicy: notify.Policy{AllowLoopback: c.WebhookAllowLoopback, AllowPrivate: c.WebhookAllowPrivate}}
 	cfg.Metrics = prometheus.NewRegistry()
 	cfg.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	jobMetrics := jobs.NewMetrics(cfg.Metrics)
@@ -153,7 +158,7 @@ func (c *serveCmd) Run() error {
 	if err != nil {
 		return err
 	}
-	dispatcher := &notify.Dispatcher{Store: st, Keys: keys, Client: notify.NewHTTPClient(c.WebhookAllowPrivate), Mailer: mailer, Log: log}
+	dispatcher := &notify.Dispatcher{Store: st, Keys: keys, Client: notify.NewHTTPClient(cfg.WebhookPolicy), Mailer: mailer, Log: log}
 	go dispatcher.Run(ctx, 5*time.Second)
 	maint := &jobs.Maintenance{Store: st, Retention: c.DisabledRetention, Log: log, Metrics: jobMetrics}
 	go maint.Run(ctx, time.Minute)

@@ -15,10 +15,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/tokend/tokend/internal/secret"
@@ -39,7 +37,7 @@ const (
 type Dispatcher struct {
 	Store  *store.Store
 	Keys   *secret.Keyring
-	Client *http.Client // nil: NewHTTPClient(false)
+	Client *http.Client // nil: NewHTTPClient(Policy{}), public destinations only
 	Mailer *Mailer      // nil: no e-mail
 	Log    *slog.Logger
 	Now    func() time.Time
@@ -154,7 +152,7 @@ func (d *Dispatcher) post(ctx context.Context, del *store.Delivery, hook *store.
 	req.Header.Set("X-Tokend-Signature", "sha256="+Sign(key, ts, body))
 	client := d.Client
 	if client == nil {
-		client = NewHTTPClient(false)
+		client = NewHTTPClient(Policy{})
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -177,32 +175,4 @@ func Sign(key, timestamp string, body []byte) string {
 	m.Write([]byte{'.'})
 	m.Write(body)
 	return hex.EncodeToString(m.Sum(nil))
-}
-
-// NewHTTPClient returns the client webhooks are sent with. Unless
-// allowPrivate, it refuses to connect to loopback, private, link-local and
-// unspecified addresses, so that a tenant cannot aim tokend at the inside of
-// its own network (SSRF); the check runs on the resolved address, after DNS.
-func NewHTTPClient(allowPrivate bool) *http.Client {
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	if !allowPrivate {
-		dialer.Control = func(network, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			ip := net.ParseIP(host)
-			if ip == nil || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() {
-				return fmt.Errorf("webhook address %s is not public (set TOKEND_WEBHOOK_ALLOW_PRIVATE=true to allow)", host)
-			}
-			return nil
-		}
-	}
-	return &http.Client{
-		Timeout:   15 * time.Second,
-		Transport: &http.Transport{DialContext: dialer.DialContext, TLSHandshakeTimeout: 5 * time.Second, MaxIdleConnsPerHost: 4},
-		// A redirect could lead to a private address the dial check would
-		// not see for the original host; receivers must answer directly.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }

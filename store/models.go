@@ -57,6 +57,7 @@ type Token struct {
 	LegacyUUID         *string `gorm:"column:legacy_uuid"`
 	Hint               string
 	Digest             []byte
+	DigestKeyID        *string // the key that made Digest; nil: before migration 00005 (see AdoptDigestKey)
 	SecretCiphertext   NullBytes
 	SecretKeyID        *string
 	ExpiryNotifiedAt   *time.Time
@@ -74,11 +75,12 @@ func (GraceDigest) TableName() string { return "token_grace_digests" }
 
 // Session is a sign-in session (R19).
 type Session struct {
-	ID        int64
-	UserID    int64
-	Digest    []byte
-	ExpiresAt time.Time
-	CreatedAt time.Time
+	ID          int64
+	UserID      int64
+	Digest      []byte
+	DigestKeyID *string // the key that made Digest; nil: before migration 00005
+	ExpiresAt   time.Time
+	CreatedAt   time.Time
 }
 
 // Node is a filter node, the resource Deploy tokens exist for.

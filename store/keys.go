@@ -158,6 +158,19 @@ func (s *Store) UnlabelledSealedToken(ctx context.Context) (*Token, error) {
 	return &t, nil
 }
 
+// SealedTokenSamples returns, for each key id that seals token values, the
+// oldest token sealed under it: the server opens them at start to check
+// that a key of that id is really the key that sealed them (a key file
+// regenerated under the same id would otherwise start and answer 401 to
+// everything).
+func (s *Store) SealedTokenSamples(ctx context.Context) ([]Token, error) {
+	var rows []Token
+	err := s.db.WithContext(ctx).Select("id", "digest", "digest_key_id", "secret_ciphertext", "secret_key_id").
+		Where("id IN (SELECT MIN(id) FROM tokens WHERE secret_ciphertext IS NOT NULL GROUP BY secret_key_id)").
+		Order("id").Find(&rows).Error
+	return rows, translate(err)
+}
+
 // AdoptDigestKey labels the digests of tokens and sessions that predate
 // migration 00005 (digest_key_id NULL) with keyID, which must be the id of
 // the first key of the ring then in use: every tokend before 00005 digested

@@ -187,7 +187,7 @@ func openAndMigrate(ctx context.Context, f *dbFlags, log *slog.Logger) (*store.S
 		st.Close()
 		return nil, nil, err
 	}
-	keys, err := f.keyring(log)
+	keys, err := f.loadKeys(ctx, st, log)
 	if err != nil {
 		st.Close()
 		return nil, nil, err

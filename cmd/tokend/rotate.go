@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/store"
@@ -17,13 +18,23 @@ type rotateKeyCmd struct {
 	Generate bool `default:"true" negatable:"" help:"Append a newly generated key to the key file and make it active (--no-generate: use the last key already configured)."`
 }
 
-// Run re-encrypts every stored token value under the active key.
+// Run moves every stored secret it can read to the active key: token
+// values are re-sealed under it and re-digested under its digest subkey,
+// webhook signing keys re-sealed; then it reports what still depends on
+// older keys and, on SQLite, compacts the file so that no old ciphertext
+// bytes remain in it.
 //
 // Without downtime: 1) add the new key at the end of every replica's key
-// material (rotate-key --generate does this for a key file) and restart the
-// replicas one by one; they can open both; 2) run rotate-key; 3) once it
-// reports zero values under the old key, the old key is only needed as the
-// digest key if it is the first one (it stays first; see docs/SECURITY.md).
+// material (rotate-key --generate does this for a key file) and restart
+// the replicas one by one; each can open and look up under both keys, and
+// seals and digests new values under the new one (until every replica has
+// restarted, a token created on a new replica is not found by an old one);
+// 2) run rotate-key; 3) once it reports nothing left under the old key,
+// remove that key from every replica's key material. Tokens of show-once
+// mode cannot be re-digested (their values are unknown): the old key stays
+// needed until they are renewed, expire or are deleted. Sessions (12 h)
+// are not re-digested either; they keep working while the old key is in
+// the ring, and removing it earlier only means signing in again.
 func (c *rotateKeyCmd) Run() error {
 	ctx := context.Background()
 	log := c.logger()
@@ -35,26 +46,39 @@ func (c *rotateKeyCmd) Run() error {
 	if _, err := st.Migrate(ctx); err != nil {
 		return err
 	}
+	// Check the ring against the database before changing the key file.
+	keys, err := c.loadKeys(ctx, st, log)
+	if err != nil {
+		return err
+	}
 	if c.Generate {
 		if err := c.appendKey(); err != nil {
 			return err
 		}
+		if keys, err = c.loadKeys(ctx, st, log); err != nil {
+			return err
+		}
 	}
-	keys, err := c.keyring(log)
-	if err != nil {
-		return err
-	}
-	active := keys.ActiveID()
-	n, err := st.ReencryptSecrets(ctx, active, 500, func(t *store.Token) error {
+	active, digestKey := keys.ActiveID(), keys.DigestID()
+	n, err := st.RotateTokenSecrets(ctx, active, digestKey, 500, func(t *store.Token) error {
 		value, err := keys.Open(t.SecretCiphertext, *t.SecretKeyID, t.Digest)
 		if err != nil {
 			return fmt.Errorf("token %d: open under key %q: %w", t.ID, *t.SecretKeyID, err)
 		}
-		ct, id, err := keys.Seal(value, t.Digest)
+		// loadKeys labelled every digest; a label that does not match the
+		// value would mean the row is corrupt: stop rather than guess.
+		if t.DigestKeyID != nil {
+			if old, err := keys.DigestWith(*t.DigestKeyID, value); err != nil || !secret.Equal(old, t.Digest) {
+				return fmt.Errorf("token %d: its digest was not made under key %q as recorded", t.ID, *t.DigestKeyID)
+			}
+		}
+		// The digest is the ciphertext's associated data, so both change together.
+		digest := keys.Digest(value)
+		ct, id, err := keys.Seal(value, digest)
 		if err != nil {
 			return err
 		}
-		t.SecretCiphertext, t.SecretKeyID = ct, &id
+		t.Digest, t.DigestKeyID, t.SecretCiphertext, t.SecretKeyID = digest, &digestKey, ct, &id
 		return nil
 	})
 	if err != nil {
@@ -71,13 +95,55 @@ func (c *rotateKeyCmd) Run() error {
 	if err != nil {
 		return err
 	}
-	counts, err := st.CountSecretsByKey(ctx)
+	// Overwritten rows leave their old bytes in free pages and the WAL.
+	if err := st.Compact(ctx); err != nil {
+		return fmt.Errorf("compact the database: %w", err)
+	}
+	use, err := st.CountKeyUse(ctx)
 	if err != nil {
 		return err
 	}
-	log.Info("rotation done", "active_key", active, "reencrypted", n, "webhook_keys", hooks, "values_by_key", counts)
-	fmt.Fprintf(os.Stderr, "tokend: %d stored token values re-encrypted under key %q\n", n, active)
+	log.Info("rotation done", "active_key", active, "rotated", n, "webhook_keys", hooks, "key_use", use)
+	fmt.Fprint(os.Stderr, rotationReport(keys, n, hooks, use))
 	return nil
+}
+
+// rotationReport says what rotate-key did and what still depends on the
+// older keys of the ring.
+func rotationReport(keys *secret.Keyring, rotated, hooks int64, use map[string]store.KeyUse) string {
+	active := keys.ActiveID()
+	var b strings.Builder
+	fmt.Fprintf(&b, "tokend: %d stored token values re-encrypted and re-digested under key %q\n", rotated, active)
+	if hooks > 0 {
+		fmt.Fprintf(&b, "tokend: %d webhook signing keys re-encrypted under key %q\n", hooks, active)
+	}
+	var retirable []string
+	for _, id := range keys.IDs() {
+		if id == active {
+			continue
+		}
+		u := use[id]
+		switch {
+		case u.Unreadable > 0 || u.Digests > 0 || u.Sealed > 0 || u.Webhooks > 0:
+			fmt.Fprintf(&b, "tokend: key %q is still needed: %d tokens digested under it", id, u.Digests)
+			if u.Unreadable > 0 {
+				fmt.Fprintf(&b, " (%d of them show-once: their values are unknown, so only renewing, expiry or deletion moves them)", u.Unreadable)
+			}
+			if u.Sealed > 0 || u.Webhooks > 0 {
+				fmt.Fprintf(&b, ", %d token values and %d webhook keys sealed under it (run rotate-key again)", u.Sealed, u.Webhooks)
+			}
+			b.WriteString("\n")
+		case u.Sessions > 0:
+			fmt.Fprintf(&b, "tokend: key %q digests %d sign-in sessions, which end within 12 h; removing it before then signs those users out\n", id, u.Sessions)
+			retirable = append(retirable, strconv.Quote(id))
+		default:
+			retirable = append(retirable, strconv.Quote(id))
+		}
+	}
+	if len(retirable) > 0 {
+		fmt.Fprintf(&b, "tokend: no token or webhook depends on key %s any more: it can be removed from every replica's key material\n", strings.Join(retirable, ", "))
+	}
+	return b.String()
 }
 
 // appendKey adds a fresh key to the key file, atomically, as the new active key.

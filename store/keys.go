@@ -11,9 +11,10 @@ import (
 // it can read to the active keys (tokend rotate-key): each token with a
 // sealed value not sealed under activeKeyID, or not digested under
 // activeDigestKeyID, is handed to rotate, which opens the value and sets
-// Digest, DigestKeyID, SecretCiphertext and SecretKeyID anew. A token whose
-// DigestKeyID is nil (digested before migration 00005) is handed over with
-// it nil; see AdoptDigestKey.
+// Digest, DigestKeyID, SecretCiphertext and SecretKeyID anew. With
+// activeDigestKeyID "" only the seal key selects rows (re-encrypt without
+// moving digests). A token whose DigestKeyID is nil (digested before
+// migration 00005) is handed over with it nil; see AdoptDigestKey.
 //
 // Each batch is its own short transaction and each row is updated only if
 // nobody changed its value meanwhile (same digest and key id), so rotation
@@ -25,10 +26,14 @@ func (s *Store) RotateTokenSecrets(ctx context.Context, activeKeyID, activeDiges
 	var after int64
 	for {
 		var rows []Token
-		err := s.db.WithContext(ctx).Select("id", "digest", "digest_key_id", "secret_ciphertext", "secret_key_id").
-			Where("secret_ciphertext IS NOT NULL AND id > ?", after).
-			Where("(secret_key_id <> ? OR digest_key_id IS NULL OR digest_key_id <> ?)", activeKeyID, activeDigestKeyID).
-			Order("id").Limit(batch).Find(&rows).Error
+		q := s.db.WithContext(ctx).Select("id", "digest", "digest_key_id", "secret_ciphertext", "secret_key_id").
+			Where("secret_ciphertext IS NOT NULL AND id > ?", after)
+		if activeDigestKeyID == "" {
+			q = q.Where("secret_key_id <> ?", activeKeyID)
+		} else {
+			q = q.Where("(secret_key_id <> ? OR digest_key_id IS NULL OR digest_key_id <> ?)", activeKeyID, activeDigestKeyID)
+		}
+		err := q.Order("id").Limit(batch).Find(&rows).Error
 		if err != nil {
 			return done, translate(err)
 		}

@@ -203,7 +203,28 @@ func TestRotateTokenSecrets(t *testing.T) {
 			t2.Digest, t2.DigestKeyID, t2.SecretCiphertext, t2.SecretKeyID = d, ref(r12.DigestID()), ct, &id
 			return nil
 		}
-		n, err := st.RotateTokenSecrets(ctx, "k2", "k2", 2, rotate) // small batches: several rounds
+		// Re-encrypt only (digest key ""): digests stay under k1.
+		reseal := func(t2 *store.Token) error {
+			v, err := r12.Open(t2.SecretCiphertext, *t2.SecretKeyID, t2.Digest)
+			if err != nil {
+				return err
+			}
+			ct, id, err := r12.Seal(v, t2.Digest)
+			t2.SecretCiphertext, t2.SecretKeyID = ct, &id
+			return err
+		}
+		n, err := st.RotateTokenSecrets(ctx, "k2", "", 2, reseal)
+		testenv.Must(t, err)
+		if n != 6 {
+			t.Fatalf("re-encrypting RotateTokenSecrets = %d, want 6", n)
+		}
+		if n, err = st.RotateTokenSecrets(ctx, "k2", "", 2, reseal); err != nil || n != 0 {
+			t.Fatalf("second re-encrypting RotateTokenSecrets = %d, %v; want 0", n, err)
+		}
+		if use, _ := st.CountKeyUse(ctx); use["k1"].Digests != 7 || use["k2"].Sealed != 6 {
+			t.Fatalf("after re-encrypting only: %+v", use)
+		}
+		n, err = st.RotateTokenSecrets(ctx, "k2", "k2", 2, rotate) // small batches: several rounds
 		testenv.Must(t, err)
 		if n != 6 {
 			t.Fatalf("RotateTokenSecrets = %d, want the 6 sealed tokens", n)

@@ -15,26 +15,33 @@ import (
 
 type rotateKeyCmd struct {
 	dbFlags
-	Generate bool `default:"true" negatable:"" help:"Append a newly generated key to the key file and make it active (--no-generate: use the last key already configured)."`
+	Generate bool `default:"true" negatable:"" help:"Append a newly generated key to the key file, make it active and re-encrypt under it; digests move only with --no-generate, once every replica runs with the new key (--no-generate: use the last key already configured, re-encrypt and re-digest under it)."`
 }
 
 // Run moves every stored secret it can read to the active key: token
-// values are re-sealed under it and re-digested under its digest subkey,
-// webhook signing keys re-sealed; then it reports what still depends on
-// older keys and, on SQLite, compacts the file so that no old ciphertext
-// bytes remain in it.
+// values are re-sealed under it, webhook signing keys too, and (with
+// --no-generate) token values are re-digested under its digest subkey;
+// then it reports what still depends on older keys and, on SQLite,
+// compacts the file so that no old ciphertext bytes remain in it.
 //
-// Without downtime: 1) add the new key at the end of every replica's key
-// material (rotate-key --generate does this for a key file) and restart
-// the replicas one by one; each can open and look up under both keys, and
-// seals and digests new values under the new one (until every replica has
-// restarted, a token created on a new replica is not found by an old one);
-// 2) run rotate-key; 3) once it reports nothing left under the old key,
-// remove that key from every replica's key material. Tokens of show-once
-// mode cannot be re-digested (their values are unknown): the old key stays
-// needed until they are renewed, expire or are deleted. Sessions (12 h)
-// are not re-digested either; they keep working while the old key is in
-// the ring, and removing it earlier only means signing in again.
+// Digests move only with --no-generate because a replica looks a token up
+// under the keys it was started with: re-digesting under a key that a
+// running replica lacks would make it answer 401 to every moved token.
+// Re-sealing under such a key only affects reading values back (R9) there.
+//
+// Without downtime: 1) tokend rotate-key appends a new key to the key file
+// and re-seals under it (with TOKEND_SECRET_KEY, add ID:BASE64 at its end
+// yourself); 2) restart the replicas one by one with the new key material:
+// each opens and looks up under both keys, and seals and digests new
+// values under the new one (until every replica has restarted, a token
+// created on a new replica is not found by an old one); 3) tokend
+// rotate-key --no-generate re-seals and re-digests under the new key;
+// 4) once it reports that nothing depends on the old key, remove it from
+// every replica's key material. Tokens of show-once mode cannot be
+// re-digested (their values are unknown): the old key stays needed until
+// they are renewed, expire or are deleted. Sessions (12 h) are not
+// re-digested either; they keep working while the old key is in the ring,
+// and removing it earlier only means signing in again.
 func (c *rotateKeyCmd) Run() error {
 	ctx := context.Background()
 	log := c.logger()
@@ -60,7 +67,12 @@ func (c *rotateKeyCmd) Run() error {
 		}
 	}
 	active, digestKey := keys.ActiveID(), keys.DigestID()
-	n, err := st.RotateTokenSecrets(ctx, active, digestKey, 500, func(t *store.Token) error {
+	redigest := !c.Generate
+	moveDigestsTo := ""
+	if redigest {
+		moveDigestsTo = digestKey
+	}
+	n, err := st.RotateTokenSecrets(ctx, active, moveDigestsTo, 500, func(t *store.Token) error {
 		value, err := keys.Open(t.SecretCiphertext, *t.SecretKeyID, t.Digest)
 		if err != nil {
 			return fmt.Errorf("token %d: open under key %q: %w", t.ID, *t.SecretKeyID, err)
@@ -73,12 +85,14 @@ func (c *rotateKeyCmd) Run() error {
 			}
 		}
 		// The digest is the ciphertext's associated data, so both change together.
-		digest := keys.Digest(value)
-		ct, id, err := keys.Seal(value, digest)
+		if redigest {
+			t.Digest, t.DigestKeyID = keys.Digest(value), &digestKey
+		}
+		ct, id, err := keys.Seal(value, t.Digest)
 		if err != nil {
 			return err
 		}
-		t.Digest, t.DigestKeyID, t.SecretCiphertext, t.SecretKeyID = digest, &digestKey, ct, &id
+		t.SecretCiphertext, t.SecretKeyID = ct, &id
 		return nil
 	})
 	if err != nil {
@@ -104,16 +118,21 @@ func (c *rotateKeyCmd) Run() error {
 		return err
 	}
 	log.Info("rotation done", "active_key", active, "rotated", n, "webhook_keys", hooks, "key_use", use)
-	fmt.Fprint(os.Stderr, rotationReport(keys, n, hooks, use))
+	fmt.Fprint(os.Stderr, rotationReport(keys, redigest, n, hooks, use))
 	return nil
 }
 
 // rotationReport says what rotate-key did and what still depends on the
 // older keys of the ring.
-func rotationReport(keys *secret.Keyring, rotated, hooks int64, use map[string]store.KeyUse) string {
+func rotationReport(keys *secret.Keyring, redigested bool, rotated, hooks int64, use map[string]store.KeyUse) string {
 	active := keys.ActiveID()
 	var b strings.Builder
-	fmt.Fprintf(&b, "tokend: %d stored token values re-encrypted and re-digested under key %q\n", rotated, active)
+	if redigested {
+		fmt.Fprintf(&b, "tokend: %d stored token values re-encrypted and re-digested under key %q\n", rotated, active)
+	} else {
+		fmt.Fprintf(&b, "tokend: %d stored token values re-encrypted under key %q; digests not moved: "+
+			"once every replica runs with key %q, run tokend rotate-key --no-generate to move them\n", rotated, active, active)
+	}
 	if hooks > 0 {
 		fmt.Fprintf(&b, "tokend: %d webhook signing keys re-encrypted under key %q\n", hooks, active)
 	}

@@ -217,12 +217,29 @@ func TestRotateKey(t *testing.T) {
 		t.Fatal("the ciphertext is not in the database file before rotation: the check would prove nothing")
 	}
 
+	// Step 1: a new key, values re-sealed under it; digests stay under k1,
+	// since running replicas do not have k2 yet.
 	testenv.Must(t, (&rotateKeyCmd{dbFlags: f, Generate: true}).Run())
-
 	rotated := ring(t, readKeyFile(t, filepath.Join(dir, "tokend.key"))...)
 	if rotated.ActiveID() != "k2" || !slices2(rotated.IDs(), "k1", "k2") {
 		t.Fatalf("key file after rotation has %v", rotated.IDs())
 	}
+	var mid store.Token
+	testenv.Must(t, st.DB().Where("id = ?", before.ID).Take(&mid).Error)
+	if *mid.SecretKeyID != "k2" || *mid.DigestKeyID != "k1" || !bytes.Equal(mid.Digest, before.Digest) {
+		t.Fatalf("after rotate-key: seal key %q, digest key %q; want k2, and the digest unchanged", *mid.SecretKeyID, *mid.DigestKeyID)
+	}
+	if fileHas(t, dbPath, before.SecretCiphertext) {
+		t.Error("old ciphertext bytes remain in the SQLite files after rotate-key")
+	}
+	use, err := st.CountKeyUse(ctx)
+	testenv.Must(t, err)
+	if r := rotationReport(rotated, false, 1, 0, use); !strings.Contains(r, `digests not moved: once every replica runs with key "k2", run tokend rotate-key --no-generate`) {
+		t.Errorf("report of the first step:\n%s", r)
+	}
+
+	// Step 2, once every replica has k2: digests move too.
+	testenv.Must(t, (&rotateKeyCmd{dbFlags: f, Generate: false}).Run())
 	var rows []store.Token
 	testenv.Must(t, st.DB().Order("id").Find(&rows).Error)
 	for _, tok := range rows {
@@ -243,8 +260,8 @@ func TestRotateKey(t *testing.T) {
 			}
 		}
 	}
-	if fileHas(t, dbPath, before.SecretCiphertext) {
-		t.Error("old ciphertext bytes remain in the SQLite files after rotate-key")
+	if fileHas(t, dbPath, mid.SecretCiphertext) {
+		t.Error("old ciphertext bytes remain in the SQLite files after rotate-key --no-generate")
 	}
 	if fileHas(t, dbPath, before.Digest) {
 		t.Error("the old digest of the re-digested token remains in the SQLite files")
@@ -256,9 +273,9 @@ func TestRotateKey(t *testing.T) {
 		t.Errorf("start without k1 while a show-once token needs it: %v", err)
 	}
 
-	use, err := st.CountKeyUse(ctx)
+	use, err = st.CountKeyUse(ctx)
 	testenv.Must(t, err)
-	report := rotationReport(rotated, 1, 0, use)
+	report := rotationReport(rotated, true, 1, 0, use)
 	for _, want := range []string{`1 stored token values re-encrypted and re-digested under key "k2"`,
 		`key "k1" is still needed: 1 tokens digested under it (1 of them show-once`} {
 		if !strings.Contains(report, want) {
@@ -285,7 +302,7 @@ func TestRotationReport(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := rotationReport(keys, 3, 1, tt.use)
+			got := rotationReport(keys, true, 3, 1, tt.use)
 			for _, want := range append(tt.want, `3 stored token values re-encrypted and re-digested under key "k3"`,
 				`1 webhook signing keys re-encrypted`) {
 				if !strings.Contains(got, want) {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"gorm.io/gorm"
@@ -234,10 +235,21 @@ func (s *Store) Compact(ctx context.Context) error {
 		return nil
 	}
 	db := s.db.WithContext(ctx)
-	for _, stmt := range []string{"PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"} {
-		if err := db.Exec(stmt).Error; err != nil {
+	checkpoint := func() error {
+		var busy, frames, done int
+		if err := db.Raw("PRAGMA wal_checkpoint(TRUNCATE)").Row().Scan(&busy, &frames, &done); err != nil {
 			return translate(err)
 		}
+		if busy != 0 {
+			return errors.New("the write-ahead log could not be truncated: another connection is reading; run again when tokend is idle or stopped")
+		}
+		return nil
 	}
-	return nil
+	if err := checkpoint(); err != nil {
+		return err
+	}
+	if err := db.Exec("VACUUM").Error; err != nil {
+		return translate(err)
+	}
+	return checkpoint()
 }

@@ -110,8 +110,10 @@ func (c *rotateKeyCmd) Run() error {
 		return err
 	}
 	// Overwritten rows leave their old bytes in free pages and the WAL.
+	// The rotation itself is done and committed either way.
 	if err := st.Compact(ctx); err != nil {
-		return fmt.Errorf("compact the database: %w", err)
+		log.Warn("could not compact the database: old ciphertext bytes may remain in its files until it is compacted", "error", err)
+		fmt.Fprintf(os.Stderr, "tokend: warning: could not compact the database (%v): old ciphertext bytes may remain in its files; stop tokend and run: sqlite3 DATABASE-FILE VACUUM\n", err)
 	}
 	use, err := st.CountKeyUse(ctx)
 	if err != nil {

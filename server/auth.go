@@ -92,7 +92,11 @@ func (s *Server) principalFor(r *http.Request) (*Principal, error) {
 
 func (s *Server) principalForToken(ctx context.Context, value string) (*Principal, error) {
 	// The format check rejects garbage before any database access.
-	switch secret.Classify(value) {
+	kind := secret.Classify(value)
+	if kind == secret.KindLegacy && secret.CheckLegacySecret(value) != nil {
+		kind = secret.KindInvalid // no import accepts it, so no token has it
+	}
+	switch kind {
 	case secret.KindAPI, secret.KindLegacy:
 		p, err := s.resolveToken(ctx, value)
 		if err != nil {
@@ -103,7 +107,7 @@ func (s *Server) principalForToken(ctx context.Context, value string) (*Principa
 		}
 		return p, nil
 	case secret.KindSession:
-		cred, err := s.store.SessionByDigest(ctx, s.keys.Digest(value))
+		cred, err := s.store.SessionByDigest(ctx, s.keys.LookupDigests(value)...)
 		if errors.Is(err, store.ErrNotFound) {
 			s.metrics.verifications.WithLabelValues(string(rules.Unknown)).Inc()
 		}
@@ -121,7 +125,10 @@ func (s *Server) principalForToken(ctx context.Context, value string) (*Principa
 // when it admits nobody. It serves from the verification cache when it can.
 // An error is a database failure, never a "no".
 func (s *Server) resolveToken(ctx context.Context, value string) (*Principal, error) {
-	digest := s.keys.Digest(value)
+	// The value's digest under every key (the active one first, the cache
+	// key): a token digested under an older key is still found (R13).
+	digests := s.keys.LookupDigests(value)
+	digest := digests[0]
 	now := s.now()
 	if s.cache != nil {
 		if e, ok := s.cache.get(digest, now); ok {
@@ -135,7 +142,7 @@ func (s *Server) resolveToken(ctx context.Context, value string) (*Principal, er
 	if s.cache != nil {
 		epoch = s.cache.begin()
 	}
-	cred, err := s.store.TokenByDigest(ctx, digest)
+	cred, err := s.store.TokenByDigest(ctx, digests...)
 	if errors.Is(err, store.ErrNotFound) {
 		s.metrics.verifications.WithLabelValues(string(rules.Unknown)).Inc()
 		if s.cache != nil {
@@ -173,8 +180,14 @@ func (s *Server) principalForLegacyPair(ctx context.Context, uuid, sec string) (
 	if err != nil {
 		return nil, authLookupError(err)
 	}
-	// Constant time: the digest compared here is a stored secret's.
-	if !secret.Equal(cred.Token.Digest, s.keys.Digest(sec)) {
+	// Under the key that digested it; constant time: the digest compared
+	// here is a stored secret's.
+	keyID := s.keys.IDs()[0]
+	if cred.Token.DigestKeyID != nil {
+		keyID = *cred.Token.DigestKeyID
+	}
+	d, err := s.keys.DigestWith(keyID, sec)
+	if err != nil || !secret.Equal(cred.Token.Digest, d) {
 		return nil, errUnauthorized
 	}
 	// R16: an SSO user cannot authenticate with UUID + secret.

@@ -41,7 +41,7 @@ func Bootstrap(ctx context.Context, st *store.Store, cfg Config, force bool) (*B
 		Shared: false, Realname: "Bootstrap token", Permissions: permissions,
 		SourceRole: perm.SourceRole(permissions), Enabled: true, CreatedAt: now, UpdatedAt: now,
 	}
-	value, err := secret.NewAPIToken()
+	value, err := secret.NewToken(cfg.TokenFormat)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +60,7 @@ func Bootstrap(ctx context.Context, st *store.Store, cfg Config, force bool) (*B
 // its display hint and, unless show-once mode, its AES-GCM ciphertext bound
 // to the digest.
 func seal(keys *secret.Keyring, retrievable bool, value string) (sealedValue, error) {
-	v := sealedValue{digest: keys.Digest(value), hint: secret.Hint(value)}
+	v := sealedValue{digest: keys.Digest(value), digestKeyID: keys.DigestID(), hint: secret.Hint(value)}
 	if !retrievable {
 		return v, nil
 	}

@@ -19,13 +19,13 @@ func (s *Server) RevokeLeakedToken(ctx context.Context, req api.RevokeLeakedToke
 		if req.Body.Source != nil && !strings.Contains(*req.Body.Source, value) {
 			source = *req.Body.Source
 		}
-		if err := s.store.ReportLeak(ctx, s.keys.Digest(value), source); err != nil {
+		if err := s.store.ReportLeak(ctx, s.keys.LookupDigests(value), source); err != nil {
 			// The reporter learns nothing either way; the operator does.
 			s.log.ErrorContext(ctx, "revoke leaked token failed", "error", err)
 		}
 	case secret.KindSession:
 		// A leaked sign-in session is ended the same way.
-		if err := s.store.EndSessionByDigest(ctx, s.keys.Digest(value)); err != nil {
+		if err := s.store.EndSessionByDigest(ctx, s.keys.LookupDigests(value)...); err != nil {
 			s.log.ErrorContext(ctx, "end leaked session failed", "error", err)
 		}
 	}

@@ -33,6 +33,10 @@ import (
 type Config struct {
 	// Keys digest and encrypt token values (R13). Required.
 	Keys *secret.Keyring
+	// TokenFormat is how new and renewed values look (TOKEND_TOKEN_FORMAT):
+	// tkd_… by default, or Wallarm's 64 characters. Both authenticate
+	// whatever the setting.
+	TokenFormat secret.Format
 	// SecretRetrieval keeps an encrypted copy of each token value so that
 	// GET /v2/api_tokens/{id}/secret can return it (R9); off = show-once mode.
 	SecretRetrieval bool

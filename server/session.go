@@ -41,7 +41,8 @@ func (s *Server) Login(ctx context.Context, req api.LoginRequestObject) (api.Log
 	if err != nil {
 		return nil, err
 	}
-	sess.Digest = s.keys.Digest(value)
+	keyID := s.keys.DigestID()
+	sess.Digest, sess.DigestKeyID = s.keys.Digest(value), &keyID
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return nil, err
 	}

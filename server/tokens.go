@@ -232,19 +232,22 @@ func notFoundAs(err error, what string) error {
 // sealedValue is what R13 lets a token row keep of a value: its digest, a
 // display hint and, unless show-once mode, its encryption bound to the digest.
 type sealedValue struct {
-	digest     []byte
-	hint       string
-	ciphertext []byte
-	keyID      *string
+	digest      []byte
+	digestKeyID string
+	hint        string
+	ciphertext  []byte
+	keyID       *string
 }
 
 func (v sealedValue) onto(t *store.Token) {
 	t.Digest, t.Hint, t.SecretCiphertext, t.SecretKeyID = v.digest, v.hint, v.ciphertext, v.keyID
+	id := v.digestKeyID
+	t.DigestKeyID = &id
 }
 
-// newValue generates and seals a new token value.
+// newValue generates, in the deployment's format, and seals a new token value.
 func (s *Server) newValue() (string, sealedValue, error) {
-	value, err := secret.NewAPIToken()
+	value, err := secret.NewToken(s.cfg.TokenFormat)
 	if err != nil {
 		return "", sealedValue{}, err
 	}

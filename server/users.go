@@ -155,8 +155,8 @@ func (s *Server) DeleteUser(ctx context.Context, req api.DeleteUserRequestObject
 // backward-compatible token of the user (R15, R22).
 func (s *Server) ImportLegacyCredentials(ctx context.Context, req api.ImportLegacyCredentialsRequestObject) (api.ImportLegacyCredentialsResponseObject, error) {
 	p, body, now := principalFrom(ctx), req.Body, s.now().UTC()
-	if secret.Classify(body.Secret) != secret.KindLegacy {
-		return nil, rules.Refuse(rules.CodeLegacySecretFormat, "secret must be a Wallarm API secret (R15)")
+	if err := secret.CheckLegacySecret(body.Secret); err != nil {
+		return nil, rules.Refuse(rules.CodeLegacySecretFormat, "secret: %v (R15)", err)
 	}
 	sealed, err := seal(s.keys, s.cfg.SecretRetrieval, body.Secret)
 	if err != nil {

@@ -8,23 +8,25 @@ import (
 	"gorm.io/gorm/schema"
 )
 
-// TokenByDigest finds the token whose current value has this digest, or a
-// renewed token whose old value is still inside its grace period (R10).
+// TokenByDigest finds the token whose current value has one of these
+// digests (the value's digest under each key of the ring: a token digested
+// under an older key is still found, R13), or a renewed token whose old
+// value is still inside its grace period (R10).
 //
 // The current value, the common case, is one query joining the owner and
-// the company: it is what an uncached verification costs.
-func (s *Store) TokenByDigest(ctx context.Context, digest []byte) (*Credential, error) {
+// the companies: it is what an uncached verification costs.
+func (s *Store) TokenByDigest(ctx context.Context, digests ...[]byte) (*Credential, error) {
 	db := s.db.WithContext(ctx)
 	var rows []credentialRow
-	err := translate(db.Raw(credentialQuery(), digest).Scan(&rows).Error)
+	err := translate(db.Raw(credentialQuery(), digests).Scan(&rows).Error)
 	if err != nil {
 		return nil, err
 	}
-	if len(rows) == 1 {
+	if len(rows) > 0 {
 		return rows[0].credential(), nil
 	}
 	var g GraceDigest
-	if err := translate(db.Where("digest = ? AND expires_at > ?", digest, s.now().UTC()).Take(&g).Error); err != nil {
+	if err := translate(db.Where("digest IN ? AND expires_at > ?", digests, s.now().UTC()).Take(&g).Error); err != nil {
 		return nil, err
 	}
 	var t Token
@@ -65,7 +67,7 @@ var credentialSQL = sync.OnceValue(func() string {
 	}
 	return "SELECT " + strings.Join(cols, ", ") +
 		" FROM tokens t JOIN clients c ON c.id = t.client_id LEFT JOIN users u ON u.id = t.user_id" +
-		" LEFT JOIN clients oc ON oc.id = u.client_id WHERE t.digest = ?"
+		" LEFT JOIN clients oc ON oc.id = u.client_id WHERE t.digest IN ?"
 })
 
 func credentialQuery() string { return credentialSQL() }
@@ -80,10 +82,11 @@ func (s *Store) TokenByLegacyUUID(ctx context.Context, uuid string) (*Credential
 	return s.completeCredential(ctx, &Credential{Token: &t}, t.UserID, t.ClientID)
 }
 
-// SessionByDigest finds an unexpired sign-in session (R19).
-func (s *Store) SessionByDigest(ctx context.Context, digest []byte) (*Credential, error) {
+// SessionByDigest finds an unexpired sign-in session by its value's
+// digests (one per key of the ring, R19).
+func (s *Store) SessionByDigest(ctx context.Context, digests ...[]byte) (*Credential, error) {
 	var sess Session
-	if err := translate(s.db.WithContext(ctx).Where("digest = ? AND expires_at > ?", digest, s.now().UTC()).Take(&sess).Error); err != nil {
+	if err := translate(s.db.WithContext(ctx).Where("digest IN ? AND expires_at > ?", digests, s.now().UTC()).Take(&sess).Error); err != nil {
 		return nil, err
 	}
 	var u User
@@ -125,9 +128,9 @@ func (s *Store) DeleteSession(ctx context.Context, id int64) error {
 	return translate(s.db.WithContext(ctx).Where("id = ?", id).Delete(&Session{}).Error)
 }
 
-// EndSessionByDigest ends the session with this digest, if any.
-func (s *Store) EndSessionByDigest(ctx context.Context, digest []byte) error {
-	return translate(s.db.WithContext(ctx).Where("digest = ?", digest).Delete(&Session{}).Error)
+// EndSessionByDigest ends the session whose value has one of these digests, if any.
+func (s *Store) EndSessionByDigest(ctx context.Context, digests ...[]byte) error {
+	return translate(s.db.WithContext(ctx).Where("digest IN ?", digests).Delete(&Session{}).Error)
 }
 
 // UserByEmail finds a user for sign-in.

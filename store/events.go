@@ -18,7 +18,7 @@ type writes map[any]bool
 // a lock, and a decision must not turn them back.
 var tokenColumns = []string{"realname", "permissions", "source_role", "enabled", "expire_at", "disabled_at",
 	"disabled_reason", "updated_at", "renewed_at", "backward_compatible", "legacy_uuid", "hint", "digest",
-	"secret_ciphertext", "secret_key_id", "expiry_notified_at"}
+	"digest_key_id", "secret_ciphertext", "secret_key_id", "expiry_notified_at"}
 
 var userColumns = []string{"realname", "role", "enabled", "sso", "api_access", "password_hash",
 	"password_one_time", "updated_at"}
@@ -51,8 +51,8 @@ func (tx *Tx) write(ev rules.Event, w writes) error {
 		return translate(tx.db.Create(&GraceDigest{Digest: e.OldDigest, TokenID: e.Token.ID, ExpiresAt: e.OldValueUntil.UTC()}).Error)
 	case rules.TokenLeakReported:
 		// A renewed token's old value that is reported is ended too.
-		if len(e.Digest) > 0 {
-			return translate(tx.db.Where("digest = ?", e.Digest).Delete(&GraceDigest{}).Error)
+		if len(e.Digests) > 0 {
+			return translate(tx.db.Where("digest IN ?", e.Digests).Delete(&GraceDigest{}).Error)
 		}
 		return nil
 	case rules.TokenDeleted:

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -70,6 +71,11 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	if err != nil {
 		return nil, err
 	}
+	if dialect == SQLite {
+		if err := createPrivateFile(sqliteFile(databaseURL)); err != nil {
+			return nil, fmt.Errorf("create sqlite database: %w", err)
+		}
+	}
 	db, err := gorm.Open(dialector, &gorm.Config{
 		TranslateError:         true,
 		Logger:                 logger.Discard,
@@ -125,6 +131,30 @@ func dialectorFor(databaseURL string) (Dialect, gorm.Dialector, error) {
 	default:
 		return "", nil, fmt.Errorf("unsupported database URL %q: use postgres://… or sqlite:PATH", redactURL(databaseURL))
 	}
+}
+
+// sqliteFile is the file path of a sqlite: URL (as dialectorFor reads it).
+func sqliteFile(databaseURL string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite:"), "//")
+}
+
+// createPrivateFile creates path with mode 0600 if it does not exist yet, so
+// that SQLite, which would create it with 0644 less the umask, finds it
+// there: the file holds digests and sealed token values (R13). SQLite gives
+// its -wal and -shm files the database file's mode. An existing file is
+// left as it is; in-memory databases have no file.
+func createPrivateFile(path string) error {
+	if path == "" || strings.HasPrefix(path, ":memory:") || strings.Contains(path, "mode=memory") {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // redactURL drops a password from a URL before it reaches a message.

@@ -138,8 +138,8 @@ func (s *Store) inBatches(ctx context.Context, step func(tx *Tx, now time.Time) 
 // digest, wherever it is, as rules.ReportLeak decides (GitLab-style
 // revocation). An unknown digest is not an error: the reporter gets the
 // same answer either way.
-func (s *Store) ReportLeak(ctx context.Context, digest []byte, source string) error {
-	cred, err := s.TokenByDigest(ctx, digest)
+func (s *Store) ReportLeak(ctx context.Context, digests [][]byte, source string) error {
+	cred, err := s.TokenByDigest(ctx, digests...)
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
@@ -151,7 +151,7 @@ func (s *Store) ReportLeak(ctx context.Context, digest []byte, source string) er
 		if err != nil {
 			return err
 		}
-		return tx.Apply(rules.ReportLeak(&h.Token, source, digest, s.now().UTC())...)
+		return tx.Apply(rules.ReportLeak(&h.Token, source, digests, s.now().UTC())...)
 	})
 }
 

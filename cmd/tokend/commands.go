@@ -49,6 +49,7 @@ type bootstrapCmd struct {
 	Output          string `short:"o" enum:"text,json" default:"text" help:"Output format: text or json (one JSON object on standard output)."`
 	Force           bool   `help:"Add another Global Administrator even if users exist."`
 	SecretRetrieval string `name:"secret-retrieval" env:"TOKEND_SECRET_RETRIEVAL" enum:"on,off" default:"on" help:"on: token values can be read back (R9); off: show-once mode."`
+	TokenFormat     string `name:"token-format" env:"TOKEND_TOKEN_FORMAT" enum:"tkd,wallarm" default:"tkd" help:"tkd: tkd_… values; wallarm: 64 characters, as Wallarm issues them. Both authenticate whatever the setting."`
 }
 
 func (c *bootstrapCmd) Run() error {
@@ -59,7 +60,8 @@ func (c *bootstrapCmd) Run() error {
 		return err
 	}
 	defer st.Close()
-	res, err := server.Bootstrap(ctx, st, server.Config{Keys: keys, SecretRetrieval: c.SecretRetrieval == "on"}, c.Force)
+	format, _ := secret.ParseFormat(c.TokenFormat)
+	res, err := server.Bootstrap(ctx, st, server.Config{Keys: keys, SecretRetrieval: c.SecretRetrieval == "on", TokenFormat: format}, c.Force)
 	if errors.Is(err, store.ErrAlreadyBootstrapped) {
 		fmt.Fprintln(os.Stderr, "tokend: the database already has users; nothing to do (use --force to add another Global Administrator)")
 		return nil
@@ -78,6 +80,7 @@ type serveCmd struct {
 	dbFlags
 	Listen              string        `env:"TOKEND_LISTEN" default:"127.0.0.1:8080" help:"Address to listen on."`
 	SecretRetrieval     string        `name:"secret-retrieval" env:"TOKEND_SECRET_RETRIEVAL" enum:"on,off" default:"on" help:"on: token values can be read back (R9); off: show-once mode."`
+	TokenFormat         string        `name:"token-format" env:"TOKEND_TOKEN_FORMAT" enum:"tkd,wallarm" default:"tkd" help:"tkd: tkd_… values; wallarm: 64 characters, as Wallarm issues them. Both authenticate whatever the setting."`
 	DisabledRetention   time.Duration `name:"disabled-retention" env:"TOKEND_DISABLED_RETENTION" default:"168h" help:"How long disabled tokens are kept before the purge."`
 	AuthFailureLimit    int           `name:"auth-failure-limit" env:"TOKEND_AUTH_FAILURE_LIMIT" default:"30" help:"Failed authentications one address may make per window before it gets 429."`
 	AuthFailureWindow   time.Duration `name:"auth-failure-window" env:"TOKEND_AUTH_FAILURE_WINDOW" default:"5m" help:"The window of --auth-failure-limit."`
@@ -105,8 +108,10 @@ func (c *serveCmd) Run() error {
 		return err
 	}
 	defer st.Close()
-	cfg := server.Config{Keys: keys, SecretRetrieval: c.SecretRetrieval == "on", Logger: log,
-		AuthFailureLimit: c.AuthFailureLimit, AuthFailureWindow: c.AuthFailureWindow,
+	format, _ := secret.ParseFormat(c.TokenFormat)
+	cfg := server.Config{Keys: keys, SecretRetrieval: c.SecretRetrieval == "on", Logger: log, TokenFormat: format,
+		DisabledRetention: c.DisabledRetention,
+		AuthFailureLimit:  c.AuthFailureLimit, AuthFailureWindow: c.AuthFailureWindow,
 		CacheSize: cacheSize(c.CacheSize), CacheTTL: c.CacheTTL,
 		WebhookPolicy: notify.Policy{AllowLoopback: c.WebhookAllowLoopback, AllowPrivate: c.WebhookAllowPrivate}}
 	cfg.Metrics = prometheus.NewRegistry()
@@ -192,7 +197,7 @@ func openAndMigrate(ctx context.Context, f *dbFlags, log *slog.Logger) (*store.S
 		st.Close()
 		return nil, nil, err
 	}
-	keys, err := f.keyring(log)
+	keys, err := f.loadKeys(ctx, st, log)
 	if err != nil {
 		st.Close()
 		return nil, nil, err

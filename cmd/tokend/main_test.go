@@ -69,10 +69,15 @@ func TestBootstrapJSON(t *testing.T) {
 	}
 
 	// rotate-key adds k2 to the key file and re-seals the bootstrap token's
-	// value under it; the value still opens, with k2.
+	// value under it; the value still opens, with k2. Digests move with
+	// --no-generate, once every replica has k2 (R13).
 	_, stderr, err = run("rotate-key")
-	if err != nil || !strings.Contains(stderr, `1 stored token values re-encrypted under key "k2"`) {
+	if err != nil || !strings.Contains(stderr, `1 stored token values re-encrypted under key "k2"; digests not moved`) {
 		t.Fatalf("rotate-key: %v\n%s", err, stderr)
+	}
+	_, stderr, err = run("rotate-key", "--no-generate")
+	if err != nil || !strings.Contains(stderr, `1 stored token values re-encrypted and re-digested under key "k2"`) {
+		t.Fatalf("rotate-key --no-generate: %v\n%s", err, stderr)
 	}
 	keyFile, err := os.ReadFile(filepath.Join(dir, "tokend.key"))
 	if err != nil {
@@ -101,8 +106,11 @@ func TestBootstrapJSON(t *testing.T) {
 	if v, err := ring.Open(tok.SecretCiphertext, *tok.SecretKeyID, tok.Digest); err != nil || v != res.Token {
 		t.Fatalf("value after rotation: %v", err)
 	}
-	// The digest key did not change: the token still authenticates by digest.
-	if !secret.Equal(ring.Digest(res.Token), tok.Digest) {
-		t.Fatal("digest changed with rotation")
+	// The digest moved to k2 too (R13): k1 is no longer needed.
+	if !secret.Equal(ring.Digest(res.Token), tok.Digest) || tok.DigestKeyID == nil || *tok.DigestKeyID != "k2" {
+		t.Fatal("digest not moved to the new key by rotation")
+	}
+	if !strings.Contains(stderr, `no token or webhook depends on key "k1" any more`) {
+		t.Fatalf("rotate-key does not report k1 as retirable:\n%s", stderr)
 	}
 }

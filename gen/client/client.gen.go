@@ -514,7 +514,12 @@ type LeakReport struct {
 
 // LegacyCredentials defines model for LegacyCredentials.
 type LegacyCredentials struct {
-	// Secret The Wallarm-style secret (64 base64 characters); it becomes the token's value.
+	// Secret The secret Wallarm issued, in any of its formats: 40 to 128
+	// characters of `[A-Za-z0-9+/=_-]` (64 hexadecimal characters
+	// included). It becomes the token's value. Trivially guessable
+	// values (one repeated character, a short repeated pattern, a long
+	// ascending run, very low entropy) are refused with 400
+	// `legacy-secret-format` (R15).
 	Secret string             `json:"secret"`
 	Uuid   openapi_types.UUID `json:"uuid"`
 }

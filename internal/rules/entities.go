@@ -68,7 +68,8 @@ type Token struct {
 	LegacyUUID         *string `gorm:"column:legacy_uuid"`
 	Hint               string
 	Digest             []byte
-	SecretCiphertext   []byte `gorm:"serializer:nullbytes"`
+	DigestKeyID        *string // the key that made Digest; nil: before migration 00005
+	SecretCiphertext   []byte  `gorm:"serializer:nullbytes"`
 	SecretKeyID        *string
 	ExpiryNotifiedAt   *time.Time
 }
@@ -83,12 +84,13 @@ func (t *Token) OwnedBy(userID int64) bool {
 
 // Session is a sign-in session (R19).
 type Session struct {
-	ID        int64
-	UserID    int64
-	Digest    []byte
-	Purpose   SessionPurpose
-	ExpiresAt time.Time
-	CreatedAt time.Time
+	ID          int64
+	UserID      int64
+	Digest      []byte
+	DigestKeyID *string // the key that made Digest; nil: before migration 00005
+	Purpose     SessionPurpose
+	ExpiresAt   time.Time
+	CreatedAt   time.Time
 }
 
 // SessionPurpose says what a session may do.

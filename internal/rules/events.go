@@ -65,7 +65,7 @@ type (
 		Token      *Token
 		Source     string
 		WasEnabled bool
-		Digest     []byte // the reported value's digest: a grace value ends too
+		Digests    [][]byte // the reported value's digests (one per key): a grace value ends too
 	}
 	// LegacyImported: UUID + secret credentials became a backward-compatible
 	// token (R15, R22).

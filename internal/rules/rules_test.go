@@ -371,7 +371,7 @@ func TestExpireAndLeak(t *testing.T) {
 		t.Fatal("expiring twice")
 	}
 	live := personal(w.admin, "admin")
-	ev := ReportLeak(&live, "github", []byte("d"), now)
+	ev := ReportLeak(&live, "github", [][]byte{[]byte("d")}, now)
 	if live.Enabled || live.DisabledReason != ReasonLeaked || len(ev) != 2 || ev[1].(TokenDisabled).Source != "github" {
 		t.Fatalf("leak: %+v %v", live, ev)
 	}

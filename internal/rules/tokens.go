@@ -318,8 +318,8 @@ func ExpireToken(t *Token, now time.Time) []Event {
 
 // ReportLeak disables the token whose value (digest) was reported as
 // leaked: possession of the value is the proof.
-func ReportLeak(t *Token, source string, digest []byte, now time.Time) []Event {
-	events := []Event{TokenLeakReported{Token: t, Source: source, WasEnabled: t.Enabled, Digest: digest}}
+func ReportLeak(t *Token, source string, digests [][]byte, now time.Time) []Event {
+	events := []Event{TokenLeakReported{Token: t, Source: source, WasEnabled: t.Enabled, Digests: digests}}
 	if t.Enabled {
 		disabled := transition(t, disable(ReasonLeaked), now)
 		for i := range disabled {

@@ -9,9 +9,10 @@ import (
 )
 
 var (
-	sinkKind  secret.Kind
-	sinkBytes []byte
-	sinkStr   string
+	sinkKind    secret.Kind
+	sinkBytes   []byte
+	sinkStr     string
+	sinkDigests [][]byte
 )
 
 func BenchmarkClassify(b *testing.B) {
@@ -19,6 +20,9 @@ func BenchmarkClassify(b *testing.B) {
 		{"api", goldenAPI},
 		{"bad checksum", goldenAPI[:49] + "0"},
 		{"legacy", goldenLegacy},
+		{"wallarm", goldenWallarm},
+		{"wallarm bad checksum", goldenWallarm[:63] + "0"},
+		{"legacy 128", goldenLegacy + goldenLegacy},
 		{"wrong length", "tkd_short"},
 	}
 	for _, in := range inputs {
@@ -40,6 +44,20 @@ func BenchmarkDigest(b *testing.B) {
 			sinkBytes = kr.Digest(goldenAPI)
 		}
 	})
+	// The active key of a rotated ring: must cost what one key costs.
+	rotated := mustKeyring(b, seqKey("k0", 64), master)
+	b.Run("pooled, rotated ring", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sinkBytes = rotated.Digest(goldenAPI)
+		}
+	})
+	b.Run("lookup digests, 2 keys", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sinkDigests = rotated.LookupDigests(goldenAPI)
+		}
+	})
 	// The same construction building a fresh HMAC per call, to show what
 	// the pool saves.
 	b.Run("hmac.New per call", func(b *testing.B) {
@@ -57,6 +75,17 @@ func BenchmarkNewAPIToken(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		tok, err := secret.NewAPIToken()
+		if err != nil {
+			b.Fatal(err)
+		}
+		sinkStr = tok
+	}
+}
+
+func BenchmarkNewWallarmToken(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		tok, err := secret.NewWallarmToken()
 		if err != nil {
 			b.Fatal(err)
 		}

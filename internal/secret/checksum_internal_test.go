@@ -25,7 +25,13 @@ func TestClassifyDoesNotAllocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{tok, tok[:49] + "0", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v", ""} {
+	wallarm, err := NewWallarmToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v"
+	for _, s := range []string{tok, tok[:49] + "0", legacy, "", wallarm, wallarm[:63] + "0",
+		legacy + legacy, legacy[:40], "tkd_" + legacy[4:]} {
 		if n := testing.AllocsPerRun(100, func() { Classify(s) }); n != 0 {
 			t.Errorf("Classify(%q) allocates %v times, want 0", s, n)
 		}

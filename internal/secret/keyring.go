@@ -45,22 +45,29 @@ func (k Key) String() string { return "secret.Key{ID: " + k.ID + ", Secret: <red
 func (k Key) GoString() string { return k.String() }
 
 // Keyring holds the server's key material: one or more master keys, oldest
-// first. The newest (last) key is the active one used by [Keyring.Seal];
-// every key can [Keyring.Open]. From each master key, HKDF-SHA256 derives
-// two independent subkeys with distinct labels ("tokend digest v1",
-// "tokend seal v1"), so the digest key and the encryption key never share
-// material and one master secret can safely serve both purposes.
+// first. The newest (last) key is the active one: [Keyring.Seal] encrypts
+// and [Keyring.Digest] digests under it; every key can [Keyring.Open] and
+// every key's digest is offered for lookup ([Keyring.LookupDigests]), so
+// values sealed or digested under an older key keep working until
+// tokend rotate-key has moved them to the active key, after which the old
+// key can be retired. From each master key, HKDF-SHA256 derives two
+// independent subkeys with distinct labels ("tokend digest v1", "tokend
+// seal v1"), so the digest key and the encryption key never share material
+// and one master secret can safely serve both purposes. The digest subkey
+// depends on the master secret alone, so digests made by earlier versions
+// (which digested under the first key only) stay valid under that key.
 //
 // A Keyring is immutable and safe for concurrent use. It does not retain
 // the master secrets, only the derived subkeys.
 type Keyring struct {
-	keys []sealKey // oldest first; the last one is active
+	keys   []*ringKey // oldest first
+	active *ringKey   // keys[len(keys)-1]
+}
 
-	// Digesters keyed with the first key's digest subkey. Building an HMAC
-	// costs two hash states and the padded keys; pooling them keeps
-	// Digest, which runs on every authenticated request, down to the one
-	// allocation for its result.
-	digesters sync.Pool
+// KeyedDigest is a value's digest under one key of the ring.
+type KeyedDigest struct {
+	KeyID  string
+	Digest []byte
 }
 
 // NewKeyring builds a keyring from master keys given oldest first; the last
@@ -81,7 +88,7 @@ func NewKeyring(keys ...Key) (*Keyring, error) {
 		seen[k.ID] = true
 	}
 
-	kr := &Keyring{keys: make([]sealKey, len(keys))}
+	kr := &Keyring{keys: make([]*ringKey, len(keys))}
 	for i, k := range keys {
 		encKey, err := hkdf.Key(sha256.New, k.Secret, nil, sealLabel, subkeySize)
 		if err != nil {
@@ -95,16 +102,20 @@ func NewKeyring(keys ...Key) (*Keyring, error) {
 		if err != nil {
 			return nil, fmt.Errorf("secret: key %q: %w", k.ID, err)
 		}
-		kr.keys[i] = sealKey{id: k.ID, aead: aead}
+		digestKey, err := hkdf.Key(sha256.New, k.Secret, nil, digestLabel, subkeySize)
+		if err != nil {
+			return nil, fmt.Errorf("secret: key %q: deriving digest key: %w", k.ID, err)
+		}
+		rk := &ringKey{id: k.ID, aead: aead}
+		// Building an HMAC costs two hash states and the padded keys;
+		// pooling them keeps Digest, which runs on every authenticated
+		// request, down to the one allocation for its result.
+		rk.digesters.New = func() any {
+			return &digester{mac: hmac.New(sha256.New, digestKey)}
+		}
+		kr.keys[i] = rk
 	}
-
-	digestKey, err := hkdf.Key(sha256.New, keys[0].Secret, nil, digestLabel, subkeySize)
-	if err != nil {
-		return nil, fmt.Errorf("secret: key %q: deriving digest key: %w", keys[0].ID, err)
-	}
-	kr.digesters.New = func() any {
-		return &digester{mac: hmac.New(sha256.New, digestKey)}
-	}
+	kr.active = kr.keys[len(kr.keys)-1]
 	return kr, nil
 }
 
@@ -122,27 +133,76 @@ func GenerateKey(id string) (Key, error) {
 
 // ActiveID returns the id of the key that [Keyring.Seal] uses.
 func (k *Keyring) ActiveID() string {
-	return k.keys[len(k.keys)-1].id
+	return k.active.id
 }
 
-// Digest returns HMAC-SHA256 of token under the digest subkey of the
-// FIRST (oldest) key in the ring, not the active one. The digest is the
-// unique lookup index of stored tokens and cannot be recomputed without
-// the plaintext, so it must not change when a newer key is added for
-// encryption. Consequently the first key must stay first for as long as
-// any digest made with it is in use; retiring it means re-issuing (or, if
-// sealed, re-digesting) every stored token.
-func (k *Keyring) Digest(token string) []byte {
-	d := k.digesters.Get().(*digester)
-	for len(token) > 0 {
-		n := copy(d.buf[:], token)
-		d.mac.Write(d.buf[:n])
-		token = token[n:]
+// DigestID returns the id of the key that [Keyring.Digest] uses: store it
+// next to every digest, so that rotate-key knows which digests still
+// depend on an older key and the server can refuse to start without it.
+func (k *Keyring) DigestID() string {
+	return k.active.id
+}
+
+// IDs returns the key ids, oldest first (the last one is active).
+func (k *Keyring) IDs() []string {
+	ids := make([]string, len(k.keys))
+	for i, key := range k.keys {
+		ids[i] = key.id
 	}
-	sum := d.mac.Sum(make([]byte, 0, DigestSize))
-	d.mac.Reset()
-	k.digesters.Put(d)
-	return sum
+	return ids
+}
+
+// Has reports whether the ring holds a key with this id.
+func (k *Keyring) Has(id string) bool {
+	return k.find(id) != nil
+}
+
+// Digest returns HMAC-SHA256 of value under the digest subkey of the active
+// key ([Keyring.DigestID]): what a new token's or session's digest column
+// gets. To find a stored value, use [Keyring.LookupDigests], which also
+// covers digests made under older keys.
+func (k *Keyring) Digest(value string) []byte {
+	return k.active.digest(make([]byte, 0, DigestSize), value)
+}
+
+// DigestWith returns the digest of value under the key keyID, for checking
+// a value against a stored digest whose key id is known. It returns
+// [ErrUnknownKey] if the ring has no such key.
+func (k *Keyring) DigestWith(keyID, value string) ([]byte, error) {
+	key := k.find(keyID)
+	if key == nil {
+		return nil, ErrUnknownKey
+	}
+	return key.digest(make([]byte, 0, DigestSize), value), nil
+}
+
+// Digests returns the digest of value under every key of the ring, the
+// active key first, then the others from newest to oldest.
+func (k *Keyring) Digests(value string) []KeyedDigest {
+	buf := make([]byte, 0, len(k.keys)*DigestSize)
+	out := make([]KeyedDigest, len(k.keys))
+	for i := range k.keys {
+		key := k.keys[len(k.keys)-1-i]
+		d := key.digest(buf[len(buf):len(buf):len(buf)+DigestSize], value)
+		buf = buf[:len(buf)+DigestSize]
+		out[i] = KeyedDigest{KeyID: key.id, Digest: d}
+	}
+	return out
+}
+
+// LookupDigests returns the digests of [Keyring.Digests] without their key
+// ids, in the same order, for a query such as "WHERE digest IN ?": a token
+// digested under any key of the ring is found in one round trip. The first
+// one is [Keyring.Digest]'s. With a single key it is one digest.
+func (k *Keyring) LookupDigests(value string) [][]byte {
+	buf := make([]byte, 0, len(k.keys)*DigestSize)
+	out := make([][]byte, len(k.keys))
+	for i := range k.keys {
+		key := k.keys[len(k.keys)-1-i]
+		out[i] = key.digest(buf[len(buf):len(buf):len(buf)+DigestSize], value)
+		buf = buf[:len(buf)+DigestSize]
+	}
+	return out
 }
 
 // Seal encrypts plaintext with AES-256-GCM under the active key and
@@ -152,7 +212,7 @@ func (k *Keyring) Digest(token string) []byte {
 // that identifies the row, such as the token id, so that a ciphertext
 // copied into another row no longer opens.
 func (k *Keyring) Seal(plaintext string, aad []byte) (ciphertext []byte, keyID string, err error) {
-	active := k.keys[len(k.keys)-1]
+	active := k.active
 	// A random 96-bit nonce per message is the standard GCM construction;
 	// with the active key rotated long before 2^32 messages the collision
 	// risk stays negligible.
@@ -163,17 +223,24 @@ func (k *Keyring) Seal(plaintext string, aad []byte) (ciphertext []byte, keyID s
 // keyID and the same aad. It returns [ErrUnknownKey] if the ring has no
 // such key and [ErrDecrypt] for any other failure.
 func (k *Keyring) Open(ciphertext []byte, keyID string, aad []byte) (string, error) {
-	for _, key := range k.keys {
-		if key.id != keyID {
-			continue
-		}
-		plaintext, err := key.aead.Open(nil, nil, ciphertext, aad)
-		if err != nil {
-			return "", ErrDecrypt
-		}
-		return string(plaintext), nil
+	key := k.find(keyID)
+	if key == nil {
+		return "", ErrUnknownKey
 	}
-	return "", ErrUnknownKey
+	plaintext, err := key.aead.Open(nil, nil, ciphertext, aad)
+	if err != nil {
+		return "", ErrDecrypt
+	}
+	return string(plaintext), nil
+}
+
+func (k *Keyring) find(id string) *ringKey {
+	for _, key := range k.keys {
+		if key.id == id {
+			return key
+		}
+	}
+	return nil
 }
 
 // Equal reports whether a and b are equal, in time that does not depend on
@@ -183,9 +250,25 @@ func Equal(a, b []byte) bool {
 	return subtle.ConstantTimeCompare(a, b) == 1
 }
 
-type sealKey struct {
+type ringKey struct {
 	id   string
 	aead cipher.AEAD
+	// digesters are HMACs keyed with this key's digest subkey.
+	digesters sync.Pool
+}
+
+// digest appends HMAC-SHA256 of value under the key's digest subkey to dst.
+func (r *ringKey) digest(dst []byte, value string) []byte {
+	d := r.digesters.Get().(*digester)
+	for len(value) > 0 {
+		n := copy(d.buf[:], value)
+		d.mac.Write(d.buf[:n])
+		value = value[n:]
+	}
+	sum := d.mac.Sum(dst)
+	d.mac.Reset()
+	r.digesters.Put(d)
+	return sum
 }
 
 type digester struct {

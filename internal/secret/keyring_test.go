@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -121,17 +122,20 @@ func TestKeyFormattingRedactsSecret(t *testing.T) {
 }
 
 func TestDigest(t *testing.T) {
-	k1, k2 := seqKey("k1", 0), seqKey("k2", 32)
+	k1, k2, k3 := seqKey("k1", 0), seqKey("k2", 32), seqKey("k3", 64)
+	golden3 := hex.EncodeToString(referenceDigest(k3.Secret, goldenAPI))
 	tests := []struct {
 		name string
 		keys []secret.Key
-		want string
+		want string // under the active (last) key
 	}{
 		{"first key", []secret.Key{k1}, goldenDigest},
 		{"other key", []secret.Key{k2}, goldenDigest2},
-		// Rotation: adding a newer key must not move the lookup index.
-		{"after rotation", []secret.Key{k1, k2}, goldenDigest},
-		{"after two rotations", []secret.Key{k1, k2, mustGenerateKey(t, "k3")}, goldenDigest},
+		// R13: a new key digests new values; it must not move the digests
+		// of the older keys (DigestWith and LookupDigests check that).
+		{"after rotation", []secret.Key{k1, k2}, goldenDigest2},
+		{"after two rotations", []secret.Key{k1, k2, k3}, golden3},
+		{"older key retired", []secret.Key{k2, k3}, golden3},
 		{"same secret under another id", []secret.Key{{ID: "other", Secret: k1.Secret}}, goldenDigest},
 	}
 	for _, tt := range tests {
@@ -147,8 +151,111 @@ func TestDigest(t *testing.T) {
 			if again := kr.Digest(goldenAPI); !secret.Equal(got, again) {
 				t.Errorf("Digest is not deterministic: %x then %x", got, again)
 			}
+			if id := kr.DigestID(); id != tt.keys[len(tt.keys)-1].ID {
+				t.Errorf("DigestID() = %q, want the last key %q", id, tt.keys[len(tt.keys)-1].ID)
+			}
+			// Every key's digest is its own, whatever its position.
+			for _, k := range tt.keys {
+				d, err := kr.DigestWith(k.ID, goldenAPI)
+				if err != nil || !bytes.Equal(d, referenceDigest(k.Secret, goldenAPI)) {
+					t.Errorf("DigestWith(%q) = %x, %v; want %x", k.ID, d, err, referenceDigest(k.Secret, goldenAPI))
+				}
+			}
 		})
 	}
+}
+
+func TestDigests(t *testing.T) {
+	k1, k2, k3 := seqKey("k1", 0), seqKey("k2", 32), seqKey("k3", 64)
+	tests := []struct {
+		name string
+		keys []secret.Key
+		want []string // key ids, in lookup order
+	}{
+		{"one key", []secret.Key{k1}, []string{"k1"}},
+		{"two keys", []secret.Key{k1, k2}, []string{"k2", "k1"}},
+		{"three keys: active, then newest to oldest", []secret.Key{k1, k2, k3}, []string{"k3", "k2", "k1"}},
+		{"order of the file decides", []secret.Key{k3, k1, k2}, []string{"k2", "k1", "k3"}},
+	}
+	secrets := map[string][]byte{"k1": k1.Secret, "k2": k2.Secret, "k3": k3.Secret}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kr := mustKeyring(t, tt.keys...)
+			for _, in := range []string{goldenAPI, goldenLegacy, "", strings.Repeat("x", 200)} {
+				all := kr.Digests(in)
+				lookup := kr.LookupDigests(in)
+				if len(all) != len(tt.want) || len(lookup) != len(tt.want) {
+					t.Fatalf("Digests: %d, LookupDigests: %d entries; want %d", len(all), len(lookup), len(tt.want))
+				}
+				for i, id := range tt.want {
+					want := referenceDigest(secrets[id], in)
+					if all[i].KeyID != id || !bytes.Equal(all[i].Digest, want) {
+						t.Errorf("Digests[%d] = %s:%x, want %s:%x", i, all[i].KeyID, all[i].Digest, id, want)
+					}
+					if !bytes.Equal(lookup[i], want) {
+						t.Errorf("LookupDigests[%d] = %x, want %x", i, lookup[i], want)
+					}
+					if len(all[i].Digest) != secret.DigestSize || cap(all[i].Digest) != secret.DigestSize {
+						t.Errorf("Digests[%d] has len %d cap %d: appending to it would clobber the next", i, len(all[i].Digest), cap(all[i].Digest))
+					}
+				}
+				if !bytes.Equal(lookup[0], kr.Digest(in)) {
+					t.Error("LookupDigests[0] is not Digest")
+				}
+			}
+			if got := kr.IDs(); !slices.Equal(got, idsOf(tt.keys)) {
+				t.Errorf("IDs() = %v, want %v", got, idsOf(tt.keys))
+			}
+			for _, k := range tt.keys {
+				if !kr.Has(k.ID) {
+					t.Errorf("Has(%q) = false", k.ID)
+				}
+			}
+			if kr.Has("k9") {
+				t.Error(`Has("k9") = true`)
+			}
+		})
+	}
+}
+
+func TestDigestWithUnknownKey(t *testing.T) {
+	kr := mustKeyring(t, seqKey("k1", 0))
+	for _, id := range []string{"k2", "", "K1"} {
+		if d, err := kr.DigestWith(id, goldenAPI); !errors.Is(err, secret.ErrUnknownKey) || d != nil {
+			t.Errorf("DigestWith(%q) = %x, %v; want nil, ErrUnknownKey", id, d, err)
+		}
+	}
+}
+
+// The active key's digest must stay as cheap as before per-key digests:
+// one allocation, for the result. Looking up under every key costs two
+// allocations whatever the number of keys.
+func TestDigestAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops objects at random under the race detector")
+	}
+	kr := mustKeyring(t, seqKey("k1", 0), seqKey("k2", 32), seqKey("k3", 64))
+	for name, tt := range map[string]struct {
+		f    func()
+		want float64
+	}{
+		"Digest":        {func() { kr.Digest(goldenAPI) }, 1},
+		"DigestWith":    {func() { _, _ = kr.DigestWith("k1", goldenAPI) }, 1},
+		"Digests":       {func() { kr.Digests(goldenAPI) }, 2},
+		"LookupDigests": {func() { kr.LookupDigests(goldenAPI) }, 2},
+	} {
+		if n := testing.AllocsPerRun(200, tt.f); n > tt.want {
+			t.Errorf("%s allocates %v times, want at most %v", name, n, tt.want)
+		}
+	}
+}
+
+func idsOf(keys []secret.Key) []string {
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
+	}
+	return ids
 }
 
 func TestDigestInputs(t *testing.T) {
@@ -307,8 +414,20 @@ func TestRotation(t *testing.T) {
 	if _, err := before.Open(newCT, newID, aad); !errors.Is(err, secret.ErrUnknownKey) {
 		t.Errorf("old keyring Open(new ciphertext) error = %v, want ErrUnknownKey", err)
 	}
-	if !bytes.Equal(before.Digest(goldenAPI), after.Digest(goldenAPI)) {
-		t.Error("digest changed after rotation")
+	// A value digested before the rotation is still found: its digest is
+	// among the lookup digests, under the old key's id.
+	old := before.Digest(goldenAPI)
+	if !slices.ContainsFunc(after.LookupDigests(goldenAPI), func(d []byte) bool { return bytes.Equal(d, old) }) {
+		t.Error("after rotation, the digest made under the old key is not looked up")
+	}
+	if d, err := after.DigestWith("2024", goldenAPI); err != nil || !bytes.Equal(d, old) {
+		t.Errorf("after rotation, DigestWith(old key) = %x, %v; want %x", d, err, old)
+	}
+	if bytes.Equal(after.Digest(goldenAPI), old) {
+		t.Error("after rotation, new values are still digested under the old key")
+	}
+	if after.DigestID() != "2025" {
+		t.Errorf("after rotation, DigestID() = %q, want %q", after.DigestID(), "2025")
 	}
 }
 

@@ -22,8 +22,7 @@ type revocation struct {
 }
 
 type apiClient struct {
-	http  *http.Client
-	token string
+	http *http.Client
 }
 
 func (c *apiClient) do(ctx context.Context, method, url, token string, body any) (int, []byte, error) {

@@ -754,7 +754,7 @@ func (w *matrixWorld) do(t *testing.T, cred, method, path, body string) (int, []
 // last of all.
 func matrixOperations(t *testing.T) []string {
 	t.Helper()
-	spec, err := api.GetSwagger()
+	spec, err := api.GetSpec()
 	testenv.Must(t, err)
 	ops := slices.Clone(matrixExtraRoutes)
 	for _, item := range spec.Paths.Map() {

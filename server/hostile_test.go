@@ -145,7 +145,7 @@ type hostileCaller struct {
 }
 
 func TestHostileInputCorpus(t *testing.T) {
-	spec, err := api.GetSwagger()
+	spec, err := api.GetSpec()
 	testenv.Must(t, err)
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		// The leak-report limit and the brute-force guard would answer 429
@@ -697,7 +697,7 @@ func mustJSON(t *testing.T, v any) []byte {
 // Unicode and values at the declared maximum length are stored and read
 // back exactly, on both backends, through create token, user and client.
 func TestHostileStringsRoundTrip(t *testing.T) {
-	spec, err := api.GetSwagger()
+	spec, err := api.GetSpec()
 	testenv.Must(t, err)
 	maxLen := func(schema, prop string) int {
 		s := spec.Components.Schemas[schema].Value.Properties[prop].Value
@@ -717,7 +717,7 @@ func TestHostileStringsRoundTrip(t *testing.T) {
 				values = append(values, s)
 			}
 		}
-		values = append(values, `'`, `"`, `\`, `\\'`, "`", "a\tb\nc\r\n", " leading and trailing ", "ß‍👩‍👩‍👧", "\u00a0\u2028\u2029",
+		values = append(values, `'`, `"`, `\`, `\\'`, "`", "a\tb\nc\r\n", " leading and trailing ", "ß\u200d👩\u200d👩\u200d👧", "\u00a0\u2028\u2029",
 			"Robert'); DROP TABLE users;--", `<img src=x onerror=alert(1)>`, "%s%n%x", "😀")
 		for _, n := range []int{tokenMax, userMax, clientMax} {
 			values = append(values, strings.Repeat("z", n), strings.Repeat("é", n), strings.Repeat("🔑", n), strings.Repeat("'", n))

@@ -355,8 +355,8 @@ func startSMTP(t *testing.T) *mailbox {
 	srv.AllowInsecureAuth = true
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	testenv.Must(t, err)
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	go func() { _ = srv.Serve(ln) }() // ends with "server closed" at clean-up
+	t.Cleanup(func() { _ = srv.Close() })
 	port := ln.Addr().(*net.TCPAddr).Port
 	box.mailer, err = notify.NewMailer(notify.SMTPConfig{Host: "127.0.0.1", Port: port, From: "tokend@example.com", TLS: "none"})
 	testenv.Must(t, err)

@@ -141,7 +141,7 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	if cfg.LeakReportLimit <= 0 {
 		cfg.LeakReportLimit = 10
 	}
-	spec, err := api.GetSwagger()
+	spec, err := api.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
 	}

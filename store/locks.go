@@ -36,7 +36,7 @@ func (s *Store) RunExclusive(ctx context.Context, job string, fn func(ctx contex
 	if !got {
 		return false, nil
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key)
+	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key) }()
 	return true, fn(ctx)
 }
 

@@ -89,7 +89,7 @@ func TestCLITokenLifecycle(t *testing.T) {
 		tok := decode[client.TokenWithSecret](t, r)
 		exp, err := tok.ExpireAt.Get()
 		if err != nil || !strings.HasPrefix(tok.Secret, "tkd_") || tok.Realname != "ci" || tok.SourceRole != "analytic" ||
-			exp.Sub(time.Now()) < 29*24*time.Hour || exp.Sub(time.Now()) > 31*24*time.Hour {
+			time.Until(exp) < 29*24*time.Hour || time.Until(exp) > 31*24*time.Hour {
 			t.Fatalf("created token: %+v (expire_at %v %v)", tok, exp, err)
 		}
 		value := tok.Secret
@@ -205,7 +205,7 @@ func TestCLITokenLifecycle(t *testing.T) {
 		}
 		r = as(env, admin, "tokens", "enable", fmt.Sprint(tok.Id), "--expire-at", "7d", "-o", "json")
 		want(t, r, exitOK, "tokens enable --expire-at 7d")
-		if got := decode[client.Token](t, r); !got.Enabled || got.ExpireAt.MustGet().Sub(time.Now()) < 6*24*time.Hour {
+		if got := decode[client.Token](t, r); !got.Enabled || time.Until(got.ExpireAt.MustGet()) < 6*24*time.Hour {
 			t.Fatalf("enabled: %+v", got)
 		}
 		want(t, as(env, value, "whoami"), exitOK, "re-enabled token")

@@ -230,7 +230,7 @@ func TestNoUnsafeDOM(t *testing.T) {
 // TestOnlyPublicAPI: every call the console makes is an operation of
 // openapi.yaml: the console has no private endpoints.
 func TestOnlyPublicAPI(t *testing.T) {
-	spec, err := api.GetSwagger()
+	spec, err := api.GetSpec()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,12 @@ build:
 ## test: every test, on SQLite and (when it answers on 127.0.0.1:5432 or
 ## TOKEND_TEST_DATABASE_URL is set) on PostgreSQL too
 test:
-	$(GO) test -count=1 -race $(PKGS)
+	$(GO) test -count=1 -race -parallel 8 $(PKGS)
+
+## test-fast: the behaviour tests alone, in seconds: no race detector, no
+## browser, race, timing or corpus tests (they skip under -short)
+test-fast:
+	$(GO) test -count=1 -short -parallel 8 $(PKGS)
 
 ## generate: regenerate gen/ from openapi.yaml
 generate:

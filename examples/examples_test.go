@@ -20,6 +20,7 @@ import (
 // TestExamples builds every example and runs it against a live tokend, as
 // an integration partner would, checking what each one claims to do.
 func TestExamples(t *testing.T) {
+	t.Parallel()
 	bin := t.TempDir()
 	build := exec.Command("go", "build", "-o", bin+string(os.PathSeparator),
 		"./create-token", "./list-tokens", "./renew-token", "./read-secret", "./verify-token")
@@ -152,6 +153,7 @@ func TestExamples(t *testing.T) {
 // README.md inside a main function and runs it: the token it creates must
 // authenticate. The snippet is what most readers copy first.
 func TestReadmeSnippet(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
 	testenv.Must(t, err)
 	_, rest, ok := strings.Cut(string(readme), "**From Go**")

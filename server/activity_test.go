@@ -33,6 +33,7 @@ const localIP = "127.0.0.1"
 // the actor (user and token) and the address when a request caused it, and
 // no actor and no address when tokend itself did (expiry, purge).
 func TestActivityLogEvents(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -131,6 +132,7 @@ func TestActivityLogEvents(t *testing.T) {
 // activity_log:view: auditor and administrator yes; analyst, API developer,
 // and a narrow token of an administrator no (403); anonymous 401.
 func TestActivityLogPermission(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		admin := env.Admin.Token
@@ -175,6 +177,7 @@ func TestActivityLogPermission(t *testing.T) {
 // Scope (R18): a tenant's administrator sees only its tenant's events; the
 // Global Administrator sees the technical tenant's and the tenants'.
 func TestActivityLogScope(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		admin := env.Admin.Token
@@ -231,6 +234,7 @@ func TestActivityLogScope(t *testing.T) {
 // token_id, user_id (about or by), action, since (inclusive), until
 // (exclusive) narrow it; bad cursor or limit → 400.
 func TestActivityLogPaginationAndFilters(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		admin := env.Admin.Token
@@ -377,6 +381,7 @@ func TestActivityLogPaginationAndFilters(t *testing.T) {
 // next request is 401) and token.leaked is recorded; the answer is the same
 // 202 body for a valid, unknown, malformed or already-revoked value.
 func TestLeakReportRevokes(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -485,6 +490,7 @@ func TestLeakReportRevokes(t *testing.T) {
 // 11th quick report is 429 with Retry-After and a problem body, does nothing,
 // and X-Forwarded-For does not reset it; another address is unaffected.
 func TestLeakReportRateLimit(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		x := newPerson(t, env, env.Admin.Token, client.Admin, 0)
@@ -516,6 +522,7 @@ func TestLeakReportRateLimit(t *testing.T) {
 // last_used_at / last_used_ip: set after use and a flush, visible in GET
 // /v2/api_tokens/{id}; at most one write per token per minute.
 func TestLastUsedRecorded(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -608,6 +615,7 @@ func TestLastUsedRecorded(t *testing.T) {
 // A flush whose write fails keeps what it could not write: the next flush
 // writes it (usage.Run logs "will retry").
 func TestLastUsedFlushFailureRetries(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -642,6 +650,7 @@ func TestLastUsedFlushFailureRetries(t *testing.T) {
 // credential, until the bucket refills; successes do not count;
 // X-Forwarded-For does not change the address; another address is free.
 func TestBruteForceGuard(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		// 5 failures per 10 s: one attempt back every 2 s.
 		env, _ := newEnvWithKey(t, b, false, func(c *server.Config) {
@@ -694,6 +703,7 @@ func TestBruteForceGuard(t *testing.T) {
 
 // Default: 30 failures per 5 minutes; the 31st attempt is 429.
 func TestBruteForceDefaultLimit(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		for i := range 30 {
@@ -708,6 +718,8 @@ func TestBruteForceDefaultLimit(t *testing.T) {
 // hammered for 3 windows: at most 5 + 15 = 20 401s. (One backend: the
 // limiter never touches the database.)
 func TestBruteForceSustainedRate(t *testing.T) {
+	t.Parallel()
+	skipIfShort(t, "a timing test")
 	if testing.Short() {
 		t.Skip("sleeps 6 s")
 	}

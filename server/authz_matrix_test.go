@@ -837,6 +837,7 @@ func checkMatrixComplete(t *testing.T) {
 }
 
 func TestAuthzMatrix(t *testing.T) {
+	t.Parallel()
 	checkMatrixComplete(t)
 	if t.Failed() {
 		return

@@ -276,6 +276,7 @@ var browserBackend = testenv.Backend{Name: "sqlite"}
 // TestSwaggerUIInBrowser: the documented way to try the API: Authorize with
 // the bootstrap token, then "Try it out" on GET /v1/user.
 func TestSwaggerUIInBrowser(t *testing.T) {
+	skipIfShort(t, "a browser test")
 	env := testenv.New(t, browserBackend)
 	b := newBrowserTab(t, env.URL, 1280, 900, 30*time.Second)
 
@@ -318,6 +319,7 @@ func TestSwaggerUIInBrowser(t *testing.T) {
 // create a token with a role, copy its value, use it, disable it in the
 // console, see it rejected; and screenshots of the tokens page.
 func TestConsoleInBrowser(t *testing.T) {
+	skipIfShort(t, "a browser test")
 	env := testenv.New(t, browserBackend)
 	admin := newPerson(t, env, env.Admin.Token, client.Admin, 0)
 	// Something to look at besides the new token: a colleague's token, a
@@ -443,6 +445,8 @@ func TestConsoleInBrowser(t *testing.T) {
 // TestConsoleKeyboard: the sign-in form and the create-token dialog can be
 // completed with the keyboard alone (Tab, Enter and typing).
 func TestConsoleKeyboard(t *testing.T) {
+	t.Parallel()
+	skipIfShort(t, "a browser test")
 	env := testenv.New(t, browserBackend)
 	admin := newPerson(t, env, env.Admin.Token, client.Admin, 0)
 	b := newBrowserTab(t, env.URL, 1280, 900, 30*time.Second)
@@ -492,6 +496,7 @@ func TestConsoleKeyboard(t *testing.T) {
 // bootstrap Global Administrator's), then the users and tenants pages:
 // create, change role, disable; then sign out.
 func TestConsoleAdminPagesInBrowser(t *testing.T) {
+	skipIfShort(t, "a browser test")
 	env := testenv.New(t, browserBackend)
 	api := env.Client(env.Admin.Token)
 	b := newBrowserTab(t, env.URL, 1280, 900, 30*time.Second)

@@ -23,6 +23,7 @@ import (
 // token while the change happens; any 200 to a request that started after
 // the 2xx is a stale acceptance.
 func TestCacheNoStaleAcceptance(t *testing.T) {
+	t.Parallel()
 	changes := []struct {
 		name  string
 		apply func(t *testing.T, env *testenv.Env, admin person, owner person, tok client.TokenWithSecret) int
@@ -110,6 +111,7 @@ func TestCacheNoStaleAcceptance(t *testing.T) {
 // A digest cached as unknown stops being unknown the moment a token with it
 // is created.
 func TestCacheNegativeEntryEvictedOnCreate(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		value, err := secret.NewAPIToken()
@@ -133,6 +135,7 @@ func TestCacheNegativeEntryEvictedOnCreate(t *testing.T) {
 // Between replicas sharing PostgreSQL, a disable on one reaches the other's
 // cache through LISTEN/NOTIFY, well before the TTL backstop.
 func TestCacheInvalidationAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	for _, b := range testenv.Backends(t) {
 		if b.Name != "postgres" {
 			continue
@@ -164,6 +167,7 @@ func TestCacheInvalidationAcrossReplicas(t *testing.T) {
 
 // POST /v2/api_tokens/verify: for a service holding api_tokens:verify.
 func TestVerifyEndpoint(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()

@@ -15,6 +15,7 @@ import (
 )
 
 func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		c := env.Client("")
@@ -39,6 +40,7 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 func TestSpecAndSwaggerUI(t *testing.T) {
+	t.Parallel()
 	env := testenv.New(t, testenv.Backends(t)[0])
 	for _, path := range []string{"/api/v1/api-docs", "/api-docs/openapi.json"} {
 		resp := env.Do("GET", path, "", nil)
@@ -71,6 +73,7 @@ func TestSpecAndSwaggerUI(t *testing.T) {
 
 // Every authentication failure is the same 401 problem (no oracle).
 func TestUnauthorizedIsUniform(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -115,6 +118,7 @@ func TestUnauthorizedIsUniform(t *testing.T) {
 }
 
 func TestCurrentUserWithBootstrapToken(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -153,6 +157,7 @@ func TestCurrentUserWithBootstrapToken(t *testing.T) {
 }
 
 func TestValidationErrorIsProblem(t *testing.T) {
+	t.Parallel()
 	env := testenv.New(t, testenv.Backends(t)[0])
 	auth := map[string]string{"X-WallarmApi-Token": env.Admin.Token}
 	cases := []struct {
@@ -186,6 +191,7 @@ func TestValidationErrorIsProblem(t *testing.T) {
 }
 
 func TestUnknownRouteIsProblem(t *testing.T) {
+	t.Parallel()
 	env := testenv.New(t, testenv.Backends(t)[0])
 	resp := env.Do("GET", "/v2/nope", "", nil)
 	if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/problem+json" {

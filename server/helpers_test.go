@@ -63,3 +63,12 @@ func ptr[T any](v T) *T { return &v }
 func nullableTime(t time.Time) nullable.Nullable[time.Time] { return nullable.NewNullableWithValue(t) }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// skipIfShort keeps the slow tests (browsers, races, timing, big corpora)
+// out of `make test-fast` (go test -short); `make test` runs them all.
+func skipIfShort(t *testing.T, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("%s: skipped by -short; make test runs it", what)
+	}
+}

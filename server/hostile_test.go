@@ -145,6 +145,8 @@ type hostileCaller struct {
 }
 
 func TestHostileInputCorpus(t *testing.T) {
+	t.Parallel()
+	skipIfShort(t, "the hostile corpus (thousands of requests)")
 	spec, err := api.GetSpec()
 	testenv.Must(t, err)
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
@@ -697,6 +699,7 @@ func mustJSON(t *testing.T, v any) []byte {
 // Unicode and values at the declared maximum length are stored and read
 // back exactly, on both backends, through create token, user and client.
 func TestHostileStringsRoundTrip(t *testing.T) {
+	t.Parallel()
 	spec, err := api.GetSpec()
 	testenv.Must(t, err)
 	maxLen := func(schema, prop string) int {

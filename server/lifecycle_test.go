@@ -13,6 +13,7 @@ import (
 
 // A Deploy token exists to register nodes, and can do nothing else.
 func TestNodesWithDeployToken(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -53,6 +54,7 @@ func TestNodesWithDeployToken(t *testing.T) {
 // Disabling a company stops every credential of it, and enabling it again
 // restores them (the tokens themselves were never disabled).
 func TestClientDisableStopsItsTokens(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -95,6 +97,7 @@ func TestClientDisableStopsItsTokens(t *testing.T) {
 // Keyset pagination walks every token exactly once, newest first, and the
 // filters narrow in the query.
 func TestTokenListPaginationAndFilters(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -155,6 +158,7 @@ func TestTokenListPaginationAndFilters(t *testing.T) {
 // The maintenance job marks expired tokens disabled (R7) and purges them a
 // retention later (R14); the store's clock is the test's.
 func TestMaintenanceStoreCalls(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()

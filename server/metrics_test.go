@@ -12,6 +12,7 @@ import (
 // status, verification outcomes by reason, cache hits and misses, and the
 // database pool; and no label carries a token.
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	env := testenv.New(t, testenv.Backends(t)[0])
 	tok := env.Admin.Token
 	for range 3 {

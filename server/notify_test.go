@@ -79,6 +79,7 @@ func dispatcher(env *testenv.Env) *notify.Dispatcher {
 // written with the change; a failing receiver is retried with backoff and the
 // delivery log says what happened.
 func TestWebhookDeliveries(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := loopbackEnv(t, b)
 		ctx := context.Background()
@@ -159,6 +160,7 @@ func TestWebhookDeliveries(t *testing.T) {
 // webhook registered while loopback was allowed (or whose name now resolves
 // to loopback) is refused when it is sent without the opt-in.
 func TestWebhookSSRFGuard(t *testing.T) {
+	t.Parallel()
 	env := loopbackEnv(t, testenv.Backends(t)[0])
 	ctx := context.Background()
 	rcv := &receiver{}
@@ -185,6 +187,7 @@ func TestWebhookSSRFGuard(t *testing.T) {
 // opens its own class, and link-local, metadata and reserved addresses stay
 // refused with both on.
 func TestWebhookRegistrationSSRF(t *testing.T) {
+	t.Parallel()
 	b := testenv.Backends(t)[0]
 	deny := testenv.New(t, b)
 	both := testenv.New(t, b, testenv.Options{Configure: func(c *server.Config) {
@@ -277,6 +280,7 @@ func checkURLProblem(t *testing.T, what string, resp *http.Response, raw []byte,
 // every administrator) gets an e-mail and the webhook a token.expiring
 // event, once; a token that lives less than three days gets none.
 func TestExpiryNotices(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := loopbackEnv(t, b)
 		ctx := context.Background()

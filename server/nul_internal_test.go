@@ -3,6 +3,7 @@ package server
 import "testing"
 
 func TestHasNUL(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		body string
 		want bool

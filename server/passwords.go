@@ -10,13 +10,27 @@ import (
 	"github.com/alexedwards/argon2id"
 )
 
-// passwordParams follow OWASP's minimum for argon2id (19 MiB, 2 passes, 1
-// lane): slow enough to hurt guessing, fast enough for a sign-in.
-var passwordParams = &argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+// PasswordParams are the argon2id costs of new password hashes. The
+// default follows OWASP's minimum (19 MiB, 2 passes, 1 lane): slow enough
+// to hurt guessing, fast enough for a sign-in. Stored hashes carry their
+// own parameters, so raising them later keeps old passwords working.
+var PasswordParams = argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
-// dummyHash is compared against when the e-mail is unknown, so that a
-// sign-in takes as long whether or not the user exists.
-var dummyHash, _ = argon2id.CreateHash("tokend-no-such-user", passwordParams)
+// passwords hashes and compares with one cost, and a dummy hash of that
+// cost for unknown e-mails, so that a sign-in takes as long whether or not
+// the user exists.
+type passwords struct {
+	params *argon2id.Params
+	dummy  string
+}
+
+func newPasswords(params *argon2id.Params) (passwords, error) {
+	if params == nil {
+		params = &PasswordParams
+	}
+	dummy, err := argon2id.CreateHash("tokend-no-such-user", params)
+	return passwords{params: params, dummy: dummy}, err
+}
 
 // hashers bounds how many argon2id computations run at once (R23): each
 // takes 19 MiB, so a flood of anonymous sign-ins must queue, not grow the
@@ -51,7 +65,7 @@ func (h hashers) do(ctx context.Context, f func()) error {
 }
 
 func (s *Server) hashPassword(ctx context.Context, pw string) (hash string, err error) {
-	if herr := s.hashers.do(ctx, func() { hash, err = argon2id.CreateHash(pw, passwordParams) }); herr != nil {
+	if herr := s.hashers.do(ctx, func() { hash, err = argon2id.CreateHash(pw, s.passwords.params) }); herr != nil {
 		return "", herr
 	}
 	return hash, err
@@ -61,7 +75,7 @@ func (s *Server) hashPassword(ctx context.Context, pw string) (hash string, err 
 // hash (no such user, no password) is compared against the dummy and never
 // matches.
 func (s *Server) passwordMatches(ctx context.Context, pw string, hash *string) (bool, error) {
-	h := dummyHash
+	h := s.passwords.dummy
 	if hash != nil {
 		h = *hash
 	}
@@ -73,6 +87,6 @@ func (s *Server) passwordMatches(ctx context.Context, pw string, hash *string) (
 	return ok && err == nil && hash != nil, nil
 }
 
-// HashPassword is the hash tokend stores for a password (for tools that
-// seed users directly).
-func HashPassword(pw string) (string, error) { return argon2id.CreateHash(pw, passwordParams) }
+// HashPassword is the hash tokend stores for a password at the default
+// cost (for tools that seed users directly).
+func HashPassword(pw string) (string, error) { return argon2id.CreateHash(pw, &PasswordParams) }

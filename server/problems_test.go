@@ -16,6 +16,7 @@ import (
 // contract (the ProblemType enum, from which the SDK has its constants) and
 // once in docs/RULES.md; this keeps the three equal, row for row.
 func TestRefusalTypesAgree(t *testing.T) {
+	t.Parallel()
 	spec, err := api.GetSpec()
 	if err != nil {
 		t.Fatal(err)

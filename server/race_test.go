@@ -63,6 +63,8 @@ func tokenEvents(t testing.TB, env *testenv.Env, id int64) []store.Event {
 //     concurrent renew); once the grace has passed, only the stored value
 //     does.
 func TestRaceConcurrentRenews(t *testing.T) {
+	t.Parallel()
+	skipIfShort(t, "a race test (timing, many goroutines)")
 	raceBackends(t, func(t *testing.T, b testenv.Backend) {
 		for _, grace := range []time.Duration{0, time.Hour} {
 			t.Run(fmt.Sprintf("grace=%s", grace), func(t *testing.T) {
@@ -170,6 +172,8 @@ func TestRaceConcurrentRenews(t *testing.T) {
 // UpdateUser cascades under it), so a creation either commits first and is
 // reduced by the cascade, or waits and is refused with 403.
 func TestRaceDemotionAgainstCreation(t *testing.T) {
+	t.Parallel()
+	skipIfShort(t, "a race test (timing, many goroutines)")
 	raceBackends(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		c := env.Client(env.Admin.Token)
@@ -286,6 +290,8 @@ func TestRaceDemotionAgainstCreation(t *testing.T) {
 // state only through token.enable on a disabled token and token.disable on
 // an enabled one, and ends in the final state.
 func TestRaceEnableDisable(t *testing.T) {
+	t.Parallel()
+	skipIfShort(t, "a race test (timing, many goroutines)")
 	raceBackends(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		tok := personalToken(t, env, env.Admin.Token, "api_tokens:view")
@@ -391,6 +397,8 @@ func TestRaceEnableDisable(t *testing.T) {
 // with one exists, and a last, quiet purge run leaves exactly the
 // re-enabled tokens.
 func TestRacePurgeAgainstUpdate(t *testing.T) {
+	t.Parallel()
+	skipIfShort(t, "a race test (timing, many goroutines)")
 	raceBackends(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		c := env.Client(env.Admin.Token)

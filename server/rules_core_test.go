@@ -34,6 +34,7 @@ func refusal(t testing.TB, what string, resp *http.Response, status int, typ cli
 
 // R20: a narrow token never obtains, refreshes or revives a broader one.
 func TestR20ValueCeiling(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		admin := newPerson(t, env, env.Admin.Token, client.Admin, 0)
@@ -86,6 +87,7 @@ func TestR20ValueCeiling(t *testing.T) {
 // R20: an update is bounded by the token's ceiling at use, so that a later
 // promotion of the owner switches nothing on.
 func TestR20UpdateBoundedByOwnerCeiling(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		admin := newPerson(t, env, env.Admin.Token, client.Admin, 0)
@@ -109,6 +111,7 @@ func TestR20UpdateBoundedByOwnerCeiling(t *testing.T) {
 // R21: a credential works only inside its owner's current scope, and the
 // role change disables the tokens it no longer reaches.
 func TestR21ScopeAtUse(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -147,6 +150,7 @@ func TestR21ScopeAtUse(t *testing.T) {
 
 // R22: administrators never become the user.
 func TestR22AdministratorsNeverBecomeTheUser(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		admin := newPerson(t, env, env.Admin.Token, client.Admin, 0)
@@ -206,6 +210,7 @@ func TestR22AdministratorsNeverBecomeTheUser(t *testing.T) {
 
 // R22: legacy credentials are imported only by a Global Administrator.
 func TestR22LegacyImportOnlyByGlobalAdministrator(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		admin := newPerson(t, env, env.Admin.Token, client.Admin, 0)
@@ -228,6 +233,7 @@ func TestR22LegacyImportOnlyByGlobalAdministrator(t *testing.T) {
 
 // R23 (per account): wrong current passwords are bounded, atomically.
 func TestR23WrongCurrentPasswordIsBounded(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		user := newPerson(t, env, env.Admin.Token, client.Analytic, 0)

@@ -31,6 +31,7 @@ import (
 // R1: role names expand to their sets; catalog permissions stand for
 // themselves; anything else is 400.
 func TestR1PermissionExpansion(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -124,6 +125,7 @@ func TestR1PermissionExpansion(t *testing.T) {
 // creation and at every update; a token-authenticated caller is limited by
 // its token.
 func TestR2CreationCeiling(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -198,6 +200,7 @@ func TestR2CreationCeiling(t *testing.T) {
 // R3: effective = expand(token) ∩ owner's current role (personal) or ∩ cap
 // role (shared), computed on every request.
 func TestR3EffectivePermissionsAtUse(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 
@@ -275,6 +278,7 @@ func TestR3EffectivePermissionsAtUse(t *testing.T) {
 // R4: personal tokens are held by roles with api_tokens:create, and always
 // belong to the caller.
 func TestR4PersonalTokensBelongToCaller(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -348,6 +352,7 @@ func TestR4PersonalTokensBelongToCaller(t *testing.T) {
 // R5: shared tokens are created with api_tokens:manage, owned by the
 // company, and survive their creator's demotion and removal.
 func TestR5SharedTokens(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -407,6 +412,7 @@ func TestR5SharedTokens(t *testing.T) {
 // R6: with api_tokens:manage a caller sees every token of its companies
 // (metadata only); others see only their own; the rest is 404.
 func TestR6Visibility(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		admin := newPerson(t, env, env.Admin.Token, client.Admin, 0)
@@ -497,6 +503,7 @@ func TestR6Visibility(t *testing.T) {
 // R7: at expire_at the token stops at once; the expiry job marks it
 // disabled with disabled_at = expire_at; a past expire_at at create is 400.
 func TestR7Expiration(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -563,6 +570,7 @@ func TestR7Expiration(t *testing.T) {
 // R8: a disabled token stops on the next request; re-enabling needs a
 // future expire_at (or explicit null) in the same request.
 func TestR8DisableEnable(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		x := newPerson(t, env, env.Admin.Token, client.Analytic, 0)
@@ -649,6 +657,7 @@ func TestR8DisableEnable(t *testing.T) {
 // R9: the value can be read back by the owner of a personal token and by
 // api_tokens:manage for shared ones; nobody else; never in show-once mode.
 func TestR9SecretRetrieval(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		t.Run("retrievable", func(t *testing.T) {
 			env := testenv.New(t, b)
@@ -736,6 +745,7 @@ func TestR9SecretRetrieval(t *testing.T) {
 // R10: renew issues a new value; the old one stops at once, or after a
 // grace period of at most 24 h.
 func TestR10Renew(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -840,6 +850,7 @@ func TestR10Renew(t *testing.T) {
 // and ends its sessions; re-enabling it re-enables nothing; deleting it
 // deletes its personal tokens, and shared ones stay.
 func TestR11OwnerDisabledOrDeleted(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -917,6 +928,7 @@ func TestR11OwnerDisabledOrDeleted(t *testing.T) {
 // R12: a role change removes, persistently, every permission the new role
 // lacks from the owner's personal tokens; a token left empty is disabled.
 func TestR12OwnerReduced(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		p := newPerson(t, env, env.Admin.Token, client.Admin, 0)
@@ -995,6 +1007,7 @@ func TestR12OwnerReduced(t *testing.T) {
 
 // R14: disabled tokens are deleted 7 days after disabled_at.
 func TestR14Purge(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -1061,6 +1074,7 @@ func TestR14Purge(t *testing.T) {
 
 // R15: imported UUID + secret pairs become backward-compatible tokens.
 func TestR15BackwardCompatibleTokens(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -1183,6 +1197,7 @@ func TestR15BackwardCompatibleTokens(t *testing.T) {
 // R16: SSO users cannot sign in with a password; turning api_access off
 // disables their tokens.
 func TestR16SSO(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		manage := env.Admin.Token
@@ -1246,6 +1261,7 @@ func TestR16SSO(t *testing.T) {
 // R17: roles can be assigned, and users managed, only within the caller's
 // own effective permissions and scope.
 func TestR17NoEscalationThroughUsers(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -1330,6 +1346,7 @@ func TestR17NoEscalationThroughUsers(t *testing.T) {
 // R18: everything is filtered by the caller's scope: another tenant's
 // objects are 404 to a sibling tenant; global roles see their tenants.
 func TestR18Tenancy(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -1452,6 +1469,7 @@ func TestR18Tenancy(t *testing.T) {
 
 // R19: sign-in with e-mail and password gives a 12 h session.
 func TestR19SignIn(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -1582,6 +1600,7 @@ func TestR19SignIn(t *testing.T) {
 
 // The create example of the Wallarm documentation works unchanged.
 func TestWallarmCreateExample(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()

@@ -44,6 +44,7 @@ var (
 // of what precedes it (sessions tks_, same shape); the hint is prefix +
 // first 4 + … + last 4 and the only clear part that is stored.
 func TestFormatOfIssuedValues(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -101,6 +102,7 @@ func TestFormatOfIssuedValues(t *testing.T) {
 // touching the database; a well-formed unknown value and a 64-character
 // legacy-format value are looked up (the control that the counter counts).
 func TestFormatRejectedBeforeDatabase(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		// A high failure limit: this test fails on purpose more than the
 		// brute-force guard's default 30 times.
@@ -198,6 +200,7 @@ func TestFormatRejectedBeforeDatabase(t *testing.T) {
 // R15/§5: a 64-character base64 value authenticates only as the value of a
 // backward-compatible token; renewing ends that, and the new value is tkd_.
 func TestFormatLegacyOnlyBackwardCompatible(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		ctx := context.Background()
@@ -235,6 +238,7 @@ func TestFormatLegacyOnlyBackwardCompatible(t *testing.T) {
 // plain hash; unique), and an AES-256-GCM ciphertext with its key id, bound
 // to the row's digest; the value itself is nowhere on the row.
 func TestSecretAtRest(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env, key := newEnvWithKey(t, b, false, nil)
 		x := newPerson(t, env, env.Admin.Token, client.Admin, 0)
@@ -298,6 +302,7 @@ func TestSecretAtRest(t *testing.T) {
 // value (personal, shared, bootstrap, renewed and its grace value,
 // backward-compatible), no session, no password and no key material.
 func TestDumpHoldsNoSecrets(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []struct {
 		name     string
 		showOnce bool
@@ -343,6 +348,7 @@ func TestDumpHoldsNoSecrets(t *testing.T) {
 // No secret value in any log line (debug level, JSON) nor in the activity
 // log, through a full scenario with failures.
 func TestLogsHoldNoSecrets(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		var buf lockedBuffer
 		env, key := newEnvWithKey(t, b, false, func(c *server.Config) {
@@ -399,6 +405,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 // stored to read it back (secret_ciphertext and secret_key_id NULL on every
 // row, the bootstrap token's included); the secret route answers 404.
 func TestShowOnceStoresNoCiphertext(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b, testenv.Options{ShowOnce: true})
 		ctx := context.Background()
@@ -455,7 +462,8 @@ func newEnvWithKey(t *testing.T, b testenv.Backend, showOnce bool, mutate func(*
 	testenv.Must(t, err)
 	keys, err := secret.NewKeyring(key)
 	testenv.Must(t, err)
-	cfg := server.Config{Keys: keys, SecretRetrieval: !showOnce, Now: clock.Now, Usage: server.NewUsageRecorder(st, clock.Now)}
+	cfg := server.Config{Keys: keys, SecretRetrieval: !showOnce, Now: clock.Now, Usage: server.NewUsageRecorder(st, clock.Now),
+		PasswordParams: &testenv.TestPasswordParams}
 	if mutate != nil {
 		mutate(&cfg)
 	}

@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/alexedwards/argon2id"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/labstack/echo/v4"
@@ -67,6 +69,9 @@ type Config struct {
 	// DisabledRetention is how long disabled tokens are kept before the
 	// purge (R14), shown as each disabled token's purge_at (default 168 h).
 	DisabledRetention time.Duration
+	// PasswordParams are the argon2id costs of new password hashes; nil
+	// means PasswordParams (OWASP's minimum). Tests lower them.
+	PasswordParams *argon2id.Params
 	// LeakReportLimit is how many leak reports one address may send per
 	// minute (default 10).
 	LeakReportLimit int
@@ -92,6 +97,7 @@ type Server struct {
 	// hashers bounds concurrent password hashing; passwordGuesses counts
 	// wrong current passwords per account (R23).
 	hashers         hashers
+	passwords       passwords
 	passwordGuesses *guessGuard
 }
 
@@ -141,18 +147,11 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	if cfg.LeakReportLimit <= 0 {
 		cfg.LeakReportLimit = 10
 	}
-	spec, err := api.GetSpec()
+	spec, specJSON, err := embeddedSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
 	}
-	// The validator matches the Host against spec.Servers; the service must
-	// answer on whatever address it is deployed at.
-	spec.Servers = nil
 	routes, err := newRouteTable(spec)
-	if err != nil {
-		return nil, err
-	}
-	specJSON, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +163,9 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 		passwordGuesses: newGuessGuard(rules.WrongPasswordLimit, rules.WrongPasswordWindow, func(wait time.Duration) error {
 			return retryAfter(rules.TooManyWrongPasswords(), wait)
 		}),
+	}
+	if s.passwords, err = newPasswords(cfg.PasswordParams); err != nil {
+		return nil, err
 	}
 	sqlDB, _ := st.DB().DB()
 	s.metrics = newMetrics(cfg.Metrics, sqlDB)
@@ -225,6 +227,28 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	e.Match(getOrHead, "/api-docs/*", docs)
 	return e, nil
 }
+
+// embeddedSpec is the contract, parsed once per process: every server
+// reads it and none changes it.
+func embeddedSpec() (*openapi3.T, []byte, error) {
+	s := loadSpec()
+	return s.spec, s.json, s.err
+}
+
+var loadSpec = sync.OnceValue(func() (out struct {
+	spec *openapi3.T
+	json []byte
+	err  error
+}) {
+	if out.spec, out.err = api.GetSpec(); out.err != nil {
+		return out
+	}
+	// The validator matches the Host against spec.Servers; the service must
+	// answer on whatever address it is deployed at.
+	out.spec.Servers = nil
+	out.json, out.err = json.Marshal(out.spec)
+	return out
+})
 
 func (s *Server) logPanic(c echo.Context, err error, stack []byte) error {
 	s.log.ErrorContext(c.Request().Context(), "panic", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),

@@ -88,6 +88,7 @@ func ref[T any](v T) *T { return &v }
 // in the tables, and must be reported under its rule for the right object,
 // and the world must be clean again once that object is gone.
 func TestCheckInvariants(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		ctx := context.Background()
 		st := b.OpenStore(t)

@@ -96,6 +96,7 @@ func testRing(t *testing.T, keys ...secret.Key) *secret.Keyring {
 // R13: the store says which key ids its rows depend on, labels digests
 // from before migration 00005, and counts what each key still holds.
 func TestKeyUse(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		ctx := context.Background()
 		st := b.OpenStore(t)
@@ -176,6 +177,7 @@ func TestKeyUse(t *testing.T) {
 // read, leaves show-once tokens on their old digest key, and the moved
 // tokens are found under the new digest.
 func TestRotateTokenSecrets(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		ctx := context.Background()
 		st := b.OpenStore(t)
@@ -266,6 +268,7 @@ func TestRotateTokenSecrets(t *testing.T) {
 // The SQLite file holds digests and sealed values: it is created 0600, and
 // so are the WAL and shared-memory files SQLite derives from it.
 func TestSQLiteFileMode(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tokend.db")
 	st, err := store.Open(context.Background(), "sqlite:"+path)
@@ -297,6 +300,7 @@ func TestSQLiteFileMode(t *testing.T) {
 // Compact leaves no bytes of an overwritten ciphertext in the SQLite
 // files (tokend rotate-key runs it).
 func TestCompactRemovesOverwrittenBytes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tokend.db")
 	st, err := store.Open(context.Background(), "sqlite:"+path)

@@ -28,7 +28,10 @@ func (s *Store) RunExclusive(ctx context.Context, job string, fn func(ctx contex
 		return false, translate(err)
 	}
 	defer conn.Close()
-	key := lockKey(job)
+	key, err := s.jobLockKey(ctx, job)
+	if err != nil {
+		return false, err
+	}
 	var got bool
 	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
 		return false, translate(err)
@@ -38,6 +41,16 @@ func (s *Store) RunExclusive(ctx context.Context, job string, fn func(ctx contex
 	}
 	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key) }()
 	return true, fn(ctx)
+}
+
+// jobLockKey names a job's lock in this store's schema, so that
+// deployments (and tests) sharing a database do not skip each other's jobs.
+func (s *Store) jobLockKey(ctx context.Context, job string) (int64, error) {
+	var schema string
+	if err := s.db.WithContext(ctx).Raw("SELECT current_schema()").Scan(&schema).Error; err != nil {
+		return 0, translate(err)
+	}
+	return lockKey(job + " " + schema), nil
 }
 
 func lockKey(job string) int64 {

@@ -10,6 +10,7 @@ import (
 // Migrations apply on both backends, reach the latest version, and are
 // idempotent (serve runs them at every start).
 func TestMigrationsUp(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		ctx := context.Background()
 		st := b.OpenStore(t)

@@ -232,7 +232,13 @@ func (s *Store) migrationProvider() (*goose.Provider, error) {
 	}
 	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
 	if s.dialect == Postgres {
-		locker, err := lock.NewPostgresSessionLocker()
+		// One lock per schema: deployments (and tests) in other schemas of
+		// the same database migrate without waiting for each other.
+		var schema string
+		if err := s.db.Raw("SELECT current_schema()").Scan(&schema).Error; err != nil {
+			return nil, translate(err)
+		}
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockKey("tokend migrate "+schema)), lock.WithLockTimeout(1, 300))
 		if err != nil {
 			return nil, err
 		}

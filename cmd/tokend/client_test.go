@@ -69,6 +69,7 @@ func tableRow(t *testing.T, out string, id int64) []string {
 }
 
 func TestCLITokenLifecycle(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		admin := env.Admin.Token
@@ -233,6 +234,7 @@ func lastLine(s string) string {
 }
 
 func TestCLIUsersAndClients(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		admin := env.Admin.Token
@@ -400,6 +402,7 @@ func TestCLIErrorsAndConfig(t *testing.T) {
 }
 
 func TestCLIParseExpiry(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 	for in, want := range map[string]expiry{
 		"never":                {set: true, never: true},

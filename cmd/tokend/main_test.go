@@ -18,6 +18,7 @@ import (
 // object and nothing else on standard output; on a bootstrapped database it
 // does nothing, exits 0 and says so on standard error.
 func TestBootstrapJSON(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "tokend")
 	build := exec.Command("go", "build", "-o", bin, ".")

@@ -68,6 +68,7 @@ func openSQLite(t *testing.T, path string) *store.Store {
 // database that holds nothing; for one with tokens, a missing key file is
 // an error that says how to restore it, and no key is generated.
 func TestLoadKeysDefaultKeyFile(t *testing.T) {
+	t.Parallel()
 	t.Run("fresh database: generated, 0600", func(t *testing.T) {
 		dir := t.TempDir()
 		st := openSQLite(t, filepath.Join(dir, "t.db"))
@@ -115,6 +116,7 @@ func TestLoadKeysDefaultKeyFile(t *testing.T) {
 // The server refuses to start when stored tokens depend on a key id it
 // does not have, and names the id and where to restore it.
 func TestLoadKeysRefusesMissingKeyID(t *testing.T) {
+	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		ctx := context.Background()
 		url := b.DatabaseURL(t)
@@ -167,6 +169,7 @@ func TestLoadKeysRefusesMissingKeyID(t *testing.T) {
 // the next start, once checked: a reordered ring is refused rather than
 // pinned to the wrong key.
 func TestLoadKeysLabelsOldDigests(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	st := openSQLite(t, filepath.Join(dir, "t.db"))
@@ -198,6 +201,7 @@ func TestLoadKeysLabelsOldDigests(t *testing.T) {
 // still depending on the old key, and no byte of an old ciphertext or
 // digest remains in the database files.
 func TestRotateKey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "t.db")
@@ -286,6 +290,7 @@ func TestRotateKey(t *testing.T) {
 }
 
 func TestRotationReport(t *testing.T) {
+	t.Parallel()
 	keys := ring(t, genKey(t, "k1"), genKey(t, "k2"), genKey(t, "k3"))
 	tests := []struct {
 		name string

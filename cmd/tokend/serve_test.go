@@ -19,6 +19,7 @@ import (
 // once with the Swagger UI address, enforces the header size limit, and on
 // SIGTERM finishes, flushes last-used notes and exits 0.
 func TestServeLifecycle(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "tokend")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestCanonicalEmail(t *testing.T) {
+	t.Parallel()
 	long := func(n int) string { return strings.Repeat("a", n-len("@example.com")) + "@example.com" }
 	for _, c := range []struct {
 		name, in, want string
@@ -113,6 +114,7 @@ func TestCanonicalEmail(t *testing.T) {
 }
 
 func TestSkeleton(t *testing.T) {
+	t.Parallel()
 	canon := func(s string) string {
 		t.Helper()
 		c, err := identity.CanonicalEmail(s)
@@ -195,6 +197,7 @@ func FuzzCanonicalEmail(f *testing.F) {
 // idempotent canonical form: the fuzz target's property, exhaustively for
 // single characters (where NFKC and case folding have their special cases).
 func TestCanonicalEmailEveryCodePoint(t *testing.T) {
+	t.Parallel()
 	for r := rune(0); r <= utf8.MaxRune; r++ {
 		if !utf8.ValidRune(r) {
 			continue

@@ -54,6 +54,7 @@ var classes = map[notify.Class][]string{
 }
 
 func TestClassify(t *testing.T) {
+	t.Parallel()
 	for want, addrs := range classes {
 		for _, s := range addrs {
 			if got := notify.Classify(netip.MustParseAddr(s)); got != want {
@@ -69,6 +70,7 @@ func TestClassify(t *testing.T) {
 // Each switch opens its own class and nothing else; link-local, metadata
 // and reserved addresses stay refused with both on.
 func TestPolicyCheckAddr(t *testing.T) {
+	t.Parallel()
 	allowed := map[notify.Policy]map[notify.Class]bool{
 		deny:     {notify.Public: true},
 		loopback: {notify.Public: true, notify.Loopback: true},
@@ -93,6 +95,7 @@ func TestPolicyCheckAddr(t *testing.T) {
 }
 
 func TestCheckURL(t *testing.T) {
+	t.Parallel()
 	const (
 		ok        = ""
 		invalid   = "the URL"
@@ -250,6 +253,7 @@ func TestCheckURL(t *testing.T) {
 // The connect-time guard refuses on the resolved address, so a name is no
 // way around it; each switch opens only its class.
 func TestHTTPClientGuard(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }))
 	defer srv.Close()
 	port := srv.URL[strings.LastIndexByte(srv.URL, ':')+1:]
@@ -286,6 +290,7 @@ func TestHTTPClientGuard(t *testing.T) {
 
 // Control refuses networks other than TCP and addresses it cannot read.
 func TestControl(t *testing.T) {
+	t.Parallel()
 	if err := both.Control("udp4", "8.8.8.8:53", nil); err == nil {
 		t.Error("udp allowed")
 	}

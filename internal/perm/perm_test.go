@@ -70,6 +70,7 @@ var (
 )
 
 func TestCatalog(t *testing.T) {
+	t.Parallel()
 	c := Catalog()
 	if len(c) != 62 {
 		t.Fatalf("catalog size = %d, want 62", len(c))
@@ -97,6 +98,7 @@ func TestCatalog(t *testing.T) {
 }
 
 func TestRoles(t *testing.T) {
+	t.Parallel()
 	want := []struct {
 		role    Role
 		wire    string
@@ -132,6 +134,7 @@ func TestRoles(t *testing.T) {
 }
 
 func TestRolePermissions(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		role    Role
 		want    []string // exact expansion, catalog order; nil = not spelled out
@@ -192,6 +195,7 @@ func TestRolePermissions(t *testing.T) {
 }
 
 func TestRolePartnerSupersets(t *testing.T) {
+	t.Parallel()
 	pairs := []struct{ base, partner Role }{
 		{RoleAdmin, RolePartnerAdmin},
 		{RoleAnalytic, RolePartnerAnalytic},
@@ -214,6 +218,7 @@ func TestRolePartnerSupersets(t *testing.T) {
 }
 
 func TestR1Expand(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name        string
 		in          []string
@@ -264,6 +269,7 @@ func TestR1Expand(t *testing.T) {
 }
 
 func TestUnknownErrorMessage(t *testing.T) {
+	t.Parallel()
 	err := &UnknownError{Names: []string{"x", "y"}}
 	if got, want := err.Error(), `unknown permission or role: "x", "y"`; got != want {
 		t.Errorf("Error() = %s, want %s", got, want)
@@ -271,6 +277,7 @@ func TestUnknownErrorMessage(t *testing.T) {
 }
 
 func TestExpandKnownCapped(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		token []string
@@ -305,6 +312,7 @@ func TestExpandKnownCapped(t *testing.T) {
 }
 
 func TestSourceRole(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   []string
 		want string
@@ -327,6 +335,7 @@ func TestSourceRole(t *testing.T) {
 }
 
 func TestR12Reduce(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		in      []string
@@ -373,6 +382,7 @@ func TestR12Reduce(t *testing.T) {
 }
 
 func TestNormalize(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in, want []string
 	}{
@@ -388,6 +398,7 @@ func TestNormalize(t *testing.T) {
 }
 
 func TestSetOperations(t *testing.T) {
+	t.Parallel()
 	a := SetOf("nodes:view", "attacks:view", "api_tokens:manage")
 	b := SetOf("attacks:view", "clients:delete", "nonsense")
 
@@ -432,6 +443,7 @@ func TestSetOperations(t *testing.T) {
 }
 
 func TestHotPathDoesNotAllocate(t *testing.T) {
+	// Not parallel: testing.AllocsPerRun refuses parallel tests.
 	token := []string{"admin", "attacks:view", "retired:view"}
 	owner := RoleAnalytic.Permissions()
 	checks := map[string]func(){

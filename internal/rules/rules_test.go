@@ -74,6 +74,7 @@ func code(err error) Code {
 }
 
 func TestRefusalTable(t *testing.T) {
+	t.Parallel()
 	seen := map[Code]bool{}
 	for _, r := range Refusals {
 		if seen[r.Code] || r.Rule == "" || r.Title == "" || r.Kind < Invalid || r.Kind > Throttled {
@@ -90,6 +91,7 @@ func TestRefusalTable(t *testing.T) {
 }
 
 func TestAdmit(t *testing.T) {
+	t.Parallel()
 	w := newWorld()
 	tok := personal(w.admin, "admin")
 	tenantTok := personal(w.global, "admin")
@@ -154,6 +156,7 @@ func TestAdmit(t *testing.T) {
 }
 
 func TestMayCall(t *testing.T) {
+	t.Parallel()
 	w := newWorld()
 	oneTime := w.session(w.analyst)
 	oneTime.Kind, oneTime.Effective = PasswordChangeCredential, perm.Set{}
@@ -177,6 +180,7 @@ func TestMayCall(t *testing.T) {
 }
 
 func TestNewToken(t *testing.T) {
+	t.Parallel()
 	w := newWorld()
 	demotedOwner := *w.admin
 	demotedOwner.Role = string(perm.RoleAuditor)
@@ -233,6 +237,7 @@ func TestNewToken(t *testing.T) {
 }
 
 func TestUpdateToken(t *testing.T) {
+	t.Parallel()
 	w := newWorld()
 	analystTok := personal(w.analyst, "attacks:view")
 	disabled := personal(w.admin, "admin")
@@ -300,6 +305,7 @@ func TestUpdateToken(t *testing.T) {
 }
 
 func TestMayReadValueAndRenew(t *testing.T) {
+	t.Parallel()
 	w := newWorld()
 	own := personal(w.admin, "admin")
 	narrowSibling := personal(w.admin, "api_tokens:view")
@@ -361,6 +367,7 @@ func TestMayReadValueAndRenew(t *testing.T) {
 }
 
 func TestExpireAndLeak(t *testing.T) {
+	t.Parallel()
 	w := newWorld()
 	tok := personal(w.admin, "admin")
 	tok.ExpireAt = ptr(now.Add(-time.Minute))
@@ -381,6 +388,7 @@ func TestExpireAndLeak(t *testing.T) {
 }
 
 func TestChangeUserCascade(t *testing.T) {
+	t.Parallel()
 	w := newWorld()
 	role := func(r perm.Role) *perm.Role { return &r }
 	tokensOf := func(u *User) []Token {
@@ -528,6 +536,7 @@ func derefAll(ts []*Token) []Token {
 }
 
 func TestUsersLegacyAndSessions(t *testing.T) {
+	t.Parallel()
 	w := newWorld()
 	for _, tc := range []struct {
 		name string
@@ -595,6 +604,7 @@ func TestUsersLegacyAndSessions(t *testing.T) {
 }
 
 func TestClients(t *testing.T) {
+	t.Parallel()
 	w := newWorld()
 	if _, _, err := NewTenant(w.session(w.admin), "u", "n", now); code(err) != CodeTenantParent {
 		t.Error("a company admin creates a tenant", err)
@@ -617,6 +627,7 @@ func TestClients(t *testing.T) {
 }
 
 func TestScopeAndVisibility(t *testing.T) {
+	t.Parallel()
 	w := newWorld()
 	sc := w.session(w.global).Scope()
 	if !sc.Contains(w.P) || !sc.Contains(w.B) || sc.Contains(w.X) {

@@ -4,6 +4,7 @@ import "testing"
 
 // Known answers computed independently (Python).
 func TestEncodeChecksum(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		crc  uint32
 		want string
@@ -21,6 +22,7 @@ func TestEncodeChecksum(t *testing.T) {
 }
 
 func TestClassifyDoesNotAllocate(t *testing.T) {
+	// Not parallel: testing.AllocsPerRun refuses parallel tests.
 	tok, err := NewAPIToken()
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ func keysEqual(a, b []secret.Key) bool {
 }
 
 func TestFormatParseKeyFileRoundTrip(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		keys []secret.Key
@@ -48,6 +49,7 @@ func TestFormatParseKeyFileRoundTrip(t *testing.T) {
 }
 
 func TestParseKeyFile(t *testing.T) {
+	t.Parallel()
 	k1, k2 := seqKey("k1", 0), seqKey("k2", 32)
 	short := []byte("0123456789abcdef") // 16 bytes
 	tests := []struct {
@@ -102,6 +104,7 @@ func TestParseKeyFile(t *testing.T) {
 }
 
 func TestParseKeyString(t *testing.T) {
+	t.Parallel()
 	k1, k2, k3 := seqKey("k1", 0), seqKey("k2", 32), seqKey("k3", 64)
 	tests := []struct {
 		name    string

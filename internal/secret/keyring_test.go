@@ -53,6 +53,7 @@ func mustGenerateKey(t testing.TB, id string) secret.Key {
 }
 
 func TestNewKeyring(t *testing.T) {
+	t.Parallel()
 	k1, k2 := seqKey("k1", 0), seqKey("k2", 32)
 	tests := []struct {
 		name    string
@@ -97,6 +98,7 @@ func TestNewKeyring(t *testing.T) {
 }
 
 func TestGenerateKey(t *testing.T) {
+	t.Parallel()
 	a, b := mustGenerateKey(t, "a"), mustGenerateKey(t, "b")
 	if a.ID != "a" || len(a.Secret) != secret.MinKeySize {
 		t.Errorf("GenerateKey(%q) = id %q, %d bytes; want id %q, %d bytes", "a", a.ID, len(a.Secret), "a", secret.MinKeySize)
@@ -112,6 +114,7 @@ func TestGenerateKey(t *testing.T) {
 }
 
 func TestKeyFormattingRedactsSecret(t *testing.T) {
+	t.Parallel()
 	k := seqKey("k1", 'A') // printable secret, so a leak would be visible
 	for _, format := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
 		out := fmt.Sprintf(format, k)
@@ -122,6 +125,7 @@ func TestKeyFormattingRedactsSecret(t *testing.T) {
 }
 
 func TestDigest(t *testing.T) {
+	t.Parallel()
 	k1, k2, k3 := seqKey("k1", 0), seqKey("k2", 32), seqKey("k3", 64)
 	golden3 := hex.EncodeToString(referenceDigest(k3.Secret, goldenAPI))
 	tests := []struct {
@@ -166,6 +170,7 @@ func TestDigest(t *testing.T) {
 }
 
 func TestDigests(t *testing.T) {
+	t.Parallel()
 	k1, k2, k3 := seqKey("k1", 0), seqKey("k2", 32), seqKey("k3", 64)
 	tests := []struct {
 		name string
@@ -219,6 +224,7 @@ func TestDigests(t *testing.T) {
 }
 
 func TestDigestWithUnknownKey(t *testing.T) {
+	t.Parallel()
 	kr := mustKeyring(t, seqKey("k1", 0))
 	for _, id := range []string{"k2", "", "K1"} {
 		if d, err := kr.DigestWith(id, goldenAPI); !errors.Is(err, secret.ErrUnknownKey) || d != nil {
@@ -231,6 +237,7 @@ func TestDigestWithUnknownKey(t *testing.T) {
 // one allocation, for the result. Looking up under every key costs two
 // allocations whatever the number of keys.
 func TestDigestAllocations(t *testing.T) {
+	// Not parallel: testing.AllocsPerRun refuses parallel tests.
 	if raceEnabled {
 		t.Skip("sync.Pool drops objects at random under the race detector")
 	}
@@ -259,6 +266,7 @@ func idsOf(keys []secret.Key) []string {
 }
 
 func TestDigestInputs(t *testing.T) {
+	t.Parallel()
 	kr := mustKeyring(t, seqKey("k1", 0))
 	// Lengths around the internal staging buffer exercise the chunked write.
 	inputs := []string{"", "a", "b", goldenAPI, goldenSession, goldenLegacy,
@@ -277,6 +285,7 @@ func TestDigestInputs(t *testing.T) {
 }
 
 func TestDigestConcurrent(t *testing.T) {
+	t.Parallel()
 	kr := mustKeyring(t, seqKey("k1", 0))
 	want, _ := hex.DecodeString(goldenDigest)
 	var wg sync.WaitGroup
@@ -298,6 +307,7 @@ func TestDigestConcurrent(t *testing.T) {
 }
 
 func TestSealOpen(t *testing.T) {
+	t.Parallel()
 	kr := mustKeyring(t, mustGenerateKey(t, "old"), mustGenerateKey(t, "new"))
 	tests := []struct {
 		name      string
@@ -339,6 +349,7 @@ func TestSealOpen(t *testing.T) {
 }
 
 func TestOpenGolden(t *testing.T) {
+	t.Parallel()
 	kr := mustKeyring(t, seqKey("k1", 0))
 	ct, _ := hex.DecodeString(goldenSealed)
 	got, err := kr.Open(ct, "k1", []byte(goldenAAD))
@@ -348,6 +359,7 @@ func TestOpenGolden(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
+	t.Parallel()
 	k1, k2 := seqKey("k1", 0), seqKey("k2", 32)
 	kr := mustKeyring(t, k1, k2)
 	aad := []byte("token:7")
@@ -391,6 +403,7 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestRotation(t *testing.T) {
+	t.Parallel()
 	k1, k2 := mustGenerateKey(t, "2024"), mustGenerateKey(t, "2025")
 	before := mustKeyring(t, k1)
 	after := mustKeyring(t, k1, k2)
@@ -434,6 +447,7 @@ func TestRotation(t *testing.T) {
 // TestSubkeysIndependent checks that the digest is not simply an HMAC
 // under the master key or under the encryption subkey.
 func TestSubkeysIndependent(t *testing.T) {
+	t.Parallel()
 	master := seqKey("k1", 0).Secret
 	got := mustKeyring(t, seqKey("k1", 0)).Digest(goldenAPI)
 	sealKey, err := hkdf.Key(sha256.New, master, nil, "tokend seal v1", 32)
@@ -450,6 +464,7 @@ func TestSubkeysIndependent(t *testing.T) {
 }
 
 func TestEqual(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		a, b []byte
 		want bool

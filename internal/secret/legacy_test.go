@@ -12,6 +12,7 @@ import (
 )
 
 func TestCheckLegacySecret(t *testing.T) {
+	t.Parallel()
 	wallarm, _ := secret.NewWallarmToken()
 	api, _ := secret.NewAPIToken()
 	session, _ := secret.NewSessionToken()
@@ -79,6 +80,7 @@ func TestCheckLegacySecret(t *testing.T) {
 // TestCheckLegacySecretRandom: random secrets of every shape Wallarm issued
 // always pass, at the shortest and the longest length allowed.
 func TestCheckLegacySecretRandom(t *testing.T) {
+	t.Parallel()
 	n := 20_000
 	if testing.Short() {
 		n = 2_000
@@ -123,6 +125,7 @@ func TestCheckLegacySecretRandom(t *testing.T) {
 }
 
 func TestFormat(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in      string
 		want    secret.Format

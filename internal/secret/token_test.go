@@ -25,6 +25,7 @@ const (
 )
 
 func TestNewTokens(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		gen    func() (string, error)
@@ -67,6 +68,7 @@ func TestNewTokens(t *testing.T) {
 }
 
 func TestNewTokenCharset(t *testing.T) {
+	t.Parallel()
 	for range 1000 {
 		tok, err := secret.NewAPIToken()
 		if err != nil {
@@ -105,6 +107,7 @@ func TestNewTokenCharset(t *testing.T) {
 // occurs at roughly the same rate; modulo bias from b%62 on raw bytes would
 // make the first 8 characters about 1.25× as frequent as the rest.
 func TestRandomDistribution(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		gen        func() (string, error)
@@ -139,6 +142,7 @@ func TestRandomDistribution(t *testing.T) {
 
 // TestWithChecksum keeps the test helper honest against the golden token.
 func TestWithChecksum(t *testing.T) {
+	t.Parallel()
 	if got := withChecksum(goldenAPI[:44]); got != goldenAPI {
 		t.Fatalf("withChecksum(%q) = %q, want %q", goldenAPI[:44], got, goldenAPI)
 	}
@@ -148,6 +152,7 @@ func TestWithChecksum(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   string
@@ -228,6 +233,7 @@ func TestClassify(t *testing.T) {
 // changed Wallarm-format token, may be a plausible legacy secret, which
 // only a database lookup can judge.
 func TestClassifySingleSubstitution(t *testing.T) {
+	t.Parallel()
 	replacements := base62 + "_-+/= .\x00\xff"
 	tokens := []string{goldenAPI, goldenSession, goldenWallarm}
 	for range 5 {
@@ -260,6 +266,7 @@ func TestClassifySingleSubstitution(t *testing.T) {
 var hintPattern = regexp.MustCompile(`^(tkd_|tks_)?[A-Za-z0-9+/_-]{4}…[A-Za-z0-9+/=_-]{4}$`)
 
 func TestHint(t *testing.T) {
+	t.Parallel()
 	api, _ := secret.NewAPIToken()
 	wallarm, _ := secret.NewWallarmToken()
 	tests := []struct {
@@ -302,6 +309,7 @@ func TestHint(t *testing.T) {
 }
 
 func TestKindString(t *testing.T) {
+	t.Parallel()
 	for k, want := range map[secret.Kind]string{
 		secret.KindInvalid: "invalid",
 		secret.KindAPI:     "api",

@@ -6,8 +6,10 @@ package testenv
 
 import (
 	"context"
+
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/alexedwards/argon2id"
 	"log/slog"
 	"net"
 	"net/http"
@@ -79,10 +81,14 @@ func Backends(t testing.TB) []Backend {
 	return b
 }
 
-// ForEachBackend runs f as a subtest per backend.
+// ForEachBackend runs f as a subtest per backend, the backends in
+// parallel: every test has a database of its own.
 func ForEachBackend(t *testing.T, f func(t *testing.T, b Backend)) {
 	for _, b := range Backends(t) {
-		t.Run(b.Name, func(t *testing.T) { f(t, b) })
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			f(t, b)
+		})
 	}
 }
 
@@ -131,6 +137,11 @@ func (b Backend) OpenStore(t testing.TB, opts ...store.Option) *store.Store {
 	return st
 }
 
+// TestPasswordParams make password hashing cheap in tests (64 KiB, one
+// pass): argon2id at production cost was two thirds of the suite's CPU.
+// The tests of hashing under load set server.PasswordParams back.
+var TestPasswordParams = argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+
 // Env is a running tokend for one test.
 type Env struct {
 	T      testing.TB
@@ -178,7 +189,8 @@ func New(t testing.TB, b Backend, opts ...Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := server.Config{Keys: keys, SecretRetrieval: !o.ShowOnce, Now: clock.Now, Usage: server.NewUsageRecorder(st, clock.Now)}
+	cfg := server.Config{Keys: keys, SecretRetrieval: !o.ShowOnce, Now: clock.Now, Usage: server.NewUsageRecorder(st, clock.Now),
+		PasswordParams: &TestPasswordParams}
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}

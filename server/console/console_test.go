@@ -63,6 +63,7 @@ var (
 )
 
 func TestPage(t *testing.T) {
+	t.Parallel()
 	h := Handler(testPrefix)
 	for _, target := range []string{testPrefix, testPrefix + "/"} {
 		res := get(t, h, http.MethodGet, target)
@@ -105,6 +106,7 @@ func TestPage(t *testing.T) {
 }
 
 func TestPageAssets(t *testing.T) {
+	t.Parallel()
 	h := Handler(testPrefix)
 	page := body(t, get(t, h, http.MethodGet, testPrefix))
 	refs := assetRef.FindAllStringSubmatch(page, -1)
@@ -126,6 +128,7 @@ func TestPageAssets(t *testing.T) {
 }
 
 func TestAssets(t *testing.T) {
+	t.Parallel()
 	h := Handler(testPrefix)
 	want := map[string]string{
 		".js":  "text/javascript; charset=utf-8",
@@ -166,6 +169,7 @@ func TestAssets(t *testing.T) {
 // TestModuleGraph: every relative import of every module is an embedded
 // asset, so the console loads completely from the binary.
 func TestModuleGraph(t *testing.T) {
+	t.Parallel()
 	imp := regexp.MustCompile(`(?m)^\s*(?:import|export)\s[^;]*?from\s+"([^"]+)"`)
 	assets := loadAssets()
 	seen := 0
@@ -192,6 +196,7 @@ func TestModuleGraph(t *testing.T) {
 
 // TestNoExternalURLs: nothing we ship sends the browser to another host.
 func TestNoExternalURLs(t *testing.T) {
+	t.Parallel()
 	abs := regexp.MustCompile(`(?i)\bhttps?://[^\s"'<>)]*`)
 	for name, text := range sources(t) {
 		for _, u := range abs.FindAllString(text, -1) {
@@ -211,6 +216,7 @@ func TestNoExternalURLs(t *testing.T) {
 // HTML or code (a token name from the API must stay text), and never set
 // inline styles, which the CSP blocks.
 func TestNoUnsafeDOM(t *testing.T) {
+	t.Parallel()
 	forbidden := []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", ".style.", `"style"`, "localStorage", "document.cookie"}
 	for name, text := range sources(t) {
 		if !strings.HasSuffix(name, ".js") {
@@ -230,6 +236,7 @@ func TestNoUnsafeDOM(t *testing.T) {
 // TestOnlyPublicAPI: every call the console makes is an operation of
 // openapi.yaml: the console has no private endpoints.
 func TestOnlyPublicAPI(t *testing.T) {
+	t.Parallel()
 	spec, err := api.GetSpec()
 	if err != nil {
 		t.Fatal(err)
@@ -250,6 +257,7 @@ func TestOnlyPublicAPI(t *testing.T) {
 }
 
 func TestNotFound(t *testing.T) {
+	t.Parallel()
 	h := Handler(testPrefix)
 	for _, target := range []string{
 		testPrefix + "/nope.js",
@@ -269,6 +277,7 @@ func TestNotFound(t *testing.T) {
 }
 
 func TestMethods(t *testing.T) {
+	t.Parallel()
 	h := Handler(testPrefix)
 	res := get(t, h, http.MethodHead, testPrefix+"/app.js")
 	if res.StatusCode != http.StatusOK || body(t, res) != "" {
@@ -283,6 +292,7 @@ func TestMethods(t *testing.T) {
 }
 
 func TestPrefixNormalization(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ prefix, page, asset string }{
 		{"console/", "/console", "/console/app.js"},
 		{"/admin/console", "/admin/console/", "/admin/console/app.js"},
@@ -306,6 +316,7 @@ func TestPrefixNormalization(t *testing.T) {
 
 // TestEveryAssetIsUsed: nothing is embedded that the console does not load.
 func TestEveryAssetIsUsed(t *testing.T) {
+	t.Parallel()
 	var all strings.Builder
 	all.WriteString(body(t, get(t, Handler(testPrefix), http.MethodGet, testPrefix)))
 	for _, text := range sources(t) {

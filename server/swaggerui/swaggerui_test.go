@@ -55,6 +55,7 @@ func pageAssets(t *testing.T, page string) []string {
 }
 
 func TestPage(t *testing.T) {
+	t.Parallel()
 	h := Handler(testPrefix, testSpecURL)
 	for _, target := range []string{testPrefix, testPrefix + "/"} {
 		res := get(t, h, http.MethodGet, target)
@@ -91,6 +92,7 @@ func TestPage(t *testing.T) {
 }
 
 func TestPageAssets(t *testing.T) {
+	t.Parallel()
 	h := Handler(testPrefix, testSpecURL)
 	page := body(t, get(t, h, http.MethodGet, testPrefix+"/"))
 	refs := pageAssets(t, page)
@@ -140,6 +142,7 @@ func TestPageAssets(t *testing.T) {
 }
 
 func TestAssetWithoutCurrentVersion(t *testing.T) {
+	t.Parallel()
 	h := Handler(testPrefix, testSpecURL)
 	for _, target := range []string{
 		testPrefix + "/swagger-ui.css",
@@ -164,6 +167,7 @@ func TestAssetWithoutCurrentVersion(t *testing.T) {
 }
 
 func TestNotFound(t *testing.T) {
+	t.Parallel()
 	h := Handler(testPrefix, testSpecURL)
 	for _, target := range []string{
 		testPrefix + "/nope.js",
@@ -184,6 +188,7 @@ func TestNotFound(t *testing.T) {
 }
 
 func TestMethods(t *testing.T) {
+	t.Parallel()
 	h := Handler(testPrefix, testSpecURL)
 	res := get(t, h, http.MethodHead, testPrefix+"/swagger-ui-bundle.js")
 	if res.StatusCode != http.StatusOK || body(t, res) != "" {
@@ -196,6 +201,7 @@ func TestMethods(t *testing.T) {
 }
 
 func TestPrefixNormalization(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ prefix, page, asset string }{
 		{"api-docs/", "/api-docs", "/api-docs/init.js"},
 		{"/docs/ui", "/docs/ui/", "/docs/ui/init.js"},
@@ -218,6 +224,7 @@ func TestPrefixNormalization(t *testing.T) {
 }
 
 func TestSpecURLIsEscaped(t *testing.T) {
+	t.Parallel()
 	h := Handler(testPrefix, `/spec?a=1&b="><script>alert(1)</script>`)
 	page := body(t, get(t, h, http.MethodGet, testPrefix))
 	if strings.Contains(page, "<script>alert") {
@@ -235,6 +242,7 @@ var absURL = regexp.MustCompile(`(?i)\bhttps?://[^\s"'<>)]*`)
 // TestNoExternalURLs makes sure that nothing we wrote sends the browser to
 // another host: the page must work without internet access.
 func TestNoExternalURLs(t *testing.T) {
+	t.Parallel()
 	h := Handler(testPrefix, testSpecURL)
 	sources := map[string]string{
 		"rendered page": body(t, get(t, h, http.MethodGet, testPrefix)),
@@ -263,6 +271,7 @@ func TestNoExternalURLs(t *testing.T) {
 }
 
 func TestDistContents(t *testing.T) {
+	t.Parallel()
 	cat := loadCatalogue()
 	if !regexp.MustCompile(`^\d+\.\d+\.\d+$`).MatchString(cat.version) {
 		t.Errorf("dist/VERSION = %q", cat.version)

@@ -193,8 +193,17 @@ func TestValidationErrorIsProblem(t *testing.T) {
 func TestUnknownRouteIsProblem(t *testing.T) {
 	t.Parallel()
 	env := testenv.New(t, testenv.Backends(t)[0])
-	resp := env.Do("GET", "/v2/nope", "", nil)
-	if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/problem+json" {
-		t.Fatalf("status %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	// API routes and the asset routes alike (issue 12: assets too).
+	for _, path := range []string{"/v2/nope", "/console/nope.js", "/api-docs/nope.css", "/console/assets/../../etc/passwd"} {
+		resp := env.Do("GET", path, "", nil)
+		p := problemOf(t, resp)
+		if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/problem+json" || p.Type != "https://tokend.dev/problems/not-found" {
+			t.Fatalf("GET %s: status %d %q %s", path, resp.StatusCode, resp.Header.Get("Content-Type"), p.Type)
+		}
+	}
+	for _, path := range []string{"/console/", "/api-docs/"} {
+		if resp := env.Do("GET", path, "", nil); resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("GET %s: %d %q", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
 	}
 }

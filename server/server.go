@@ -219,10 +219,10 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	e.GET("/api/v1/api-docs", serveSpec)
 	e.GET("/api-docs/openapi.json", serveSpec)
 	getOrHead := []string{http.MethodGet, http.MethodHead}
-	ui := echo.WrapHandler(console.Handler("/console"))
+	ui := assets(console.Handler("/console"))
 	e.Match(getOrHead, "/console", ui)
 	e.Match(getOrHead, "/console/*", ui)
-	docs := echo.WrapHandler(swaggerui.Handler("/api-docs", "/api/v1/api-docs"))
+	docs := assets(swaggerui.Handler("/api-docs", "/api/v1/api-docs"))
 	e.Match(getOrHead, "/api-docs", docs)
 	e.Match(getOrHead, "/api-docs/*", docs)
 	return e, nil

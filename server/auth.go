@@ -131,12 +131,17 @@ func (s *Server) resolveToken(ctx context.Context, value string) (*Principal, er
 	digest := digests[0]
 	now := s.now()
 	if s.cache != nil {
-		if e, ok := s.cache.get(digest, now); ok {
+		// R24: a cached answer only while the feed proved this replica
+		// current within the stale bound; else the database decides.
+		if s.feed != nil && !s.feed.Current() {
+			s.metrics.cache.WithLabelValues("stale").Inc()
+		} else if e, ok := s.cache.get(digest, now); ok {
 			s.metrics.cache.WithLabelValues("hit").Inc()
 			s.metrics.verifications.WithLabelValues(e.outcome).Inc()
 			return e.principal, nil
+		} else {
+			s.metrics.cache.WithLabelValues("miss").Inc()
 		}
-		s.metrics.cache.WithLabelValues("miss").Inc()
 	}
 	var epoch uint64
 	if s.cache != nil {

@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tokend/tokend/store"
 )
 
 // metrics are tokend's Prometheus series. Labels never carry a secret, an
@@ -40,6 +42,32 @@ func newMetrics(reg prometheus.Registerer, db *sql.DB) *metrics {
 		reg.MustRegister(collectors.NewDBStatsCollector(db, "tokend"))
 	}
 	return m
+}
+
+// feed registers the change feed's series (R24): how far it applied the
+// log, how old its last proof of being current is, the listener's state
+// and its polls. Without a feed (a single process) there are none.
+func (m *metrics) feed(reg prometheus.Registerer, f *store.Feed) {
+	if f == nil {
+		return
+	}
+	stat := func(v func(store.FeedStats) float64) func() float64 { return func() float64 { return v(f.Stats()) } }
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tokend_change_feed_applied_sequence",
+			Help: "The last change-log row this replica applied."}, stat(func(s store.FeedStats) float64 { return float64(s.AppliedSeq) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tokend_change_feed_lag_seconds",
+			Help: "Seconds since this replica last proved itself current with the change log; cached acceptances stop past the stale bound."},
+			stat(func(s store.FeedStats) float64 { return s.Lag.Seconds() })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tokend_change_feed_stale_bound_seconds",
+			Help: "The configured stale bound (TOKEND_STALE_BOUND)."}, func() float64 { return f.StaleBound().Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tokend_change_feed_listener_state",
+			Help: "The LISTEN doorbell: 0 down, 1 up, 2 deaf (no heartbeat arrives: a pooler?), 3 refused (a hot standby)."},
+			stat(func(s store.FeedStats) float64 { return float64(s.Listener) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tokend_change_feed_polls_total",
+			Help: "Reads of the change log."}, stat(func(s store.FeedStats) float64 { return float64(s.Polls) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tokend_change_feed_poll_failures_total",
+			Help: "Reads of the change log that failed."}, stat(func(s store.FeedStats) float64 { return float64(s.Failures) })),
+	)
 }
 
 // observe records one request's duration under its operation id.

@@ -75,6 +75,9 @@ var errUnauthorized = &Problem{
 var errUnavailable = &Problem{Status: http.StatusServiceUnavailable, Kind: "unavailable",
 	Detail: "the database is not reachable; try again shortly", Headers: map[string]string{"Retry-After": "1"}}
 
+var errReadOnly = &Problem{Status: http.StatusServiceUnavailable, Kind: "read-only",
+	Detail: "the database is read-only (a standby?): changes cannot be saved; try again shortly", Headers: map[string]string{"Retry-After": "1"}}
+
 // errorHandler renders every error as application/problem+json. Internal
 // errors are logged with the request id and answered with a generic detail.
 func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
@@ -146,6 +149,8 @@ func toProblem(err error) *Problem {
 		return notFound("object")
 	case errors.Is(err, store.ErrConflict):
 		return conflict("the change conflicts with stored data")
+	case errors.Is(err, store.ErrReadOnly):
+		return errReadOnly
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return errUnavailable
 	}

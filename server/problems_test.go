@@ -58,7 +58,7 @@ func TestRefusalTypesAgree(t *testing.T) {
 		t.Errorf("docs/RULES.md lists %s, which no rule answers", code)
 	}
 	protocol := []string{"validation", "bad-request", "not-found", "unauthorized", "conflict", "too-large",
-		"unsupported-media-type", "method-not-allowed", "rate-limited", "unavailable", "internal"}
+		"unsupported-media-type", "method-not-allowed", "rate-limited", "unavailable", "read-only", "internal"}
 	for code := range enum {
 		if !slices.Contains(protocol, code) && !slices.ContainsFunc(rules.Refusals, func(r rules.RefusalType) bool { return string(r.Code) == code }) {
 			t.Errorf("the ProblemType enum lists %s, which nothing answers", code)

@@ -62,10 +62,23 @@ type Config struct {
 	// /metrics; nil makes a registry of its own (with the Go runtime's).
 	Metrics *prometheus.Registry
 	// CacheSize bounds the verification cache in entries; 0 means 100,000,
-	// negative disables the cache. CacheTTL is the backstop for lost
-	// invalidations between replicas (default 10 s).
+	// negative disables the cache. CacheTTL bounds how long an entry lives
+	// at all (default 1 min); revocation between replicas does not rest on
+	// it but on the change feed and StaleBound.
 	CacheSize int
 	CacheTTL  time.Duration
+	// StaleBound is R24's bound: a cached acceptance is served only while
+	// the change feed proved this replica current within it (default 1 s).
+	StaleBound time.Duration
+	// ListenDatabaseURL is the direct connection the change feed LISTENs
+	// on ("" = the database URL), for when a transaction-pooling PgBouncer
+	// is in the way.
+	ListenDatabaseURL string
+	// Context, when set, runs the server's background work until it ends:
+	// the change feed that keeps the verification cache current with other
+	// replicas and processes (R24). Without it the cache trusts only this
+	// process's own changes — right for a single process and nothing else.
+	Context context.Context
 	// DisabledRetention is how long disabled tokens are kept before the
 	// purge (R14), shown as each disabled token's purge_at (default 168 h).
 	DisabledRetention time.Duration
@@ -94,6 +107,8 @@ type Server struct {
 	metrics      *metrics
 	authFailures *addressLimiter
 	leakReports  *addressLimiter
+	// feed follows the change log; nil without Config.Context.
+	feed *store.Feed
 	// hashers bounds concurrent password hashing; passwordGuesses counts
 	// wrong current passwords per account (R23).
 	hashers         hashers
@@ -139,7 +154,7 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 		cfg.CacheSize = 100_000
 	}
 	if cfg.CacheTTL <= 0 {
-		cfg.CacheTTL = 10 * time.Second
+		cfg.CacheTTL = time.Minute
 	}
 	if cfg.DisabledRetention <= 0 {
 		cfg.DisabledRetention = 7 * 24 * time.Hour
@@ -171,9 +186,14 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	s.metrics = newMetrics(cfg.Metrics, sqlDB)
 	if s.cache != nil {
 		// This replica's own changes invalidate before the mutating request
-		// answers; other replicas' arrive through Listen.
+		// answers; other replicas' and processes' arrive through the feed.
 		st.OnChange(s.cache.invalidate)
+		if cfg.Context != nil {
+			s.feed = st.NewFeed(store.FeedConfig{StaleBound: cfg.StaleBound, ListenURL: cfg.ListenDatabaseURL, Logger: s.log}, s.cache.invalidate)
+			go s.feed.Run(cfg.Context)
+		}
 	}
+	s.metrics.feed(cfg.Metrics, s.feed)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 )
@@ -26,22 +24,24 @@ func (c *Change) empty() bool {
 	return !c.All && len(c.TokenIDs) == 0 && len(c.UserIDs) == 0 && len(c.ClientIDs) == 0 && len(c.Digests) == 0
 }
 
-// changesChannel is the PostgreSQL NOTIFY channel between replicas.
+// changesChannel is the PostgreSQL NOTIFY channel: the doorbell that makes
+// replicas read the change log at once. The log is the truth; a lost
+// notification only delays a replica until its next poll.
 const changesChannel = "tokend_changes"
 
-// maxNotifyPayload stays under PostgreSQL's 8000-byte NOTIFY limit; a larger
-// change is sent as "drop everything", which is always correct.
-const maxNotifyPayload = 7000
+// maxChangePayload bounds one change-log row; a larger change is recorded
+// as "drop everything", which is always correct.
+const maxChangePayload = 64 << 10
 
 // OnChange registers f to run after every committed change, on this
 // replica, before the mutating call returns: so the request after a 2xx
-// never sees a stale cache entry.
+// never sees a stale cache entry (R24's bound on the answering replica: 0).
 func (s *Store) OnChange(f func(Change)) { s.onChange = f }
 
 // mutate runs fn in a transaction. What fn declares in its Change is
-// published to other replicas by NOTIFY inside the same transaction (so it
-// is delivered exactly when the change commits) and handed to this replica's
-// hook right after the commit.
+// written to the change log in the same transaction, in commit order, and
+// handed to this replica's hook right after the commit; other replicas
+// follow the log (Feed).
 func (s *Store) mutate(ctx context.Context, fn func(tx *gorm.DB, ch *Change) error) error {
 	var ch Change
 	var err error
@@ -51,17 +51,10 @@ func (s *Store) mutate(ctx context.Context, fn func(tx *gorm.DB, ch *Change) err
 			if err := fn(tx, &ch); err != nil {
 				return err
 			}
-			if ch.empty() || s.dialect != Postgres {
+			if ch.empty() {
 				return nil
 			}
-			payload, err := json.Marshal(ch)
-			if err != nil {
-				return err
-			}
-			if len(payload) > maxNotifyPayload {
-				payload = []byte(`{"all":true}`)
-			}
-			return tx.Exec("SELECT pg_notify(?, ?)", changesChannel, string(payload)).Error
+			return s.logChange(tx, ch)
 		})
 		// PostgreSQL breaks a deadlock (or a serialization conflict) by
 		// aborting one of the transactions, expecting the client to run it
@@ -79,6 +72,36 @@ func (s *Store) mutate(ctx context.Context, fn func(tx *gorm.DB, ch *Change) err
 	return translate(err)
 }
 
+// logChange appends ch to the change log inside tx. On PostgreSQL a
+// transaction-scoped advisory lock, taken as the transaction's last step
+// and held through its commit, makes sequence order commit order: a row
+// is visible only once every row before it is, so a follower that read up
+// to sequence n has missed nothing below n. (SQLite has one writer.) The
+// NOTIFY is delivered when, and only if, the transaction commits.
+func (s *Store) logChange(tx *gorm.DB, ch Change) error {
+	payload, err := json.Marshal(ch)
+	if err != nil {
+		return err
+	}
+	if len(payload) > maxChangePayload {
+		payload = []byte(`{"all":true}`)
+	}
+	if s.dialect == Postgres {
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", s.lockKeys.changeLog).Error; err != nil {
+			return err
+		}
+	}
+	var seq int64
+	if err := tx.Raw("INSERT INTO change_log (payload, created_at) VALUES (?, ?) RETURNING seq",
+		string(payload), s.now().UTC()).Scan(&seq).Error; err != nil {
+		return err
+	}
+	if s.dialect == Postgres {
+		return tx.Exec("SELECT pg_notify(?, ?)", changesChannel, "").Error
+	}
+	return nil
+}
+
 // maxAttempts bounds how often mutate re-runs a transaction PostgreSQL
 // aborted to break a deadlock.
 const maxAttempts = 5
@@ -88,64 +111,48 @@ func retryable(err error) bool {
 	return errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001")
 }
 
-// ListenForChanges delivers other replicas' changes to the OnChange hook until ctx ends
-// (PostgreSQL LISTEN on a dedicated connection). When the connection drops,
-// f gets Change{All: true} (notifications may have been missed) and the
-// listener reconnects with backoff. On SQLite there are no other replicas and
-// it returns at once.
-func (s *Store) ListenForChanges(ctx context.Context, log *slog.Logger) {
-	if s.dialect != Postgres || s.onChange == nil {
-		return
-	}
-	f := s.onChange
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := s.listenOnce(ctx, f, func() { backoff = 100 * time.Millisecond })
-		if ctx.Err() != nil {
-			return
-		}
-		f(Change{All: true})
-		log.Warn("cache invalidation listener lost its connection; reconnecting", "error", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
-}
-
-func (s *Store) listenOnce(ctx context.Context, f func(Change), connected func()) error {
-	conn, err := pgx.Connect(ctx, s.url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+changesChannel); err != nil {
-		return err
-	}
-	connected()
-	// Anything committed before LISTEN took effect is unknown to us.
-	f(Change{All: true})
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		var ch Change
-		if json.Unmarshal([]byte(n.Payload), &ch) != nil {
-			ch = Change{All: true}
-		}
-		f(ch)
-	}
-}
-
 // Publish announces a change made outside the store's methods (a manual
-// edit, a test writing rows directly) to this replica and, on PostgreSQL,
-// to every other one.
+// edit, a key rotation, a test writing rows directly) to this replica and,
+// through the change log, to every other one.
 func (s *Store) Publish(ctx context.Context, ch Change) error {
 	return s.mutate(ctx, func(tx *gorm.DB, c *Change) error {
 		*c = ch
 		return nil
 	})
+}
+
+// changeRow is one row of the change log.
+type changeRow struct {
+	Seq     int64
+	Payload string
+}
+
+// changesAfter reads up to limit log rows after seq, in order.
+func (s *Store) changesAfter(ctx context.Context, seq int64, limit int) ([]changeRow, error) {
+	var rows []changeRow
+	err := s.db.WithContext(ctx).Raw("SELECT seq, payload FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?", seq, limit).
+		Scan(&rows).Error
+	return rows, translate(err)
+}
+
+// changeLogBounds is the lowest and highest sequence number in the log
+// (0, 0 when it is empty).
+func (s *Store) changeLogBounds(ctx context.Context) (lo, hi int64, err error) {
+	var b struct{ Lo, Hi *int64 }
+	if err := s.db.WithContext(ctx).Raw("SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM change_log").Scan(&b).Error; err != nil {
+		return 0, 0, translate(err)
+	}
+	if b.Lo != nil {
+		lo, hi = *b.Lo, *b.Hi
+	}
+	return lo, hi, nil
+}
+
+// TrimChangeLog deletes log rows older than retention, always keeping the
+// newest (so that a follower can tell how far the log goes). A follower
+// that was away for longer than the retention drops its whole cache.
+func (s *Store) TrimChangeLog(ctx context.Context, retention time.Duration) (int64, error) {
+	res := s.db.WithContext(ctx).Exec("DELETE FROM change_log WHERE created_at < ? AND seq < (SELECT MAX(seq) FROM change_log)",
+		s.now().UTC().Add(-retention))
+	return res.RowsAffected, translate(res.Error)
 }

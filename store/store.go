@@ -38,6 +38,10 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrUnavailable means the database did not answer; the request may be retried.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrReadOnly means the database answers but refuses writes (a hot
+	// standby, a read-only transaction): the request may be retried once
+	// a primary is back.
+	ErrReadOnly = errors.New("database is read-only")
 )
 
 // Dialect names the SQL backend behind a Store.
@@ -55,6 +59,11 @@ type Store struct {
 	url      string
 	now      func() time.Time
 	onChange func(Change)
+	// channel and lockKeys are named after the schema, so that
+	// deployments (and tests) sharing a database do not disturb each other.
+	channel  string
+	lockKeys struct{ changeLog int64 }
+	schema   string
 }
 
 // Option configures Open.
@@ -106,6 +115,15 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
+	s.schema = "main"
+	if dialect == Postgres {
+		if err := db.WithContext(ctx).Raw("SELECT current_schema()").Scan(&s.schema).Error; err != nil {
+			_ = sqlDB.Close()
+			return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
+		}
+	}
+	s.channel = fmt.Sprintf("%s_%x", changesChannel, uint64(lockKey(s.schema))>>32)
+	s.lockKeys.changeLog = lockKey("tokend change log " + s.schema)
 	return s, nil
 }
 
@@ -113,7 +131,7 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 func dialectorFor(databaseURL string) (Dialect, gorm.Dialector, error) {
 	switch {
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
-		return Postgres, postgres.Open(databaseURL), nil
+		return Postgres, postgres.Open(withQueryMode(databaseURL)), nil
 	case strings.HasPrefix(databaseURL, "sqlite:"), !strings.Contains(databaseURL, "://"):
 		path := strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite:"), "//")
 		if path == "" {
@@ -157,6 +175,23 @@ func createPrivateFile(path string) error {
 	return f.Close()
 }
 
+// withQueryMode makes pgx send every query as one extended-protocol
+// exchange with an unnamed statement ("exec"), unless the URL chooses a
+// mode itself (default_query_exec_mode=...). Named server-side prepared
+// statements, pgx's default, collide behind a transaction-pooling
+// PgBouncer (42P05): the safe default works with and without a pooler; an
+// operator with direct connections may choose cache_statement.
+func withQueryMode(databaseURL string) string {
+	if strings.Contains(databaseURL, "default_query_exec_mode=") {
+		return databaseURL
+	}
+	sep := "?"
+	if strings.Contains(databaseURL, "?") {
+		sep = "&"
+	}
+	return databaseURL + sep + "default_query_exec_mode=exec"
+}
+
 // redactURL drops a password from a URL before it reaches a message.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
@@ -181,13 +216,41 @@ func (s *Store) Close() error {
 	return sqlDB.Close()
 }
 
-// Ping reports whether the database answers (readiness).
+// Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
 	}
-	return sqlDB.PingContext(ctx)
+	return translate(sqlDB.PingContext(ctx))
+}
+
+// Ready reports whether this replica can serve (readiness): nil, or
+// ErrUnavailable (the database does not answer) or ErrReadOnly (it answers
+// but is a hot standby or in read-only mode, so every write would fail).
+func (s *Store) Ready(ctx context.Context) error {
+	if s.dialect != Postgres {
+		return s.Ping(ctx)
+	}
+	var st struct {
+		Recovery bool
+		ReadOnly string
+	}
+	err := s.db.WithContext(ctx).Raw("SELECT pg_is_in_recovery() AS recovery, current_setting('transaction_read_only') AS read_only").Scan(&st).Error
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if st.Recovery || st.ReadOnly == "on" {
+		return ErrReadOnly
+	}
+	return nil
+}
+
+// isReadOnly recognises a write refused by a read-only database: SQLSTATE
+// 25006 (read_only_sql_transaction), which a hot standby answers.
+func isReadOnly(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "25006"
 }
 
 // Migrate applies every pending migration, forward only. It is safe to run
@@ -234,11 +297,7 @@ func (s *Store) migrationProvider() (*goose.Provider, error) {
 	if s.dialect == Postgres {
 		// One lock per schema: deployments (and tests) in other schemas of
 		// the same database migrate without waiting for each other.
-		var schema string
-		if err := s.db.Raw("SELECT current_schema()").Scan(&schema).Error; err != nil {
-			return nil, translate(err)
-		}
-		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockKey("tokend migrate "+schema)), lock.WithLockTimeout(1, 300))
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockKey("tokend migrate "+s.schema)), lock.WithLockTimeout(1, 300))
 		if err != nil {
 			return nil, err
 		}
@@ -256,6 +315,8 @@ func translate(err error) error {
 		return ErrNotFound
 	case errors.Is(err, gorm.ErrDuplicatedKey), errors.Is(err, gorm.ErrForeignKeyViolated):
 		return fmt.Errorf("%w: %v", ErrConflict, err)
+	case isReadOnly(err):
+		return fmt.Errorf("%w: %v", ErrReadOnly, err)
 	case unavailable(err):
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	default:

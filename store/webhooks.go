@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"gorm.io/gorm"
 )
 
@@ -42,6 +43,8 @@ type Delivery struct {
 	NextAttemptAt  *time.Time
 	CreatedAt      time.Time
 	DeliveredAt    *time.Time
+	// Claim is the lease holder's random id while a sender has it.
+	Claim *string
 }
 
 // TableName pins the table name.
@@ -189,41 +192,55 @@ func (s *Store) ListDeliveries(ctx context.Context, webhookID int64, p Page) ([]
 	return rows, next, nil
 }
 
-// ClaimDueDeliveries takes up to limit pending deliveries whose time has
-// come, leasing them for lease (pushing next_attempt_at forward) so that
-// another replica does not send them at the same time.
-func (s *Store) ClaimDueDeliveries(ctx context.Context, limit int, lease time.Duration) ([]Delivery, map[int64]*Webhook, error) {
-	var due []Delivery
-	hooks := map[int64]*Webhook{}
+// ClaimDueDelivery takes the pending delivery whose time came first, if
+// any, leasing it for lease under a fresh claim id (pushing next_attempt_at
+// forward) so that no other sender takes it meanwhile. One at a time: a
+// slow receiver delays only its own delivery, never lets another sender
+// take over deliveries still queued behind it. A sender that dies leaves
+// its claim to expire after lease, and the delivery is retried then.
+func (s *Store) ClaimDueDelivery(ctx context.Context, lease time.Duration) (*Delivery, *Webhook, error) {
+	var d Delivery
+	var w Webhook
+	found := false
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		now := s.now().UTC()
+		var due []Delivery
 		if err := s.lockSkip(tx.Model(&Delivery{})).Where("status = ? AND next_attempt_at <= ?", DeliveryPending, now).
-			Order("next_attempt_at").Limit(limit).Find(&due).Error; err != nil {
+			Order("next_attempt_at").Order("id").Limit(1).Find(&due).Error; err != nil {
 			return err
 		}
-		for _, d := range due {
-			if err := tx.Model(&Delivery{}).Where("id = ?", d.ID).Update("next_attempt_at", now.Add(lease)).Error; err != nil {
-				return err
-			}
-			if _, ok := hooks[d.WebhookID]; !ok {
-				var w Webhook
-				if err := tx.Where("id = ?", d.WebhookID).Take(&w).Error; err != nil {
-					return err
-				}
-				hooks[w.ID] = &w
-			}
+		if len(due) == 0 {
+			return nil
 		}
-		return nil
+		d, found = due[0], true
+		claim := uuid.NewString()
+		until := now.Add(lease)
+		d.Claim, d.NextAttemptAt = &claim, &until
+		if err := tx.Model(&Delivery{}).Where("id = ?", d.ID).
+			UpdateColumns(map[string]any{"next_attempt_at": until, "claim": claim}).Error; err != nil {
+			return err
+		}
+		return tx.Where("id = ?", d.WebhookID).Take(&w).Error
 	})
-	return due, hooks, translate(err)
+	if err != nil || !found {
+		return nil, nil, translate(err)
+	}
+	return &d, &w, nil
 }
 
-// FinishDelivery records the outcome of one attempt.
-func (s *Store) FinishDelivery(ctx context.Context, d *Delivery) error {
-	return translate(s.db.WithContext(ctx).Model(&Delivery{}).Where("id = ?", d.ID).Updates(map[string]any{
+// FinishDelivery records the outcome of one attempt, if the sender still
+// holds the claim: ok false means the lease ran out and another sender took
+// over (its outcome stands).
+func (s *Store) FinishDelivery(ctx context.Context, d *Delivery) (ok bool, err error) {
+	q := s.db.WithContext(ctx).Model(&Delivery{}).Where("id = ?", d.ID)
+	if d.Claim != nil {
+		q = q.Where("claim = ?", *d.Claim)
+	}
+	res := q.UpdateColumns(map[string]any{
 		"status": d.Status, "attempts": d.Attempts, "response_status": d.ResponseStatus, "last_error": d.LastError,
-		"next_attempt_at": d.NextAttemptAt, "delivered_at": d.DeliveredAt,
-	}).Error)
+		"next_attempt_at": d.NextAttemptAt, "delivered_at": d.DeliveredAt, "claim": nil,
+	})
+	return res.RowsAffected == 1, translate(res.Error)
 }
 
 // ExpiringToken is a token due for its "expires soon" notice, with who to tell.

@@ -92,7 +92,9 @@ type serveCmd struct {
 	SMTPTLS             string        `name:"smtp-tls" env:"TOKEND_SMTP_TLS" enum:"starttls,tls,none" default:"starttls" help:"starttls (required), tls (implicit), or none."`
 	WebhookAllowPrivate bool          `name:"webhook-allow-private" env:"TOKEND_WEBHOOK_ALLOW_PRIVATE" help:"Allow webhooks to private addresses: RFC 1918, fc00::/7 (off: SSRF guard)."`
 	CacheSize           int           `name:"cache-size" env:"TOKEND_CACHE_SIZE" default:"100000" help:"Verification cache entries (0 disables the cache)."`
-	CacheTTL            time.Duration `name:"cache-ttl" env:"TOKEND_CACHE_TTL" default:"10s" help:"Longest a cached verification lives: the backstop when a replica misses a change notification."`
+	CacheTTL            time.Duration `name:"cache-ttl" env:"TOKEND_CACHE_TTL" default:"1m" help:"Longest a cached verification lives (revocation does not wait for it: see --stale-bound)."`
+	StaleBound          time.Duration `name:"stale-bound" env:"TOKEND_STALE_BOUND" default:"1s" help:"R24: a cached acceptance is served only while this replica proved itself current with the change log within this bound; past it the database decides, and if it cannot be read, 503."`
+	ListenDatabaseURL   string        `name:"listen-database-url" env:"TOKEND_LISTEN_DATABASE_URL" help:"A direct PostgreSQL connection for LISTEN when a transaction-pooling PgBouncer is in the way (default: the database URL)."`
 
 	// The SSRF guard's other opt-in, beside --webhook-allow-private;
 	// link-local and metadata addresses stay refused whatever both say.
@@ -112,7 +114,8 @@ func (c *serveCmd) Run() error {
 	cfg := server.Config{Keys: keys, SecretRetrieval: c.SecretRetrieval == "on", Logger: log, TokenFormat: format,
 		DisabledRetention: c.DisabledRetention,
 		AuthFailureLimit:  c.AuthFailureLimit, AuthFailureWindow: c.AuthFailureWindow,
-		CacheSize: cacheSize(c.CacheSize), CacheTTL: c.CacheTTL,
+		CacheSize: cacheSize(c.CacheSize), CacheTTL: c.CacheTTL, StaleBound: c.StaleBound,
+		ListenDatabaseURL: c.ListenDatabaseURL, Context: ctx,
 		WebhookPolicy: notify.Policy{AllowLoopback: c.WebhookAllowLoopback, AllowPrivate: c.WebhookAllowPrivate}}
 	cfg.Metrics = prometheus.NewRegistry()
 	cfg.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -156,8 +159,6 @@ func (c *serveCmd) Run() error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	// Other replicas' changes invalidate this one's verification cache.
-	go st.ListenForChanges(ctx, log)
 	mailer, err := notify.NewMailer(notify.SMTPConfig{Host: c.SMTPHost, Port: c.SMTPPort, Username: c.SMTPUsername,
 		Password: c.SMTPPassword, From: c.SMTPFrom, TLS: c.SMTPTLS})
 	if err != nil {

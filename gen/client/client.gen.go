@@ -171,6 +171,7 @@ const (
 	ProblemTypePermissionCeiling      ProblemType = "https://tokend.dev/problems/permission-ceiling"
 	ProblemTypePersonalTokenHolder    ProblemType = "https://tokend.dev/problems/personal-token-holder"
 	ProblemTypeRateLimited            ProblemType = "https://tokend.dev/problems/rate-limited"
+	ProblemTypeReadOnly               ProblemType = "https://tokend.dev/problems/read-only"
 	ProblemTypeReenableNeedsExpiry    ProblemType = "https://tokend.dev/problems/reenable-needs-expiry"
 	ProblemTypeRoleCeiling            ProblemType = "https://tokend.dev/problems/role-ceiling"
 	ProblemTypeSSONoPassword          ProblemType = "https://tokend.dev/problems/sso-no-password"
@@ -243,6 +244,8 @@ func (e ProblemType) Valid() bool {
 	case ProblemTypePersonalTokenHolder:
 		return true
 	case ProblemTypeRateLimited:
+		return true
+	case ProblemTypeReadOnly:
 		return true
 	case ProblemTypeReenableNeedsExpiry:
 		return true
@@ -1146,7 +1149,13 @@ type ClientInterface interface {
 	// Corresponds with GET /healthz (the `Healthz` operationId).
 	Healthz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// Readyz Readiness probe (the database answers)
+	// Readyz Readiness probe (the database answers and accepts writes)
+	//
+	// 200 while the database answers and accepts writes. 503 with type
+	// `unavailable` when it does not answer, `read-only` when it answers
+	// but refuses writes (a hot standby). A load balancer takes the
+	// replica out of rotation on either; docs/SCALING.md says what each
+	// means for an operator.
 	//
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1613,7 +1622,13 @@ func (c *Client) Healthz(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 	return c.Client.Do(req)
 }
 
-// Readyz Readiness probe (the database answers)
+// Readyz Readiness probe (the database answers and accepts writes)
+//
+// 200 while the database answers and accepts writes. 503 with type
+// `unavailable` when it does not answer, `read-only` when it answers
+// but refuses writes (a hot standby). A load balancer takes the
+// replica out of rotation on either; docs/SCALING.md says what each
+// means for an operator.
 //
 // Corresponds with GET /readyz (the `Readyz` operationId).
 func (c *Client) Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4395,7 +4410,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /healthz (the `Healthz` operationId).
 	HealthzWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*HealthzResponse, error)
 
-	// ReadyzWithResponse Readiness probe (the database answers)
+	// ReadyzWithResponse Readiness probe (the database answers and accepts writes)
+	//
+	// 200 while the database answers and accepts writes. 503 with type
+	// `unavailable` when it does not answer, `read-only` when it answers
+	// but refuses writes (a hot standby). A load balancer takes the
+	// replica out of rotation on either; docs/SCALING.md says what each
+	// means for an operator.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7481,7 +7502,13 @@ func (c *ClientWithResponses) HealthzWithResponse(ctx context.Context, reqEditor
 	return ParseHealthzResponse(rsp)
 }
 
-// ReadyzWithResponse Readiness probe (the database answers)
+// ReadyzWithResponse Readiness probe (the database answers and accepts writes)
+//
+// 200 while the database answers and accepts writes. 503 with type
+// `unavailable` when it does not answer, `read-only` when it answers
+// but refuses writes (a hot standby). A load balancer takes the
+// replica out of rotation on either; docs/SCALING.md says what each
+// means for an operator.
 //
 // Returns a wrapper object for the known response body format(s).
 //

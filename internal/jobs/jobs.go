@@ -1,5 +1,6 @@
 // Package jobs runs tokend's background maintenance: marking expired tokens
-// disabled (R7) and purging tokens disabled longer than the retention (R14).
+// disabled (R7), purging tokens disabled longer than the retention (R14) and
+// trimming the change log (R24).
 // serve runs them on a timer; `tokend purge` runs them once.
 package jobs
 
@@ -23,6 +24,7 @@ type Maintenance struct {
 type Result struct {
 	Expired int64 // tokens newly marked disabled because expire_at passed
 	Purged  int64 // disabled tokens deleted
+	Trimmed int64 // change-log rows past their retention
 }
 
 // RunOnce marks expired tokens disabled, then purges old disabled ones.
@@ -34,12 +36,16 @@ func (m *Maintenance) RunOnce(ctx context.Context) (Result, error) {
 	if r.Expired, err = m.Store.DisableExpired(ctx); err != nil {
 		return r, err
 	}
-	r.Purged, err = m.Store.PurgeDisabled(ctx, m.Retention)
+	if r.Purged, err = m.Store.PurgeDisabled(ctx, m.Retention); err != nil {
+		return r, err
+	}
+	r.Trimmed, err = m.Store.TrimChangeLog(ctx, store.ChangeLogRetention)
 	return r, err
 }
 
-// Run repeats RunOnce every interval until ctx ends, on one replica at a
-// time (a PostgreSQL advisory lock; the others skip that tick). Failures are
+// Run repeats RunOnce every interval until ctx ends: every replica keeps
+// the timer, and the job runs once per interval in all (RunOncePerTick:
+// the last run is recorded under a PostgreSQL advisory lock). Failures are
 // logged and retried at the next tick: maintenance must never take the
 // service down.
 func (m *Maintenance) Run(ctx context.Context, interval time.Duration) {
@@ -48,7 +54,7 @@ func (m *Maintenance) Run(ctx context.Context, interval time.Duration) {
 	for {
 		var r Result
 		start := time.Now()
-		ran, err := m.Store.RunExclusive(ctx, store.JobMaintenance, func(ctx context.Context) error {
+		ran, err := m.Store.RunOncePerTick(ctx, store.JobMaintenance, interval, func(ctx context.Context) error {
 			var err error
 			r, err = m.RunOnce(ctx)
 			return err

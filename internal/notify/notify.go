@@ -29,8 +29,14 @@ const (
 	MaxAttempts     = 8
 	firstRetryDelay = 30 * time.Second
 	maxRetryDelay   = time.Hour
-	deliveryLease   = 2 * time.Minute
-	batchSize       = 100
+	// deliveryLease is how long a sender holds a delivery: well over the
+	// HTTP client's whole timeout (10 s), so that a slow receiver never
+	// makes a second sender take it, and short enough that a sender that
+	// died is replaced promptly.
+	deliveryLease = 30 * time.Second
+	// sendBudget bounds one RunOnce, so that a backlog does not starve
+	// the expiry notices.
+	sendBudget = 20 * time.Second
 )
 
 // Dispatcher sends what is due.
@@ -57,15 +63,17 @@ func (d *Dispatcher) RunOnce(ctx context.Context) error {
 			}
 		}
 	}
-	due, hooks, err := d.Store.ClaimDueDeliveries(ctx, batchSize, deliveryLease)
-	if err != nil {
-		return err
-	}
-	for i := range due {
-		del := &due[i]
-		d.attempt(ctx, del, hooks[del.WebhookID], now())
-		if err := d.Store.FinishDelivery(ctx, del); err != nil {
+	deadline := time.Now().Add(sendBudget)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		del, hook, err := d.Store.ClaimDueDelivery(ctx, deliveryLease)
+		if err != nil || del == nil {
 			return err
+		}
+		d.attempt(ctx, del, hook, now())
+		if ok, err := d.Store.FinishDelivery(ctx, del); err != nil {
+			return err
+		} else if !ok {
+			d.Log.Warn("webhook delivery outlived its lease; another sender took it over", "delivery_id", del.ID)
 		}
 	}
 	return nil

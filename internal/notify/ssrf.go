@@ -300,7 +300,7 @@ func (p Policy) Control(network, address string, _ syscall.RawConn) error {
 func NewHTTPClient(p Policy) *http.Client {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: p.Control}
 	return &http.Client{
-		Timeout: 15 * time.Second,
+		Timeout: 10 * time.Second, // the whole exchange: well under the delivery lease
 		Transport: &http.Transport{Proxy: nil, DialContext: dialer.DialContext,
 			TLSHandshakeTimeout: 5 * time.Second, MaxIdleConnsPerHost: 4},
 		// A redirect could lead to a private address the dial check would

@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"github.com/alexedwards/argon2id"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -189,8 +188,11 @@ func New(t testing.TB, b Backend, opts ...Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The change feed runs as in production, until the test ends.
+	feedCtx, stopFeed := context.WithCancel(context.Background())
+	t.Cleanup(stopFeed)
 	cfg := server.Config{Keys: keys, SecretRetrieval: !o.ShowOnce, Now: clock.Now, Usage: server.NewUsageRecorder(st, clock.Now),
-		PasswordParams: &TestPasswordParams}
+		PasswordParams: &TestPasswordParams, Context: feedCtx}
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
@@ -208,8 +210,8 @@ func New(t testing.TB, b Backend, opts ...Options) *Env {
 }
 
 // NewReplica starts a second tokend on the same database, with the same
-// keys and clock, as another replica behind a load balancer would be. Both
-// listen for each other's changes (PostgreSQL LISTEN/NOTIFY).
+// keys and clock, as another replica behind a load balancer would be. Each
+// follows the other's changes through the change log (R24).
 func (e *Env) NewReplica() *Env {
 	t := e.T
 	t.Helper()
@@ -220,17 +222,15 @@ func (e *Env) NewReplica() *Env {
 	t.Cleanup(func() { st.Close() })
 	cfg := e.Config
 	cfg.Usage = server.NewUsageRecorder(st, e.Clock.Now)
+	feedCtx, stopFeed := context.WithCancel(context.Background())
+	t.Cleanup(stopFeed)
+	cfg.Context = feedCtx
 	h, err := server.New(cfg, st)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
 	srv := httptest.NewServer(validateResponses(t, h))
 	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	for _, s := range []*store.Store{e.Store, st} {
-		go s.ListenForChanges(ctx, slog.New(slog.DiscardHandler))
-	}
 	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: e.Clock, Admin: e.Admin, databaseURL: e.databaseURL}
 }
 

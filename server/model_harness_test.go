@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -171,7 +172,10 @@ type wCompany struct {
 	ParentID *int64 `json:"parent_id"`
 }
 
-var modelHTTP = &http.Client{Timeout: 30 * time.Second}
+var (
+	modelHTTP     = &http.Client{Timeout: 30 * time.Second}
+	modelRequests atomic.Int64
+)
 
 // call sends one request with a credential (nil = anonymous).
 func (s *machine) call(method, path string, body any, c *mCred) (int, []byte) {
@@ -198,6 +202,7 @@ func (s *machine) call(method, path string, body any, c *mCred) (int, []byte) {
 			req.Header.Set("X-WallarmApi-Token", c.value)
 		}
 	}
+	modelRequests.Add(1)
 	resp, err := modelHTTP.Do(req)
 	if err != nil {
 		return 0, []byte(err.Error())

@@ -252,6 +252,7 @@ type mToken struct {
 	stripped  bool // R12 rewrote the list: compare expansions only
 	protected bool // the bootstrap token (the observer's credential)
 	uncertain bool // the documents do not say what it does now: not judged
+	settled   bool // deleted and checked so
 	realname  string
 }
 
@@ -274,6 +275,7 @@ type mCred struct {
 	// token values replaced by a renew with grace
 	graceUntil *time.Time // nil: the value is (or was) the token's current one
 	uncertain  bool       // the documents do not say whether it still works
+	settled    bool       // dead for good and checked so: not checked again
 	name       string
 }
 
@@ -596,4 +598,24 @@ func strip(list []string, role pset) []string {
 		}
 	}
 	return out
+}
+
+// deadForGood: nothing can make this credential work again.
+func (m *model) deadForGood(c *mCred) bool {
+	switch c.kind {
+	case credSession:
+		u := m.user(c.user)
+		return c.ended || !m.now.Before(c.until) || u.deleted
+	}
+	t := m.token(c.tok)
+	if t.deleted || (t.owner != 0 && m.user(t.owner).deleted) {
+		return true
+	}
+	if c.graceUntil != nil {
+		return !m.now.Before(*c.graceUntil)
+	}
+	if c.kind == credLegacy && !t.bc {
+		return true
+	}
+	return t.value != c.value
 }

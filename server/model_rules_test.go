@@ -317,7 +317,11 @@ func (m *model) token(id int64) *mToken {
 	return nil
 }
 
-func (m *model) on(rule string) bool { return !m.off[rule] }
+// on: a rule is in force unless switched off, by its number or (R20-value,
+// R20-owner, R20-session) by its part.
+func (m *model) on(rule string) bool {
+	return !m.off[rule] && !m.off[strings.SplitN(rule, "-", 2)[0]]
+}
 
 // ceiling is a token's bound at use: its owner's current role, or the cap
 // role of a shared token (R3, R20).

@@ -254,6 +254,16 @@ type mToken struct {
 	uncertain bool // the documents do not say what it does now: not judged
 	settled   bool // deleted and checked so
 	realname  string
+	reason    string // disabled_reason; "?" when the documents leave it open
+}
+
+// disable records the first reason a token was disabled for (AMBIGUOUS:
+// whether a later cascade overwrites the reason of a disabled token; the
+// model keeps the first).
+func (t *mToken) disable(reason string) {
+	if t.enabled {
+		t.enabled, t.reason = false, reason
+	}
 }
 
 const (

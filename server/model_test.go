@@ -688,6 +688,9 @@ func (s *machine) tokenCreate(rt *rapid.T) {
 	w := decode[wToken](rt, "created token", resp)
 	t := &mToken{id: w.ID, company: company, perms: perms, enabled: enabled, expireAt: exp.ptr(), value: w.Secret,
 		stored: true, capRole: "admin", realname: body["realname"].(string)}
+	if !enabled {
+		t.reason = "manual"
+	}
 	if shared {
 		if pp.user != nil && pp.user.role == "partner_admin" {
 			t.capRole = "partner_admin"
@@ -815,10 +818,10 @@ func (s *machine) tokenUpdate(rt *rapid.T) {
 	if exp.present {
 		t.expireAt = exp.ptr()
 	}
-	if en == 1 {
-		t.enabled = true
+	if en == 1 && !t.enabled {
+		t.enabled, t.reason = true, ""
 	} else if en == 2 {
-		t.enabled = false
+		t.disable("manual")
 	}
 	s.touchedTok = append(s.touchedTok, t.id)
 	s.touchCredsOf(t)
@@ -908,7 +911,7 @@ func (s *machine) tokenSecret(rt *rapid.T) {
 	var e expect
 	if g != nil {
 		e = *g
-	} else if vis, ge := m.tokenLookup(pp, t); !vis {
+	} else if vis, ge := m.tokenLookup(pp, t); !vis && ge.note == "" {
 		e = *ge
 	} else {
 		r := m.valueRules(pp, t)
@@ -919,6 +922,9 @@ func (s *machine) tokenSecret(rt *rapid.T) {
 		if t.bc && e.ok {
 			// AMBIGUOUS: whether an imported legacy secret is kept for R9.
 			e.refusals = append(e.refusals, refusal{404, "secret-not-stored", "R9"})
+		}
+		if !vis {
+			e.refusals, e.note = append(e.refusals, refusal{404, "not-found", ""}), ge.note
 		}
 	}
 	target := m.tokenName(t)
@@ -949,10 +955,13 @@ func (s *machine) tokenRenew(rt *rapid.T) {
 	var e expect
 	if g != nil {
 		e = *g
-	} else if vis, ge := m.tokenLookup(pp, t); !vis {
+	} else if vis, ge := m.tokenLookup(pp, t); !vis && ge.note == "" {
 		e = *ge
 	} else {
 		e = m.valueRules(pp, t).expect()
+		if !vis {
+			e.refusals, e.note = append(e.refusals, refusal{404, "not-found", ""}), ge.note
+		}
 	}
 	target := fmt.Sprintf("%s grace=%d", m.tokenName(t), grace)
 	s.step(rt, "tokenRenew by %s: %s", m.credName(c), target)
@@ -1249,11 +1258,14 @@ func (s *machine) userRole(rt *rapid.T) {
 					t.stripped = true
 				}
 				if len(np) == 0 {
-					t.enabled = false
+					t.disable("no_permissions_left")
 				}
 			}
 			if m.on("R21") && isGlobalRole(old) && !isGlobalRole(role) && t.company != u.company {
-				t.enabled = false
+				if t.reason == "no_permissions_left" && !t.enabled {
+					t.reason = "?" // AMBIGUOUS: both reasons in one change
+				}
+				t.disable("out_of_scope")
 			}
 		}
 	})
@@ -1269,7 +1281,7 @@ func (s *machine) userEnable(rt *rapid.T) {
 	}, func() {
 		if !enabled && u.enabled {
 			for _, t := range m.personalTokens(u) {
-				t.enabled = false
+				t.disable("owner_disabled")
 			}
 			m.endSessions(u, nil)
 		}
@@ -1307,7 +1319,7 @@ func (s *machine) userSSO(rt *rapid.T) {
 		s.userUpdate(rt, c, u, map[string]any{"api_access": on}, nil, func() {
 			if !on {
 				for _, t := range m.personalTokens(u) {
-					t.enabled = false
+					t.disable("api_access_off")
 				}
 			}
 			u.apiAccess = on
@@ -1662,7 +1674,7 @@ func (s *machine) advance(rt *rapid.T) {
 	}
 	for _, t := range m.tokens {
 		if t.enabled && t.expireAt != nil && !m.now.Before(*t.expireAt) {
-			t.enabled = false
+			t.disable("expired")
 		}
 	}
 	s.all = true
@@ -1796,6 +1808,18 @@ func (s *machine) checkToken(rt *rapid.T, t *mToken) {
 		at, err := time.Parse(time.RFC3339Nano, *w.ExpireAt)
 		if err != nil || !at.Truncate(time.Millisecond).Equal(*t.expireAt) {
 			diffs = append(diffs, fmt.Sprintf("expire_at=%s, model %s", *w.ExpireAt, fmtTime(*t.expireAt)))
+		}
+	}
+	var raw map[string]json.RawMessage
+	_ = json.Unmarshal(body, &raw)
+	if r, present := raw["disabled_reason"]; present && t.reason != "?" {
+		// RULES.md "Disabling records why"; checked once the field exists.
+		want := "null"
+		if !t.enabled {
+			want = `"` + t.reason + `"`
+		}
+		if string(r) != want {
+			diffs = append(diffs, fmt.Sprintf("disabled_reason=%s, model %s", r, want))
 		}
 	}
 	if len(diffs) > 0 {

@@ -307,6 +307,9 @@ func (m *model) tokenName(t *mToken) string {
 	if t == nil {
 		return "no token"
 	}
+	if t.company == 0 {
+		return fmt.Sprintf("t%d (no such token)", t.id)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "t%d[", t.id)
 	if t.bc {
@@ -788,13 +791,19 @@ func (s *machine) tokenUpdate(rt *rapid.T) {
 		e = *ge
 		if ge.note != "" {
 			ambiguous = true
-		} else if !m.on("R6") && perms != nil {
-			// knob: accept the body's own refusals (R1, R2) before the
-			// lookup, as the old server does
+		} else {
+			// AMBIGUOUS: a 400 that depends on the body alone (R1, R7) tells
+			// nothing about the object, and RULES.md does not order it
+			// against the 404: either is accepted. A 403 is not ("never 403
+			// for those") unless the R6 knob is off.
 			ex, known := expand(perms)
-			if !known {
+			if perms != nil && !known {
 				e.refusals = append(e.refusals, refusal{400, "unknown-permission", "R1"})
-			} else if !ex.subsetOf(pp.perms) {
+			}
+			if exp.past(m.now) {
+				e.refusals = append(e.refusals, refusal{400, "expiry-in-past", "R7"})
+			}
+			if !m.on("R6") && perms != nil && known && !ex.subsetOf(pp.perms) {
 				e.refusals = append(e.refusals, refusal{403, "permission-ceiling", "R2"})
 			}
 		}

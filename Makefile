@@ -82,6 +82,12 @@ SOAK_DURATION ?= 5m
 soak:
 	$(GO) run ./bench/soak -duration $(SOAK_DURATION)
 
+## model: the model-based test of the rules (server/model_test.go: random
+## operation sequences vs a reference model) for MODEL_DURATION, both backends
+MODEL_DURATION ?= 10m
+model:
+	TOKEND_MODEL_DURATION=$(MODEL_DURATION) $(GO) test ./server -run '^TestModel$$' -count=1 -timeout 0 -v
+
 ## fuzz: run each fuzz target for FUZZTIME (default 30s); CI runs 3s each
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./internal/secret:FuzzClassify ./internal/perm:FuzzExpand \

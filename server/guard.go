@@ -104,6 +104,7 @@ func (s *Server) limitLeakReports(next echo.HandlerFunc) echo.HandlerFunc {
 type guessGuard struct {
 	every time.Duration
 	burst int
+	now   func() time.Time // the server's clock, so that tests can move it
 	keys  *lru.Cache[string, *guessKey]
 	// refusal builds the problem a refused attempt answers.
 	refusal func(retry time.Duration) error
@@ -114,9 +115,9 @@ type guessKey struct {
 	lim  *rate.Limiter // failures
 }
 
-func newGuessGuard(burst int, window time.Duration, refusal func(time.Duration) error) *guessGuard {
+func newGuessGuard(burst int, window time.Duration, now func() time.Time, refusal func(time.Duration) error) *guessGuard {
 	keys, _ := lru.New[string, *guessKey](100_000)
-	return &guessGuard{every: window / time.Duration(burst), burst: burst, keys: keys, refusal: refusal}
+	return &guessGuard{every: window / time.Duration(burst), burst: burst, now: now, keys: keys, refusal: refusal}
 }
 
 func (g *guessGuard) key(k string) *guessKey {
@@ -131,7 +132,10 @@ func (g *guessGuard) key(k string) *guessKey {
 }
 
 // guessAttempt is one admitted attempt; end it when done.
-type guessAttempt struct{ k *guessKey }
+type guessAttempt struct {
+	g *guessGuard
+	k *guessKey
+}
 
 // begin waits for the key's turn and refuses when its failures are used up.
 func (g *guessGuard) begin(ctx context.Context, key any) (*guessAttempt, error) {
@@ -141,15 +145,21 @@ func (g *guessGuard) begin(ctx context.Context, key any) (*guessAttempt, error) 
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	if tokens := k.lim.Tokens(); tokens < 1 {
+	if tokens := k.lim.TokensAt(g.now()); tokens < 1 {
 		<-k.turn
 		return nil, g.refusal(time.Duration((1 - tokens) * float64(g.every)))
 	}
-	return &guessAttempt{k: k}, nil
+	return &guessAttempt{g: g, k: k}, nil
 }
 
 // failed counts a wrong guess.
-func (a *guessAttempt) failed() { a.k.lim.Allow() }
+func (a *guessAttempt) failed() { a.k.lim.AllowN(a.g.now(), 1) }
+
+// forget clears a key's failures: its owner proved itself (a right
+// password), or an administrator replaced the password and ended the
+// sessions the guesses came through, so that nobody stays locked out by
+// failures that are no longer theirs.
+func (g *guessGuard) forget(key any) { g.keys.Remove(fmt.Sprint(key)) }
 
 // end lets the key's next attempt start.
 func (a *guessAttempt) end() { <-a.k.turn }

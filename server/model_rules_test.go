@@ -230,10 +230,25 @@ type mUser struct {
 	apiAccess bool
 	deleted   bool
 	protected bool // the bootstrap Global Administrator: observer, never a target
-	// R23: wrong current passwords. wrongAll: every wrong attempt;
-	// wrongMin: those answered 400 since the last success.
-	wrongAll []time.Time
-	wrongMin []time.Time
+	// R23: wrong current passwords, as RULES.md counts them: a bucket of
+	// five, one back every three minutes; a right password or an
+	// administrator's reset fills it again.
+	guessLeft float64
+	guessAt   time.Time
+	guessUsed bool // false: a full bucket
+}
+
+// guessBudget is how many wrong current passwords u may still try now.
+func (u *mUser) guessBudget(now time.Time) float64 {
+	if !u.guessUsed {
+		return 5
+	}
+	return min(5, u.guessLeft+now.Sub(u.guessAt).Seconds()/180)
+}
+
+// guessWrong spends one.
+func (u *mUser) guessWrong(now time.Time) {
+	u.guessLeft, u.guessAt, u.guessUsed = u.guessBudget(now)-1, now, true
 }
 
 type mToken struct {

@@ -856,7 +856,9 @@ func (m *model) updateRules(p *principal, t *mToken, body map[string]any, perms 
 	}
 	r.add(exp.past(m.now), 400, "expiry-in-past", "R7")
 	if en == 1 && !t.enabled {
-		r.add(!exp.present, 400, "reenable-needs-expiry", "R8")
+		// RULES.md: re-enabling needs a *future* expire_at (or null) in
+		// the same request: a past one is R8's refusal as much as R7's.
+		r.add(!exp.present || exp.past(m.now), 400, "reenable-needs-expiry", "R8")
 		r.add(!t.bc && len(newPerms) == 0, 400, "no-permissions-left", "R12")
 		if t.owner != 0 {
 			u := m.user(t.owner)
@@ -1255,7 +1257,10 @@ func (s *machine) userRole(rt *rapid.T) {
 	u := s.pickUser(rt)
 	role := rapid.SampledFrom(mRoles).Draw(rt, "new role")
 	s.userUpdate(rt, c, u, map[string]any{"role": role}, func(p *principal, r *rules) {
-		m.assignRules(p, role, r)
+		// RULES.md: sending the role a user already has assigns nothing.
+		if role != u.role {
+			m.assignRules(p, role, r)
+		}
 	}, func() {
 		old := u.role
 		u.role = role
@@ -1350,8 +1355,14 @@ func (s *machine) userPassword(rt *rapid.T) {
 	pw := randomPassword()
 	s.userUpdate(rt, c, u, map[string]any{"password": pw}, func(p *principal, r *rules) {
 		r.add(u.sso, 400, "sso-no-password", "R16")
+		// RULES.md (R20): one's own password goes through PUT
+		// /v1/user/password with the current one, never this route.
+		r.add(p.user != nil && p.user.id == u.id, 403, "session-required", "R20")
 	}, func() {
 		u.password = pw
+		// RULES.md (R23): the reset ends the sessions the guesses came
+		// through, and their count with them.
+		u.guessUsed = false
 		if m.on("R22") {
 			u.oneTime = true
 			m.endSessions(u, nil)
@@ -1524,10 +1535,8 @@ func (s *machine) login(rt *rapid.T) {
 	s.step(rt, "login: %s", target)
 	code, resp := s.call("POST", "/v1/login", map[string]any{"email": u.email, "password": pw}, nil)
 	if !s.judge(rt, "POST /v1/login", nil, target, e, code, resp) {
-		// AMBIGUOUS: R23 counts failed sign-ins per account too; whether
-		// they share the counter of wrong current passwords is not said,
-		// so they only widen the band where either answer is accepted.
-		u.wrongAll = append(u.wrongAll, m.now)
+		// Failed sign-ins have their own count (R23), not the one of
+		// wrong current passwords.
 		return
 	}
 	w := decode[wSession](rt, "session", resp)
@@ -1607,8 +1616,6 @@ func (s *machine) passwordAttempt(rt *rapid.T, c *mCred, right bool) {
 		// R20 switched off: whatever the old server does with a token here
 		e = expect{ok: right, refusals: []refusal{{400, "", ""}, {403, "", ""}, {404, "", ""}}, note: "R20 off"}
 	} else {
-		since := m.now.Add(-15 * time.Minute)
-		nMax, nMin := countSince(u.wrongAll, since), countSince(u.wrongMin, since)
 		switch {
 		case !m.on("R23"):
 			if right {
@@ -1616,18 +1623,13 @@ func (s *machine) passwordAttempt(rt *rapid.T, c *mCred, right bool) {
 			} else {
 				e = refuse(400, "wrong-password", "R19")
 			}
-		case right && nMax >= 5:
-			// AMBIGUOUS: a right password while the account is held back.
-			e = expect{ok: true, refusals: []refusal{{429, "password-guessing", "R23"}}}
+		case u.guessBudget(m.now) < 1:
+			// Refused before the password is even compared.
+			e = refuse(429, "password-guessing", "R23")
 		case right:
 			e = expect{ok: true}
-		case nMin >= 5:
-			e = refuse(429, "password-guessing", "R23")
-		case nMax < 5:
-			e = refuse(400, "wrong-password", "R19")
 		default:
-			// AMBIGUOUS: whether 429 answers count and a success resets.
-			e = expect{refusals: []refusal{{400, "wrong-password", "R19"}, {429, "password-guessing", "R23"}}}
+			e = refuse(400, "wrong-password", "R19")
 		}
 	}
 	target := fmt.Sprintf("own password, right-current=%v", right)
@@ -1641,18 +1643,15 @@ func (s *machine) passwordAttempt(rt *rapid.T, c *mCred, right bool) {
 		return
 	}
 	if !ok {
-		if !right {
-			u.wrongAll = append(u.wrongAll, m.now)
-			if code == 400 {
-				u.wrongMin = append(u.wrongMin, m.now)
-			}
+		if !right && code == 400 {
+			u.guessWrong(m.now)
 		}
 		return
 	}
 	s.all = true
 	u.password = np
 	u.oneTime = false
-	u.wrongMin = nil
+	u.guessUsed = false
 	m.endSessions(u, c)
 	if c.otp {
 		c.ended = true

@@ -9,10 +9,10 @@ import (
 	"testing"
 
 	"github.com/tokend/tokend/gen/api"
-	"github.com/tokend/tokend/internal/rules"
+	rulecore "github.com/tokend/tokend/internal/rules"
 )
 
-// The rule refusals are listed once in Go (rules.Refusals), once in the
+// The rule refusals are listed once in Go (rulecore.Refusals), once in the
 // contract (the ProblemType enum, from which the SDK has its constants) and
 // once in docs/RULES.md; this keeps the three equal, row for row.
 func TestRefusalTypesAgree(t *testing.T) {
@@ -25,7 +25,7 @@ func TestRefusalTypesAgree(t *testing.T) {
 	for _, v := range spec.Components.Schemas["ProblemType"].Value.Enum {
 		enum[strings.TrimPrefix(v.(string), "https://tokend.dev/problems/")] = true
 	}
-	status := map[rules.Kind]int{rules.Invalid: 400, rules.Forbidden: 403, rules.Hidden: 404, rules.Conflict: 409, rules.Throttled: 429}
+	status := map[rulecore.Kind]int{rulecore.Invalid: 400, rulecore.Forbidden: 403, rulecore.Hidden: 404, rulecore.Conflict: 409, rulecore.Throttled: 429}
 
 	doc, err := os.ReadFile("../docs/RULES.md")
 	if err != nil {
@@ -39,7 +39,7 @@ func TestRefusalTypesAgree(t *testing.T) {
 		documented[m[1]] = [2]string{m[2], m[3]}
 	}
 
-	for _, r := range rules.Refusals {
+	for _, r := range rulecore.Refusals {
 		code := string(r.Code)
 		if !enum[code] {
 			t.Errorf("%s is not in openapi.yaml's ProblemType enum", code)
@@ -60,7 +60,7 @@ func TestRefusalTypesAgree(t *testing.T) {
 	protocol := []string{"validation", "bad-request", "not-found", "unauthorized", "conflict", "too-large",
 		"unsupported-media-type", "method-not-allowed", "rate-limited", "unavailable", "read-only", "internal"}
 	for code := range enum {
-		if !slices.Contains(protocol, code) && !slices.ContainsFunc(rules.Refusals, func(r rules.RefusalType) bool { return string(r.Code) == code }) {
+		if !slices.Contains(protocol, code) && !slices.ContainsFunc(rulecore.Refusals, func(r rulecore.RefusalType) bool { return string(r.Code) == code }) {
 			t.Errorf("the ProblemType enum lists %s, which nothing answers", code)
 		}
 	}

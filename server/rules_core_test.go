@@ -20,7 +20,7 @@ import (
 )
 
 // refusal asserts a problem of the given status, type and rule.
-func refusal(t testing.TB, what string, resp *http.Response, status int, typ client.ProblemType, rule string) {
+func wantRefusal(t testing.TB, what string, resp *http.Response, status int, typ client.ProblemType, rule string) {
 	t.Helper()
 	if resp.StatusCode != status {
 		p := problemOf(t, resp)
@@ -46,11 +46,11 @@ func TestR20ValueCeiling(t *testing.T) {
 
 		t.Run("narrow token reads a broad token's value", func(t *testing.T) {
 			resp := env.Do("GET", fmt.Sprintf("/v2/api_tokens/%d/secret", broad.Id), "", auth(viewOnly.Secret))
-			refusal(t, "GET secret of [admin] with [api_tokens:view]", resp, 403, client.ProblemTypeValueCeiling, "R20")
+			wantRefusal(t, "GET secret of [admin] with [api_tokens:view]", resp, 403, client.ProblemTypeValueCeiling, "R20")
 		})
 		t.Run("narrow token renews a broad token", func(t *testing.T) {
 			resp := env.Do("POST", fmt.Sprintf("/v2/api_tokens/%d/renew", broad.Id), "{}", auth(updateOnly.Secret))
-			refusal(t, "renew [admin] with [api_tokens:update]", resp, 403, client.ProblemTypeValueCeiling, "R20")
+			wantRefusal(t, "renew [admin] with [api_tokens:update]", resp, 403, client.ProblemTypeValueCeiling, "R20")
 			if authStatus(t, env, broad.Secret) != 200 {
 				t.Fatal("the refused renew changed the broad token's value")
 			}
@@ -58,7 +58,7 @@ func TestR20ValueCeiling(t *testing.T) {
 		t.Run("narrow token re-enables a broad token", func(t *testing.T) {
 			expectStatus(t, "disable", putToken(t, env, admin.Session, broad.Id, client.TokenUpdate{Enabled: ref(false)}), 200)
 			resp := env.Do("PUT", fmt.Sprintf("/v2/api_tokens/%d", broad.Id), `{"enabled":true,"expire_at":null}`, auth(updateOnly.Secret))
-			refusal(t, "re-enable [admin] with [api_tokens:update]", resp, 403, client.ProblemTypeValueCeiling, "R20")
+			wantRefusal(t, "re-enable [admin] with [api_tokens:update]", resp, 403, client.ProblemTypeValueCeiling, "R20")
 			if authStatus(t, env, broad.Secret) != 401 {
 				t.Fatal("the refused re-enable revived the token")
 			}
@@ -67,7 +67,7 @@ func TestR20ValueCeiling(t *testing.T) {
 		})
 		t.Run("view and manage read a shared admin token's value", func(t *testing.T) {
 			resp := env.Do("GET", fmt.Sprintf("/v2/api_tokens/%d/secret", sharedAdmin.Id), "", auth(managerView.Secret))
-			refusal(t, "GET secret of shared [admin] with [view, manage]", resp, 403, client.ProblemTypeValueCeiling, "R20")
+			wantRefusal(t, "GET secret of shared [admin] with [view, manage]", resp, 403, client.ProblemTypeValueCeiling, "R20")
 		})
 		t.Run("a broad enough credential still reads", func(t *testing.T) {
 			for _, id := range []int64{broad.Id, sharedAdmin.Id} {
@@ -95,7 +95,7 @@ func TestR20UpdateBoundedByOwnerCeiling(t *testing.T) {
 		tok := personalToken(t, env, analyst.Session, "attacks:view")
 
 		resp := env.Do("PUT", fmt.Sprintf("/v2/api_tokens/%d", tok.Id), `{"permissions":["admin"]}`, auth(admin.Session))
-		refusal(t, "an admin widening an analyst's token to [admin]", resp, 403, client.ProblemTypeOwnerCeiling, "R20")
+		wantRefusal(t, "an admin widening an analyst's token to [admin]", resp, 403, client.ProblemTypeOwnerCeiling, "R20")
 		if got := readToken(t, env, admin.Session, tok.Id).Permissions; len(got) != 1 || got[0] != "attacks:view" {
 			t.Fatalf("stored permissions changed to %v", got)
 		}
@@ -141,7 +141,7 @@ func TestR21ScopeAtUse(t *testing.T) {
 		}
 		// Re-enabling it is refused while the owner does not reach B.
 		resp := env.Do("PUT", fmt.Sprintf("/v2/api_tokens/%d", forB.Id), `{"enabled":true,"expire_at":null}`, auth(env.Admin.Token))
-		refusal(t, "re-enable an out-of-scope token", resp, 409, client.ProblemTypeOutOfScope, "R21")
+		wantRefusal(t, "re-enable an out-of-scope token", resp, 409, client.ProblemTypeOutOfScope, "R21")
 		if v, err := env.Store.CheckInvariants(ctx); err != nil || len(v) != 0 {
 			t.Fatalf("invariants after the demotion: %v %v", v, err)
 		}
@@ -183,7 +183,7 @@ func TestR22AdministratorsNeverBecomeTheUser(t *testing.T) {
 				body = `{"realname":"x","permissions":["attacks:view"]}`
 			}
 			resp := env.Do(call.method, call.path, body, auth(oneTime))
-			refusal(t, call.method+" "+call.path+" with a one-time session", resp, 403, client.ProblemTypePasswordChangeRequired, "R22")
+			wantRefusal(t, call.method+" "+call.path+" with a one-time session", resp, 403, client.ProblemTypePasswordChangeRequired, "R22")
 		}
 		if st := status(t, env, oneTime, "GET", "/v1/user", ""); st != 200 {
 			t.Fatalf("GET /v1/user with a one-time session: %d", st)
@@ -193,7 +193,7 @@ func TestR22AdministratorsNeverBecomeTheUser(t *testing.T) {
 		setOwnPassword(t, env, victim.User.Email, chosen, "the-admin-now-knows-this")
 		sess := login(t, env, victim.User.Email, "the-admin-now-knows-this")
 		resp := env.Do("GET", fmt.Sprintf("/v2/api_tokens/%d/secret", private.Id), "", auth(sess))
-		refusal(t, "read a pre-reset value", resp, 404, client.ProblemTypeSecretNotStored, "R9")
+		wantRefusal(t, "read a pre-reset value", resp, 404, client.ProblemTypeSecretNotStored, "R9")
 		if authStatus(t, env, private.Secret) != 200 {
 			t.Fatal("the victim's token stopped working: the reset must only drop the stored copy")
 		}
@@ -217,7 +217,7 @@ func TestR22LegacyImportOnlyByGlobalAdministrator(t *testing.T) {
 		user := newPerson(t, env, admin.Session, client.Analytic, 0)
 		body := fmt.Sprintf(`{"uuid":%q,"secret":%q}`, uuid.NewString(), newLegacySecret(t))
 		path := fmt.Sprintf("/v2/users/%d/legacy_credentials", user.User.Id)
-		refusal(t, "an administrator imports", env.Do("POST", path, body, auth(admin.Session)), 403, client.ProblemTypeLegacyImportOperator, "R22")
+		wantRefusal(t, "an administrator imports", env.Do("POST", path, body, auth(admin.Session)), 403, client.ProblemTypeLegacyImportOperator, "R22")
 		if st := status(t, env, env.Admin.Token, "POST", path, body); st != 201 {
 			t.Fatalf("the Global Administrator imports: %d", st)
 		}
@@ -258,13 +258,13 @@ func TestR23WrongCurrentPasswordIsBounded(t *testing.T) {
 			t.Fatalf("16 parallel wrong guesses answered %v, want 5×400 and 11×429", codes)
 		}
 		resp := env.Do("PUT", "/v1/user/password", wrong, auth(user.Session))
-		refusal(t, "the 17th guess", resp, 429, client.ProblemTypePasswordGuessing, "R23")
+		wantRefusal(t, "the 17th guess", resp, 429, client.ProblemTypePasswordGuessing, "R23")
 		if resp.Header.Get("Retry-After") == "" {
 			t.Fatal("429 without Retry-After")
 		}
 		// A narrow API token is no way in at all.
 		tok := personalToken(t, env, user.Session, "attacks:view")
-		refusal(t, "with an attacks:view token", env.Do("PUT", "/v1/user/password", wrong, auth(tok.Secret)), 403, client.ProblemTypeSessionRequired, "R20")
+		wantRefusal(t, "with an attacks:view token", env.Do("PUT", "/v1/user/password", wrong, auth(tok.Secret)), 403, client.ProblemTypeSessionRequired, "R20")
 		// With the right password the account is still throttled until the
 		// window refills (the guard counts failures against real time).
 		right := fmt.Sprintf(`{"current_password":%q,"new_password":"a-brand-new-password"}`, user.Password)

@@ -175,7 +175,7 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 		leakReports:  newAddressLimiter(cfg.LeakReportLimit, time.Minute),
 		cache:        newVerifyCache(cfg.CacheSize, cfg.CacheTTL),
 		hashers:      newHashers(),
-		passwordGuesses: newGuessGuard(rules.WrongPasswordLimit, rules.WrongPasswordWindow, func(wait time.Duration) error {
+		passwordGuesses: newGuessGuard(rules.WrongPasswordLimit, rules.WrongPasswordWindow, cfg.Now, func(wait time.Duration) error {
 			return retryAfter(rules.TooManyWrongPasswords(), wait)
 		}),
 	}

@@ -103,5 +103,6 @@ func (s *Server) ChangePassword(ctx context.Context, req api.ChangePasswordReque
 	if err != nil {
 		return nil, err
 	}
+	s.passwordGuesses.forget(p.User.ID)
 	return api.ChangePassword204Response{}, nil
 }

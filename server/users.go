@@ -124,6 +124,11 @@ func (s *Server) UpdateUser(ctx context.Context, req api.UpdateUserRequestObject
 	if err != nil {
 		return nil, notFoundAs(err, "user")
 	}
+	if ch.PasswordHash != nil {
+		// The sessions that guessed are gone; the new one-time password
+		// starts with a clean count (R23).
+		s.passwordGuesses.forget(u.ID)
+	}
 	return api.UpdateUser200JSONResponse(apiUser(u)), nil
 }
 

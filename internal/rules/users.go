@@ -265,8 +265,10 @@ func MayDeleteUser(c *Caller, u *User, personalTokens int) ([]Event, error) {
 // backward-compatible token of the user (R15, R16, R22). The shell checks
 // the secret's format and seals it as the token's value.
 func ImportLegacy(c *Caller, target *User, legacyUUID string, now time.Time) (*Token, []Event, error) {
-	// R22: only the operator migrating from Wallarm does this, logged.
-	if c.Role != perm.RolePartnerAdmin {
+	// R22: only the operator migrating from Wallarm does this, logged: a
+	// Global Administrator in person (its session or personal token), not a
+	// shared token, which outlives whoever made it.
+	if c.User == nil || c.Role != perm.RolePartnerAdmin {
 		return nil, nil, refuse(CodeLegacyImportOperator, "only a Global Administrator imports legacy credentials (R22)")
 	}
 	if err := MayManageUser(c, target); err != nil {

@@ -125,10 +125,22 @@ func (b Backend) OpenStore(t testing.TB, opts ...store.Option) *store.Store {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(context.Background()); err != nil {
+	if _, err := migrate(st); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	return st
+}
+
+// migrateMu serialises this process's migrations. On PostgreSQL goose takes
+// one advisory lock for the whole server (every schema), and a migration
+// that finds it taken sleeps five seconds before trying again: parallel
+// tests would mostly wait. Queueing them here costs a fraction of that.
+var migrateMu sync.Mutex
+
+func migrate(st *store.Store) ([]string, error) {
+	migrateMu.Lock()
+	defer migrateMu.Unlock()
+	return st.Migrate(context.Background())
 }
 
 // Env is a running tokend for one test.
@@ -167,7 +179,7 @@ func New(t testing.TB, b Backend, opts ...Options) *Env {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(context.Background()); err != nil {
+	if _, err := migrate(st); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	key, err := secret.GenerateKey("test1")

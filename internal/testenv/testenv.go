@@ -137,6 +137,15 @@ func (b Backend) OpenStore(t testing.TB, opts ...store.Option) *store.Store {
 // tests would mostly wait. Queueing them here costs a fraction of that.
 var migrateMu sync.Mutex
 
+// Migrate migrates a store the test opened itself (say, two stores on one
+// DatabaseURL), queued with every other migration of this process.
+func Migrate(t testing.TB, st *store.Store) {
+	t.Helper()
+	if _, err := migrate(st); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+}
+
 func migrate(st *store.Store) ([]string, error) {
 	migrateMu.Lock()
 	defer migrateMu.Unlock()

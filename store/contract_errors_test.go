@@ -169,6 +169,7 @@ func TestContractOpen(t *testing.T) {
 		if b.Name != "postgres" {
 			return
 		}
+		t.Parallel()
 		st, err := store.Open(ctx, b.DatabaseURL(t))
 		if err != nil {
 			t.Fatal(err)

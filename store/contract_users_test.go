@@ -401,3 +401,39 @@ func TestContractApplyUserDeleted(t *testing.T) {
 		}
 	})
 }
+
+// R15 under a role change: a backward-compatible token follows the role
+// itself (a token.update line of its own, not merged with the next
+// token's cascade), while the user's other tokens are stripped as usual.
+func TestContractApplyRoleChangeWithLegacyToken(t *testing.T) {
+	t.Parallel()
+	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
+		t.Parallel()
+		w := newWorld(t, b)
+		c := w.company("Acme", nil)
+		operator := w.user(c, perm.RolePartnerAdmin)
+		admin := w.user(c, perm.RoleAdmin)
+		op := caller(operator, c)
+		legacy, events, err := rules.ImportLegacy(op, admin, uuid.NewString(), w.now())
+		w.must(err)
+		sealed(legacy)
+		w.must(w.st.Record(w.ctx, events...))
+		other := w.personal(admin, c, "users:view", "attacks:view")
+		mark := w.lastLogID()
+		w.changeUser(w.ctx, op, admin.ID, rules.UserChange{Role: ref(perm.RoleAnalytic)})
+		if got := w.row(legacy.ID); !slices.Equal(got.Permissions, []string{"analytic"}) || got.SourceRole != "analytic" || !got.BackwardCompatible || !got.Enabled {
+			t.Errorf("legacy token after the role change %+v", got)
+		}
+		if got := w.row(other.ID); !slices.Equal(got.Permissions, []string{"attacks:view"}) {
+			t.Errorf("other token %v", got.Permissions)
+		}
+		lines := w.logSince(mark)
+		want := []string{store.ActionUserUpdate, store.ActionTokenUpdate, store.ActionTokenOwnerCascade}
+		if !slices.Equal(actions(lines), want) {
+			t.Fatalf("logged %v, want %v", actions(lines), want)
+		}
+		line(t, lines[1], store.ActionTokenUpdate, c.ID, &legacy.ID, &admin.ID, store.Details{"fields": "permissions"})
+		line(t, lines[2], store.ActionTokenOwnerCascade, c.ID, &other.ID, &admin.ID,
+			store.Details{"reason": "role_reduced", "removed": "users:view", "old_role": "admin", "new_role": "analytic"})
+	})
+}

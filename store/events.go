@@ -94,7 +94,7 @@ func (tx *Tx) write(ev rules.Event, w writes) error {
 		return translate(tx.db.Create(e.Client).Error)
 	case rules.ClientChanged:
 		tx.ch.ClientIDs = append(tx.ch.ClientIDs, e.Client.ID)
-		return translate(tx.db.Select("name", "enabled", "updated_at").Save(e.Client).Error)
+		return updatedOne(tx.db.Model(e.Client).Select("name", "enabled", "updated_at").UpdateColumns(e.Client))
 	case rules.TokenValueRead, rules.TokenValueReadDenied:
 		return nil
 	default:
@@ -117,7 +117,9 @@ func (tx *Tx) saveToken(t *Token, w writes) error {
 	}
 	w[t] = true
 	tx.ch.TokenIDs = append(tx.ch.TokenIDs, t.ID)
-	return updatedOne(tx.db.Select(tokenColumns).Save(t))
+	// UpdateColumns, not Save: Save would replace updated_at with GORM's
+	// own clock; the rules decided it.
+	return updatedOne(tx.db.Model(t).Select(tokenColumns).UpdateColumns(t))
 }
 
 func (tx *Tx) deleteToken(t *Token) error {
@@ -134,7 +136,7 @@ func (tx *Tx) saveUser(u *User, w writes) error {
 	}
 	w[u] = true
 	tx.ch.UserIDs = append(tx.ch.UserIDs, u.ID)
-	return updatedOne(tx.db.Select(userColumns).Save(u))
+	return updatedOne(tx.db.Model(u).Select(userColumns).UpdateColumns(u))
 }
 
 // updatedOne checks the result of a write to a row read under lock. A Save

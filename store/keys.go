@@ -41,6 +41,7 @@ func (s *Store) RotateTokenSecrets(ctx context.Context, activeKeyID, activeDiges
 		if len(rows) == 0 {
 			return done, nil
 		}
+		var batchDone int64 // counted once the batch commits
 		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			for i := range rows {
 				t := &rows[i]
@@ -56,13 +57,14 @@ func (s *Store) RotateTokenSecrets(ctx context.Context, activeKeyID, activeDiges
 				if res.Error != nil {
 					return translate(res.Error)
 				}
-				done += res.RowsAffected
+				batchDone += res.RowsAffected
 			}
 			return nil
 		})
 		if err != nil {
 			return done, err
 		}
+		done += batchDone
 		after = rows[len(rows)-1].ID
 	}
 }
@@ -220,7 +222,10 @@ func (s *Store) ReencryptWebhookSecrets(ctx context.Context, activeKeyID string,
 		}
 		return nil
 	})
-	return done, translate(err)
+	if err != nil {
+		return 0, translate(err) // rolled back: nothing was re-sealed
+	}
+	return done, nil
 }
 
 // Compact makes sure no bytes of values that were overwritten (such as

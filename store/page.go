@@ -10,9 +10,15 @@ type Page struct {
 	After int64
 }
 
+// DefaultPageLimit is a page's size when none is asked for.
+const DefaultPageLimit = 100
+
 // paginate orders by id and fetches one row more than asked, to know
 // whether another page follows without a COUNT.
 func (p Page) apply(db *gorm.DB, descending bool) *gorm.DB {
+	if p.Limit <= 0 {
+		p.Limit = DefaultPageLimit
+	}
 	if p.After > 0 {
 		if descending {
 			db = db.Where("id < ?", p.After)
@@ -29,6 +35,9 @@ func (p Page) apply(db *gorm.DB, descending bool) *gorm.DB {
 
 // trim cuts the extra row and reports the id to continue after (0 = last page).
 func trim[T any](rows []T, limit int, id func(T) int64) ([]T, int64) {
+	if limit <= 0 {
+		limit = DefaultPageLimit
+	}
 	if len(rows) <= limit {
 		return rows, 0
 	}

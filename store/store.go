@@ -94,6 +94,9 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
 	}
+	if err := registerUTC(db); err != nil {
+		return nil, err
+	}
 	s := &Store{db: db, dialect: dialect, url: databaseURL, now: time.Now}
 	for _, o := range opts {
 		o(s)

@@ -82,7 +82,12 @@ func (s *Store) DisableExpired(ctx context.Context) (int64, error) {
 		for i := range due {
 			events = append(events, rules.ExpireToken(&due[i], now)...)
 		}
-		return int64(len(due)), tx.Apply(events...)
+		if len(events) == 0 && len(due) > 0 {
+			// Selected but not expired by the rules' judgement: nothing
+			// to do, and no batch left to take.
+			return 0, nil
+		}
+		return int64(len(events)), tx.Apply(events...)
 	})
 }
 

@@ -159,7 +159,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, sc Scope, id int64, change fu
 			return err
 		}
 		w.UpdatedAt = s.now().UTC()
-		return translate(tx.Select("url", "events", "enabled", "updated_at").Save(&w).Error)
+		return translate(tx.Model(&w).Select("url", "events", "enabled", "updated_at").UpdateColumns(&w).Error)
 	})
 	if err != nil {
 		return nil, translate(err)
@@ -266,7 +266,8 @@ func (s *Store) NoticeExpiring(ctx context.Context, ahead time.Duration, limit i
 			return err
 		}
 		for _, t := range due {
-			if err := tx.Model(&Token{}).Where("id = ?", t.ID).Update("expiry_notified_at", now).Error; err != nil {
+			// A notice is not an update of the token: updated_at stays.
+			if err := tx.Model(&Token{}).Where("id = ?", t.ID).UpdateColumn("expiry_notified_at", now).Error; err != nil {
 				return err
 			}
 			if t.ExpireAt.Sub(t.CreatedAt) < ahead {

@@ -130,7 +130,7 @@ func (b Backend) OpenStore(t testing.TB, opts ...store.Option) *store.Store {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(context.Background()); err != nil {
+	if _, err := migrate(st); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	return st
@@ -140,6 +140,19 @@ func (b Backend) OpenStore(t testing.TB, opts ...store.Option) *store.Store {
 // pass): argon2id at production cost was two thirds of the suite's CPU.
 // The tests of hashing under load set server.PasswordParams back.
 var TestPasswordParams = argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+
+// Migrate migrates a store the test opened itself (say, two stores on one
+// DatabaseURL).
+func Migrate(t testing.TB, st *store.Store) {
+	t.Helper()
+	if _, err := migrate(st); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+}
+
+// migrate applies the migrations. Each schema has its own migration lock,
+// so parallel tests do not wait for each other.
+func migrate(st *store.Store) ([]string, error) { return st.Migrate(context.Background()) }
 
 // Env is a running tokend for one test.
 type Env struct {
@@ -177,7 +190,7 @@ func New(t testing.TB, b Backend, opts ...Options) *Env {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(context.Background()); err != nil {
+	if _, err := migrate(st); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	key, err := secret.GenerateKey("test1")

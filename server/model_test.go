@@ -1731,11 +1731,7 @@ func (s *machine) check(rt *rapid.T) {
 		kept = append(kept, v.String())
 	}
 	if len(kept) > 0 {
-		var lines []string
-		for _, v := range kept {
-			lines = append(lines, v)
-		}
-		rt.Fatalf("store invariants violated after the last step:\n  %s", strings.Join(lines, "\n  "))
+		rt.Fatalf("store invariants violated after the last step:\n  %s", strings.Join(kept, "\n  "))
 	}
 	toks := map[int64]bool{}
 	creds := map[*mCred]bool{}

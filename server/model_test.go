@@ -1554,15 +1554,6 @@ func (s *machine) login(rt *rapid.T) {
 	s.touchedCred = append(s.touchedCred, nc)
 }
 
-func countSince(ts []time.Time, since time.Time) int {
-	n := 0
-	for _, t := range ts {
-		if t.After(since) {
-			n++
-		}
-	}
-	return n
-}
 
 func (s *machine) passwordChange(rt *rapid.T) {
 	c := s.pickCaller(rt)

@@ -1554,7 +1554,6 @@ func (s *machine) login(rt *rapid.T) {
 	s.touchedCred = append(s.touchedCred, nc)
 }
 
-
 func (s *machine) passwordChange(rt *rapid.T) {
 	c := s.pickCaller(rt)
 	s.passwordAttempt(rt, c, rapid.IntRange(0, 2).Draw(rt, "right current password") > 0)

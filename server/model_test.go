@@ -37,6 +37,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"math/big"
 	"os"
 	"sort"
@@ -1612,6 +1613,12 @@ func (s *machine) passwordAttempt(rt *rapid.T, c *mCred, right bool) {
 				e = expect{ok: true}
 			} else {
 				e = refuse(400, "wrong-password", "R19")
+			}
+		case math.Abs(u.guessBudget(m.now)-1) < 1e-6:
+			// AMBIGUOUS: exactly one guess refilled; floating point decides.
+			e = expect{ok: right, refusals: []refusal{{429, "password-guessing", "R23"}}}
+			if !right {
+				e.refusals = append(e.refusals, refusal{400, "wrong-password", "R19"})
 			}
 		case u.guessBudget(m.now) < 1:
 			// Refused before the password is even compared.

@@ -94,6 +94,9 @@ func (s *Store) NewFeed(cfg FeedConfig, apply func(Change)) *Feed {
 	if cfg.ListenURL == "" {
 		cfg.ListenURL = s.url
 	}
+	// Named, so that an operator (or a fault test) can tell it apart in
+	// pg_stat_activity.
+	cfg.ListenURL = withParam(cfg.ListenURL, "application_name", "tokend-listener")
 	f := &Feed{st: s, cfg: cfg, apply: apply, bell: make(chan struct{}, 1)}
 	f.applied.Store(-1)
 	return f

@@ -185,14 +185,19 @@ func createPrivateFile(path string) error {
 // PgBouncer (42P05): the safe default works with and without a pooler; an
 // operator with direct connections may choose cache_statement.
 func withQueryMode(databaseURL string) string {
-	if strings.Contains(databaseURL, "default_query_exec_mode=") {
+	return withParam(withParam(databaseURL, "default_query_exec_mode", "exec"), "application_name", "tokend")
+}
+
+// withParam adds name=value to a postgres:// URL unless it names it.
+func withParam(databaseURL, name, value string) string {
+	if strings.Contains(databaseURL, name+"=") {
 		return databaseURL
 	}
 	sep := "?"
 	if strings.Contains(databaseURL, "?") {
 		sep = "&"
 	}
-	return databaseURL + sep + "default_query_exec_mode=exec"
+	return databaseURL + sep + name + "=" + value
 }
 
 // redactURL drops a password from a URL before it reaches a message.

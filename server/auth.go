@@ -181,25 +181,31 @@ func (s *Server) resolveToken(ctx context.Context, value string) (*Principal, er
 }
 
 func (s *Server) principalForLegacyPair(ctx context.Context, uuid, sec string) (*Principal, error) {
-	cred, err := s.store.TokenByLegacyUUID(ctx, strings.ToLower(uuid))
+	creds, err := s.store.TokensByLegacyUUID(ctx, strings.ToLower(uuid))
 	if err != nil {
 		return nil, authLookupError(err)
 	}
-	// Under the key that digested it; constant time: the digest compared
-	// here is a stored secret's.
-	keyID := s.keys.IDs()[0]
-	if cred.Token.DigestKeyID != nil {
-		keyID = *cred.Token.DigestKeyID
+	// Each company may have imported this UUID; the secret decides which,
+	// compared under the key that digested each one, in constant time.
+	var match *store.Credential
+	for _, cred := range creds {
+		keyID := s.keys.IDs()[0]
+		if cred.Token.DigestKeyID != nil {
+			keyID = *cred.Token.DigestKeyID
+		}
+		if d, err := s.keys.DigestWith(keyID, sec); err == nil && secret.Equal(cred.Token.Digest, d) {
+			match = cred
+		}
 	}
-	d, err := s.keys.DigestWith(keyID, sec)
-	if err != nil || !secret.Equal(cred.Token.Digest, d) {
+	if match == nil {
+		s.metrics.verifications.WithLabelValues(string(rules.Unknown)).Inc()
 		return nil, errUnauthorized
 	}
 	// R16: an SSO user cannot authenticate with UUID + secret.
-	if cred.User != nil && cred.User.SSO {
+	if match.User != nil && match.User.SSO {
 		return nil, errUnauthorized
 	}
-	return s.admit(cred)
+	return s.admit(match)
 }
 
 func authLookupError(err error) error {

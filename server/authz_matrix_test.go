@@ -481,9 +481,13 @@ func inCompany(path, body string) func(*matrixWorld, int64) (string, string, str
 }
 
 var matrixOps = map[string]matrixOp{
-	"healthz":                    {call: fixed("GET", "/healthz", "")},
-	"readyz":                     {call: fixed("GET", "/readyz", "")},
-	"login":                      {call: fixed("POST", "/v1/login", `{"email":"nobody@example.com","password":"not the password"}`)},
+	"healthz": {call: fixed("GET", "/healthz", "")},
+	"readyz":  {call: fixed("GET", "/readyz", "")},
+	// A different unknown account each time: one account's wrong
+	// passwords are bounded (R23), and the matrix asks 11 times.
+	"login": {call: func(*matrixWorld, int64) (string, string, string) {
+		return "POST", "/v1/login", fmt.Sprintf(`{"email":"nobody-%s@example.com","password":"not the password"}`, uuid.NewString()[:8])
+	}},
 	"revokeLeakedToken":          {call: fixed("POST", "/v2/api_tokens/revoke_leaked", `{"token":"tkd_not_a_real_token"}`)},
 	"GET /api-docs":              {call: fixed("GET", "/api-docs", "")},
 	"GET /api/v1/api-docs":       {call: fixed("GET", "/api/v1/api-docs", "")},

@@ -51,6 +51,13 @@ func fromRefusal(r *rules.Refusal) *Problem {
 	return &Problem{Status: statusOfKind[t.Kind], Kind: string(r.Code), Rule: t.Rule, Title: t.Title, Detail: r.Detail}
 }
 
+// fieldRefusal is a 400 validation problem about one field: where and what
+// kind of wrong, never the submitted value.
+func fieldRefusal(field, message string) *Problem {
+	return &Problem{Status: http.StatusBadRequest, Kind: "validation", Detail: field + ": " + message,
+		Fields: []api.FieldProblem{{Field: field, Message: message}}}
+}
+
 func badRequest(format string, args ...any) *Problem {
 	return &Problem{Status: http.StatusBadRequest, Kind: "bad-request", Detail: fmt.Sprintf(format, args...)}
 }

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -84,6 +86,7 @@ type serveCmd struct {
 	DisabledRetention   time.Duration `name:"disabled-retention" env:"TOKEND_DISABLED_RETENTION" default:"168h" help:"How long disabled tokens are kept before the purge."`
 	AuthFailureLimit    int           `name:"auth-failure-limit" env:"TOKEND_AUTH_FAILURE_LIMIT" default:"30" help:"Failed authentications one address may make per window before it gets 429."`
 	AuthFailureWindow   time.Duration `name:"auth-failure-window" env:"TOKEND_AUTH_FAILURE_WINDOW" default:"5m" help:"The window of --auth-failure-limit."`
+	TrustedProxies      []string      `name:"trusted-proxies" env:"TOKEND_TRUSTED_PROXIES" sep:"," help:"CIDRs of the proxies whose X-Forwarded-For is believed (R23); none by default: the client address is the connection's."`
 	SMTPHost            string        `name:"smtp-host" env:"TOKEND_SMTP_HOST" help:"SMTP server for expiry e-mails (empty: no e-mail)."`
 	SMTPPort            int           `name:"smtp-port" env:"TOKEND_SMTP_PORT" default:"587" help:"SMTP port."`
 	SMTPUsername        string        `name:"smtp-username" env:"TOKEND_SMTP_USERNAME" help:"SMTP user (PLAIN auth)."`
@@ -111,7 +114,12 @@ func (c *serveCmd) Run() error {
 	}
 	defer st.Close()
 	format, _ := secret.ParseFormat(c.TokenFormat)
+	proxies, err := parsePrefixes(c.TrustedProxies)
+	if err != nil {
+		return usageErrorf("--trusted-proxies: %v", err)
+	}
 	cfg := server.Config{Keys: keys, SecretRetrieval: c.SecretRetrieval == "on", Logger: log, TokenFormat: format,
+		TrustedProxies: proxies,
 		DisabledRetention: c.DisabledRetention,
 		AuthFailureLimit:  c.AuthFailureLimit, AuthFailureWindow: c.AuthFailureWindow,
 		CacheSize: cacheSize(c.CacheSize), CacheTTL: c.CacheTTL, StaleBound: c.StaleBound,
@@ -238,4 +246,29 @@ func cacheSize(n int) int {
 		return -1
 	}
 	return n
+}
+
+// parsePrefixes reads CIDRs (a bare address is its own /32 or /128).
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range list {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if !strings.Contains(v, "/") {
+			a, err := netip.ParseAddr(v)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an address or CIDR", v)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR", v)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

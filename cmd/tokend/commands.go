@@ -119,7 +119,7 @@ func (c *serveCmd) Run() error {
 		return usageErrorf("--trusted-proxies: %v", err)
 	}
 	cfg := server.Config{Keys: keys, SecretRetrieval: c.SecretRetrieval == "on", Logger: log, TokenFormat: format,
-		TrustedProxies: proxies,
+		TrustedProxies:    proxies,
 		DisabledRetention: c.DisabledRetention,
 		AuthFailureLimit:  c.AuthFailureLimit, AuthFailureWindow: c.AuthFailureWindow,
 		CacheSize: cacheSize(c.CacheSize), CacheTTL: c.CacheTTL, StaleBound: c.StaleBound,

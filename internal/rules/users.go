@@ -35,10 +35,10 @@ type NewUserRequest struct {
 	Email         string // already canonical
 	EmailSkeleton string // its confusable skeleton
 	Realname      string
-	Role      perm.Role
-	Enabled   bool
-	SSO       bool
-	APIAccess bool
+	Role          perm.Role
+	Enabled       bool
+	SSO           bool
+	APIAccess     bool
 	// PasswordHash is the hash of the initial password the administrator
 	// chose, nil for none.
 	PasswordHash *string

@@ -66,15 +66,8 @@ func (b *failureBudget) key(k string) *budgetKey {
 	return bk
 }
 
-// left is how many failures k may still have now, the attempts in flight
-// counted as failures, and when the next one is forgiven.
-func (b *failureBudget) left(k string) (float64, time.Duration) {
-	bk := b.key(k)
-	bk.mu.Lock()
-	defer bk.mu.Unlock()
-	return b.leftLocked(bk)
-}
-
+// leftLocked is how many failures a key may still have now, the attempts
+// in flight counted as failures, and when the next one is forgiven.
 func (b *failureBudget) leftLocked(bk *budgetKey) (float64, time.Duration) {
 	left := bk.lim.TokensAt(b.now()) - float64(bk.inflight)
 	if left >= 1 {

@@ -215,6 +215,7 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	// header anybody can send.
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 	e.Use(middleware.RequestID())
+	e.Use(s.securityHeaders)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false, LogErrorFunc: s.logPanic}))
 	e.Use(s.requestLogger())
 	e.Use(s.observe)
@@ -356,6 +357,22 @@ func (s *Server) authorize(next api.StrictHandlerFunc, operation string) api.Str
 			return nil, err
 		}
 		return next(c, request)
+	}
+}
+
+// securityHeaders: every answer is nosniff; every API answer is no-store
+// (create, renew, secret, sign-in and import carry secrets, and the rest
+// is nobody's cache's business) and never framed.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		if s.routes.inSpec(c.Request().Method, c.Path()) || c.Path() == "" {
+			h.Set("Cache-Control", "no-store")
+			h.Set("Referrer-Policy", "no-referrer")
+			h.Set("X-Frame-Options", "DENY")
+		}
+		return next(c)
 	}
 }
 

@@ -87,7 +87,8 @@ var matrixTable = map[string]rows{
 	// The web console's static assets (it signs in through the API) and the
 	// Prometheus metrics: DESIGN.md does not list them; they are public.
 	"GET /console": {"*": {tNone: 200}},
-	"GET /metrics": {"*": {tNone: 200}},
+	// Metrics are served on their own listener (TOKEND_METRICS_LISTEN).
+	"GET /metrics": {"*": {tNone: 404}},
 
 	// Any authenticated caller.
 	"listPermissions": {

@@ -67,8 +67,10 @@ type Config struct {
 	// RequestTimeout bounds each request's work, database included: a
 	// database that hangs yields 503, not a hung client (default 10 s).
 	RequestTimeout time.Duration
-	// Metrics is where tokend registers its Prometheus series, served at
-	// /metrics; nil makes a registry of its own (with the Go runtime's).
+	// Metrics is where tokend registers its Prometheus series; nil makes a
+	// registry of its own (with the Go runtime's). They are not served on
+	// the API listener (strangers must not read them): serve them with
+	// MetricsHandler on a listener of their own (TOKEND_METRICS_LISTEN).
 	Metrics *prometheus.Registry
 	// CacheSize bounds the verification cache in entries; 0 means 100,000,
 	// negative disables the cache. CacheTTL bounds how long an entry lives
@@ -247,7 +249,6 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 
 	api.RegisterHandlers(e, api.NewStrictHandler(s, []api.StrictMiddlewareFunc{s.authorize}))
 
-	e.GET("/metrics", metricsHandler(cfg.Metrics))
 
 	serveSpec := func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, specJSON) }
 	e.GET("/api/v1/api-docs", serveSpec)

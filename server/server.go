@@ -249,7 +249,6 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 
 	api.RegisterHandlers(e, api.NewStrictHandler(s, []api.StrictMiddlewareFunc{s.authorize}))
 
-
 	serveSpec := func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, specJSON) }
 	e.GET("/api/v1/api-docs", serveSpec)
 	e.GET("/api-docs/openapi.json", serveSpec)

@@ -413,7 +413,10 @@ type Company struct {
 
 	// ParentId The partner's technical tenant; null for a top-level company.
 	ParentId nullable.Nullable[int64] `json:"parent_id"`
-	Uuid     openapi_types.UUID       `json:"uuid"`
+
+	// RateLimit The default rate limit of the company's tokens (those without their own); null for none.
+	RateLimit nullable.Nullable[RateLimit] `json:"rate_limit"`
+	Uuid      openapi_types.UUID           `json:"uuid"`
 }
 
 // ClientCreate defines model for ClientCreate.
@@ -433,6 +436,9 @@ type ClientList struct {
 type ClientUpdate struct {
 	Enabled *bool `json:"enabled,omitempty"`
 	Name    *Name `json:"name,omitempty"`
+
+	// RateLimit The default rate limit of the company's tokens (those without their own); null for none.
+	RateLimit nullable.Nullable[RateLimit] `json:"rate_limit,omitempty"`
 }
 
 // CurrentUser For a shared token, which no person owns, `id` is 0, `uuid` the nil UUID and `realname` the token's name.
@@ -619,6 +625,12 @@ type Problem struct {
 // branch on these, never on `detail`.
 type ProblemType string
 
+// RateLimit At most `requests` requests per `window_seconds` (a token bucket refilling continuously).
+type RateLimit struct {
+	Requests      int32 `json:"requests"`
+	WindowSeconds int32 `json:"window_seconds"`
+}
+
 // RenewRequest defines model for RenewRequest.
 type RenewRequest struct {
 	// GracePeriodSeconds How long the old value keeps working (at most 24 h).
@@ -680,6 +692,9 @@ type Token struct {
 	// PurgeAt When a disabled token will be deleted (R14, disabled_at + the deployment's retention); null while enabled.
 	PurgeAt nullable.Nullable[time.Time] `json:"purge_at"`
 
+	// RateLimit The token's own rate limit; null uses its company's default (Company.rate_limit), if any.
+	RateLimit nullable.Nullable[RateLimit] `json:"rate_limit"`
+
 	// Realname The token's name.
 	Realname  string                       `json:"realname"`
 	RenewedAt nullable.Nullable[time.Time] `json:"renewed_at"`
@@ -703,7 +718,10 @@ type TokenCreate struct {
 
 	// Permissions Role names and/or catalog permissions (`resource:action`); role names expand to their sets (R1).
 	Permissions PermissionList `json:"permissions"`
-	Realname    Name           `json:"realname"`
+
+	// RateLimit The token's own rate limit; absent or null uses its company's default.
+	RateLimit nullable.Nullable[RateLimit] `json:"rate_limit,omitempty"`
+	Realname  Name                         `json:"realname"`
 
 	// Shared A company token (R5); needs `api_tokens:manage`.
 	Shared *bool `json:"shared,omitempty"`
@@ -730,7 +748,10 @@ type TokenUpdate struct {
 
 	// Permissions Role names and/or catalog permissions (`resource:action`); role names expand to their sets (R1).
 	Permissions *PermissionList `json:"permissions,omitempty"`
-	Realname    *Name           `json:"realname,omitempty"`
+
+	// RateLimit A new rate limit for the token; null removes its own (its company's default applies).
+	RateLimit nullable.Nullable[RateLimit] `json:"rate_limit,omitempty"`
+	Realname  *Name                        `json:"realname,omitempty"`
 }
 
 // TokenWithSecret defines model for TokenWithSecret.
@@ -763,6 +784,9 @@ type TokenWithSecret struct {
 
 	// PurgeAt When a disabled token will be deleted (R14, disabled_at + the deployment's retention); null while enabled.
 	PurgeAt nullable.Nullable[time.Time] `json:"purge_at"`
+
+	// RateLimit The token's own rate limit; null uses its company's default (Company.rate_limit), if any.
+	RateLimit nullable.Nullable[RateLimit] `json:"rate_limit"`
 
 	// Realname The token's name.
 	Realname  string                       `json:"realname"`
@@ -1938,18 +1962,52 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 
 }
 
-type BadRequestApplicationProblemPlusJSONResponse Problem
+type BadRequestResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+type BadRequestApplicationProblemPlusJSONResponse struct {
+	Body Problem
 
-type ConflictApplicationProblemPlusJSONResponse Problem
+	Headers BadRequestResponseHeaders
+}
+
+type ConflictResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+type ConflictApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers ConflictResponseHeaders
+}
 
 type ErrorApplicationProblemPlusJSONResponse Problem
 
-type ForbiddenApplicationProblemPlusJSONResponse Problem
+type ForbiddenResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+type ForbiddenApplicationProblemPlusJSONResponse struct {
+	Body Problem
 
-type NotFoundApplicationProblemPlusJSONResponse Problem
+	Headers ForbiddenResponseHeaders
+}
+
+type NotFoundResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+type NotFoundApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers NotFoundResponseHeaders
+}
 
 type TooManyRequestsResponseHeaders struct {
-	RetryAfter *int32
+	RateLimit       *string
+	RateLimitPolicy *string
+	RetryAfter      *int32
 }
 type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -1957,7 +2015,15 @@ type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 	Headers TooManyRequestsResponseHeaders
 }
 
-type UnauthorizedApplicationProblemPlusJSONResponse Problem
+type UnauthorizedResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+type UnauthorizedApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnauthorizedResponseHeaders
+}
 
 type UnavailableResponseHeaders struct {
 	RetryAfter *int32
@@ -2071,15 +2137,29 @@ type LoginResponseObject interface {
 	VisitLoginResponse(w http.ResponseWriter) error
 }
 
-type Login200JSONResponse Session
+type Login200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type Login200JSONResponse struct {
+	Body    Session
+	Headers Login200ResponseHeaders
+}
 
 func (response Login200JSONResponse) VisitLoginResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2092,10 +2172,16 @@ type Login400ApplicationProblemPlusJSONResponse struct {
 func (response Login400ApplicationProblemPlusJSONResponse) VisitLoginResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2108,10 +2194,16 @@ type Login401ApplicationProblemPlusJSONResponse struct {
 func (response Login401ApplicationProblemPlusJSONResponse) VisitLoginResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2141,10 +2233,22 @@ type LogoutResponseObject interface {
 	VisitLogoutResponse(w http.ResponseWriter) error
 }
 
+type Logout204ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
 type Logout204Response struct {
+	Headers Logout204ResponseHeaders
 }
 
 func (response Logout204Response) VisitLogoutResponse(w http.ResponseWriter) error {
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(204)
 	return nil
 }
@@ -2156,10 +2260,16 @@ type Logout401ApplicationProblemPlusJSONResponse struct {
 func (response Logout401ApplicationProblemPlusJSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2189,15 +2299,29 @@ type GetCurrentUserResponseObject interface {
 	VisitGetCurrentUserResponse(w http.ResponseWriter) error
 }
 
-type GetCurrentUser200JSONResponse CurrentUser
+type GetCurrentUser200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type GetCurrentUser200JSONResponse struct {
+	Body    CurrentUser
+	Headers GetCurrentUser200ResponseHeaders
+}
 
 func (response GetCurrentUser200JSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2210,10 +2334,16 @@ type GetCurrentUser401ApplicationProblemPlusJSONResponse struct {
 func (response GetCurrentUser401ApplicationProblemPlusJSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2244,15 +2374,29 @@ type PostCurrentUserResponseObject interface {
 	VisitPostCurrentUserResponse(w http.ResponseWriter) error
 }
 
-type PostCurrentUser200JSONResponse CurrentUser
+type PostCurrentUser200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type PostCurrentUser200JSONResponse struct {
+	Body    CurrentUser
+	Headers PostCurrentUser200ResponseHeaders
+}
 
 func (response PostCurrentUser200JSONResponse) VisitPostCurrentUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2265,10 +2409,16 @@ type PostCurrentUser400ApplicationProblemPlusJSONResponse struct {
 func (response PostCurrentUser400ApplicationProblemPlusJSONResponse) VisitPostCurrentUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2281,10 +2431,16 @@ type PostCurrentUser401ApplicationProblemPlusJSONResponse struct {
 func (response PostCurrentUser401ApplicationProblemPlusJSONResponse) VisitPostCurrentUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2315,10 +2471,22 @@ type ChangePasswordResponseObject interface {
 	VisitChangePasswordResponse(w http.ResponseWriter) error
 }
 
+type ChangePassword204ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
 type ChangePassword204Response struct {
+	Headers ChangePassword204ResponseHeaders
 }
 
 func (response ChangePassword204Response) VisitChangePasswordResponse(w http.ResponseWriter) error {
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(204)
 	return nil
 }
@@ -2330,10 +2498,16 @@ type ChangePassword400ApplicationProblemPlusJSONResponse struct {
 func (response ChangePassword400ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2346,10 +2520,16 @@ type ChangePassword401ApplicationProblemPlusJSONResponse struct {
 func (response ChangePassword401ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2362,10 +2542,16 @@ type ChangePassword403ApplicationProblemPlusJSONResponse struct {
 func (response ChangePassword403ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2382,6 +2568,12 @@ func (response ChangePassword429ApplicationProblemPlusJSONResponse) VisitChangeP
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
 	}
@@ -2415,15 +2607,29 @@ type ListActivityResponseObject interface {
 	VisitListActivityResponse(w http.ResponseWriter) error
 }
 
-type ListActivity200JSONResponse ActivityList
+type ListActivity200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type ListActivity200JSONResponse struct {
+	Body    ActivityList
+	Headers ListActivity200ResponseHeaders
+}
 
 func (response ListActivity200JSONResponse) VisitListActivityResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2436,10 +2642,16 @@ type ListActivity400ApplicationProblemPlusJSONResponse struct {
 func (response ListActivity400ApplicationProblemPlusJSONResponse) VisitListActivityResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2452,10 +2664,16 @@ type ListActivity401ApplicationProblemPlusJSONResponse struct {
 func (response ListActivity401ApplicationProblemPlusJSONResponse) VisitListActivityResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2468,10 +2686,16 @@ type ListActivity403ApplicationProblemPlusJSONResponse struct {
 func (response ListActivity403ApplicationProblemPlusJSONResponse) VisitListActivityResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2502,15 +2726,29 @@ type ListTokensResponseObject interface {
 	VisitListTokensResponse(w http.ResponseWriter) error
 }
 
-type ListTokens200JSONResponse TokenList
+type ListTokens200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type ListTokens200JSONResponse struct {
+	Body    TokenList
+	Headers ListTokens200ResponseHeaders
+}
 
 func (response ListTokens200JSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2523,10 +2761,16 @@ type ListTokens400ApplicationProblemPlusJSONResponse struct {
 func (response ListTokens400ApplicationProblemPlusJSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2539,10 +2783,16 @@ type ListTokens401ApplicationProblemPlusJSONResponse struct {
 func (response ListTokens401ApplicationProblemPlusJSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2555,10 +2805,16 @@ type ListTokens403ApplicationProblemPlusJSONResponse struct {
 func (response ListTokens403ApplicationProblemPlusJSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2589,15 +2845,29 @@ type CreateTokenResponseObject interface {
 	VisitCreateTokenResponse(w http.ResponseWriter) error
 }
 
-type CreateToken201JSONResponse TokenWithSecret
+type CreateToken201ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type CreateToken201JSONResponse struct {
+	Body    TokenWithSecret
+	Headers CreateToken201ResponseHeaders
+}
 
 func (response CreateToken201JSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2610,10 +2880,16 @@ type CreateToken400ApplicationProblemPlusJSONResponse struct {
 func (response CreateToken400ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2626,10 +2902,16 @@ type CreateToken401ApplicationProblemPlusJSONResponse struct {
 func (response CreateToken401ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2642,10 +2924,16 @@ type CreateToken403ApplicationProblemPlusJSONResponse struct {
 func (response CreateToken403ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2658,10 +2946,16 @@ type CreateToken404ApplicationProblemPlusJSONResponse struct {
 func (response CreateToken404ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2692,15 +2986,29 @@ type RevokeLeakedTokenResponseObject interface {
 	VisitRevokeLeakedTokenResponse(w http.ResponseWriter) error
 }
 
-type RevokeLeakedToken202JSONResponse Accepted
+type RevokeLeakedToken202ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type RevokeLeakedToken202JSONResponse struct {
+	Body    Accepted
+	Headers RevokeLeakedToken202ResponseHeaders
+}
 
 func (response RevokeLeakedToken202JSONResponse) VisitRevokeLeakedTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(202)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2713,10 +3021,16 @@ type RevokeLeakedToken400ApplicationProblemPlusJSONResponse struct {
 func (response RevokeLeakedToken400ApplicationProblemPlusJSONResponse) VisitRevokeLeakedTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2733,6 +3047,12 @@ func (response RevokeLeakedToken429ApplicationProblemPlusJSONResponse) VisitRevo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
 	}
@@ -2766,15 +3086,29 @@ type VerifyTokenResponseObject interface {
 	VisitVerifyTokenResponse(w http.ResponseWriter) error
 }
 
-type VerifyToken200JSONResponse VerifyResult
+type VerifyToken200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type VerifyToken200JSONResponse struct {
+	Body    VerifyResult
+	Headers VerifyToken200ResponseHeaders
+}
 
 func (response VerifyToken200JSONResponse) VisitVerifyTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2787,10 +3121,16 @@ type VerifyToken400ApplicationProblemPlusJSONResponse struct {
 func (response VerifyToken400ApplicationProblemPlusJSONResponse) VisitVerifyTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2803,10 +3143,16 @@ type VerifyToken401ApplicationProblemPlusJSONResponse struct {
 func (response VerifyToken401ApplicationProblemPlusJSONResponse) VisitVerifyTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2819,10 +3165,16 @@ type VerifyToken403ApplicationProblemPlusJSONResponse struct {
 func (response VerifyToken403ApplicationProblemPlusJSONResponse) VisitVerifyTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2853,10 +3205,22 @@ type DeleteTokenResponseObject interface {
 	VisitDeleteTokenResponse(w http.ResponseWriter) error
 }
 
+type DeleteToken204ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
 type DeleteToken204Response struct {
+	Headers DeleteToken204ResponseHeaders
 }
 
 func (response DeleteToken204Response) VisitDeleteTokenResponse(w http.ResponseWriter) error {
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(204)
 	return nil
 }
@@ -2868,10 +3232,16 @@ type DeleteToken400ApplicationProblemPlusJSONResponse struct {
 func (response DeleteToken400ApplicationProblemPlusJSONResponse) VisitDeleteTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2884,10 +3254,16 @@ type DeleteToken401ApplicationProblemPlusJSONResponse struct {
 func (response DeleteToken401ApplicationProblemPlusJSONResponse) VisitDeleteTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2900,10 +3276,16 @@ type DeleteToken403ApplicationProblemPlusJSONResponse struct {
 func (response DeleteToken403ApplicationProblemPlusJSONResponse) VisitDeleteTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2916,10 +3298,16 @@ type DeleteToken404ApplicationProblemPlusJSONResponse struct {
 func (response DeleteToken404ApplicationProblemPlusJSONResponse) VisitDeleteTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2950,15 +3338,29 @@ type GetTokenResponseObject interface {
 	VisitGetTokenResponse(w http.ResponseWriter) error
 }
 
-type GetToken200JSONResponse Token
+type GetToken200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type GetToken200JSONResponse struct {
+	Body    Token
+	Headers GetToken200ResponseHeaders
+}
 
 func (response GetToken200JSONResponse) VisitGetTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2971,10 +3373,16 @@ type GetToken400ApplicationProblemPlusJSONResponse struct {
 func (response GetToken400ApplicationProblemPlusJSONResponse) VisitGetTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2987,10 +3395,16 @@ type GetToken401ApplicationProblemPlusJSONResponse struct {
 func (response GetToken401ApplicationProblemPlusJSONResponse) VisitGetTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3003,10 +3417,16 @@ type GetToken403ApplicationProblemPlusJSONResponse struct {
 func (response GetToken403ApplicationProblemPlusJSONResponse) VisitGetTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3019,10 +3439,16 @@ type GetToken404ApplicationProblemPlusJSONResponse struct {
 func (response GetToken404ApplicationProblemPlusJSONResponse) VisitGetTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3054,15 +3480,29 @@ type UpdateTokenResponseObject interface {
 	VisitUpdateTokenResponse(w http.ResponseWriter) error
 }
 
-type UpdateToken200JSONResponse Token
+type UpdateToken200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type UpdateToken200JSONResponse struct {
+	Body    Token
+	Headers UpdateToken200ResponseHeaders
+}
 
 func (response UpdateToken200JSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3075,10 +3515,16 @@ type UpdateToken400ApplicationProblemPlusJSONResponse struct {
 func (response UpdateToken400ApplicationProblemPlusJSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3091,10 +3537,16 @@ type UpdateToken401ApplicationProblemPlusJSONResponse struct {
 func (response UpdateToken401ApplicationProblemPlusJSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3107,10 +3559,16 @@ type UpdateToken403ApplicationProblemPlusJSONResponse struct {
 func (response UpdateToken403ApplicationProblemPlusJSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3123,10 +3581,16 @@ type UpdateToken404ApplicationProblemPlusJSONResponse struct {
 func (response UpdateToken404ApplicationProblemPlusJSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3139,10 +3603,16 @@ type UpdateToken409ApplicationProblemPlusJSONResponse struct {
 func (response UpdateToken409ApplicationProblemPlusJSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3174,15 +3644,29 @@ type RenewTokenResponseObject interface {
 	VisitRenewTokenResponse(w http.ResponseWriter) error
 }
 
-type RenewToken200JSONResponse TokenWithSecret
+type RenewToken200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type RenewToken200JSONResponse struct {
+	Body    TokenWithSecret
+	Headers RenewToken200ResponseHeaders
+}
 
 func (response RenewToken200JSONResponse) VisitRenewTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3195,10 +3679,16 @@ type RenewToken400ApplicationProblemPlusJSONResponse struct {
 func (response RenewToken400ApplicationProblemPlusJSONResponse) VisitRenewTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3211,10 +3701,16 @@ type RenewToken401ApplicationProblemPlusJSONResponse struct {
 func (response RenewToken401ApplicationProblemPlusJSONResponse) VisitRenewTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3227,10 +3723,16 @@ type RenewToken403ApplicationProblemPlusJSONResponse struct {
 func (response RenewToken403ApplicationProblemPlusJSONResponse) VisitRenewTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3243,10 +3745,16 @@ type RenewToken404ApplicationProblemPlusJSONResponse struct {
 func (response RenewToken404ApplicationProblemPlusJSONResponse) VisitRenewTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3277,15 +3785,29 @@ type GetTokenSecretResponseObject interface {
 	VisitGetTokenSecretResponse(w http.ResponseWriter) error
 }
 
-type GetTokenSecret200JSONResponse TokenSecret
+type GetTokenSecret200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type GetTokenSecret200JSONResponse struct {
+	Body    TokenSecret
+	Headers GetTokenSecret200ResponseHeaders
+}
 
 func (response GetTokenSecret200JSONResponse) VisitGetTokenSecretResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3298,10 +3820,16 @@ type GetTokenSecret400ApplicationProblemPlusJSONResponse struct {
 func (response GetTokenSecret400ApplicationProblemPlusJSONResponse) VisitGetTokenSecretResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3314,10 +3842,16 @@ type GetTokenSecret401ApplicationProblemPlusJSONResponse struct {
 func (response GetTokenSecret401ApplicationProblemPlusJSONResponse) VisitGetTokenSecretResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3330,10 +3864,16 @@ type GetTokenSecret403ApplicationProblemPlusJSONResponse struct {
 func (response GetTokenSecret403ApplicationProblemPlusJSONResponse) VisitGetTokenSecretResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3346,10 +3886,16 @@ type GetTokenSecret404ApplicationProblemPlusJSONResponse struct {
 func (response GetTokenSecret404ApplicationProblemPlusJSONResponse) VisitGetTokenSecretResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3380,15 +3926,29 @@ type ListClientsResponseObject interface {
 	VisitListClientsResponse(w http.ResponseWriter) error
 }
 
-type ListClients200JSONResponse ClientList
+type ListClients200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type ListClients200JSONResponse struct {
+	Body    ClientList
+	Headers ListClients200ResponseHeaders
+}
 
 func (response ListClients200JSONResponse) VisitListClientsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3401,10 +3961,16 @@ type ListClients400ApplicationProblemPlusJSONResponse struct {
 func (response ListClients400ApplicationProblemPlusJSONResponse) VisitListClientsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3417,10 +3983,16 @@ type ListClients401ApplicationProblemPlusJSONResponse struct {
 func (response ListClients401ApplicationProblemPlusJSONResponse) VisitListClientsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3451,15 +4023,29 @@ type CreateClientResponseObject interface {
 	VisitCreateClientResponse(w http.ResponseWriter) error
 }
 
-type CreateClient201JSONResponse Company
+type CreateClient201ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type CreateClient201JSONResponse struct {
+	Body    Company
+	Headers CreateClient201ResponseHeaders
+}
 
 func (response CreateClient201JSONResponse) VisitCreateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3472,10 +4058,16 @@ type CreateClient400ApplicationProblemPlusJSONResponse struct {
 func (response CreateClient400ApplicationProblemPlusJSONResponse) VisitCreateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3488,10 +4080,16 @@ type CreateClient401ApplicationProblemPlusJSONResponse struct {
 func (response CreateClient401ApplicationProblemPlusJSONResponse) VisitCreateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3504,10 +4102,16 @@ type CreateClient403ApplicationProblemPlusJSONResponse struct {
 func (response CreateClient403ApplicationProblemPlusJSONResponse) VisitCreateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3538,15 +4142,29 @@ type GetClientResponseObject interface {
 	VisitGetClientResponse(w http.ResponseWriter) error
 }
 
-type GetClient200JSONResponse Company
+type GetClient200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type GetClient200JSONResponse struct {
+	Body    Company
+	Headers GetClient200ResponseHeaders
+}
 
 func (response GetClient200JSONResponse) VisitGetClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3559,10 +4177,16 @@ type GetClient400ApplicationProblemPlusJSONResponse struct {
 func (response GetClient400ApplicationProblemPlusJSONResponse) VisitGetClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3575,10 +4199,16 @@ type GetClient401ApplicationProblemPlusJSONResponse struct {
 func (response GetClient401ApplicationProblemPlusJSONResponse) VisitGetClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3591,10 +4221,16 @@ type GetClient404ApplicationProblemPlusJSONResponse struct {
 func (response GetClient404ApplicationProblemPlusJSONResponse) VisitGetClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3626,15 +4262,29 @@ type UpdateClientResponseObject interface {
 	VisitUpdateClientResponse(w http.ResponseWriter) error
 }
 
-type UpdateClient200JSONResponse Company
+type UpdateClient200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type UpdateClient200JSONResponse struct {
+	Body    Company
+	Headers UpdateClient200ResponseHeaders
+}
 
 func (response UpdateClient200JSONResponse) VisitUpdateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3647,10 +4297,16 @@ type UpdateClient400ApplicationProblemPlusJSONResponse struct {
 func (response UpdateClient400ApplicationProblemPlusJSONResponse) VisitUpdateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3663,10 +4319,16 @@ type UpdateClient401ApplicationProblemPlusJSONResponse struct {
 func (response UpdateClient401ApplicationProblemPlusJSONResponse) VisitUpdateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3679,10 +4341,16 @@ type UpdateClient403ApplicationProblemPlusJSONResponse struct {
 func (response UpdateClient403ApplicationProblemPlusJSONResponse) VisitUpdateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3695,10 +4363,16 @@ type UpdateClient404ApplicationProblemPlusJSONResponse struct {
 func (response UpdateClient404ApplicationProblemPlusJSONResponse) VisitUpdateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3729,15 +4403,29 @@ type ListNodesResponseObject interface {
 	VisitListNodesResponse(w http.ResponseWriter) error
 }
 
-type ListNodes200JSONResponse NodeList
+type ListNodes200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type ListNodes200JSONResponse struct {
+	Body    NodeList
+	Headers ListNodes200ResponseHeaders
+}
 
 func (response ListNodes200JSONResponse) VisitListNodesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3750,10 +4438,16 @@ type ListNodes400ApplicationProblemPlusJSONResponse struct {
 func (response ListNodes400ApplicationProblemPlusJSONResponse) VisitListNodesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3766,10 +4460,16 @@ type ListNodes401ApplicationProblemPlusJSONResponse struct {
 func (response ListNodes401ApplicationProblemPlusJSONResponse) VisitListNodesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3782,10 +4482,16 @@ type ListNodes403ApplicationProblemPlusJSONResponse struct {
 func (response ListNodes403ApplicationProblemPlusJSONResponse) VisitListNodesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3816,15 +4522,29 @@ type CreateNodeResponseObject interface {
 	VisitCreateNodeResponse(w http.ResponseWriter) error
 }
 
-type CreateNode201JSONResponse Node
+type CreateNode201ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type CreateNode201JSONResponse struct {
+	Body    Node
+	Headers CreateNode201ResponseHeaders
+}
 
 func (response CreateNode201JSONResponse) VisitCreateNodeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3837,10 +4557,16 @@ type CreateNode400ApplicationProblemPlusJSONResponse struct {
 func (response CreateNode400ApplicationProblemPlusJSONResponse) VisitCreateNodeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3853,10 +4579,16 @@ type CreateNode401ApplicationProblemPlusJSONResponse struct {
 func (response CreateNode401ApplicationProblemPlusJSONResponse) VisitCreateNodeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3869,10 +4601,16 @@ type CreateNode403ApplicationProblemPlusJSONResponse struct {
 func (response CreateNode403ApplicationProblemPlusJSONResponse) VisitCreateNodeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3903,10 +4641,22 @@ type DeleteNodeResponseObject interface {
 	VisitDeleteNodeResponse(w http.ResponseWriter) error
 }
 
+type DeleteNode204ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
 type DeleteNode204Response struct {
+	Headers DeleteNode204ResponseHeaders
 }
 
 func (response DeleteNode204Response) VisitDeleteNodeResponse(w http.ResponseWriter) error {
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(204)
 	return nil
 }
@@ -3918,10 +4668,16 @@ type DeleteNode400ApplicationProblemPlusJSONResponse struct {
 func (response DeleteNode400ApplicationProblemPlusJSONResponse) VisitDeleteNodeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3934,10 +4690,16 @@ type DeleteNode401ApplicationProblemPlusJSONResponse struct {
 func (response DeleteNode401ApplicationProblemPlusJSONResponse) VisitDeleteNodeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3950,10 +4712,16 @@ type DeleteNode403ApplicationProblemPlusJSONResponse struct {
 func (response DeleteNode403ApplicationProblemPlusJSONResponse) VisitDeleteNodeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3966,10 +4734,16 @@ type DeleteNode404ApplicationProblemPlusJSONResponse struct {
 func (response DeleteNode404ApplicationProblemPlusJSONResponse) VisitDeleteNodeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3999,15 +4773,29 @@ type ListPermissionsResponseObject interface {
 	VisitListPermissionsResponse(w http.ResponseWriter) error
 }
 
-type ListPermissions200JSONResponse PermissionCatalog
+type ListPermissions200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type ListPermissions200JSONResponse struct {
+	Body    PermissionCatalog
+	Headers ListPermissions200ResponseHeaders
+}
 
 func (response ListPermissions200JSONResponse) VisitListPermissionsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4020,10 +4808,16 @@ type ListPermissions401ApplicationProblemPlusJSONResponse struct {
 func (response ListPermissions401ApplicationProblemPlusJSONResponse) VisitListPermissionsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4054,15 +4848,29 @@ type ListUsersResponseObject interface {
 	VisitListUsersResponse(w http.ResponseWriter) error
 }
 
-type ListUsers200JSONResponse UserList
+type ListUsers200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type ListUsers200JSONResponse struct {
+	Body    UserList
+	Headers ListUsers200ResponseHeaders
+}
 
 func (response ListUsers200JSONResponse) VisitListUsersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4075,10 +4883,16 @@ type ListUsers400ApplicationProblemPlusJSONResponse struct {
 func (response ListUsers400ApplicationProblemPlusJSONResponse) VisitListUsersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4091,10 +4905,16 @@ type ListUsers401ApplicationProblemPlusJSONResponse struct {
 func (response ListUsers401ApplicationProblemPlusJSONResponse) VisitListUsersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4107,10 +4927,16 @@ type ListUsers403ApplicationProblemPlusJSONResponse struct {
 func (response ListUsers403ApplicationProblemPlusJSONResponse) VisitListUsersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4141,15 +4967,29 @@ type CreateUserResponseObject interface {
 	VisitCreateUserResponse(w http.ResponseWriter) error
 }
 
-type CreateUser201JSONResponse User
+type CreateUser201ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type CreateUser201JSONResponse struct {
+	Body    User
+	Headers CreateUser201ResponseHeaders
+}
 
 func (response CreateUser201JSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4162,10 +5002,16 @@ type CreateUser400ApplicationProblemPlusJSONResponse struct {
 func (response CreateUser400ApplicationProblemPlusJSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4178,10 +5024,16 @@ type CreateUser401ApplicationProblemPlusJSONResponse struct {
 func (response CreateUser401ApplicationProblemPlusJSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4194,10 +5046,16 @@ type CreateUser403ApplicationProblemPlusJSONResponse struct {
 func (response CreateUser403ApplicationProblemPlusJSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4210,10 +5068,16 @@ type CreateUser404ApplicationProblemPlusJSONResponse struct {
 func (response CreateUser404ApplicationProblemPlusJSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4226,10 +5090,16 @@ type CreateUser409ApplicationProblemPlusJSONResponse struct {
 func (response CreateUser409ApplicationProblemPlusJSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4260,10 +5130,22 @@ type DeleteUserResponseObject interface {
 	VisitDeleteUserResponse(w http.ResponseWriter) error
 }
 
+type DeleteUser204ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
 type DeleteUser204Response struct {
+	Headers DeleteUser204ResponseHeaders
 }
 
 func (response DeleteUser204Response) VisitDeleteUserResponse(w http.ResponseWriter) error {
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(204)
 	return nil
 }
@@ -4275,10 +5157,16 @@ type DeleteUser400ApplicationProblemPlusJSONResponse struct {
 func (response DeleteUser400ApplicationProblemPlusJSONResponse) VisitDeleteUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4291,10 +5179,16 @@ type DeleteUser401ApplicationProblemPlusJSONResponse struct {
 func (response DeleteUser401ApplicationProblemPlusJSONResponse) VisitDeleteUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4307,10 +5201,16 @@ type DeleteUser403ApplicationProblemPlusJSONResponse struct {
 func (response DeleteUser403ApplicationProblemPlusJSONResponse) VisitDeleteUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4323,10 +5223,16 @@ type DeleteUser404ApplicationProblemPlusJSONResponse struct {
 func (response DeleteUser404ApplicationProblemPlusJSONResponse) VisitDeleteUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4357,15 +5263,29 @@ type GetUserResponseObject interface {
 	VisitGetUserResponse(w http.ResponseWriter) error
 }
 
-type GetUser200JSONResponse User
+type GetUser200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type GetUser200JSONResponse struct {
+	Body    User
+	Headers GetUser200ResponseHeaders
+}
 
 func (response GetUser200JSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4378,10 +5298,16 @@ type GetUser400ApplicationProblemPlusJSONResponse struct {
 func (response GetUser400ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4394,10 +5320,16 @@ type GetUser401ApplicationProblemPlusJSONResponse struct {
 func (response GetUser401ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4410,10 +5342,16 @@ type GetUser403ApplicationProblemPlusJSONResponse struct {
 func (response GetUser403ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4426,10 +5364,16 @@ type GetUser404ApplicationProblemPlusJSONResponse struct {
 func (response GetUser404ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4461,15 +5405,29 @@ type UpdateUserResponseObject interface {
 	VisitUpdateUserResponse(w http.ResponseWriter) error
 }
 
-type UpdateUser200JSONResponse User
+type UpdateUser200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type UpdateUser200JSONResponse struct {
+	Body    User
+	Headers UpdateUser200ResponseHeaders
+}
 
 func (response UpdateUser200JSONResponse) VisitUpdateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4482,10 +5440,16 @@ type UpdateUser400ApplicationProblemPlusJSONResponse struct {
 func (response UpdateUser400ApplicationProblemPlusJSONResponse) VisitUpdateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4498,10 +5462,16 @@ type UpdateUser401ApplicationProblemPlusJSONResponse struct {
 func (response UpdateUser401ApplicationProblemPlusJSONResponse) VisitUpdateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4514,10 +5484,16 @@ type UpdateUser403ApplicationProblemPlusJSONResponse struct {
 func (response UpdateUser403ApplicationProblemPlusJSONResponse) VisitUpdateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4530,10 +5506,16 @@ type UpdateUser404ApplicationProblemPlusJSONResponse struct {
 func (response UpdateUser404ApplicationProblemPlusJSONResponse) VisitUpdateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4565,15 +5547,29 @@ type ImportLegacyCredentialsResponseObject interface {
 	VisitImportLegacyCredentialsResponse(w http.ResponseWriter) error
 }
 
-type ImportLegacyCredentials201JSONResponse TokenWithSecret
+type ImportLegacyCredentials201ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type ImportLegacyCredentials201JSONResponse struct {
+	Body    TokenWithSecret
+	Headers ImportLegacyCredentials201ResponseHeaders
+}
 
 func (response ImportLegacyCredentials201JSONResponse) VisitImportLegacyCredentialsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4586,10 +5582,16 @@ type ImportLegacyCredentials400ApplicationProblemPlusJSONResponse struct {
 func (response ImportLegacyCredentials400ApplicationProblemPlusJSONResponse) VisitImportLegacyCredentialsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4602,10 +5604,16 @@ type ImportLegacyCredentials401ApplicationProblemPlusJSONResponse struct {
 func (response ImportLegacyCredentials401ApplicationProblemPlusJSONResponse) VisitImportLegacyCredentialsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4618,10 +5626,16 @@ type ImportLegacyCredentials403ApplicationProblemPlusJSONResponse struct {
 func (response ImportLegacyCredentials403ApplicationProblemPlusJSONResponse) VisitImportLegacyCredentialsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4634,10 +5648,16 @@ type ImportLegacyCredentials404ApplicationProblemPlusJSONResponse struct {
 func (response ImportLegacyCredentials404ApplicationProblemPlusJSONResponse) VisitImportLegacyCredentialsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4650,10 +5670,16 @@ type ImportLegacyCredentials409ApplicationProblemPlusJSONResponse struct {
 func (response ImportLegacyCredentials409ApplicationProblemPlusJSONResponse) VisitImportLegacyCredentialsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4684,15 +5710,29 @@ type ListWebhooksResponseObject interface {
 	VisitListWebhooksResponse(w http.ResponseWriter) error
 }
 
-type ListWebhooks200JSONResponse WebhookList
+type ListWebhooks200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type ListWebhooks200JSONResponse struct {
+	Body    WebhookList
+	Headers ListWebhooks200ResponseHeaders
+}
 
 func (response ListWebhooks200JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4705,10 +5745,16 @@ type ListWebhooks400ApplicationProblemPlusJSONResponse struct {
 func (response ListWebhooks400ApplicationProblemPlusJSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4721,10 +5767,16 @@ type ListWebhooks401ApplicationProblemPlusJSONResponse struct {
 func (response ListWebhooks401ApplicationProblemPlusJSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4737,10 +5789,16 @@ type ListWebhooks403ApplicationProblemPlusJSONResponse struct {
 func (response ListWebhooks403ApplicationProblemPlusJSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4771,15 +5829,29 @@ type CreateWebhookResponseObject interface {
 	VisitCreateWebhookResponse(w http.ResponseWriter) error
 }
 
-type CreateWebhook201JSONResponse WebhookWithSecret
+type CreateWebhook201ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type CreateWebhook201JSONResponse struct {
+	Body    WebhookWithSecret
+	Headers CreateWebhook201ResponseHeaders
+}
 
 func (response CreateWebhook201JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4792,10 +5864,16 @@ type CreateWebhook400ApplicationProblemPlusJSONResponse struct {
 func (response CreateWebhook400ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4808,10 +5886,16 @@ type CreateWebhook401ApplicationProblemPlusJSONResponse struct {
 func (response CreateWebhook401ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4824,10 +5908,16 @@ type CreateWebhook403ApplicationProblemPlusJSONResponse struct {
 func (response CreateWebhook403ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4840,10 +5930,16 @@ type CreateWebhook404ApplicationProblemPlusJSONResponse struct {
 func (response CreateWebhook404ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4874,10 +5970,22 @@ type DeleteWebhookResponseObject interface {
 	VisitDeleteWebhookResponse(w http.ResponseWriter) error
 }
 
+type DeleteWebhook204ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
 type DeleteWebhook204Response struct {
+	Headers DeleteWebhook204ResponseHeaders
 }
 
 func (response DeleteWebhook204Response) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(204)
 	return nil
 }
@@ -4889,10 +5997,16 @@ type DeleteWebhook400ApplicationProblemPlusJSONResponse struct {
 func (response DeleteWebhook400ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4905,10 +6019,16 @@ type DeleteWebhook401ApplicationProblemPlusJSONResponse struct {
 func (response DeleteWebhook401ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4921,10 +6041,16 @@ type DeleteWebhook403ApplicationProblemPlusJSONResponse struct {
 func (response DeleteWebhook403ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4937,10 +6063,16 @@ type DeleteWebhook404ApplicationProblemPlusJSONResponse struct {
 func (response DeleteWebhook404ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4971,15 +6103,29 @@ type GetWebhookResponseObject interface {
 	VisitGetWebhookResponse(w http.ResponseWriter) error
 }
 
-type GetWebhook200JSONResponse Webhook
+type GetWebhook200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type GetWebhook200JSONResponse struct {
+	Body    Webhook
+	Headers GetWebhook200ResponseHeaders
+}
 
 func (response GetWebhook200JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4992,10 +6138,16 @@ type GetWebhook400ApplicationProblemPlusJSONResponse struct {
 func (response GetWebhook400ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5008,10 +6160,16 @@ type GetWebhook401ApplicationProblemPlusJSONResponse struct {
 func (response GetWebhook401ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5024,10 +6182,16 @@ type GetWebhook403ApplicationProblemPlusJSONResponse struct {
 func (response GetWebhook403ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5040,10 +6204,16 @@ type GetWebhook404ApplicationProblemPlusJSONResponse struct {
 func (response GetWebhook404ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5075,15 +6245,29 @@ type UpdateWebhookResponseObject interface {
 	VisitUpdateWebhookResponse(w http.ResponseWriter) error
 }
 
-type UpdateWebhook200JSONResponse Webhook
+type UpdateWebhook200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type UpdateWebhook200JSONResponse struct {
+	Body    Webhook
+	Headers UpdateWebhook200ResponseHeaders
+}
 
 func (response UpdateWebhook200JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5096,10 +6280,16 @@ type UpdateWebhook400ApplicationProblemPlusJSONResponse struct {
 func (response UpdateWebhook400ApplicationProblemPlusJSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5112,10 +6302,16 @@ type UpdateWebhook401ApplicationProblemPlusJSONResponse struct {
 func (response UpdateWebhook401ApplicationProblemPlusJSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5128,10 +6324,16 @@ type UpdateWebhook403ApplicationProblemPlusJSONResponse struct {
 func (response UpdateWebhook403ApplicationProblemPlusJSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5144,10 +6346,16 @@ type UpdateWebhook404ApplicationProblemPlusJSONResponse struct {
 func (response UpdateWebhook404ApplicationProblemPlusJSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5179,15 +6387,29 @@ type ListWebhookDeliveriesResponseObject interface {
 	VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error
 }
 
-type ListWebhookDeliveries200JSONResponse DeliveryList
+type ListWebhookDeliveries200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type ListWebhookDeliveries200JSONResponse struct {
+	Body    DeliveryList
+	Headers ListWebhookDeliveries200ResponseHeaders
+}
 
 func (response ListWebhookDeliveries200JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5200,10 +6422,16 @@ type ListWebhookDeliveries400ApplicationProblemPlusJSONResponse struct {
 func (response ListWebhookDeliveries400ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5216,10 +6444,16 @@ type ListWebhookDeliveries401ApplicationProblemPlusJSONResponse struct {
 func (response ListWebhookDeliveries401ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5232,10 +6466,16 @@ type ListWebhookDeliveries403ApplicationProblemPlusJSONResponse struct {
 func (response ListWebhookDeliveries403ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5248,10 +6488,16 @@ type ListWebhookDeliveries404ApplicationProblemPlusJSONResponse struct {
 func (response ListWebhookDeliveries404ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -6676,167 +7922,178 @@ func (sh *strictHandler) ListWebhookDeliveries(ctx echo.Context, id ID, params L
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rcts4muiroHS2qqXTlCw7TtJxauqsJ0n3eE86ycrx9tZGGQsiIQtrClADoBV1jqvmaWbfYx9lnuQU",
-	"vg8gQYmUaFt20r35Z4sEiMt3v35uxXI2l4IJo1tHn1tzquiMGabgvxeZ0lLZvxKmY8XnhkvROmq9nzIy",
-	"EuyTOY/hjRGRE2KmjMwVu+Iy02ROLxhpyzn9NWOdXitqcTvu14ypZStqCTpjraMWDm5FLR1P2Yza78zo",
-	"p9dMXJhp6+jg8ZOoNafGMGXH/vXDcfc/aPe3fvfZeffj//6nVtQyy7mdRhvFxUXr+jpqnby0k8C35tRM",
-	"i0/xpBW1FPs144olrSOjMhZ+9p8Um7SOWv9rrziNPXyq905ewtSv+Yyb9aN4Zzeq+W+sbpMpjAs/lrAJ",
-	"zVLTOtrv96PWRKoZNXaJwjw6aEX2CPgsm8HjftSaceH+zTfMhWEXTMGy/hW+trasF1SzLheaCc0Nv2JE",
-	"Z2M8J39VdnmkLRVh3RnlKZlIRTLNlK69rl833tTqZVzb89ZzKTQDWPozTQbs14xpOMRYCsME/Enn85TH",
-	"1C58b67kOGWz7/9T2118bnhD73AUfnQdUhV+lowVo5caNm8/r2hsiFSEEpWl7DkZMaWk0iOScm00mXCW",
-	"JsQtSPda11HrhRSTlMcPvoF4SsUFLBo+r8mCmynsQxupWEK0oYbBEl/ZPTzk+o7FksDBRYRqMvjxBXl2",
-	"+PipPzeSMEN5isf3o1RjniRMPPj50TRliszokmjG4ODk+D9ZbMg4M0RIQxJJzJTjMt9I86PMRPKQq3wj",
-	"ic7iqV8WFwilsO7vNLnimo95ys0SVvheyp+pWDp00g96nFKSGRVLYunybG7xRMkZHB6hSaKY1s+JYkYt",
-	"CZ0YpshoYP/pHtt/RkSzWIpEWwozZTRxbCZ4ZZ2SneIQYiRZUG56JSJUTzx/eHJYop79Cuppt3cmaGam",
-	"UvHf2IPe+M9cay4uIjKjqd0FSyKSiUshFyIiCdd0nLLEkif2aW55FokVS5gwnKaatKVgZCyTJVBtmqYd",
-	"gIszQa8oT+3QByUBJGFzJhIm4iVpW8BNqKFjqlmHJJJpwDAq9IKpO1w8GbOJVIwYtbRcjF5QLnYLDNd+",
-	"MljbcRyzuUGgmCs5Z8pw5GSW2mbwF/tEZ3N72C3q345KjLF/+EOVmFIIIh/8bB/z95AG2Ps8jg2/4ma5",
-	"vgQa4yFtvjM//hjfvo7sOKnOjbxk4pwn1YLd8bsTAm8ADYIRVjBIIsInhIqlPfTwqJ8chkf97ODg0aOn",
-	"B/1HT354fPj06ZP+6sGLLHUQikLY6kX4RVpZpHKNv0wlSXhCuHlO7GSAA7Bg+5tm6YS0AWmWEZln6oJ1",
-	"kMvrKbV4BG/e+x7ilDNh3Pq3SZdRK1aMGpacU1MC5IQa1jV8xspg9eRwDagsTgKnBehIEm4Pi6bvSlCz",
-	"DTKjtZOmxgkfCWmjQGRlQR0RmSaEioQItiBKpvanWGbC6M5zItgVgwNnsWJAsNcgu+m58Hk1jDpWAxDq",
-	"xbvYCrSWG/WqkLDmyoqtb0YKRAgaG0uU7x98aoHfrsU+zJcCIjxINAvBlBfuy8vt3PN6Vyga6FoFAkSe",
-	"Wq1i9ho5Ci6hOAIAghKGFLC+iWge5ySSCbuPDzh5Dyfy3+pl8yT8lwnYqP/XMeL8f8UEWxRPWcqCsQjv",
-	"54rRpOq384QJzopHyNjzf4FU5f/BbZ7HVMc0KX5NGb1k/nCKncB/+Ubgv3xp8F/KLmi8POezuVTG/zin",
-	"Wi+kSs4V02z9V8T7/CaLr7n/3fc+VqCSv4LXHJW9Mu/ihs3KfzThYXbeGf10gmNQNXYfpkpReB5YJLZN",
-	"+4Z9Ms66sQa+8InybFWA9gLOYX1/O6DlCIWA/u7ZWMqUUXET2olaexOqP6eqYFbr9GZOlRGghxgWTwWP",
-	"aUoME1SEDJgSI+fdlF2xlNglPYSgkGW45Pwj8EPpeB892SZ/IbHBgXBkxfGHJ1OiQGvgELU+dS9k1xlK",
-	"XuD+CyB5gbhTy5onNNUsWoEjf38bwdi+s7ojGFgPsbvASgf7XylOniFp2nbcMy7CX/dXL2AjFt7odtbX",
-	"mSkLWGe6SvH5cU1cjchiyuMpEZLMmdJSWG6vIzLiyYhwTfoRGVkQHqFlj6fk7OzkJQhoI8Voahc7KgSD",
-	"7zSIcRY/V9SKOT+3mozW1Zu+qVSLrzcnRLsgnTPK02Zfa0Bl70C+1snVnKmZ1fql0NWENqZpanXbQtX/",
-	"ThM2mbAYTLjB+IiwT3MqEpaAsdaj7PY9b0NXDy3NZrOS/zZQGNh3rGqtZfVJN9dGqSE0M1N7NLGFEzQ7",
-	"efm/HfAizeCcOr8/FhTKzSH+eMgOrsidfxmwQu5ljzwKkXozE7uOWi9Zyq+cQ2GFNDh732ZDy8H+4dPD",
-	"Hx49OXy6DRl2ovHCYm80yVY1kF05oW4TTP/CxlMpL19dOSbYlCCmVJtz5k30N9dRgf25m9jlpr2j5rww",
-	"bd38jrcjS2A4cyrZnInEriG4TIuxlFsArlItFnjyDVlQFZ4FM/jbzlcWFWC+fiil61tTSANQXL+nTai2",
-	"C3EsR9uvTiB76SzZA0aduXnVxLQE1cESeK5zw/cRGc2oyGg6Im3q/Te5VZybTkRGzjA+Gor24Kn9AXVm",
-	"/9aItAf7+/b3ggCey8kEfn/SiYZiJOR5QDrPUzYx8D1LVr3TzUh5aSWnGaFpGpHB/gEMlZk5l5NzHcs5",
-	"G5E2N9oZYFKpDZql7CTAsxSj8RSWrb1qFA3F4AAWhyq9m+KKphkjC2qZmlXVWdLpDQXQdMQXPBT7A26+",
-	"FbXKuy7Re7tde0fr27Tjgh1Y2EbTQhXOvaoSqR4fAvbnTK7sqv/rPw+H+uP3/+z/qPDW23nnZvkWQWWb",
-	"rL4GWD9ylibeKbGGPmCrrII2ptgRoeRfTt++IXNpaZMiXBgJVzaWyTIizp6WR0LksnJh7d/D40dkbyB0",
-	"Ma3pRSOZagXNcB/FDFUo9hdGUztfEzeFvNypgwLDLTYIWP3+0/1nzw4eHz497D97tr85miFqvWb0cgCQ",
-	"f0NdWctMxazmwgk3gFMTmYnE4vfZ4HVEKOCY5kaqZSdCJwL6O8DeRFJ5sWZI7tfZjatlV8QpR90At1dm",
-	"fLx/UMKi/W13gR+ruorXYOJ7UTgJb3qCYKis3gc+I7/QNKVqRrjWGbiDBKFiSeQEKBtCgT4ih31iJNk/",
-	"+GEo4ilVNDZMafvWqIjg+X7vT+fdjyPSfnJIpuwTTVjMZzQlxYCh4CJOs8SSQHJiyJjFcsZ0SYnFIyXv",
-	"Fb/iNE2X5CKzeDJO2VDAM+cpVWwOvLqYPgIFWypTPHPkyz5JpbgYCqpjlE6IykRELH8lqVwQJoyS82WH",
-	"UGWnnmSaJRiRcdjvD8UIja1dPLQuHgswnceOmAcAsH/wQwkADvs1IU94YJ8P+9H+wQ/XleR0J6qIG+Og",
-	"oRLQ5AUXQSTPDWCMNWMkFfZJtEmvDN3vHxzeDH28CpVPWLXBN1Xqb3/Lh6JWICxVBIlpTagmIx8uZyS5",
-	"YCgnWAkKwuWcMVWi39XKmvDz7bxZb2TCKkzTD+6V3L2x+l41bqdXb9GS7eF+JSZdu5RdaBAAL1+d9vCu",
-	"IeJXwYkf+wL9WDe7qBjts+e3pzx2c4vG47cKYWsLWpm/8vRyof8FNTSVF+tAsmKS3KUhUaasOfgNZMpO",
-	"xERun3nlXMqmL/zo5rPw2FKm0HYBGNtAqEj2pCIxnllodSXtkWIoah6hT3vUeY6KHg5FoyxBdYIropnR",
-	"lvN36qy0T7aDUek44G3/7/qhB/rQyvZq4zJXIR8flLWGXNshs0xbUcwHKE4ykykrjxHFumh39Np8I8UI",
-	"I24rPCCl2FsrO1Ir7PEEItgw3rR0pJtgq6QpNoBcLrShIm5qAkdJyPHUBu9nKauWsu0Tu9WXr05PfnrT",
-	"myWgokwyTVPCxESqmAEw/eNvfx8cHIKe+t//dZArLomcUS5gFu30GZjRTaGJFOmyrMYODvor4mg54r49",
-	"+NDvPvv4eT96dP3//vu/4J9OpexZoWsebg5ub24pNtzgkRUL/zNNiBdBm8AZ/tAowPG9fXVN7VqCjQRX",
-	"Em3SiMNZqp3pDgHtSO3D1jA4EuO6I6INIlKspNZEsZRRzfQRoUNhb/Q7nYMFGI1G9scRmbHZ2BkrXFwU",
-	"RLUnMtZ7g7PXr04tRE2pHgpQoewnXGDcXEkjY5nma2sXuBYRIa0Sk4kkIv/42987PYI+Vj0UY0VFPHUC",
-	"q2aRC/ySgoyQiozKxqupMXN9tLeHm+4l7MrHouq9GYbDdgtq24o2DnCxss0HFC92Y8ZTtDpvGaCtsNCF",
-	"h92pTBOmtoxBp60bMaOCXtxsCBjztgzA2MYuF905Bfjf9PKFojHrGim7Vqnd8rJiSMO7grFEd/FDW8YI",
-	"GVyB7jrj4qYRsMduYLDc9DKo8XgsXUvAth0mKt2KGcXZFU27aAFtMMSCOWZTNFpRMxDCdTd717ksuznd",
-	"2fy6szKEZz/hn5oOKxknmg2x2lLXUGTtGzeiZddCRSGpbnqbznkXrdUN7sqKWg2P8yKVY5p2YYS3cW96",
-	"31B1wUyXjuUV66LDYeuFpZNuKuNLmW07QoyW6mI00TaYyUxXThqt2R9xF30VNwQdjAbsWuGPGrmV6swo",
-	"Txvd/0JJS8ibXX++BTDdbb/WgjNteXFMk67KRYTNFMwxuK0cJ8gU2fyqz9TaBhaWLFMM+9z8ZZ3N0R/U",
-	"nbGE064TSDZyVGamMgG6RtNULrYuWlHDupCtyBocRZ5oso2l0KQJ4QZPjKCpFaq2yHNR61PXihTdK6pA",
-	"2rGyRSB3ucyad6FgEDw+Q8Gh7nGgNOd0pvwYhIL3dg9/8SJB8MIpsHN4/HPO/6ufv3XMPnj6CljuiXiH",
-	"nD148pNl5O+lfC1XlzRwXPuNZdqvPM8OXngji03p18igg8ewjJcFOw4e/ZvldfD8LV5huBFgIQPPad8C",
-	"8V57/kaaU89VVyeuPGD4WuWTU2SQg4LIBQ/R/RHs80fHDNfewXX96Dnf2vOzs5OX7x2ZC79++vaNfFcQ",
-	"teDR8buTY+Bga2cwkGn1Ln8C7mQfnzo6Hzx8D6zo2HKiF54Rlc4hnbzO2U44DrjMO89kwkPNzNtJxZfK",
-	"NrJNJ3sCzOJtwStCoLWsoeLIfrGMoPrI/K8/FVS/DB0FkQ9+D1KIVwDcZWyuIHqJXgdPXhTkOTw+KV87",
-	"YlyaJae9P1vS+365eog/A6F9I81xTmZDEKCGvc6Janl5AQ0t4TNN1tHtJCeQ11FrwARb3M4HAwrB+Zwp",
-	"LpNzl465rqn+RS7AC4aZJWniIhMuGZtrspDqkosL0qaGzKQ25OCQTNdC7W6egVehTg9cgKFXIWky45BI",
-	"Imi6NDx24Q4Ju2Kp3aX9P0s4gmjC5qlcYhS3EUyd+9H5/8Us+U9udFUcRG6kXDOjJlzPU7q8QaQriqcV",
-	"efvyiintAxBqwu4hsJehQ5ILcDHD70Gq1Q0jlX2Q5n3Zg6vcGVH52PIzKa+iysjiOMH6PRRhGbf1V62k",
-	"v5wXq14z5qiMkcXUpUn6cRBoIAV+j7Q1M2S8JFQQgD2uDdDPiAwODjpHmMKPmyExFWCi84FHvOY6N8Qb",
-	"+Kkw4KA9Mpf6/B9/+/uo07t51Ic34oaRLrWHU3VJ7/06y1c0pvHlgto55GxODXe5ynePNb+7r9JPMV5u",
-	"yLtbTCVxL7orutf4Ym8m2WW0Zz6nyoPyaJq+nbSOPmwJMywH811/jCqj+fI4vbWwPufiXkx5yoiLU7ZH",
-	"WF7yttD8Epav1FHI0vTI2SHxNV26orsc25SLii8eEyGFs6cQR9CIffWIzBWb8E8RmXClDTkEqg1u/cMg",
-	"zqVskTeXyfnx+EXyj7/9ffFp+Vsj4/aNgo8zvVtYKibFVN2bRypszIo41kRn4xk3Ft3aas1JFwzuPCds",
-	"NjeuJALxdKZb0Jkil0bqUjYFRPLkIZzfaXDp7TixAtI7K2H2F8tD1rBmwdOUjBnBRM6EtAf7h0VhiHNq",
-	"yPfo9gEhZ8aEAb+AYcJO26nDtB2FixdJIjWp0kGKURMfmmCL3cIlWtWr6Qd6cM998kqFJ87DGfL3UQAq",
-	"kG7FPtHYpEsCsWUyZRFhqWZkFGfayNmo2aYxf/ZODGtjljjAcilB8wELIGzLCC+Su91FldJayk798LrC",
-	"7JZQMgnZ5DqDC7BvJW4/uIQSGJaEgRXSuUL0okqRxrGLWsHoVuFDNxSJAiaalxwrXVdzngqOwrFmlq2V",
-	"uSv5uSokYGekZoU7bHTglkM8VujU9pCrkGjk5+XuYZXnuzB+L2kPHkPZC5ZozDaAn/UROgBH1XJ8gLw3",
-	"TGOpwZRaWNtFfBhK819dgBgs6zQPXa4Lab5pxHt99Ct88CHyi2+syn5NqHRdd3K/cDMtrquZ1uFB7/MN",
-	"ItbDkHtyOpULYdVwpOkRAUIP4jj6wPLQmF3BycfrqOVzuzdlWK/nfZ+evsUqjEdW9jBTBsE9S6hdN/VF",
-	"dzId5MVqzGeqJjIPr0TvNv96+5K/QMLyLiS3+wxirk8UbpoaXNpjFRm0wH0rEWYV/reIJTeVeDzwbXoV",
-	"09luKB+FgbwbKad/7xbixy2Ac1VOWV14Tf7DKmTUXfEuJAegg1+d4GBXtSM2vq1oxkYy95XCVQUcrR3h",
-	"vzHFJ8vbeaGCqL01Nvh2jpOky4jQwExDjCTxlMWXvQYENreSr2bb3Ta/zu9WA7pV1WO8amLI3mlBkfuU",
-	"Ec8vFBWmyvHxTjGrCK7ZRkbg+6D6Ei1NFbB+b8kGm6w9YXmRnZ5+oMA9nCXFAVoVhLqiFF9D1tdmzebK",
-	"F5tvxD9Wa21sDd9vuM1dSHEqvYV2uW4MU2krP5ZQSLuJROaO6auzK+3qsh9vSn2JWpngv2bMPXZOJHc9",
-	"Db53Nni9ngkb3sqGE3/lC8aUy0wCbcbIlrDcY7JaWjIp15YM/t9QkcF9ehfimacaX52EFlzNultIkKkx",
-	"87bukLPBa19lI2b8yuU+4LVVqvTlrLsg2wXCE//P0d7eh7/W16zwq3oIC9DvCnXq7u82Fp8CJm9i8/nL",
-	"z8cvuqd/OT54/IRofiG4uCCXbEnao8VUsxgjISKiwRoElcOkiNluzT7XkDqfKW6Wp3YzrvUFo4qp4wyr",
-	"dFTEbdBZXrJXk9GxC1uDCLgjgqPJMOv3H8XwFvyJdmU4MgAceKsAWQvNRV2I05pzw6fl2vKD/cf2mKyI",
-	"Z+QF2qCgvMHo37uuBMTxu5Pu2dnJy1HeKgSLuhe9Qkqvuq8XkDfn/5cti9XZqXa6Nvxgw9XB1yvWhiG+",
-	"OLKKAhWV6dojc5kgfJGw/FxFIA7BCb0XWzESr3RqabDoOe++d+E5K6u+hvzFiVxfsC+QrmF56aQ7lS7P",
-	"rNiHZuqKx+zIuTc406SNsoHu4DHToXBhaS6ngUw5U1TF02WEdkt8z5cKcaXBqUhCgyU44Ici9MB7p1LM",
-	"oKwf48o743tDMRTHQdm/tQv3x3FUgSNEqqFojFHPNwUOEJpqSbDQP3CZocBMCjKnXFVhB/m+Bi7Jqyum",
-	"lkMRVDO04DKhPM0Us5dkPFk47O/DCcAIzHyFSxRFr5VRXXeHEUlknM2YMD3yisbTocBkD/utIk8w0LC5",
-	"cV4sLsjoE+akJd1QxWs7L+BQQBOQUjVGzJpxRU5SHjOhWVH1oHU8p/GUdQ96fSfzHuUZAYvFokfhcU+q",
-	"iz03Vu+9Pnnx6s3pKxhTZIJ6WD5+d9KKWldMoR2h1e/t43tyzgSd89ZR61Gv33sEkWtmCqR4bwrVkn6D",
-	"UFikiPmZnCSIdfB8pXvRQb+/oaXGzVppuIJNNc1q5krGTGt7ydm8h3UOnZBdPW2+zj1s/hMyodbRh49R",
-	"S2ezGVVLS1P5FRN2dgsmkNJKLyB/ArfdAg4GSRvL8IjKqzzo911gSdjrI09itcjusWShuGG6Rx73H7mm",
-	"Rcs5G4pRkEAyQkMCN6u9QiKoXYvZI8VL7itDMc6Mq77jP0PalEylIdpQkYyXnR45JqmkCRnTlIqYKWLo",
-	"JXOoqxhcH5GZIXJClDSIF1IQxi1fcamzpy+OX5+8+ak3S4imS0u7qCEMkGnGqNAYWyGIT6NC6C/DlDvP",
-	"LwJSA/ttYiQQd+wR9bj/aDssheHpu4VBuyJeAGG5Y8wGKOrUgevV/l4qLzgGm8rK6g7MZErodc6MIXoE",
-	"GPQowhoDZP+ATGWmdAcVC0ttXXeXoRgvC9LsGtlYmS1gbnbhMVWKO/JqueJ3mrgCHhha5sm5J/htl83s",
-	"erFFBHLo8qDickMg7yLsEO6SuUuM4riIRV4NOyaawXaK+GQMQ/bSMheIpNxY8o73MKoL+j0iVlcY4UWR",
-	"/cfdGReZCYKQp9QMxWpUcylWuj16d/ae2Puz+8lzAa2UblEGEdUVf2yPfnpVvDvqwHftwi0GVyEdgkRe",
-	"oOHPMlnuDN1KNbCuy/qB06DuDdV98HsFrp/yC8ESwgWg+SF+dDO6Bik1MGS/EWUo8mp2SxrsBnIodH0J",
-	"7T0HyaSeAjgwK5EAmZl6GvAKekkFUfIYBupEu9qy0j3ywlXl5sbJwKHoD/K0kF0571VBIOZorcDCYUWv",
-	"K7w5C8oPeg/5yb8SCbacc2TKH2/FgUetXDL0hKTrHyL0uxvJXATERZ3GDgH1Yzbl/uPupH2cru9y6CNK",
-	"i1LobV/+vBPG8a5fwQUzYan9e0TL8DMb2xB+oQt+H/YTtKwmwwO5xfVGNRh2atkQ1aRMqZ8HpVWxgViU",
-	"lxEafb4erV+anX311nZPw8Pqs9fr7Uq/JGx8vXR7MziRttN1Q9353dvT91ActHNnYrIXesvnWVWsKmiv",
-	"FAQDlnS5yKl9u0S2vXRz2H80FKPV0hujiAwO+ihihESxEFxAPjtyBT/LBQ9GnR6BzNe1YRpbpFmKZSVK",
-	"+/eRfWiGYmKJmqV3XJD9xwRFKWRXuFTLaA4PnhXiWF4wYQTjhqLcaLM9OHgECpBgi2LdzPJATByUYDvz",
-	"p4Ntw4bCnvJzlNWgyWIhKhZ7tzIjzgTJof4FN9VQGCkjoiUKZ1xgp8aCmIcLqpLbUFAM0obvA/lXigM2",
-	"EuEOq+t6wqG4JnkPir+HTdS4oueuHXHwbPuI1eayd6UULwrBv0QwNsl0DanCwZ6v1nzuqhtWihrgEtG+",
-	"NV5h27TUIZZzKFy1YNpgolaPvAFbpIUzykFpRBMhlhQGA68o8AdaHFapH1ybvHdZVOqr/uFzZXvtoPfd",
-	"TRqT1+yWjmVmUJK1SA3l4hJoG7ssfq3r9B2kZ9xoJVVz5c3/mk212rN0fYNvrTrJ3C6xgzd0GoZdWVCp",
-	"25XmImbVHWObe/03r8f3qN22lEwYCMS781KqjrKAtT1sWt/gRe+s/XiPYlCpLWBlH+E5vYASiN59+1VT",
-	"0ztRRd/EFsyJRrr+XiicuEb8EbbWXkyZYhHYPwNSWSJ8Ib0MI+tKbx1dcbZo5YQzz1KpJZtYe8Q5dCrS",
-	"WqCXOgoTbt3rBHYogMI+R3Kpfft19O70yFuVMMUSS5N4UibDz4FBDMUoiBMYgXOmVEjbV7/Mq2jX0eL3",
-	"uNlGlHiX5C8M9Ln7bHm2XDHVeqhm9dAg9nvj2C2E4l8z7DPz+yI9RR7URrqDAP5Hpjv2DLyl+opr590M",
-	"pLOQxhQ0op7CFGQB6UudccAqjN5oU8q9BluAkCZw/haCYm7xKXuL24ODTo/4Wlx+P2OGJWvC7ZD24LDz",
-	"3KW+Wt0EM2ZG+IOzYXfA61lJ49qDx50egaRgd65DEVr3g0QjcJpq5+GtUmwgNM877m+m1eQVAkrBevv9",
-	"/X4QjocxeEFQcOug/+hRt/+ku//off/w6PGTo/5+r//o6X+sZA4efVgpkfMxDDLHQAiktOjzh52gUJcH",
-	"wdq17Pf396+jm6CkC1dspH/t75YaBIFJFTQBF5Y8z28Usq/W7vxrV/hQad08Iq+edWdND84sKAB+S0IS",
-	"e6BYFVX2FLuSl+zcRUbWmvqPxdJqOoupJBMuklyFc3ja9q3piY6pENgNJpZpyuhFxjokpgL8w1IZws0R",
-	"mUvt7SQcnJZygiTB2ak5yj2OCGj0Ikbgncv9dlZRETHLTUp+ek0Ui6VKwG2z3oDIfsb74kphIQf9gzxB",
-	"UCqgn8UaFjRfhPveUCiZGVhdWOYRTFFIUHxL/Wr/tT3213Dqt6NfDd1qRfunRhThYIeqCTp4qz3ocFXe",
-	"B3xrlH9A40ut5x13UtGY6rkvRe4gVqPvexMmV+DnFSTJbEJM51T+PHSZDMPWEYFg2euRi6RYmin4gOzn",
-	"i4iQwD+HjiGZGaLp0r66mC7XnQi4lPuE1nL+0wN7gUvpSDU+hSumEh6bP7I4eyKMknrOYpPTeIQib56D",
-	"gMY7yLQI0BWg/pkn1wjgKcNI8DL84e8F/G0zJb/EOj/fBIrgdvFM7i5QuDu6jqpD/i6YqbmnHSugdYjq",
-	"KvJ8u/lSjJi/9+80mTFDE2roDpTTsvVni2ni5CWYJSpdjejXwLYqWPmGM6shzDE9skcGriWOZVHC+SVd",
-	"w5xRrqSNhqItoZpOymNusFzTnzAcuuNFQpD48jbngx9Q9821YTkhdCjq45atkCvB384SkPrah/1nnSpB",
-	"D3PM7pNphvVTHphlbkRBl133x0TFw34D0TMvinxX3MXbDbBX0BmDrjZWdsOmIqRcu+/2eJ15UKpk0HuQ",
-	"Uwfy6K3wvtaSVZRE1kYGJZGdmhcVXqlRVcFli/Wl4skkyRSKsjyekrE0U5jSEhHBFuiKr0BwZ9BCbzw3",
-	"On+H+Hd4ys2yWqcTbHGfmF6qUX3PATYNDDpFVSAX4qohEmHdcveNDQfitdaZxeTipLCSoC97tt/v3Bvq",
-	"Fql+tfGD2HEdusPNS7ZgxD9vAq51YE2kGoqVuojkjRzLZAkVHaNy+LQmviVxj5wISCTsglFnJhOLilPI",
-	"y/GBRYdVWOdFzTwj7n5Rogk6fLNjbhE+EfDB89gePOt8ERnU4YhLxqtFimOCjSWwgqlmDLlC0/rxzk2L",
-	"WXtlX62veNirdK66lnCtm+7tq/IR4ia2OwndJfx+YjXR57ca+lTys/luUx6yPaB9DPx5Vd4sPLN7kiBw",
-	"8i/jInIbq/cM/ZGtaoUjB8lFJhKsQ1gAzCpJqYKdOpLoXlj187ifc8tana0mgLl7pQS1odrw9IHv/wvw",
-	"v9ifcyVR2JkdBZsKoIrjXFEzSNNcCS2yjAwzzCeQFlRKne7VmDIegD59GWPGZhD11owvAqpfu3CH5gjX",
-	"rVoq7/HaCPHbSNmKLiNkwnQtDbMS0xt443ctL9ktbJeW4Cj++BFVYP9NDVO44fpg8wC6EEpqYQser0VV",
-	"VUlh9ibuicbZqb+MBAab+p8pfw3YBdcWlmgIVDeFnBXxCn5s6LbMAeqb1/IOXss73F3hsby9sWCl3GYt",
-	"K3pXssPfG7sIGqtSQ1N5UZ8KCY+/YJ5sUBHHLSawmCgJLfghlnUlRbrUjcHjHcisGy/gDN5oFJm+22hy",
-	"VxW8oT0fKgR/iy6vKXG9XRICQPjDS0Koom2zLyFS1BJB7ICwPaAczJx5ADlULCYzTMCi4Qpc8G57sP+0",
-	"85yMciwaEbdhXY4a/07X2zuRrd5jYnpQW/+BRa66BPXfh8j1lbvFc6PaSuGFRqiwIsvBjw1luerCF99k",
-	"uZvJclDeADrGGL3ibNQ3vczt4Wj3XaxkUyUKzAv+BgOr5tDboO0XiDorzKm++FgR0g2+QADZoWgP9vc7",
-	"z4liSRZjdSNse0kUm0lfRjmV2pSStSAjdWWag85zYjIFFcRGRTOMEZGTSdW3Xb+i2vCze2atX8ZeuxHj",
-	"nLX2G+bVRZLdBvdWTLIFy9zDqq3nQWHhO0eIleEYu4ph/eIXwVfuK2tm9TtfXzqdBfNNHXl9SBbGWgTF",
-	"ub9JnHeI3pq5dJ+zs5OX5Huf9AbViqneWOoYCm3fEeMWWMV9s+3jF//S79oVEvZj2GgD8GfyP8Ih4jfb",
-	"yBmSQ0stkEFLHASfbbYBl8v27u3pew3FeonOxvaFMUuwuIhFgH85ffvG6v2jTKWjyNUMc9W0wmYC8oop",
-	"MnLVwvmMaUNnc6wY3sNfxzJZ+oLjRbCE29J3Og8uHYo2th/AIOEpU6xzlNeRHf071jFPuu/9V6C86lAU",
-	"T075haAmU+yI6Ck9ePzkT7iCKfvkuwKQHylPWUISlvIrBpnqVFm5ziie7499wsvkNAUyICeT5z7iy4/E",
-	"FNTaTHbfpeF+uFq5n80Dc7T13hWNUsR9gm7RfKKi3cQ3+a4o9+qR0vKowWuwwWE8u++FdEvqsGIu8aMb",
-	"WkxCwP5mNLmD0cSde243CenK7S93u/mk9gJ3zvHrZF23pW9gsW5HWeSXc1fWfwejSpXd4UH42ZexPmyB",
-	"Vm+A+Aa1teUraSDNnQ1eR77gn1SY2HZ7cK7RmtBUUchwTbSol8Xbv2t1yu2jQaHA4ny+Ae1KEEPIbDFH",
-	"yoFWuc7eF6HDK0VKPpd7bX34aOEwbJqGv5RbmX34WG4f9uGjhUnocuJWUpPxlGBtEXhTo2Tu2yRFmGot",
-	"Fb/g4ojMlUwyqEMK6atQElkqksqYpoSm/JJZrVHEvgxiwuapXM6wfj7MbqUeK//rOYt7edujvZY9YHuY",
-	"StDUdQu0q3c3UdUdoLuhLQJpD/afBeWqV+ty94ICgr57xFoZ0xe5dg7zQFR/jSO/txqQoivmg6iWStV/",
-	"44RoaVqfruiwcoT1x1hELOnDViGR42ERQenQNRCxmq39U7BFRLCWR/CpIH1r/XsWXGiWcEOMsuftqwPC",
-	"6YBbBWs+61651G1elHN9StfkQUjDJ44w6mJex1DavnGoS5VmQfcXtxX7B1bw6QQfz7G3ei81MU3g8slj",
-	"mcLNhMFM61P+GAS7Rq6ilZaZihl5CVjgnT3sE7ekRoZAiCFw65Pm3algZeU2QeHSXPef64/X/z8AAP//",
+	"7H3rcts4muiroHS2KtJpypYdJ+nY1XXWk0uP96STrJxsb22UsSASsrCmADUAWtH0cdU8zex77KPMk5zC",
+	"9wEkKJES7ciOs+3+07FIgLh89+vvrVhOZ1IwYXTr8PfWhNGEKfhnnxr2hk+5sX8kTMeKzwyXonXY+jBh",
+	"JKZpytQjTRSbUi64OCe/ZdJQkomEKcKNJooaRlI7RUSoJmbCyMmrD68HIlF0bEgb/tflzIy7E2NmdMa7",
+	"dgiM6LqVdMhcccM04eZwIIaDlpEXTAxaR+qnQdbrPY4V+y1j2miSsrGBn9iRcc80i6VINMmE4Sl8H5fI",
+	"NZlPZMoIPadc4KDhzkC8V0wzYYgUhF0ytSBU6DlTxEhCSaxYwoTh1M5EDZlQTWiwR9LmRg8ErO+RJnIu",
+	"IsJSzeAo7ClTsXikScLGNEtN54jQEXxsPmGCCCkYobNZypneGQg4d02oYuSCzQwZLQij8YQoNkt5THcG",
+	"ohW1dDxhU2pvh32h01nKWoet8HyePDsyP+09bkWtKf3yholzM2kd7j95GrXMYmZf1kZxcd66uoqKy34v",
+	"Ux4vqq882CucgFtvRLjIL5fApT7SZCzV9JAEF/bb0oW5u5q7n+dcJHJup3K35q9l405/+2mv1zua//S0",
+	"12CrV1FrRhWdMuPA/EWmtFTVGx4K9sWcxfDGkMgx7HKm2CWXmSYzes5IW87obxnr2GVyO+63jKlFK2oJ",
+	"OrUfxsGlPSwvcUaNYcqO/cun4+5/0O5fe93nZ93P//ufWlVXdfLSTgLfmlEzKT7Fk1bUsqfLFUtah0Zl",
+	"LPzsPyk2bh22/tdugfG7+FTvnryEqWvQ/b3dqOZ/ZXWbBJgo7dFBeetwr9eLWhYWqLFLFObxPt4Sn2ZT",
+	"eNyLWlMu3J/5hrkw7JwpWNa/wtdWlvWCatblQjOhueGXjOhshOfkr8ouj7SlIqw7pTy1MEkybalK3U5+",
+	"W3tTFcCkmJ5JoRnA0p9o0kfotn/FUhgm4J+AKTG1C9+dKTlK2fSH/9R2F783vKH3OAo/WoGa+FkyUoxe",
+	"IKm1n1c0NkQqS6eylB2RIVNKKj0kKbckc8xZmhC3IG3PpI7+Vy3NvbtbvBgSkm5BSRoNdq/D/l5IMU55",
+	"fOenGE+oOIeTg89rMudmAoepjVQsIdpQw+7POb2yt3mXh3QsFgRACBh6//UL8vzgyTMPQSRhhvJU79gN",
+	"vpZqxJOEiTu/RBBMyJQuiGYMbk+O/pPFhowyQ4Q0JJHETPg9gve30ryWmUju8qjeSqKzeOLPxrHwXKq7",
+	"5JqPeMrN4v4c0wcpf6Fi4UisvlPAkpJMqVgQy6unM6MPyZjylCWEZmZixUL8siZjJacAXoQmiWJaE6kG",
+	"gsaxzIQh7f7+405kSTKcdi5SosAYSFhHRDFjJdCxYWoghn37V/fY/jX0EhKKgd/+bqJWsLpVPn3qpHAj",
+	"yZxyUxbo6kWDH58elGSDXoVsYC/qo7BXIBX/K7tTBPqFa83FeUSmNLW7YElEMnEhQPBPuKYjCx5W+Pgy",
+	"sxJZcNuatK28P5LJAmQSmqad+4NmHwW9pDy1679T3kISNmMiYSJekLZFj4QaOqKadUgimQbSjQrZ8lld",
+	"A/rIiI2lYsSohRUUQQHcLkRe+clgbcdxzGYGIXOm5Iwpw1FYtLJEpstKDfVvlxWZ3sGPVZpAIet/8rN9",
+	"zt9Dum6B4jg2/JKbxeoSaIyHtP7O/PhjfPsqsuOkOgP964wn1brT8fsTAm8ApYMRVvZOIsLHhApgK+FR",
+	"Pz0Ij/r5/v7jx8/2e4+f/vjk4Nmzp73lgxdZ6iAU9Zzli/CLtOJ+5Rp/nUiS8IRYUmsnA0SEBdvfNEvH",
+	"pA2Yu4jILFPnrIOCtJ5Qi8zw5q3vIU45E8atf5MCF7VixahhyRk1JUBOqGFdw6esDFZPD1aAyuIkiHAA",
+	"HUnC7WHR9H0JajZBZrRy0tQ40TohbdQ5rLqlIyLThFCREMHmRMnU/gR8UneOiGCXDA6cxYoB11iB7Kbn",
+	"wmfVMOo5tAk0qNjqjJaJ71QhYc2VFVtfjxSIEDQ2ljPcPvjUAr9di32YLwW0ZBCV54Iprz+Xl9u55fUu",
+	"UTQwZxQIEHlqtYzZK+QouITiCAAIShhSwPo6onmck0gm7D4+4eQ7OJH/1k42S8I/mYCN+j+dNJD/rZhg",
+	"8+IpS1kwFuH9TDGaVP12ljDBWfEIpYv8TyBV+V9wm2cx1TFNil9TRi+YP5xiJ/BXvhH4K18a/JWycxov",
+	"zvh0JpXxP86o1nOpkjPFNFv9FfE+v8nia+5v973PFajkr+ANR3tKmXdxw6blfzThYXbeKf1ygmPQ+uQ+",
+	"TJWi8Dww+m2a9i37YpwBcQV84RPl2aoA7QWcw+r+tkDLEQoB/d2zkZQpo+I6tBMNY02o/oyqglmt0psZ",
+	"VUaAbmlYPBE8pikxTFARMmBKjJx1U3bJUm8zv3UqaZWus9TL2jRN341bh5/Wn00gdX+uMkI4+2doMnc0",
+	"tfAEADJqK+pKzcDUJDNj3+HKkuFOcCxCCjA71WymgKYsw+PPDwx+KIHK46ebZEkknDgQrr8ApfCWSydX",
+	"Iq0rcB61vnTPZdcZWV/gERTQ/wKJQq3MMaapZtESgnjAXIuf9p3l7cHAelTcBrlxSH1Pic1HpLmbjnvK",
+	"Rfjr3vIFrCUvzW/nfxICXlWdeaYsxnzUVdrp6xWdIiLzCY8nREgyY0pLYZeiIzLkyZBwTXoRGVrcHKKH",
+	"g6fk48eTlyBFDxWjqT34YSG9PdIga9u1L+l+M35m1U2tqy/wuqoHvt6cW2yDv00pT5t9rQEr/Aoes8pT",
+	"ZkxNudZcCl3vPufivGwCZOMxi8GVFYyPCPsyoyJhCTitPPnZvOdNpMdDS7PZrHq2CRT69p2rqKW1rD7p",
+	"5iYDakLLqkWOCde5ktYOBAbN4Jw6t69NbZu3hspNiD8esoMrcudfBqyQLdsjj0KkXs+Qr6LWS5byS+dY",
+	"XSINzsa93hq2v3fw7ODHx08Pnm1Chq2YJWCx15pko67OLp3kvQ6mf2WjiZQXry4dQ29KEFOqzRnzDrrr",
+	"GxKAlbub2OamvcP6rLA/Xv+ONyNLYN10evOMicSuIbhMi7HgRanU/+Z48g1ZUBWeBTP4285XFhVgvnoo",
+	"petbsRoEoLh6T+tQbRuiZY629064fOl8Hn1GnU9g2Q64AP3OEniucxfJIRlOqchoOiRt6r23uf+Em05E",
+	"hs6FMhyIdv+Z/QENG/6tIWn39/bs7wUBPJPjMfz+tBMNxFDIs4B0nqVsbOB7lqx6v7+R8sJKTlNC0zQi",
+	"/b19GCozcybHZzqWMzaEKC9nJUulNmg7tJMAz1KMxhNYdh7zFQ1Efx8Wh3YXN8UlTTNG5tQytZlUhiUd",
+	"9Od5fMFDsT/g5ltRq7zrEr2327V3tLpNOy7YgYVttP9U4dyrKpHqyQFgf87kyiFLf/nnwUB//uGf/T8q",
+	"opbsvDOzeIegsknvWAGs15ylifccraAPGJSroI0pdkgo+ZfTd2/JTFrapAgXRsKVjWSyyP2weURYLisX",
+	"LpldPH5E9gZCF9OanjeSqZbQDPdRzFCFYn9mNLXzNfElyYutepEw7GyNgNXrPdt7/nz/ycGzg97z53vr",
+	"o7qi1htGL/oA+dfU+7XMVMxqLpxwAzg1lplILH5/7L+JCAUc09xItehE6OlBpxQYBUkqz1es/b064361",
+	"7Io45agb4PbSjE/29ktYtLfpLvBjVVfxBuywLwp38nVPEKzJ1fvAZ+RXmqZUTQnXOgOfnSBULKwKbWkX",
+	"QoE+JAc9YiTZ2/9xIOIJVTQ2TGn71rCIZPxh96ez7uchaT89IBP2hSYs5lOakmLAQHARp1liSSA5MWTE",
+	"YjlluqTE4pGSD4pfcpqmC3KeWTwZpWwg4JnzqSs2A15dTB+Bgi2VKZ458mWfpFKcDwTVMUonRGUiIhD7",
+	"m8o5YcIoOVt0IBJXsXGmWYJBYQe93kAM0SLexUPr4rEA03niiHkAAHv7P5YA4KBXE/qJB/b7QS/a2//x",
+	"qpKcbkUVcWMcNFQCmjznIohovAaMsWaMpMKIjI6DpaF7vf2D66GPV6HyCas2+LZK/e1t+FDUCoSlimBZ",
+	"rQnVZOjDho0k5wzlBCtBQdiwsyxJdI5bWRN+vpnL8a1MWIX/4M5dx9v3KNyqxu306g1asj3ce2KetkvZ",
+	"hgYB8HLvtIf3DRG/Ck782BfobLzeRcVonz27OeWxm5s3Hr9RCFtZ0NL8laeXC/0vqKGpPF8FkiWT5DYN",
+	"iTJlzcGvL1N2IsZy88xL51I2feFH15+Fx5YyhbYLwAAUQkWyKxWJ8cxCqytpDxVDUfMQAw+GnSNU9HAo",
+	"GmUJqhNcEc2Mtpy/U2elfboZjErHAW/7P1cPPdCHlrZXG5W9DPn4oKw15NoOmWbaimI+MnicmUxZeYwo",
+	"1kW7o9fmGylGmHlQ4QEp5SBY2ZFaYY8nEGaI0ealI10HWyVNsQHkcqENFXFTEzhKQo6nNng/S1lNJlWW",
+	"MrvVl69OT35+uzNNQEUZZ5qmhImxVDEDYPrH3/7e3z8APfW//2s/V1wSOaVcwCza6TMwo5tCEynSRVmN",
+	"7e8vZUftlTOP2v1Pve7zz7/vRY+v/t9//xf80amUPSt0zYP1ST7NLcWGGzyyYuF/ognxImgTOMMfGkWh",
+	"frCvrqhdC7CR4EqidRpxOEt1xINDQDtS+9hCjGDF1JKIaIOIFCupNVEsZVQzfUjoQNgbhfRKBAswGg3t",
+	"j0MyZdORM1a44DXI7klkrHf7H9+8OrUQNaF6IECFsp9w0YszJY2MZZqvrV3gWkSEtEpMJpKI/ONvf+/s",
+	"EPQX64EYKSriiRNYNYtcdJ4UZIhUZFg2Xk2MmenD3V3c9E7CLn3AsN6dYuB0t6C2rWjtABdV3XxA8WI3",
+	"ZjxFq/OGAdoKC1142J3INGFqwxh02roRUyro+fWGgDFvwwAMQO1y0Z1RgP91L58rGrOukbJrldoNLyuG",
+	"NLwrGEt0Fz+0YYyQwRXorjMurhsBe+wGBst1L4Maj8fStQRs02Gi0q2YUZxd0rSLFtAGQyyYY0JXoxU1",
+	"AyFcd7N3ncuym9Od9a87K0N49mP+pemwknGi2RCrLXUNRda+diNadi1UFJLqurfpjHfRWt3grqyo1fA4",
+	"z1M5omkXRngb97r3DVXnzHTpSF6yLjocNl5YOu6mMr6Q2aYjxJC2LoZJbYKZzHTluNGa/RF30VdxTdDB",
+	"kM2uFf6okRupzpTytNH9z5W0hLzZ9edbANPd5mstONOGF0c06apcRFhPwRyD28hxgpyi9a/6ZNFNYGHJ",
+	"MsXY3PVf1tkM/UHdKUs47TqBZC1HZWYiE6BrNE3lfOOiFTWsC1FRrMFR5NlAm1gKTZoQbvDECJpaoWqD",
+	"PBe1vnStSNG9pAqkHStbBHKXy8F6HwoGweOPKDjUPQ6U5pzOlB+DUPDB7uHPXiQIXjgFdg6Pf8n5f/Xz",
+	"d47ZB09fAcs9Ee+RswdPfraM/IOUb+TykvqOa7+1TPuV59nBC29lsSn9Bhl08BiW8bJgx8Gjf7O8Dp6/",
+	"wysMNwIspO857Tsg3ivP30pz6rnq8sSVBwxfq3xyigyyXxC54CG6P4J9vnbMcOUdXNdrz/lWnn/8ePLy",
+	"gyNz4ddP372V7wuiFjw6fn9yDBxs5Qz6Mq3e5c/AnezjU0fng4cfgBUdW070wjOi0jmk4zc52wnHAZd5",
+	"75lMeKiZeTeu+FLZRrbuZE+AWbwreEUItJY1VBzZr5YRVB+Z//XnguqXoaMg8sHvQSmFJQB3qdJLiF6i",
+	"18GTFwV5Do9PyjeOGJdmyWnvL5b0flgsH+IvQGjfSnOck9kQBHxMKltdXkBDS/hMk1V0O8kJZJjSudGs",
+	"uZROachUakOGvt7KkOSlcmZMkSEWXDlzucQQDIHey1EWXzBjFU/uYhSlMFxkMtPporNqRlJBPvb6Sh/4",
+	"3ybPcHlh10vJ3NuYVpSvduVDVTp+nwk2v5kHDNSxsxlTXCbhZsrX9Gc5Bx8kJl+liYsLuWBspslcqgt7",
+	"AW3qLnP/gExWAh2vn6RatVEX3ukVeJpMOeRaCZouDI9dsEnCLllqd2n/zhKOBCJhs1QuMDnACKbO/Oj8",
+	"72KW/Cc3uioKJTcRrxixE65nKV1cI84YlYOK6jHykintwz9qMlMgrBpLQaVcgIMffg+yEa8Z8+5DZG/L",
+	"Gl/lTIrKx5afSXkVVeDv+PDqPRRBMTf1Fi5liJ0Vq14xpamMYZUsvCwcB2EeUuD3SFszqJJFBQHY49oA",
+	"94pIf3+/c4g1XHAzJKYCDKQ+7IvXXOeaaA8/FRLM9tBc6LN//O3vw87O9WNuvAk9jDOqPZyqS/rg11m+",
+	"ohGNL+bUziGnM2q4S+f/+kj/r/cU+ylGizWpqfOJJO5Fd0W3Gt3tjVTbjLXN51R5SGSz7JalUMrVFBeM",
+	"pcyjJFeCKl2AwXzCU0ZclPgSbD7ebxIivS5vokQElqrLZGl66IzE+Jou3eDXnOqEi4ovHhMhhTN2EUfv",
+	"iH31kMysKPMlImOutCEHQNQh5uIgCEIqu0vMRXJ2PHqR/ONvf59/Wfy1kefhWpHhmd4uqBWTYrL79cNI",
+	"1qasHGuis9GUG4uNbbXiQQ0Gd44Im86Mq2xCPBnqFmSoSHSSupTqAmFWeXztIw3+1i1nvUCCdCXM/mpZ",
+	"zApSzXmakhEjmAqdkHZ/76Co73JGDfkBfXIgA02ZMOC0MUzYaTt1iLidWP5bSJwL6leWyhHBNjINlTgr",
+	"6lmStsvq3CkW1QlrfWxMXQ3TkeqX5QN0m3hrBZtvF8nQf1NNDDFW4MynSVX4fD3SoCwzDOAeEvvYFxqb",
+	"dEEgilGmzFUPHcaZNnI6bLZpTKf/Kua8tmgEIGYpX/sO66FsKhBR1HpwF1VKoCqHj4TXFeZRhVJYKBKs",
+	"MvOAlNRnQpdupASTJSloiSkskfOoUpZzjLBWIrxR1No1ZcFAPMgrfpburrm0AP5pqIi7LDeQX6oiUbZG",
+	"RJf43tq4gXJk0R1TYFcvWKpNtPja5LZJknZB+/KbrrY7+fV45aj/BIr5sERjeg5mXR+ix3xYrXoFNOia",
+	"eV81CF+LJdsIqEQF7N5FVMKyTvNY/7ocgOumiNSHi8MH76K4wLWtD98XETjGelhF5QIf9wWo47ivYlN5",
+	"6SiApRTtarHM1eju3AJNuKoDgV+5mRRw1+w8PA79fo1clTDZhpxO7CmMFs5mEBHgtaDrofc7D4rbFsB/",
+	"vopavqrDutoKqxUfTk/fYR3qQysLmgmD611AzdqJr4mW6SAjXmMmYzW1vHsDznYrL2xe8jcoVbANSfo2",
+	"0xfqSwQ0LQpQ2mMVPbfAfSMpchn+N0iG1xU6PfCtexUTWa8pooYh/GtZgH/vBnLUDYBzWeBaXnhN5tMy",
+	"ZNRd8TZEIKCD904CsqvakjyyqVzOWjJ3T+GqAo5WjvDfmOLjxc08oEG87gobfDfDSdJFRGhgAyRGknjC",
+	"4oudBgQ299As59neNLPW71YDulWVy71s4kTZaimh2xR2z84VFabK6eZb4Szbqobgd6P6As2YFbB+a2lG",
+	"66xvYWGhrZ5+oInenWXLAVoVhLpyNPch33O9inbpW0o14h/LVXY2Ju403OY2pDiV3kBNXjVOqrSVH0so",
+	"pF1HInPHdO9Me9u67Cfrkt6iVib4bxlzj+1iiutp8L2P/TerOfDhraw58Ve+VFS5CjDQZoxpC6vxJsuV",
+	"f5Ny6d/g7zW1WNyntyGeeapx7yS04GpWfY6CTIyZtXWHfOy/8fV1YsYvXdYTXlulSl/Otw3y3CAw+f8c",
+	"7u5++kt9tRq/qrswZX1XqFN3fzex+BQweR2bz59/OX7RPf3z8f6Tp0Tzc+g7eMEWpD2cTzSLMQonIhqs",
+	"QVAzUIqYbdfscwVFMzLFzeLUbsY1/2JUMXWcYX2eipghOs0rqmsyPHYBqxD7ekhwNMFeeNjZbqn/HQAO",
+	"vFWArIXmoiLMac254dNy/5H+3hN7TFbEM/IcbVBQ2GT4711X/OX4/Un348eTl8O8WRr23Ci6pZVedV8v",
+	"IG/G/y9bFKuzU211bfjBhquDr1esDYP7cWQVBSpqUraH5iJB+CJh4cmKIDCCE/oQCcVIvNSrrsGiZ7z7",
+	"wYWGLa36CjKXx3J1wb5/hYblpePuRLoM02IfmqlLHrNDZyzmTJM2yga6g8dMB8KFRLpsJjLhTFEVTxYR",
+	"2i3xPV8kyHVuoCIJDZYQ3TEQYXiH9+vFDAp6ujq7TD3SOwMxEMdBwc+VC/fHcViBI9BiqTFGHa2LSiE0",
+	"1ZJgHxbgMgOBOVRkRrmqwg7yQw1ckleXTC0GotwhCvpGZYrZSzKeLBz09uAEYATmvMMliqLH2rCu+c6Q",
+	"JDLOpkyYHfKKxpOBwDQv+60iQzjQsLlx7jguyPALZqMm3VDFaztH7EBAy6tSHVbMl3PljVIeM6FZUe+k",
+	"dTyj8YR193d6TuY9zHOB5vP5DoXHO1Kd77qxevfNyYtXb09fwZgiB9zD8vH7k1bUumQK7Qit3s4evidn",
+	"TNAZbx22Hu/0dh5D1KSZACnenUCdtL9CGDZSxPxMThLEOni+1L9xv9db0/Hoep2OXKm2miZ1MyVjprW9",
+	"5Gy2gxVOnZBdPW2+zl1s+hcyodbhp89RS2fTKVULS1P5JRN2dgsmkMxOzyFzCrfdAg4G6VqL8IjKq9zv",
+	"9VzUUtiKKU9ft8jusQQ79O6QJ73HrmPiYsYGYhikjg3RkMDNciunCKpWY95Y8ZL7ykCMMuPqbvnPkDYl",
+	"E2mINlQko0VnhxyTVNKEjGhKRcwUMfSCOdR1/XKJzKD8t5IG8UIKwrjlKy5p/vTF8ZuTtz/vTBOi6cLS",
+	"Lmqg4+5ATBkVGmNdBPEJlAj9ZZhy5/lNQKpvv02MBOLOAJ6e9B5vhqUwMWW7MGhXxAsgLDf0WgNFnTpw",
+	"vdzbTeU5x0BnWVnXhZlMCb3KmTH+kwCDHkZYXYTs7ZOJzJTuoGJhqa1rvjUQo0VBml2fMSuzBczNLjym",
+	"SnFHXi1XfKSJK92DcYuenHuC33Z1DFw32ohA9mwe0F5uGuddhB3CXRmHEqM4LuLgl0PeiWawnSI2HkPg",
+	"vbTMBSIpN5a84z0M6wLOD4nVFYZ4UWTvSXfKRWaCAPgJNQOxHFFfitNvD99//EDs/dn95FnAVkq3KIOI",
+	"6sq+toc/vyreHXbgu3bhFoOrkA5BIi/N8ieZLLaGbqXqd1dl/cBpULeG6j7xogLXT/m5YAnBtnX3o2Pg",
+	"Ae58Pc0IMvpgyF4j8lSk9W2XPtlTzFHBtYe2wBbksnsy5GC9RIdkZuoJ0SvoNxikiWCgs5Mva6va75AX",
+	"rikAN04QD/UPEOqF7MrZThUaYIroEkAeVPRDRPCx+HSP4OeOgCG//lciwWYgjmD7O6649aiVy8iepHb9",
+	"Q6QDDiwyFwtyXme7gLSWEZtw/3F33T4c3jeb9gGARTuItm8B0QnD5Vfh4JyZsN3ILRKo8DNrGzH/kaHs",
+	"Q9hR2XL+DG/lBjAW1dCaUysVUE3KjPMoqHGNIfhRXs9t+PvVcBVy7OzLoLN9lhqWAb9a7Z//hwfQ+8tG",
+	"18M0aTv7R2hPef/u9AOUiu58NVndDSMoZllVCDlYNCgIiyzpcpEz33aJi3qJ96D3eCCGy4WYhhHp7/dQ",
+	"7AzZQyHMgsx+6Mo/l8vfDDs7BOogrAzT2NUU8u5dJ/BD+9AMxNiSd0v5uSB7TwiK1yg94FIt3z/Yf16I",
+	"6Hn5nCGMW+4NDh3GrVIs2LxYN7MiCSYyS7Cn+tPBplgDYU/5COV36ItcqA/F3q0egTNBsrp/wU01EEbK",
+	"iGiJAjsX2Fy5YGvhgqpkeVQegiISt0GBlkrFNhLrD6qrPMOhuL62fzwictDEvvBaqhFPEoyOP9h/vnnE",
+	"co//ryVXLwqNtES11sn5DUnT/q5vIHDmCu5WSn7gq9Pl7nOcgfUVCn9FFjGYNpieukPegpHcAjvlYM1A",
+	"2zVWuQfPgyiQGFojV+nFXJu85ykUXcAGFxrccuB5+C1jUD3IGW6DnrnNMAmTL2p2S0fYSo9r4A9QwTSB",
+	"nveL4tfcCbK0lCCP61orqZorbxrcbKrlXuerG3wn0oXzPBMK2TjUEl7clQWVul1pLmJW3Wm+eTjK+vX4",
+	"3vablpIJAxGiX72UqqMsYG3XU7aNL/oogs+3KBCW2glXSITHUILf4mkRV/BA0teT9K8izb4DPxjbjXR9",
+	"L1FMk8rRjbGSUzKfMMUi8A4E9LpEfUOiHcadlt46vORs3sqpd56MVku7sSaXc3dWZK8RzZgTq9y6V6n8",
+	"QACZP0KarWFI7vvcIe9UwhRLLGHkSZkXHAGXGohhEEUzBNdlqcGEzw7Ku0vUMYQPuNlG7GCbNDgMg/v6",
+	"2fLc3mKq1UDm6qFBZsTasRuo1b9m2H/t+6J/RbrjWuKHAP5A/G6Z+NmL8M6kS65dAEIgp4aEriBU9WSu",
+	"oE1I5OoMRlZ/99bEUu0NsA8JaYL4jEJkzk2R5YCOdn+/s0N8oUy/nxHDimbhdki7f9A5ctUCrKqISW1D",
+	"/MG5mToQmFBJaNv9J50dAnUU3LkOROiAC3IBIa5BuyCMKj0Tomd9bM31lMy8Qkwpnnavt9cLImYxTDaI",
+	"22/t9x4/7vaedvcef+gdHD55etjb2+k9fvYfS1nKh5+WKqh9DvNAMFYJyT2G5cBOULzN49TtWvZ6e3tX",
+	"0XXogosobqQO722XJAWxgxWECReWHOU3CgmSK3f+QK8a6N9oyFg/Iq+v+dWKN1xc0CLkhtQs9pC5LLTt",
+	"KnYpL9iZi6Cu9cYdi4VVPOcTScZcJLlG7YhFm/qedzqmQmC/uFimKaPnGeuQmAqII5HKEG4OyUxqbzvj",
+	"ENwgx0iXnBeHowToKJHGaIMIvPi5f9/qjSJmuZnRT6+JYrFUCbh3V1sU2s94n30pfGy/t58nEkOzehOs",
+	"YU7zRbjvDYSSmYHVhYWgwTyJVI3QJFFM6+o4F3vsb+DUb0ZEG7rfiwaRjcjS/hY1RQwEqY60gavysSLf",
+	"N925Q4NcbZgQHmdF/8wj3zHFoY3GQJ115KSCSFxCRt866uAiYH4fuLSrQeuQQGT/1dCFfS3MBNy09vNF",
+	"+Frgx0ffrcwM0XRhX51PFqsuNlzKbaJMOVnzjkNWSrmTNR63S6YSHpsHbn3L2sWJMErqGYtNzu0QlL3d",
+	"GELAv0LFQKyqwLffeXKFWJYyzJ0pIwH+XiDBJkfLSyy79wAx902+w4v5evnOAcpVVB2pfc5MDbBs2TJS",
+	"R7LywnYP4HefwK/PaOKB75EmU2ZoQg3dgtWkbBvdYLg7eQlGu8qQBHQ9YjM+LFzHmVVdZ5hav0P6rpGi",
+	"lRiEi19wbRaHufVgOBBtCcXwUh5zg8WffsJUmo5XE0ALcBIFafd/RKNMbqaRY0IHoj7nxSo+EoKDWAKa",
+	"QPug97xTJfxjfvJtyjBhEbE7lmDW0gGXmf1AD26NHhz0GqgjeT+PryUgCGIBCRF0yqAho5XnsR8eKVc2",
+	"vjlxyTw8V8pLu5AUDjrKjYhPrZ236CehjQz6STj7Q1R4r4dV3Sos6Sl1niBJplC94fGEjKSZwJSWkgk2",
+	"x7ihCirjzL0YOsSNzt8h/h2ecrOoNjYINr9NclNq8HHLIYkNzJ1FWTuXo6EhbGrVrv1AgO6ZQHKidWbJ",
+	"SXFdWB/ZV0Hd63VujX4UCfO1seeQZ4vdlWcldw0SAe+lqXV0j6UaiKVqz+StHMlkAXWqo3ISkiZcxGmW",
+	"sGSHnAhIx++CyXMqE0sPJpDd6kMxD6pQ30v+eV757eJlE5x8cDV8D7oAYh+ESbT7zzvfRCVwiOry6msx",
+	"85hgdzgsDq+Zq+fatA2RiynBBPxyYIkvBbtTGQni+jq3rru3exXQgJvYHNHgLuEhzv8GAQrLEauloADf",
+	"t9ajl4f2z0HwQZXrHS/ulgQ6nPzb+LPdxurd2A+845YN34XXGQlnJhIsrlxA7TJxrQLgOubgXlh2Sruf",
+	"c+N3nSUzAPxbpYm1CU/w9I8IhN9AHIn9ZVeSx61ZGbFVGOreznk/hQIYS2GpVq7A2j1jyHUuFaXZqTH0",
+	"3QGl/jamvvV44m19f1x8ue8CPxrrMOIOckswRmAt2m0i6ktKtpAJ07XU3ErRb+GN71qGtlvYLEHDUTyg",
+	"wZ2EBIOfKDVM4anX540FII6gWgvg8HglLLhKMrfgcEvU3k79baRy2NSDTP7N4LrPzrm2AE1DyL4u+C6J",
+	"3PBjw2iTHKofgk2+92CTrwCgItDk5va8peL2tZLB+5LT8Na4d/GZF9TQVJ7XV7qAx3/0WixBEUx3IoFl",
+	"VcmUPdKYG7NUC6jUSc5TIFCm1kLBR3ijUbrddlPkXCOghh5QaArykDJX09Vms3QMgPDAM+5COkYDxiY7",
+	"NGJmLTvAzmubs+TAJ5NnxUGnFDLF/HoarsBlJLX7e886R2SYo/LQN+HT5VS4R7reOYNSzi1WYAp6et2x",
+	"GF5XielBDP+fElKVG9+Xypw1wscl+R5+bCjfV9e6e5Dvv0P5HoqJQc9Oo5cCVfR1IWpzZPltF0lcV3zO",
+	"F8B5AMR7GEpyEwL2DQLIC9+Pr0FdJMtBHAngzUC0+3t7nSOiWJLFWF9Wo3Tjmwjb4anUplQQAEqvLE2z",
+	"3zkiJlNQSHpY9EQcEjkeV33bta2tjSS/ZUnn2ziX1qK9cy09oP99RP88KPwmBGDJf1RIMLvYQeQsaHLz",
+	"1cHeZWTCDtfYS+dF8JXbysxe/s79qxthca024SUqoqsxWLDUKOoBJb9rLeRk6lLKP348eUl+8NUdoH0P",
+	"1Wt7/0Dnqa9E+zm2NVtvGfzVv/RdO4/DBoVrLWT+TB6w665cyP7EG7mPc5CthXRoVIswvMly5oo2vH93",
+	"+kFDCx2is5F9YcQSrKxosfBfTt+9JUaSYabSYeSqNrt6xmGLP3nJFBm6Hl58yrSh0xn28drBX0cyWfg2",
+	"YEW0n9vSI51nzAxEG5sCYubThCnWOcy7uwz/HbuLJd0P/ivQ9GQgiien/FxQkyl2SPSE7j95+hOuYMK+",
+	"+F595DXlKUtIwlJ+yaA4FVVWzDaK5/tjX/AyOU2BFsnx+MgHb/uRWPCltniV7514O/y93GX2jnn7akfJ",
+	"RlWhfDmcoiVkZRPIB+pzn8TtU08ZLLfuvwEzOWYK+jbJNyRRS8ZEP7qhPTHErgeT4vduUnSXn1sVQwp7",
+	"cwjbbFyshaKtC2B1+o/b0gNs3lMr4zyHkK+VxL7C5FhllbsT8eLb2OY2oIw3zz2gzn0tK4n9HGgg4X/s",
+	"v4l8BXypsILDzXGqRp1HQ14h1zdR718Wb3/Xer7bR4PK+cX5PGDOfcOcD0vaJRYDcPBdLjz/TTjSUpnI",
+	"38ut2T99tsgQ9tjHX8qd7z99Lneb//TZIgY0xXUrqUntT7C6I7ypUWX0XbUjrK4kFT/n4pDMlEwy6A4C",
+	"xWKgW5JUJJUxTQlN+QWLCLT6cGGFCZulcjHFJoMwuxVCrWKqZyzeybtk77bsAdvDVIKmrUMsQfk5v4mq",
+	"Po7dNQ0sSbu/9zzoZLXcsmsnqKjvm42uNBd5kZuNYB7Il6yJv9pZDmbUFfNBRGSlTWrthGiHXZ2uaMh7",
+	"iLWwWUQs/cXOspHj5hFBYd31mx3R+ML+U7B5RLCQYfCpoETA6vcsuNAs4YYYZc/bl8uH0wH3K7aD0jvl",
+	"BjR5l4rVKV07TiENHzvqrIt5HVdrQzkiLs5dYSIWNAt2W7H/wBqqneDjOfZW76UmHhZcw3kcbLiZMBB2",
+	"dcrXQd5K5Aoba5mpmJGXgAXeKcy+cEtqZAiEGMO9OmnezBxWVu4qHS7NNYu++nz1/wMAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -18,9 +18,12 @@ COPY --from=build /out/tokend /usr/local/bin/tokend
 COPY --from=build --chown=65532:65532 /out/data /data
 WORKDIR /data
 USER 65532:65532
+# Metrics on their own port, reachable from the container's network only
+# when the operator publishes it (never on the API port).
 ENV TOKEND_LISTEN=0.0.0.0:8080 \
+    TOKEND_METRICS_LISTEN=0.0.0.0:9464 \
     TOKEND_DATABASE_URL=sqlite:/data/tokend.db
-EXPOSE 8080
+EXPOSE 8080 9464
 VOLUME ["/data"]
 # No HEALTHCHECK: distroless has no shell or curl; orchestrators probe
 # GET /healthz (liveness) and GET /readyz (database reachable) over HTTP.

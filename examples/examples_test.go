@@ -43,7 +43,7 @@ func TestExamples(t *testing.T) {
 	}
 	status := func(token string) int {
 		t.Helper()
-		return env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmApi-Token": token}).StatusCode
+		return env.Do("GET", "/v2/user", "", map[string]string{"X-WallarmApi-Token": token}).StatusCode
 	}
 
 	// create-token: the value it prints authenticates.
@@ -53,7 +53,7 @@ func TestExamples(t *testing.T) {
 		t.Fatalf("create-token output: %v", err)
 	}
 	if got := status(value); got != 200 {
-		t.Fatalf("the created token answers %d on /v1/user", got)
+		t.Fatalf("the created token answers %d on /v2/user", got)
 	}
 
 	// list-tokens: pages of 20 until the end, every visible token once.
@@ -201,7 +201,7 @@ func main() {
 		t.Fatalf("the README snippet: %v\n%s", err, out)
 	}
 	value := strings.TrimSpace(string(out))
-	if got := env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmApi-Token": value}).StatusCode; got != 200 {
-		t.Errorf("the README snippet printed %q, which answers %d on /v1/user", value, got)
+	if got := env.Do("GET", "/v2/user", "", map[string]string{"X-WallarmApi-Token": value}).StatusCode; got != 200 {
+		t.Errorf("the README snippet printed %q, which answers %d on /v2/user", value, got)
 	}
 }

@@ -178,7 +178,7 @@ func TestHostileInputCorpus(t *testing.T) {
 				node:    hostileCreate(t, env, c.cred, "/v2/nodes", `{"name":"victim node"}`),
 			}
 			var me struct{ ClientId int64 }
-			mustJSONDecode(t, hostileGet(t, env, c.cred, "/v1/user"), &me)
+			mustJSONDecode(t, hostileGet(t, env, c.cred, "/v2/user"), &me)
 			c.targets.client = me.ClientId
 			for kind, id := range map[string]int64{"api_tokens": c.targets.token, "users": c.targets.user,
 				"webhooks": c.targets.webhook, "nodes": c.targets.node, "clients": c.targets.client} {
@@ -228,7 +228,7 @@ func TestHostileInputCorpus(t *testing.T) {
 			}
 		}
 		for _, c := range callers {
-			if r := env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmApi-Token": c.cred}); r.StatusCode != 200 {
+			if r := env.Do("GET", "/v2/user", "", map[string]string{"X-WallarmApi-Token": c.cred}); r.StatusCode != 200 {
 				t.Errorf("the %s's token stopped working: %d", c.name, r.StatusCode)
 			}
 		}

@@ -16,11 +16,11 @@ func TestMetrics(t *testing.T) {
 	env := testenv.New(t, testenv.Backends(t)[0])
 	tok := env.Admin.Token
 	for range 3 {
-		status(t, env, tok, "GET", "/v1/user", "")
+		status(t, env, tok, "GET", "/v2/user", "")
 	}
-	status(t, env, "garbage", "GET", "/v1/user", "")
-	status(t, env, unknownToken(t), "GET", "/v1/user", "")
-	status(t, env, flipLast(tok), "GET", "/v1/user", "")
+	status(t, env, "garbage", "GET", "/v2/user", "")
+	status(t, env, unknownToken(t), "GET", "/v2/user", "")
+	status(t, env, flipLast(tok), "GET", "/v2/user", "")
 
 	resp := env.Do("GET", "/metrics", "", nil)
 	body, _ := io.ReadAll(resp.Body)

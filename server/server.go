@@ -197,7 +197,7 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = errorHandler(s.log)
+	e.HTTPErrorHandler = errorHandler(s.log, s.routes.errorFormat)
 	// The peer address, not a client-supplied X-Forwarded-For: the activity
 	// log and the brute-force guard must not be fooled by a header.
 	e.IPExtractor = echo.ExtractIPDirect()
@@ -211,6 +211,7 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	e.Use(s.guardAuthFailures)
 	e.Use(s.limitLeakReports)
 	e.Use(s.authenticate)
+	e.Use(s.refuseUnknownQuery)
 	e.Use(oapimiddleware.OapiRequestValidatorWithOptions(spec, &oapimiddleware.Options{
 		Skipper: func(c echo.Context) bool { return !s.routes.inSpec(c.Request().Method, c.Path()) },
 		Options: openapi3filter.Options{

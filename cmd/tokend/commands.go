@@ -143,7 +143,7 @@ func (c *serveCmd) Run() error {
 		// Printed once, on the first start: the only way into a new installation.
 		fmt.Printf("tokend: new installation: company %d, Global Administrator user %d\n", res.ClientID, res.UserID)
 		fmt.Printf("tokend: API token (shown once, keep it safe): %s\n", res.Token)
-		fmt.Printf("tokend: try it:  curl -H \"X-WallarmApi-Token: %s\" %s/v1/user\n", res.Token, baseURL)
+		fmt.Printf("tokend: try it:  curl -H \"X-WallarmApi-Token: %s\" %s/v2/user\n", res.Token, baseURL)
 	}
 
 	e, err := server.New(cfg, st)

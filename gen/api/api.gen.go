@@ -28,6 +28,7 @@ import (
 // Defines values for ActivityAction.
 const (
 	ActivityActionClientCreate          ActivityAction = "client.create"
+	ActivityActionClientDelete          ActivityAction = "client.delete"
 	ActivityActionClientUpdate          ActivityAction = "client.update"
 	ActivityActionTokenCreate           ActivityAction = "token.create"
 	ActivityActionTokenDelete           ActivityAction = "token.delete"
@@ -53,6 +54,8 @@ const (
 func (e ActivityAction) Valid() bool {
 	switch e {
 	case ActivityActionClientCreate:
+		return true
+	case ActivityActionClientDelete:
 		return true
 	case ActivityActionClientUpdate:
 		return true
@@ -155,6 +158,7 @@ func (e DisabledReason) Valid() bool {
 const (
 	ProblemTypeAPIAccessOff           ProblemType = "https://tokend.dev/problems/api-access-off"
 	ProblemTypeBadRequest             ProblemType = "https://tokend.dev/problems/bad-request"
+	ProblemTypeClientEnabled          ProblemType = "https://tokend.dev/problems/client-enabled"
 	ProblemTypeConflict               ProblemType = "https://tokend.dev/problems/conflict"
 	ProblemTypeEmailTaken             ProblemType = "https://tokend.dev/problems/email-taken"
 	ProblemTypeExpiryInPast           ProblemType = "https://tokend.dev/problems/expiry-in-past"
@@ -206,6 +210,8 @@ func (e ProblemType) Valid() bool {
 	case ProblemTypeAPIAccessOff:
 		return true
 	case ProblemTypeBadRequest:
+		return true
+	case ProblemTypeClientEnabled:
 		return true
 	case ProblemTypeConflict:
 		return true
@@ -334,6 +340,174 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for WallarmActivityEventOutcome.
+const (
+	Success WallarmActivityEventOutcome = "success"
+)
+
+// Valid indicates whether the value is a known member of the WallarmActivityEventOutcome enum.
+func (e WallarmActivityEventOutcome) Valid() bool {
+	switch e {
+	case Success:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmActivityEventSource.
+const (
+	Api    WallarmActivityEventSource = "api"
+	System WallarmActivityEventSource = "system"
+)
+
+// Valid indicates whether the value is a known member of the WallarmActivityEventSource enum.
+func (e WallarmActivityEventSource) Valid() bool {
+	switch e {
+	case Api:
+		return true
+	case System:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmNodeCreateType.
+const (
+	WallarmNodeCreateTypeCloudNode WallarmNodeCreateType = "cloud_node"
+	WallarmNodeCreateTypeEmpty     WallarmNodeCreateType = ""
+	WallarmNodeCreateTypeFastNode  WallarmNodeCreateType = "fast_node"
+	WallarmNodeCreateTypeNode      WallarmNodeCreateType = "node"
+)
+
+// Valid indicates whether the value is a known member of the WallarmNodeCreateType enum.
+func (e WallarmNodeCreateType) Valid() bool {
+	switch e {
+	case WallarmNodeCreateTypeCloudNode:
+		return true
+	case WallarmNodeCreateTypeEmpty:
+		return true
+	case WallarmNodeCreateTypeFastNode:
+		return true
+	case WallarmNodeCreateTypeNode:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmNodeReadOrderBy.
+const (
+	WallarmNodeReadOrderByCreateTime WallarmNodeReadOrderBy = "create_time"
+	WallarmNodeReadOrderByEmpty      WallarmNodeReadOrderBy = ""
+	WallarmNodeReadOrderByHostname   WallarmNodeReadOrderBy = "hostname"
+	WallarmNodeReadOrderById         WallarmNodeReadOrderBy = "id"
+)
+
+// Valid indicates whether the value is a known member of the WallarmNodeReadOrderBy enum.
+func (e WallarmNodeReadOrderBy) Valid() bool {
+	switch e {
+	case WallarmNodeReadOrderByCreateTime:
+		return true
+	case WallarmNodeReadOrderByEmpty:
+		return true
+	case WallarmNodeReadOrderByHostname:
+		return true
+	case WallarmNodeReadOrderById:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmNodeType.
+const (
+	WallarmNodeTypeCloudNode WallarmNodeType = "cloud_node"
+	WallarmNodeTypeFastNode  WallarmNodeType = "fast_node"
+	WallarmNodeTypeNode      WallarmNodeType = "node"
+)
+
+// Valid indicates whether the value is a known member of the WallarmNodeType enum.
+func (e WallarmNodeType) Valid() bool {
+	switch e {
+	case WallarmNodeTypeCloudNode:
+		return true
+	case WallarmNodeTypeFastNode:
+		return true
+	case WallarmNodeTypeNode:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmObjectType.
+const (
+	WallarmObjectTypeApiToken WallarmObjectType = "api_token"
+	WallarmObjectTypeClient   WallarmObjectType = "client"
+	WallarmObjectTypeUser     WallarmObjectType = "user"
+)
+
+// Valid indicates whether the value is a known member of the WallarmObjectType enum.
+func (e WallarmObjectType) Valid() bool {
+	switch e {
+	case WallarmObjectTypeApiToken:
+		return true
+	case WallarmObjectTypeClient:
+		return true
+	case WallarmObjectTypeUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmOrderBy.
+const (
+	WallarmOrderByCreateAt WallarmOrderBy = "create_at"
+	WallarmOrderByEmail    WallarmOrderBy = "email"
+	WallarmOrderByEmpty    WallarmOrderBy = ""
+	WallarmOrderById       WallarmOrderBy = "id"
+	WallarmOrderByRealname WallarmOrderBy = "realname"
+	WallarmOrderByUsername WallarmOrderBy = "username"
+)
+
+// Valid indicates whether the value is a known member of the WallarmOrderBy enum.
+func (e WallarmOrderBy) Valid() bool {
+	switch e {
+	case WallarmOrderByCreateAt:
+		return true
+	case WallarmOrderByEmail:
+		return true
+	case WallarmOrderByEmpty:
+		return true
+	case WallarmOrderById:
+		return true
+	case WallarmOrderByRealname:
+		return true
+	case WallarmOrderByUsername:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmStatus.
+const (
+	N200 WallarmStatus = 200
+)
+
+// Valid indicates whether the value is a known member of the WallarmStatus enum.
+func (e WallarmStatus) Valid() bool {
+	switch e {
+	case N200:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for WebhookEvent.
 const (
 	WebhookEventTokenDisabled WebhookEvent = "token.disabled"
@@ -355,6 +529,45 @@ func (e WebhookEvent) Valid() bool {
 	case WebhookEventTokenLeaked:
 		return true
 	case WebhookEventTokenRenewed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmActivityEventsParamsOrderBy.
+const (
+	WallarmActivityEventsParamsOrderById   WallarmActivityEventsParamsOrderBy = "id"
+	WallarmActivityEventsParamsOrderByTime WallarmActivityEventsParamsOrderBy = "time"
+)
+
+// Valid indicates whether the value is a known member of the WallarmActivityEventsParamsOrderBy enum.
+func (e WallarmActivityEventsParamsOrderBy) Valid() bool {
+	switch e {
+	case WallarmActivityEventsParamsOrderById:
+		return true
+	case WallarmActivityEventsParamsOrderByTime:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmReadNodesParamsOrderBy.
+const (
+	WallarmReadNodesParamsOrderByCreateTime WallarmReadNodesParamsOrderBy = "create_time"
+	WallarmReadNodesParamsOrderByHostname   WallarmReadNodesParamsOrderBy = "hostname"
+	WallarmReadNodesParamsOrderById         WallarmReadNodesParamsOrderBy = "id"
+)
+
+// Valid indicates whether the value is a known member of the WallarmReadNodesParamsOrderBy enum.
+func (e WallarmReadNodesParamsOrderBy) Valid() bool {
+	switch e {
+	case WallarmReadNodesParamsOrderByCreateTime:
+		return true
+	case WallarmReadNodesParamsOrderByHostname:
+		return true
+	case WallarmReadNodesParamsOrderById:
 		return true
 	default:
 		return false
@@ -847,6 +1060,422 @@ type VerifyResult struct {
 	UserId            nullable.Nullable[int64] `json:"user_id,omitempty"`
 }
 
+// WallarmActivityEnvelope defines model for WallarmActivityEnvelope.
+type WallarmActivityEnvelope struct {
+	Body   WallarmActivityPage `json:"body"`
+	Status WallarmStatus       `json:"status"`
+}
+
+// WallarmActivityEvent One line of the activity log: tokend's `action` (`token.create`, …)
+// as `object_type` (`api_token`, `user`, `client`) and `action_type`
+// (`create`, …); `changed_fields` from its details.
+type WallarmActivityEvent struct {
+	ActionType    string                      `json:"action_type"`
+	ChangedFields []string                    `json:"changed_fields"`
+	ClientId      ID                          `json:"client_id"`
+	Id            ID                          `json:"id"`
+	Initiator     WallarmActor                `json:"initiator"`
+	Object        WallarmActivityObject       `json:"object"`
+	ObjectId      nullable.Nullable[string]   `json:"object_id"`
+	ObjectType    WallarmObjectType           `json:"object_type"`
+	Outcome       WallarmActivityEventOutcome `json:"outcome"`
+	Source        WallarmActivityEventSource  `json:"source"`
+
+	// Time Seconds since the Unix epoch, as Wallarm writes times.
+	Time WallarmUnixTime `json:"time"`
+}
+
+// WallarmActivityEventOutcome defines model for WallarmActivityEvent.Outcome.
+type WallarmActivityEventOutcome string
+
+// WallarmActivityEventSource defines model for WallarmActivityEvent.Source.
+type WallarmActivityEventSource string
+
+// WallarmActivityObject defines model for WallarmActivityObject.
+type WallarmActivityObject struct {
+	Name string `json:"name"`
+}
+
+// WallarmActivityPage defines model for WallarmActivityPage.
+type WallarmActivityPage struct {
+	Objects []WallarmActivityEvent `json:"objects"`
+}
+
+// WallarmActor defines model for WallarmActor.
+type WallarmActor struct {
+	ClientId ID `json:"client_id"`
+
+	// Id The user who did it; null for tokend itself or a shared token.
+	Id nullable.Nullable[int64] `json:"id"`
+}
+
+// WallarmClient A company. `partnerid` and `partner_uuid` name the partner's
+// technical tenant: the company itself when it is top-level, else its
+// parent.
+type WallarmClient struct {
+	Components []string `json:"components"`
+
+	// CreateAt Seconds since the Unix epoch, as Wallarm writes times.
+	CreateAt    WallarmUnixTime    `json:"create_at"`
+	Enabled     bool               `json:"enabled"`
+	Id          ID                 `json:"id"`
+	Name        string             `json:"name"`
+	PartnerUuid openapi_types.UUID `json:"partner_uuid"`
+	Partnerid   ID                 `json:"partnerid"`
+	Uuid        openapi_types.UUID `json:"uuid"`
+	Validated   bool               `json:"validated"`
+}
+
+// WallarmClientCreate defines model for WallarmClientCreate.
+type WallarmClientCreate struct {
+	Name Name `json:"name"`
+
+	// PartnerUuid The caller's partner (its own technical tenant's UUID); empty means that one. Any other → 403 `tenant-parent`.
+	PartnerUuid *string `json:"partner_uuid,omitempty"`
+
+	// VulnPrefix Accepted and ignored (tokend has no vulnerabilities to number).
+	VulnPrefix *string `json:"vuln_prefix,omitempty"`
+}
+
+// WallarmClientDelete defines model for WallarmClientDelete.
+type WallarmClientDelete struct {
+	Filter WallarmClientFilter `json:"filter"`
+}
+
+// WallarmClientEnvelope defines model for WallarmClientEnvelope.
+type WallarmClientEnvelope struct {
+	// Body A company. `partnerid` and `partner_uuid` name the partner's
+	// technical tenant: the company itself when it is top-level, else its
+	// parent.
+	Body   WallarmClient `json:"body"`
+	Status WallarmStatus `json:"status"`
+}
+
+// WallarmClientFields defines model for WallarmClientFields.
+type WallarmClientFields struct {
+	// AttackRecheckerMode Accepted and ignored.
+	AttackRecheckerMode *string `json:"attack_rechecker_mode,omitempty"`
+	Enabled             *bool   `json:"enabled,omitempty"`
+	Name                *Name   `json:"name,omitempty"`
+}
+
+// WallarmClientFilter defines model for WallarmClientFilter.
+type WallarmClientFilter struct {
+	Id ID `json:"id"`
+}
+
+// WallarmClientUpdate defines model for WallarmClientUpdate.
+type WallarmClientUpdate struct {
+	Fields WallarmClientFields `json:"fields"`
+	Filter WallarmClientFilter `json:"filter"`
+}
+
+// WallarmClientsEnvelope defines model for WallarmClientsEnvelope.
+type WallarmClientsEnvelope struct {
+	Body   []WallarmClient `json:"body"`
+	Status WallarmStatus   `json:"status"`
+}
+
+// WallarmError defines model for WallarmError.
+type WallarmError struct {
+	// Body Example: Already exists
+	Body   string `json:"body"`
+	Status int32  `json:"status"`
+}
+
+// WallarmIDsEnvelope defines model for WallarmIDsEnvelope.
+type WallarmIDsEnvelope struct {
+	Body   []ID          `json:"body"`
+	Status WallarmStatus `json:"status"`
+}
+
+// WallarmNode A node, with its Deploy token's value in `token` ("" when the caller may not read it).
+type WallarmNode struct {
+	Active              bool   `json:"active"`
+	ActiveInstanceCount int32  `json:"active_instance_count"`
+	Clientid            ID     `json:"clientid"`
+	CreateFrom          string `json:"create_from"`
+
+	// CreateTime Seconds since the Unix epoch, as Wallarm writes times.
+	CreateTime     WallarmUnixTime           `json:"create_time"`
+	Enabled        bool                      `json:"enabled"`
+	Hostname       string                    `json:"hostname"`
+	Id             ID                        `json:"id"`
+	InstanceCount  int32                     `json:"instance_count"`
+	Ip             nullable.Nullable[string] `json:"ip"`
+	LastActivity   nullable.Nullable[int64]  `json:"last_activity"`
+	RequestsAmount int32                     `json:"requests_amount"`
+	Token          string                    `json:"token"`
+	Type           WallarmNodeType           `json:"type"`
+	Uuid           openapi_types.UUID        `json:"uuid"`
+}
+
+// WallarmNodeCreate defines model for WallarmNodeCreate.
+type WallarmNodeCreate struct {
+	// Clientid The node's company (0 or absent: the caller's).
+	Clientid *int64 `json:"clientid,omitempty"`
+	Hostname Name   `json:"hostname"`
+
+	// PartnerMode Accepted and ignored.
+	PartnerMode *bool `json:"partner_mode,omitempty"`
+
+	// Type Empty means cloud_node.
+	Type *WallarmNodeCreateType `json:"type,omitempty"`
+}
+
+// WallarmNodeCreateType Empty means cloud_node.
+type WallarmNodeCreateType string
+
+// WallarmNodeEnvelope defines model for WallarmNodeEnvelope.
+type WallarmNodeEnvelope struct {
+	// Body A node, with its Deploy token's value in `token` ("" when the caller may not read it).
+	Body   WallarmNode   `json:"body"`
+	Status WallarmStatus `json:"status"`
+}
+
+// WallarmNodeFilter defines model for WallarmNodeFilter.
+type WallarmNodeFilter struct {
+	Hostname *string `json:"hostname,omitempty"`
+
+	// Ip Nodes have no address in tokend; a non-empty ip matches nothing.
+	Ip   *string `json:"ip,omitempty"`
+	Uuid *string `json:"uuid,omitempty"`
+}
+
+// WallarmNodeRead defines model for WallarmNodeRead.
+type WallarmNodeRead struct {
+	Filter    nullable.Nullable[WallarmNodeFilter] `json:"filter,omitempty"`
+	Limit     *int32                               `json:"limit,omitempty"`
+	Offset    *int32                               `json:"offset,omitempty"`
+	OrderBy   *WallarmNodeReadOrderBy              `json:"order_by,omitempty"`
+	OrderDesc *bool                                `json:"order_desc,omitempty"`
+}
+
+// WallarmNodeReadOrderBy defines model for WallarmNodeRead.OrderBy.
+type WallarmNodeReadOrderBy string
+
+// WallarmNodeSummariesEnvelope defines model for WallarmNodeSummariesEnvelope.
+type WallarmNodeSummariesEnvelope struct {
+	Body   []WallarmNodeSummary `json:"body"`
+	Status WallarmStatus        `json:"status"`
+}
+
+// WallarmNodeSummary A node in `/v1/objects/node`, where `id` is the node's UUID.
+type WallarmNodeSummary struct {
+	Active   bool `json:"active"`
+	Clientid ID   `json:"clientid"`
+
+	// CreateTime Seconds since the Unix epoch, as Wallarm writes times.
+	CreateTime   WallarmUnixTime    `json:"create_time"`
+	Enabled      bool               `json:"enabled"`
+	Hostname     string             `json:"hostname"`
+	Id           openapi_types.UUID `json:"id"`
+	Ip           string             `json:"ip"`
+	LastActivity int64              `json:"last_activity"`
+	Type         WallarmNodeType    `json:"type"`
+}
+
+// WallarmNodeType defines model for WallarmNodeType.
+type WallarmNodeType string
+
+// WallarmNodesEnvelope defines model for WallarmNodesEnvelope.
+type WallarmNodesEnvelope struct {
+	Body   []WallarmNode `json:"body"`
+	Status WallarmStatus `json:"status"`
+}
+
+// WallarmObjectType defines model for WallarmObjectType.
+type WallarmObjectType string
+
+// WallarmOrderBy defines model for WallarmOrderBy.
+type WallarmOrderBy string
+
+// WallarmPassword Empty for none; else at least 8 characters. One-time (R22).
+type WallarmPassword = string
+
+// WallarmRoles Wallarm's permissions, which hold exactly one role.
+type WallarmRoles = []Role
+
+// WallarmStatus defines model for WallarmStatus.
+type WallarmStatus int32
+
+// WallarmUnixTime Seconds since the Unix epoch, as Wallarm writes times.
+type WallarmUnixTime = int64
+
+// WallarmUser A user. `username` is the e-mail address; `create_at` is Unix seconds.
+type WallarmUser struct {
+	// ActualPermissions The role's permissions, expanded.
+	ActualPermissions []string `json:"actual_permissions"`
+	ApiAccess         bool     `json:"api_access"`
+	Clientid          ID       `json:"clientid"`
+
+	// CreateAt Seconds since the Unix epoch, as Wallarm writes times.
+	CreateAt   WallarmUnixTime `json:"create_at"`
+	Email      string          `json:"email"`
+	Enabled    bool            `json:"enabled"`
+	Id         ID              `json:"id"`
+	MfaEnabled bool            `json:"mfa_enabled"`
+
+	// Permissions Wallarm's permissions, which hold exactly one role.
+	Permissions WallarmRoles              `json:"permissions"`
+	Phone       nullable.Nullable[string] `json:"phone"`
+	Realname    string                    `json:"realname"`
+	Sso         bool                      `json:"sso"`
+	Username    string                    `json:"username"`
+	Uuid        openapi_types.UUID        `json:"uuid"`
+	Validated   bool                      `json:"validated"`
+}
+
+// WallarmUserCreate defines model for WallarmUserCreate.
+type WallarmUserCreate struct {
+	// Clientid The user's company (0 or absent: the caller's).
+	Clientid *int64 `json:"clientid,omitempty"`
+	Email    Email  `json:"email"`
+	Enabled  *bool  `json:"enabled,omitempty"`
+
+	// Password Empty for none; else at least 8 characters. One-time (R22).
+	Password *WallarmPassword `json:"password,omitempty"`
+
+	// Permissions Wallarm's permissions, which hold exactly one role.
+	Permissions WallarmRoles `json:"permissions"`
+
+	// Phone Accepted and ignored.
+	Phone    *string `json:"phone,omitempty"`
+	Realname Name    `json:"realname"`
+
+	// Username Empty or the e-mail address (tokend's users sign in with their e-mail).
+	Username *string `json:"username,omitempty"`
+}
+
+// WallarmUserDelete defines model for WallarmUserDelete.
+type WallarmUserDelete struct {
+	// Filter A filter that names who to change; an empty one is refused (it would name everyone).
+	Filter WallarmUserTarget `json:"filter"`
+}
+
+// WallarmUserDetails The caller (`/v1/user`). For a shared token, which no person owns,
+// `id` is 0, `uuid` the nil UUID and `realname` the token's name.
+// `create_at` is a date-time here, as wallarm-go decodes it.
+type WallarmUserDetails struct {
+	// ActualPermissions The calling credential's effective permissions, expanded (R3).
+	ActualPermissions []string  `json:"actual_permissions"`
+	ApiAccess         bool      `json:"api_access"`
+	ClientId          ID        `json:"client_id"`
+	Clientid          ID        `json:"clientid"`
+	CreateAt          time.Time `json:"create_at"`
+	Email             string    `json:"email"`
+	Enabled           bool      `json:"enabled"`
+	Id                int64     `json:"id"`
+	MfaEnabled        bool      `json:"mfa_enabled"`
+
+	// Permissions Wallarm's permissions, which hold exactly one role.
+	Permissions WallarmRoles              `json:"permissions"`
+	Phone       nullable.Nullable[string] `json:"phone"`
+	Realname    string                    `json:"realname"`
+	Sso         bool                      `json:"sso"`
+	Username    string                    `json:"username"`
+	Uuid        openapi_types.UUID        `json:"uuid"`
+	Validated   bool                      `json:"validated"`
+}
+
+// WallarmUserDetailsEnvelope defines model for WallarmUserDetailsEnvelope.
+type WallarmUserDetailsEnvelope struct {
+	// Body The caller (`/v1/user`). For a shared token, which no person owns,
+	// `id` is 0, `uuid` the nil UUID and `realname` the token's name.
+	// `create_at` is a date-time here, as wallarm-go decodes it.
+	Body   WallarmUserDetails `json:"body"`
+	Status WallarmStatus      `json:"status"`
+}
+
+// WallarmUserEnvelope defines model for WallarmUserEnvelope.
+type WallarmUserEnvelope struct {
+	// Body A user. `username` is the e-mail address; `create_at` is Unix seconds.
+	Body   WallarmUser   `json:"body"`
+	Status WallarmStatus `json:"status"`
+}
+
+// WallarmUserFields defines model for WallarmUserFields.
+type WallarmUserFields struct {
+	// Clientid Must be the user's own company: users do not move.
+	Clientid *int64 `json:"clientid,omitempty"`
+
+	// DefaultPool Accepted and ignored.
+	DefaultPool *string `json:"default_pool,omitempty"`
+
+	// Enabled true enables; wallarm-go never sends false (omitempty).
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// JobTitle Accepted and ignored.
+	JobTitle *string `json:"job_title,omitempty"`
+
+	// Notifications Accepted and ignored (wallarm-go always sends it).
+	Notifications *map[string]interface{} `json:"notifications,omitempty"`
+
+	// Password Empty for none; else at least 8 characters. One-time (R22).
+	Password *WallarmPassword `json:"password,omitempty"`
+
+	// Permissions Wallarm's permissions, which hold exactly one role.
+	Permissions *WallarmRoles `json:"permissions,omitempty"`
+
+	// Phone Accepted and ignored.
+	Phone    *string `json:"phone,omitempty"`
+	Realname *Name   `json:"realname,omitempty"`
+
+	// ResultsPerPage Accepted and ignored.
+	ResultsPerPage *int32 `json:"results_per_page,omitempty"`
+
+	// SearchTemplates Accepted and ignored (wallarm-go always sends it).
+	SearchTemplates *map[string]interface{} `json:"search_templates,omitempty"`
+
+	// Timezone Accepted and ignored.
+	Timezone *string `json:"timezone,omitempty"`
+}
+
+// WallarmUserFilter defines model for WallarmUserFilter.
+type WallarmUserFilter struct {
+	Clientid *[]ID   `json:"clientid,omitempty"`
+	Email    *string `json:"email,omitempty"`
+	Id       *ID     `json:"id,omitempty"`
+	Username *string `json:"username,omitempty"`
+	Uuid     *string `json:"uuid,omitempty"`
+}
+
+// WallarmUserRead defines model for WallarmUserRead.
+type WallarmUserRead struct {
+	Filter    nullable.Nullable[WallarmUserFilter] `json:"filter,omitempty"`
+	Limit     *int32                               `json:"limit,omitempty"`
+	Offset    *int32                               `json:"offset,omitempty"`
+	OrderBy   *WallarmOrderBy                      `json:"order_by,omitempty"`
+	OrderDesc *bool                                `json:"order_desc,omitempty"`
+}
+
+// WallarmUserTarget A filter that names who to change; an empty one is refused (it would name everyone).
+type WallarmUserTarget struct {
+	Clientid *[]ID   `json:"clientid,omitempty"`
+	Email    *string `json:"email,omitempty"`
+	Id       *ID     `json:"id,omitempty"`
+	Username *string `json:"username,omitempty"`
+	Uuid     *string `json:"uuid,omitempty"`
+}
+
+// WallarmUserUpdate defines model for WallarmUserUpdate.
+type WallarmUserUpdate struct {
+	Fields WallarmUserFields `json:"fields"`
+
+	// Filter A filter that names who to change; an empty one is refused (it would name everyone).
+	Filter    WallarmUserTarget `json:"filter"`
+	Limit     *int32            `json:"limit,omitempty"`
+	Offset    *int32            `json:"offset,omitempty"`
+	OrderBy   *WallarmOrderBy   `json:"order_by,omitempty"`
+	OrderDesc *bool             `json:"order_desc,omitempty"`
+}
+
+// WallarmUsersEnvelope defines model for WallarmUsersEnvelope.
+type WallarmUsersEnvelope struct {
+	Body   []WallarmUser `json:"body"`
+	Status WallarmStatus `json:"status"`
+}
+
 // Webhook defines model for Webhook.
 type Webhook struct {
 	ClientId  ID             `json:"client_id"`
@@ -914,6 +1543,12 @@ type Limit = int32
 // Query defines model for Query.
 type Query = string
 
+// WallarmLimit defines model for WallarmLimit.
+type WallarmLimit = int32
+
+// WallarmOffset defines model for WallarmOffset.
+type WallarmOffset = int32
+
 // BadRequest RFC 9457 problem details.
 type BadRequest = Problem
 
@@ -937,6 +1572,42 @@ type Unauthorized = Problem
 
 // Unavailable RFC 9457 problem details.
 type Unavailable = Problem
+
+// WallarmActivityEventsParams defines parameters for WallarmActivityEvents.
+type WallarmActivityEventsParams struct {
+	FilterObjectTypes *[]WallarmObjectType                `form:"filter[object_types][],omitempty" json:"filter[object_types][],omitempty"`
+	FilterActionTypes *[]string                           `form:"filter[action_types][],omitempty" json:"filter[action_types][],omitempty"`
+	FilterOutcomes    *[]string                           `form:"filter[outcomes][],omitempty" json:"filter[outcomes][],omitempty"`
+	FilterSources     *[]string                           `form:"filter[sources][],omitempty" json:"filter[sources][],omitempty"`
+	FilterActorIDs    *[]ID                               `form:"filter[actor_ids][],omitempty" json:"filter[actor_ids][],omitempty"`
+	FilterTimeStart   *int64                              `form:"filter[time_start],omitempty" json:"filter[time_start],omitempty"`
+	FilterTimeEnd     *int64                              `form:"filter[time_end],omitempty" json:"filter[time_end],omitempty"`
+	OrderBy           *WallarmActivityEventsParamsOrderBy `form:"order_by,omitempty" json:"order_by,omitempty"`
+	OrderDesc         *bool                               `form:"order_desc,omitempty" json:"order_desc,omitempty"`
+
+	// Limit Page size (Wallarm's).
+	Limit *WallarmLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Offset Rows to skip (Wallarm's).
+	Offset *WallarmOffset `form:"offset,omitempty" json:"offset,omitempty"`
+}
+
+// WallarmActivityEventsParamsOrderBy defines parameters for WallarmActivityEvents.
+type WallarmActivityEventsParamsOrderBy string
+
+// WallarmReadClientsParams defines parameters for WallarmReadClients.
+type WallarmReadClientsParams struct {
+	FilterID      *ID     `form:"filter[id],omitempty" json:"filter[id],omitempty"`
+	FilterEnabled *bool   `form:"filter[enabled],omitempty" json:"filter[enabled],omitempty"`
+	FilterName    *string `form:"filter[name],omitempty" json:"filter[name],omitempty"`
+	FilterUUID    *string `form:"filter[uuid],omitempty" json:"filter[uuid],omitempty"`
+
+	// Limit Page size (Wallarm's).
+	Limit *WallarmLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Offset Rows to skip (Wallarm's).
+	Offset *WallarmOffset `form:"offset,omitempty" json:"offset,omitempty"`
+}
 
 // ListActivityParams defines parameters for ListActivity.
 type ListActivityParams struct {
@@ -985,6 +1656,25 @@ type ListClientsParams struct {
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// WallarmReadNodesParams defines parameters for WallarmReadNodes.
+type WallarmReadNodesParams struct {
+	OrderBy         *WallarmReadNodesParamsOrderBy `form:"order_by,omitempty" json:"order_by,omitempty"`
+	FilterClientIDs *[]ID                          `form:"filter[clientid][],omitempty" json:"filter[clientid][],omitempty"`
+	FilterType      *WallarmNodeType               `form:"filter[type],omitempty" json:"filter[type],omitempty"`
+	FilterNotType   *WallarmNodeType               `form:"filter[!type],omitempty" json:"filter[!type],omitempty"`
+	FilterUUID      *string                        `form:"filter[uuid],omitempty" json:"filter[uuid],omitempty"`
+	FilterHostname  *string                        `form:"filter[hostname],omitempty" json:"filter[hostname],omitempty"`
+
+	// Limit Page size (Wallarm's).
+	Limit *WallarmLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Offset Rows to skip (Wallarm's).
+	Offset *WallarmOffset `form:"offset,omitempty" json:"offset,omitempty"`
+}
+
+// WallarmReadNodesParamsOrderBy defines parameters for WallarmReadNodes.
+type WallarmReadNodesParamsOrderBy string
+
 // ListNodesParams defines parameters for ListNodes.
 type ListNodesParams struct {
 	// Limit Page size.
@@ -1031,8 +1721,32 @@ type ListWebhookDeliveriesParams struct {
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
 
-// PostCurrentUserJSONRequestBody defines body for PostCurrentUser for application/json ContentType.
-type PostCurrentUserJSONRequestBody = EmptyObject
+// WallarmCreateClientJSONRequestBody defines body for WallarmCreateClient for application/json ContentType.
+type WallarmCreateClientJSONRequestBody = WallarmClientCreate
+
+// WallarmDeleteClientJSONRequestBody defines body for WallarmDeleteClient for application/json ContentType.
+type WallarmDeleteClientJSONRequestBody = WallarmClientDelete
+
+// WallarmUpdateClientJSONRequestBody defines body for WallarmUpdateClient for application/json ContentType.
+type WallarmUpdateClientJSONRequestBody = WallarmClientUpdate
+
+// WallarmFindNodesJSONRequestBody defines body for WallarmFindNodes for application/json ContentType.
+type WallarmFindNodesJSONRequestBody = WallarmNodeRead
+
+// WallarmReadUsersJSONRequestBody defines body for WallarmReadUsers for application/json ContentType.
+type WallarmReadUsersJSONRequestBody = WallarmUserRead
+
+// WallarmCreateUserJSONRequestBody defines body for WallarmCreateUser for application/json ContentType.
+type WallarmCreateUserJSONRequestBody = WallarmUserCreate
+
+// WallarmDeleteUserJSONRequestBody defines body for WallarmDeleteUser for application/json ContentType.
+type WallarmDeleteUserJSONRequestBody = WallarmUserDelete
+
+// WallarmUpdateUserJSONRequestBody defines body for WallarmUpdateUser for application/json ContentType.
+type WallarmUpdateUserJSONRequestBody = WallarmUserUpdate
+
+// WallarmPostUserJSONRequestBody defines body for WallarmPostUser for application/json ContentType.
+type WallarmPostUserJSONRequestBody = EmptyObject
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = PasswordChange
@@ -1057,6 +1771,9 @@ type CreateClientJSONRequestBody = ClientCreate
 
 // UpdateClientJSONRequestBody defines body for UpdateClient for application/json ContentType.
 type UpdateClientJSONRequestBody = ClientUpdate
+
+// WallarmCreateNodeJSONRequestBody defines body for WallarmCreateNode for application/json ContentType.
+type WallarmCreateNodeJSONRequestBody = WallarmNodeCreate
 
 // CreateNodeJSONRequestBody defines body for CreateNode for application/json ContentType.
 type CreateNodeJSONRequestBody = NodeCreate
@@ -1084,18 +1801,48 @@ type ServerInterface interface {
 	// Readyz Readiness probe (the database answers and accepts writes)
 	// (GET /readyz)
 	Readyz(ctx echo.Context) error
+	// WallarmActivityEvents A company's activity log in Wallarm's shape (wallarm-go ActivityLogEventsRead)
+	// (GET /v1/activity_log/{client}/events)
+	WallarmActivityEvents(ctx echo.Context, client ID, params WallarmActivityEventsParams) error
 	// Login Sign in with e-mail and password
 	// (POST /v1/login)
 	Login(ctx echo.Context) error
 	// Logout End the current session
 	// (POST /v1/logout)
 	Logout(ctx echo.Context) error
-	// GetCurrentUser The caller's own user
+	// WallarmReadClients Companies in scope matching a filter (wallarm-go ClientRead)
+	// (GET /v1/objects/client)
+	WallarmReadClients(ctx echo.Context, params WallarmReadClientsParams) error
+	// WallarmCreateClient Create a tenant (wallarm-go ClientCreate, Terraform wallarm_tenant)
+	// (POST /v1/objects/client/create)
+	WallarmCreateClient(ctx echo.Context) error
+	// WallarmDeleteClient Delete a disabled tenant with its users, tokens and nodes (wallarm-go ClientDelete)
+	// (POST /v1/objects/client/delete)
+	WallarmDeleteClient(ctx echo.Context) error
+	// WallarmUpdateClient Rename, enable or disable the company the filter names (wallarm-go ClientUpdate)
+	// (POST /v1/objects/client/update)
+	WallarmUpdateClient(ctx echo.Context) error
+	// WallarmFindNodes Nodes in scope matching a filter (wallarm-go NodeReadByFilter)
+	// (POST /v1/objects/node)
+	WallarmFindNodes(ctx echo.Context) error
+	// WallarmReadUsers Users in scope matching a filter (wallarm-go UserRead)
+	// (POST /v1/objects/user)
+	WallarmReadUsers(ctx echo.Context) error
+	// WallarmCreateUser Create a user (wallarm-go UserCreate, Terraform wallarm_user)
+	// (POST /v1/objects/user/create)
+	WallarmCreateUser(ctx echo.Context) error
+	// WallarmDeleteUser Delete the users the filter names, with their personal tokens (wallarm-go UserDelete)
+	// (POST /v1/objects/user/delete)
+	WallarmDeleteUser(ctx echo.Context) error
+	// WallarmUpdateUser Update the users the filter names (wallarm-go UserUpdate)
+	// (POST /v1/objects/user/update)
+	WallarmUpdateUser(ctx echo.Context) error
+	// WallarmGetUser The caller, in Wallarm's shape and envelope
 	// (GET /v1/user)
-	GetCurrentUser(ctx echo.Context) error
-	// PostCurrentUser The caller's own user (Wallarm-compatible POST form)
+	WallarmGetUser(ctx echo.Context) error
+	// WallarmPostUser The caller, in Wallarm's shape and envelope (wallarm-go UserDetails)
 	// (POST /v1/user)
-	PostCurrentUser(ctx echo.Context) error
+	WallarmPostUser(ctx echo.Context) error
 	// ChangePassword Change the caller's own password
 	// (PUT /v1/user/password)
 	ChangePassword(ctx echo.Context) error
@@ -1141,6 +1888,15 @@ type ServerInterface interface {
 	// UpdateClient Rename, enable or disable a client
 	// (PUT /v2/clients/{id})
 	UpdateClient(ctx echo.Context, id ID) error
+	// WallarmReadNodes Filter nodes in scope, with their tokens (wallarm-go NodeRead, Terraform wallarm_node)
+	// (GET /v2/node)
+	WallarmReadNodes(ctx echo.Context, params WallarmReadNodesParams) error
+	// WallarmCreateNode Register a node and issue its Deploy token (wallarm-go NodeCreate, Terraform wallarm_node)
+	// (POST /v2/node)
+	WallarmCreateNode(ctx echo.Context) error
+	// WallarmDeleteNode Delete a node and its Deploy token (wallarm-go NodeDelete)
+	// (DELETE /v2/node/{id})
+	WallarmDeleteNode(ctx echo.Context, id ID) error
 	// ListNodes List the filter nodes of the companies in scope
 	// (GET /v2/nodes)
 	ListNodes(ctx echo.Context, params ListNodesParams) error
@@ -1153,6 +1909,9 @@ type ServerInterface interface {
 	// ListPermissions The permission catalog and every role's expansion
 	// (GET /v2/permissions)
 	ListPermissions(ctx echo.Context) error
+	// GetCurrentUser The caller's own user
+	// (GET /v2/user)
+	GetCurrentUser(ctx echo.Context) error
 	// ListUsers List users in the caller's scope
 	// (GET /v2/users)
 	ListUsers(ctx echo.Context, params ListUsersParams) error
@@ -1214,6 +1973,101 @@ func (w *ServerInterfaceWrapper) Readyz(ctx echo.Context) error {
 	return err
 }
 
+// WallarmActivityEvents converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmActivityEvents(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "client" -------------
+	var client ID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "client", ctx.Param("client"), &client, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter client: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params WallarmActivityEventsParams
+	// ------------- Optional query parameter "filter[object_types][]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[object_types][]", ctx.QueryParams(), &params.FilterObjectTypes, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[object_types][]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[action_types][]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[action_types][]", ctx.QueryParams(), &params.FilterActionTypes, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[action_types][]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[outcomes][]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[outcomes][]", ctx.QueryParams(), &params.FilterOutcomes, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[outcomes][]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[sources][]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[sources][]", ctx.QueryParams(), &params.FilterSources, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[sources][]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[actor_ids][]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[actor_ids][]", ctx.QueryParams(), &params.FilterActorIDs, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[actor_ids][]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[time_start]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[time_start]", ctx.QueryParams(), &params.FilterTimeStart, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[time_start]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[time_end]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[time_end]", ctx.QueryParams(), &params.FilterTimeEnd, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[time_end]: %s", err))
+	}
+
+	// ------------- Optional query parameter "order_by" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "order_by", ctx.QueryParams(), &params.OrderBy, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter order_by: %s", err))
+	}
+
+	// ------------- Optional query parameter "order_desc" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "order_desc", ctx.QueryParams(), &params.OrderDesc, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter order_desc: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "offset" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "offset", ctx.QueryParams(), &params.Offset, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter offset: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmActivityEvents(ctx, client, params)
+	return err
+}
+
 // Login converts echo context to params.
 func (w *ServerInterfaceWrapper) Login(ctx echo.Context) error {
 	var err error
@@ -1232,21 +2086,146 @@ func (w *ServerInterfaceWrapper) Logout(ctx echo.Context) error {
 	return err
 }
 
-// GetCurrentUser converts echo context to params.
-func (w *ServerInterfaceWrapper) GetCurrentUser(ctx echo.Context) error {
+// WallarmReadClients converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmReadClients(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params WallarmReadClientsParams
+	// ------------- Optional query parameter "filter[id]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[id]", ctx.QueryParams(), &params.FilterID, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[id]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[enabled]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[enabled]", ctx.QueryParams(), &params.FilterEnabled, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[enabled]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[name]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[name]", ctx.QueryParams(), &params.FilterName, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[name]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[uuid]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[uuid]", ctx.QueryParams(), &params.FilterUUID, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[uuid]: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "offset" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "offset", ctx.QueryParams(), &params.Offset, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter offset: %s", err))
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.GetCurrentUser(ctx)
+	err = w.Handler.WallarmReadClients(ctx, params)
 	return err
 }
 
-// PostCurrentUser converts echo context to params.
-func (w *ServerInterfaceWrapper) PostCurrentUser(ctx echo.Context) error {
+// WallarmCreateClient converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmCreateClient(ctx echo.Context) error {
 	var err error
 
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.PostCurrentUser(ctx)
+	err = w.Handler.WallarmCreateClient(ctx)
+	return err
+}
+
+// WallarmDeleteClient converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmDeleteClient(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmDeleteClient(ctx)
+	return err
+}
+
+// WallarmUpdateClient converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmUpdateClient(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmUpdateClient(ctx)
+	return err
+}
+
+// WallarmFindNodes converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmFindNodes(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmFindNodes(ctx)
+	return err
+}
+
+// WallarmReadUsers converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmReadUsers(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmReadUsers(ctx)
+	return err
+}
+
+// WallarmCreateUser converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmCreateUser(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmCreateUser(ctx)
+	return err
+}
+
+// WallarmDeleteUser converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmDeleteUser(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmDeleteUser(ctx)
+	return err
+}
+
+// WallarmUpdateUser converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmUpdateUser(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmUpdateUser(ctx)
+	return err
+}
+
+// WallarmGetUser converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmGetUser(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmGetUser(ctx)
+	return err
+}
+
+// WallarmPostUser converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmPostUser(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmPostUser(ctx)
 	return err
 }
 
@@ -1552,6 +2531,98 @@ func (w *ServerInterfaceWrapper) UpdateClient(ctx echo.Context) error {
 	return err
 }
 
+// WallarmReadNodes converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmReadNodes(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params WallarmReadNodesParams
+	// ------------- Optional query parameter "order_by" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "order_by", ctx.QueryParams(), &params.OrderBy, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter order_by: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[clientid][]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[clientid][]", ctx.QueryParams(), &params.FilterClientIDs, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[clientid][]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[type]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[type]", ctx.QueryParams(), &params.FilterType, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[type]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[!type]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[!type]", ctx.QueryParams(), &params.FilterNotType, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[!type]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[uuid]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[uuid]", ctx.QueryParams(), &params.FilterUUID, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[uuid]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[hostname]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[hostname]", ctx.QueryParams(), &params.FilterHostname, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[hostname]: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "offset" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "offset", ctx.QueryParams(), &params.Offset, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter offset: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmReadNodes(ctx, params)
+	return err
+}
+
+// WallarmCreateNode converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmCreateNode(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmCreateNode(ctx)
+	return err
+}
+
+// WallarmDeleteNode converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmDeleteNode(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id ID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmDeleteNode(ctx, id)
+	return err
+}
+
 // ListNodes converts echo context to params.
 func (w *ServerInterfaceWrapper) ListNodes(ctx echo.Context) error {
 	var err error
@@ -1608,6 +2679,15 @@ func (w *ServerInterfaceWrapper) ListPermissions(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ListPermissions(ctx)
+	return err
+}
+
+// GetCurrentUser converts echo context to params.
+func (w *ServerInterfaceWrapper) GetCurrentUser(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetCurrentUser(ctx)
 	return err
 }
 
@@ -1903,8 +2983,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/login", wrapper.Login, options.OperationMiddlewares["login"]...)
 	router.POST(options.BaseURL+"/v1/logout", wrapper.Logout, options.OperationMiddlewares["logout"]...)
 	router.PUT(options.BaseURL+"/v1/user/password", wrapper.ChangePassword, options.OperationMiddlewares["changePassword"]...)
-	router.GET(options.BaseURL+"/v1/user", wrapper.GetCurrentUser, options.OperationMiddlewares["getCurrentUser"]...)
-	router.POST(options.BaseURL+"/v1/user", wrapper.PostCurrentUser, options.OperationMiddlewares["postCurrentUser"]...)
+	router.GET(options.BaseURL+"/v2/user", wrapper.GetCurrentUser, options.OperationMiddlewares["getCurrentUser"]...)
 	router.GET(options.BaseURL+"/v2/clients", wrapper.ListClients, options.OperationMiddlewares["listClients"]...)
 	router.POST(options.BaseURL+"/v2/clients", wrapper.CreateClient, options.OperationMiddlewares["createClient"]...)
 	router.GET(options.BaseURL+"/v2/clients/:id", wrapper.GetClient, options.OperationMiddlewares["getClient"]...)
@@ -1935,6 +3014,21 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/v2/nodes", wrapper.ListNodes, options.OperationMiddlewares["listNodes"]...)
 	router.POST(options.BaseURL+"/v2/nodes", wrapper.CreateNode, options.OperationMiddlewares["createNode"]...)
 	router.DELETE(options.BaseURL+"/v2/nodes/:id", wrapper.DeleteNode, options.OperationMiddlewares["deleteNode"]...)
+	router.GET(options.BaseURL+"/v1/user", wrapper.WallarmGetUser, options.OperationMiddlewares["wallarmGetUser"]...)
+	router.POST(options.BaseURL+"/v1/user", wrapper.WallarmPostUser, options.OperationMiddlewares["wallarmPostUser"]...)
+	router.GET(options.BaseURL+"/v1/objects/client", wrapper.WallarmReadClients, options.OperationMiddlewares["wallarmReadClients"]...)
+	router.POST(options.BaseURL+"/v1/objects/client/create", wrapper.WallarmCreateClient, options.OperationMiddlewares["wallarmCreateClient"]...)
+	router.POST(options.BaseURL+"/v1/objects/client/update", wrapper.WallarmUpdateClient, options.OperationMiddlewares["wallarmUpdateClient"]...)
+	router.POST(options.BaseURL+"/v1/objects/client/delete", wrapper.WallarmDeleteClient, options.OperationMiddlewares["wallarmDeleteClient"]...)
+	router.POST(options.BaseURL+"/v1/objects/user", wrapper.WallarmReadUsers, options.OperationMiddlewares["wallarmReadUsers"]...)
+	router.POST(options.BaseURL+"/v1/objects/user/create", wrapper.WallarmCreateUser, options.OperationMiddlewares["wallarmCreateUser"]...)
+	router.POST(options.BaseURL+"/v1/objects/user/update", wrapper.WallarmUpdateUser, options.OperationMiddlewares["wallarmUpdateUser"]...)
+	router.POST(options.BaseURL+"/v1/objects/user/delete", wrapper.WallarmDeleteUser, options.OperationMiddlewares["wallarmDeleteUser"]...)
+	router.GET(options.BaseURL+"/v2/node", wrapper.WallarmReadNodes, options.OperationMiddlewares["wallarmReadNodes"]...)
+	router.POST(options.BaseURL+"/v2/node", wrapper.WallarmCreateNode, options.OperationMiddlewares["wallarmCreateNode"]...)
+	router.DELETE(options.BaseURL+"/v2/node/:id", wrapper.WallarmDeleteNode, options.OperationMiddlewares["wallarmDeleteNode"]...)
+	router.POST(options.BaseURL+"/v1/objects/node", wrapper.WallarmFindNodes, options.OperationMiddlewares["wallarmFindNodes"]...)
+	router.GET(options.BaseURL+"/v1/activity_log/:client/events", wrapper.WallarmActivityEvents, options.OperationMiddlewares["wallarmActivityEvents"]...)
 
 }
 
@@ -1967,6 +3061,8 @@ type UnavailableApplicationProblemPlusJSONResponse struct {
 
 	Headers UnavailableResponseHeaders
 }
+
+type WallarmErrorJSONResponse WallarmError
 
 type HealthzRequestObject struct {
 }
@@ -2058,6 +3154,46 @@ func (response ReadyzdefaultApplicationProblemPlusJSONResponse) VisitReadyzRespo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmActivityEventsRequestObject struct {
+	Client ID `json:"client"`
+	Params WallarmActivityEventsParams
+}
+
+type WallarmActivityEventsResponseObject interface {
+	VisitWallarmActivityEventsResponse(w http.ResponseWriter) error
+}
+
+type WallarmActivityEvents200JSONResponse WallarmActivityEnvelope
+
+func (response WallarmActivityEvents200JSONResponse) VisitWallarmActivityEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmActivityEventsdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmActivityEventsdefaultJSONResponse) VisitWallarmActivityEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2182,16 +3318,17 @@ func (response LogoutdefaultApplicationProblemPlusJSONResponse) VisitLogoutRespo
 	return err
 }
 
-type GetCurrentUserRequestObject struct {
+type WallarmReadClientsRequestObject struct {
+	Params WallarmReadClientsParams
 }
 
-type GetCurrentUserResponseObject interface {
-	VisitGetCurrentUserResponse(w http.ResponseWriter) error
+type WallarmReadClientsResponseObject interface {
+	VisitWallarmReadClientsResponse(w http.ResponseWriter) error
 }
 
-type GetCurrentUser200JSONResponse CurrentUser
+type WallarmReadClients200JSONResponse WallarmClientsEnvelope
 
-func (response GetCurrentUser200JSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
+func (response WallarmReadClients200JSONResponse) VisitWallarmReadClientsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -2203,50 +3340,34 @@ func (response GetCurrentUser200JSONResponse) VisitGetCurrentUserResponse(w http
 	return err
 }
 
-type GetCurrentUser401ApplicationProblemPlusJSONResponse struct {
-	UnauthorizedApplicationProblemPlusJSONResponse
-}
-
-func (response GetCurrentUser401ApplicationProblemPlusJSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetCurrentUserdefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
+type WallarmReadClientsdefaultJSONResponse struct {
+	Body       WallarmError
 	StatusCode int
 }
 
-func (response GetCurrentUserdefaultApplicationProblemPlusJSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
+func (response WallarmReadClientsdefaultJSONResponse) VisitWallarmReadClientsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
 
-type PostCurrentUserRequestObject struct {
-	Body *PostCurrentUserJSONRequestBody
+type WallarmCreateClientRequestObject struct {
+	Body *WallarmCreateClientJSONRequestBody
 }
 
-type PostCurrentUserResponseObject interface {
-	VisitPostCurrentUserResponse(w http.ResponseWriter) error
+type WallarmCreateClientResponseObject interface {
+	VisitWallarmCreateClientResponse(w http.ResponseWriter) error
 }
 
-type PostCurrentUser200JSONResponse CurrentUser
+type WallarmCreateClient200JSONResponse WallarmClientEnvelope
 
-func (response PostCurrentUser200JSONResponse) VisitPostCurrentUserResponse(w http.ResponseWriter) error {
+func (response WallarmCreateClient200JSONResponse) VisitWallarmCreateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -2258,50 +3379,368 @@ func (response PostCurrentUser200JSONResponse) VisitPostCurrentUserResponse(w ht
 	return err
 }
 
-type PostCurrentUser400ApplicationProblemPlusJSONResponse struct {
-	BadRequestApplicationProblemPlusJSONResponse
-}
-
-func (response PostCurrentUser400ApplicationProblemPlusJSONResponse) VisitPostCurrentUserResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(400)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type PostCurrentUser401ApplicationProblemPlusJSONResponse struct {
-	UnauthorizedApplicationProblemPlusJSONResponse
-}
-
-func (response PostCurrentUser401ApplicationProblemPlusJSONResponse) VisitPostCurrentUserResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type PostCurrentUserdefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
+type WallarmCreateClientdefaultJSONResponse struct {
+	Body       WallarmError
 	StatusCode int
 }
 
-func (response PostCurrentUserdefaultApplicationProblemPlusJSONResponse) VisitPostCurrentUserResponse(w http.ResponseWriter) error {
+func (response WallarmCreateClientdefaultJSONResponse) VisitWallarmCreateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmDeleteClientRequestObject struct {
+	Body *WallarmDeleteClientJSONRequestBody
+}
+
+type WallarmDeleteClientResponseObject interface {
+	VisitWallarmDeleteClientResponse(w http.ResponseWriter) error
+}
+
+type WallarmDeleteClient200JSONResponse WallarmIDsEnvelope
+
+func (response WallarmDeleteClient200JSONResponse) VisitWallarmDeleteClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmDeleteClientdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmDeleteClientdefaultJSONResponse) VisitWallarmDeleteClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmUpdateClientRequestObject struct {
+	Body *WallarmUpdateClientJSONRequestBody
+}
+
+type WallarmUpdateClientResponseObject interface {
+	VisitWallarmUpdateClientResponse(w http.ResponseWriter) error
+}
+
+type WallarmUpdateClient200JSONResponse WallarmClientsEnvelope
+
+func (response WallarmUpdateClient200JSONResponse) VisitWallarmUpdateClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmUpdateClientdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmUpdateClientdefaultJSONResponse) VisitWallarmUpdateClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmFindNodesRequestObject struct {
+	Body *WallarmFindNodesJSONRequestBody
+}
+
+type WallarmFindNodesResponseObject interface {
+	VisitWallarmFindNodesResponse(w http.ResponseWriter) error
+}
+
+type WallarmFindNodes200JSONResponse WallarmNodeSummariesEnvelope
+
+func (response WallarmFindNodes200JSONResponse) VisitWallarmFindNodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmFindNodesdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmFindNodesdefaultJSONResponse) VisitWallarmFindNodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmReadUsersRequestObject struct {
+	Body *WallarmReadUsersJSONRequestBody
+}
+
+type WallarmReadUsersResponseObject interface {
+	VisitWallarmReadUsersResponse(w http.ResponseWriter) error
+}
+
+type WallarmReadUsers200JSONResponse WallarmUsersEnvelope
+
+func (response WallarmReadUsers200JSONResponse) VisitWallarmReadUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmReadUsersdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmReadUsersdefaultJSONResponse) VisitWallarmReadUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmCreateUserRequestObject struct {
+	Body *WallarmCreateUserJSONRequestBody
+}
+
+type WallarmCreateUserResponseObject interface {
+	VisitWallarmCreateUserResponse(w http.ResponseWriter) error
+}
+
+type WallarmCreateUser200JSONResponse WallarmUserEnvelope
+
+func (response WallarmCreateUser200JSONResponse) VisitWallarmCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmCreateUserdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmCreateUserdefaultJSONResponse) VisitWallarmCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmDeleteUserRequestObject struct {
+	Body *WallarmDeleteUserJSONRequestBody
+}
+
+type WallarmDeleteUserResponseObject interface {
+	VisitWallarmDeleteUserResponse(w http.ResponseWriter) error
+}
+
+type WallarmDeleteUser200JSONResponse WallarmIDsEnvelope
+
+func (response WallarmDeleteUser200JSONResponse) VisitWallarmDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmDeleteUserdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmDeleteUserdefaultJSONResponse) VisitWallarmDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmUpdateUserRequestObject struct {
+	Body *WallarmUpdateUserJSONRequestBody
+}
+
+type WallarmUpdateUserResponseObject interface {
+	VisitWallarmUpdateUserResponse(w http.ResponseWriter) error
+}
+
+type WallarmUpdateUser200JSONResponse WallarmUsersEnvelope
+
+func (response WallarmUpdateUser200JSONResponse) VisitWallarmUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmUpdateUserdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmUpdateUserdefaultJSONResponse) VisitWallarmUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmGetUserRequestObject struct {
+}
+
+type WallarmGetUserResponseObject interface {
+	VisitWallarmGetUserResponse(w http.ResponseWriter) error
+}
+
+type WallarmGetUser200JSONResponse WallarmUserDetailsEnvelope
+
+func (response WallarmGetUser200JSONResponse) VisitWallarmGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmGetUserdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmGetUserdefaultJSONResponse) VisitWallarmGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmPostUserRequestObject struct {
+	Body *WallarmPostUserJSONRequestBody
+}
+
+type WallarmPostUserResponseObject interface {
+	VisitWallarmPostUserResponse(w http.ResponseWriter) error
+}
+
+type WallarmPostUser200JSONResponse WallarmUserDetailsEnvelope
+
+func (response WallarmPostUser200JSONResponse) VisitWallarmPostUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmPostUserdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmPostUserdefaultJSONResponse) VisitWallarmPostUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3721,6 +5160,123 @@ func (response UpdateClientdefaultApplicationProblemPlusJSONResponse) VisitUpdat
 	return err
 }
 
+type WallarmReadNodesRequestObject struct {
+	Params WallarmReadNodesParams
+}
+
+type WallarmReadNodesResponseObject interface {
+	VisitWallarmReadNodesResponse(w http.ResponseWriter) error
+}
+
+type WallarmReadNodes200JSONResponse WallarmNodesEnvelope
+
+func (response WallarmReadNodes200JSONResponse) VisitWallarmReadNodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmReadNodesdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmReadNodesdefaultJSONResponse) VisitWallarmReadNodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmCreateNodeRequestObject struct {
+	Body *WallarmCreateNodeJSONRequestBody
+}
+
+type WallarmCreateNodeResponseObject interface {
+	VisitWallarmCreateNodeResponse(w http.ResponseWriter) error
+}
+
+type WallarmCreateNode200JSONResponse WallarmNodeEnvelope
+
+func (response WallarmCreateNode200JSONResponse) VisitWallarmCreateNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmCreateNodedefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmCreateNodedefaultJSONResponse) VisitWallarmCreateNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmDeleteNodeRequestObject struct {
+	Id ID `json:"id"`
+}
+
+type WallarmDeleteNodeResponseObject interface {
+	VisitWallarmDeleteNodeResponse(w http.ResponseWriter) error
+}
+
+type WallarmDeleteNode200JSONResponse WallarmIDsEnvelope
+
+func (response WallarmDeleteNode200JSONResponse) VisitWallarmDeleteNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmDeleteNodedefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmDeleteNodedefaultJSONResponse) VisitWallarmDeleteNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListNodesRequestObject struct {
 	Params ListNodesParams
 }
@@ -4035,6 +5591,60 @@ type ListPermissionsdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response ListPermissionsdefaultApplicationProblemPlusJSONResponse) VisitListPermissionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCurrentUserRequestObject struct {
+}
+
+type GetCurrentUserResponseObject interface {
+	VisitGetCurrentUserResponse(w http.ResponseWriter) error
+}
+
+type GetCurrentUser200JSONResponse CurrentUser
+
+func (response GetCurrentUser200JSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCurrentUser401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetCurrentUser401ApplicationProblemPlusJSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCurrentUserdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetCurrentUserdefaultApplicationProblemPlusJSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -5282,18 +6892,48 @@ type StrictServerInterface interface {
 	// Readyz Readiness probe (the database answers and accepts writes)
 	// (GET /readyz)
 	Readyz(ctx context.Context, request ReadyzRequestObject) (ReadyzResponseObject, error)
+	// WallarmActivityEvents A company's activity log in Wallarm's shape (wallarm-go ActivityLogEventsRead)
+	// (GET /v1/activity_log/{client}/events)
+	WallarmActivityEvents(ctx context.Context, request WallarmActivityEventsRequestObject) (WallarmActivityEventsResponseObject, error)
 	// Login Sign in with e-mail and password
 	// (POST /v1/login)
 	Login(ctx context.Context, request LoginRequestObject) (LoginResponseObject, error)
 	// Logout End the current session
 	// (POST /v1/logout)
 	Logout(ctx context.Context, request LogoutRequestObject) (LogoutResponseObject, error)
-	// GetCurrentUser The caller's own user
+	// WallarmReadClients Companies in scope matching a filter (wallarm-go ClientRead)
+	// (GET /v1/objects/client)
+	WallarmReadClients(ctx context.Context, request WallarmReadClientsRequestObject) (WallarmReadClientsResponseObject, error)
+	// WallarmCreateClient Create a tenant (wallarm-go ClientCreate, Terraform wallarm_tenant)
+	// (POST /v1/objects/client/create)
+	WallarmCreateClient(ctx context.Context, request WallarmCreateClientRequestObject) (WallarmCreateClientResponseObject, error)
+	// WallarmDeleteClient Delete a disabled tenant with its users, tokens and nodes (wallarm-go ClientDelete)
+	// (POST /v1/objects/client/delete)
+	WallarmDeleteClient(ctx context.Context, request WallarmDeleteClientRequestObject) (WallarmDeleteClientResponseObject, error)
+	// WallarmUpdateClient Rename, enable or disable the company the filter names (wallarm-go ClientUpdate)
+	// (POST /v1/objects/client/update)
+	WallarmUpdateClient(ctx context.Context, request WallarmUpdateClientRequestObject) (WallarmUpdateClientResponseObject, error)
+	// WallarmFindNodes Nodes in scope matching a filter (wallarm-go NodeReadByFilter)
+	// (POST /v1/objects/node)
+	WallarmFindNodes(ctx context.Context, request WallarmFindNodesRequestObject) (WallarmFindNodesResponseObject, error)
+	// WallarmReadUsers Users in scope matching a filter (wallarm-go UserRead)
+	// (POST /v1/objects/user)
+	WallarmReadUsers(ctx context.Context, request WallarmReadUsersRequestObject) (WallarmReadUsersResponseObject, error)
+	// WallarmCreateUser Create a user (wallarm-go UserCreate, Terraform wallarm_user)
+	// (POST /v1/objects/user/create)
+	WallarmCreateUser(ctx context.Context, request WallarmCreateUserRequestObject) (WallarmCreateUserResponseObject, error)
+	// WallarmDeleteUser Delete the users the filter names, with their personal tokens (wallarm-go UserDelete)
+	// (POST /v1/objects/user/delete)
+	WallarmDeleteUser(ctx context.Context, request WallarmDeleteUserRequestObject) (WallarmDeleteUserResponseObject, error)
+	// WallarmUpdateUser Update the users the filter names (wallarm-go UserUpdate)
+	// (POST /v1/objects/user/update)
+	WallarmUpdateUser(ctx context.Context, request WallarmUpdateUserRequestObject) (WallarmUpdateUserResponseObject, error)
+	// WallarmGetUser The caller, in Wallarm's shape and envelope
 	// (GET /v1/user)
-	GetCurrentUser(ctx context.Context, request GetCurrentUserRequestObject) (GetCurrentUserResponseObject, error)
-	// PostCurrentUser The caller's own user (Wallarm-compatible POST form)
+	WallarmGetUser(ctx context.Context, request WallarmGetUserRequestObject) (WallarmGetUserResponseObject, error)
+	// WallarmPostUser The caller, in Wallarm's shape and envelope (wallarm-go UserDetails)
 	// (POST /v1/user)
-	PostCurrentUser(ctx context.Context, request PostCurrentUserRequestObject) (PostCurrentUserResponseObject, error)
+	WallarmPostUser(ctx context.Context, request WallarmPostUserRequestObject) (WallarmPostUserResponseObject, error)
 	// ChangePassword Change the caller's own password
 	// (PUT /v1/user/password)
 	ChangePassword(ctx context.Context, request ChangePasswordRequestObject) (ChangePasswordResponseObject, error)
@@ -5339,6 +6979,15 @@ type StrictServerInterface interface {
 	// UpdateClient Rename, enable or disable a client
 	// (PUT /v2/clients/{id})
 	UpdateClient(ctx context.Context, request UpdateClientRequestObject) (UpdateClientResponseObject, error)
+	// WallarmReadNodes Filter nodes in scope, with their tokens (wallarm-go NodeRead, Terraform wallarm_node)
+	// (GET /v2/node)
+	WallarmReadNodes(ctx context.Context, request WallarmReadNodesRequestObject) (WallarmReadNodesResponseObject, error)
+	// WallarmCreateNode Register a node and issue its Deploy token (wallarm-go NodeCreate, Terraform wallarm_node)
+	// (POST /v2/node)
+	WallarmCreateNode(ctx context.Context, request WallarmCreateNodeRequestObject) (WallarmCreateNodeResponseObject, error)
+	// WallarmDeleteNode Delete a node and its Deploy token (wallarm-go NodeDelete)
+	// (DELETE /v2/node/{id})
+	WallarmDeleteNode(ctx context.Context, request WallarmDeleteNodeRequestObject) (WallarmDeleteNodeResponseObject, error)
 	// ListNodes List the filter nodes of the companies in scope
 	// (GET /v2/nodes)
 	ListNodes(ctx context.Context, request ListNodesRequestObject) (ListNodesResponseObject, error)
@@ -5351,6 +7000,9 @@ type StrictServerInterface interface {
 	// ListPermissions The permission catalog and every role's expansion
 	// (GET /v2/permissions)
 	ListPermissions(ctx context.Context, request ListPermissionsRequestObject) (ListPermissionsResponseObject, error)
+	// GetCurrentUser The caller's own user
+	// (GET /v2/user)
+	GetCurrentUser(ctx context.Context, request GetCurrentUserRequestObject) (GetCurrentUserResponseObject, error)
 	// ListUsers List users in the caller's scope
 	// (GET /v2/users)
 	ListUsers(ctx context.Context, request ListUsersRequestObject) (ListUsersResponseObject, error)
@@ -5447,6 +7099,32 @@ func (sh *strictHandler) Readyz(ctx echo.Context) error {
 	return nil
 }
 
+// WallarmActivityEvents operation middleware
+func (sh *strictHandler) WallarmActivityEvents(ctx echo.Context, client ID, params WallarmActivityEventsParams) error {
+	var request WallarmActivityEventsRequestObject
+
+	request.Client = client
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmActivityEvents(ctx.Request().Context(), request.(WallarmActivityEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmActivityEvents")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmActivityEventsResponseObject); ok {
+		return validResponse.VisitWallarmActivityEventsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Login operation middleware
 func (sh *strictHandler) Login(ctx echo.Context) error {
 	var request LoginRequestObject
@@ -5516,34 +7194,427 @@ func (sh *strictHandler) Logout(ctx echo.Context) error {
 	return nil
 }
 
-// GetCurrentUser operation middleware
-func (sh *strictHandler) GetCurrentUser(ctx echo.Context) error {
-	var request GetCurrentUserRequestObject
+// WallarmReadClients operation middleware
+func (sh *strictHandler) WallarmReadClients(ctx echo.Context, params WallarmReadClientsParams) error {
+	var request WallarmReadClientsRequestObject
+
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
-		return sh.ssi.GetCurrentUser(ctx.Request().Context(), request.(GetCurrentUserRequestObject))
+		return sh.ssi.WallarmReadClients(ctx.Request().Context(), request.(WallarmReadClientsRequestObject))
 	}
 	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "GetCurrentUser")
+		handler = middleware(handler, "WallarmReadClients")
 	}
 
 	response, err := handler(ctx, request)
 
 	if err != nil {
 		return err
-	} else if validResponse, ok := response.(GetCurrentUserResponseObject); ok {
-		return validResponse.VisitGetCurrentUserResponse(ctx.Response())
+	} else if validResponse, ok := response.(WallarmReadClientsResponseObject); ok {
+		return validResponse.VisitWallarmReadClientsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
 	return nil
 }
 
-// PostCurrentUser operation middleware
-func (sh *strictHandler) PostCurrentUser(ctx echo.Context) error {
-	var request PostCurrentUserRequestObject
+// WallarmCreateClient operation middleware
+func (sh *strictHandler) WallarmCreateClient(ctx echo.Context) error {
+	var request WallarmCreateClientRequestObject
 
-	var body PostCurrentUserJSONRequestBody
+	var body WallarmCreateClientJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmCreateClient(ctx.Request().Context(), request.(WallarmCreateClientRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmCreateClient")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmCreateClientResponseObject); ok {
+		return validResponse.VisitWallarmCreateClientResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmDeleteClient operation middleware
+func (sh *strictHandler) WallarmDeleteClient(ctx echo.Context) error {
+	var request WallarmDeleteClientRequestObject
+
+	var body WallarmDeleteClientJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmDeleteClient(ctx.Request().Context(), request.(WallarmDeleteClientRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmDeleteClient")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmDeleteClientResponseObject); ok {
+		return validResponse.VisitWallarmDeleteClientResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmUpdateClient operation middleware
+func (sh *strictHandler) WallarmUpdateClient(ctx echo.Context) error {
+	var request WallarmUpdateClientRequestObject
+
+	var body WallarmUpdateClientJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmUpdateClient(ctx.Request().Context(), request.(WallarmUpdateClientRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmUpdateClient")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmUpdateClientResponseObject); ok {
+		return validResponse.VisitWallarmUpdateClientResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmFindNodes operation middleware
+func (sh *strictHandler) WallarmFindNodes(ctx echo.Context) error {
+	var request WallarmFindNodesRequestObject
+
+	var body WallarmFindNodesJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmFindNodes(ctx.Request().Context(), request.(WallarmFindNodesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmFindNodes")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmFindNodesResponseObject); ok {
+		return validResponse.VisitWallarmFindNodesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmReadUsers operation middleware
+func (sh *strictHandler) WallarmReadUsers(ctx echo.Context) error {
+	var request WallarmReadUsersRequestObject
+
+	var body WallarmReadUsersJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmReadUsers(ctx.Request().Context(), request.(WallarmReadUsersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmReadUsers")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmReadUsersResponseObject); ok {
+		return validResponse.VisitWallarmReadUsersResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmCreateUser operation middleware
+func (sh *strictHandler) WallarmCreateUser(ctx echo.Context) error {
+	var request WallarmCreateUserRequestObject
+
+	var body WallarmCreateUserJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmCreateUser(ctx.Request().Context(), request.(WallarmCreateUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmCreateUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmCreateUserResponseObject); ok {
+		return validResponse.VisitWallarmCreateUserResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmDeleteUser operation middleware
+func (sh *strictHandler) WallarmDeleteUser(ctx echo.Context) error {
+	var request WallarmDeleteUserRequestObject
+
+	var body WallarmDeleteUserJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmDeleteUser(ctx.Request().Context(), request.(WallarmDeleteUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmDeleteUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmDeleteUserResponseObject); ok {
+		return validResponse.VisitWallarmDeleteUserResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmUpdateUser operation middleware
+func (sh *strictHandler) WallarmUpdateUser(ctx echo.Context) error {
+	var request WallarmUpdateUserRequestObject
+
+	var body WallarmUpdateUserJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmUpdateUser(ctx.Request().Context(), request.(WallarmUpdateUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmUpdateUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmUpdateUserResponseObject); ok {
+		return validResponse.VisitWallarmUpdateUserResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmGetUser operation middleware
+func (sh *strictHandler) WallarmGetUser(ctx echo.Context) error {
+	var request WallarmGetUserRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmGetUser(ctx.Request().Context(), request.(WallarmGetUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmGetUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmGetUserResponseObject); ok {
+		return validResponse.VisitWallarmGetUserResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmPostUser operation middleware
+func (sh *strictHandler) WallarmPostUser(ctx echo.Context) error {
+	var request WallarmPostUserRequestObject
+
+	var body WallarmPostUserJSONRequestBody
 	var err error
 	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
 		// A request validator built on kin-openapi's openapi3filter with
@@ -5570,18 +7641,18 @@ func (sh *strictHandler) PostCurrentUser(ctx echo.Context) error {
 	}
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
-		return sh.ssi.PostCurrentUser(ctx.Request().Context(), request.(PostCurrentUserRequestObject))
+		return sh.ssi.WallarmPostUser(ctx.Request().Context(), request.(WallarmPostUserRequestObject))
 	}
 	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "PostCurrentUser")
+		handler = middleware(handler, "WallarmPostUser")
 	}
 
 	response, err := handler(ctx, request)
 
 	if err != nil {
 		return err
-	} else if validResponse, ok := response.(PostCurrentUserResponseObject); ok {
-		return validResponse.VisitPostCurrentUserResponse(ctx.Response())
+	} else if validResponse, ok := response.(WallarmPostUserResponseObject); ok {
+		return validResponse.VisitWallarmPostUserResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -6140,6 +8211,102 @@ func (sh *strictHandler) UpdateClient(ctx echo.Context, id ID) error {
 	return nil
 }
 
+// WallarmReadNodes operation middleware
+func (sh *strictHandler) WallarmReadNodes(ctx echo.Context, params WallarmReadNodesParams) error {
+	var request WallarmReadNodesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmReadNodes(ctx.Request().Context(), request.(WallarmReadNodesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmReadNodes")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmReadNodesResponseObject); ok {
+		return validResponse.VisitWallarmReadNodesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmCreateNode operation middleware
+func (sh *strictHandler) WallarmCreateNode(ctx echo.Context) error {
+	var request WallarmCreateNodeRequestObject
+
+	var body WallarmCreateNodeJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmCreateNode(ctx.Request().Context(), request.(WallarmCreateNodeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmCreateNode")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmCreateNodeResponseObject); ok {
+		return validResponse.VisitWallarmCreateNodeResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmDeleteNode operation middleware
+func (sh *strictHandler) WallarmDeleteNode(ctx echo.Context, id ID) error {
+	var request WallarmDeleteNodeRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmDeleteNode(ctx.Request().Context(), request.(WallarmDeleteNodeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmDeleteNode")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmDeleteNodeResponseObject); ok {
+		return validResponse.VisitWallarmDeleteNodeResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ListNodes operation middleware
 func (sh *strictHandler) ListNodes(ctx echo.Context, params ListNodesParams) error {
 	var request ListNodesRequestObject
@@ -6253,6 +8420,29 @@ func (sh *strictHandler) ListPermissions(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(ListPermissionsResponseObject); ok {
 		return validResponse.VisitListPermissionsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetCurrentUser operation middleware
+func (sh *strictHandler) GetCurrentUser(ctx echo.Context) error {
+	var request GetCurrentUserRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetCurrentUser(ctx.Request().Context(), request.(GetCurrentUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetCurrentUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetCurrentUserResponseObject); ok {
+		return validResponse.VisitGetCurrentUserResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -6676,167 +8866,233 @@ func (sh *strictHandler) ListWebhookDeliveries(ctx echo.Context, id ID, params L
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rcts4muiroHS2qqXTlCw7TtJxauqsJ0n3eE86ycrx9tZGGQsiIQtrClADoBV1jqvmaWbfYx9lnuQU",
-	"vg8gQYmUaFt20r35Z4sEiMt3v35uxXI2l4IJo1tHn1tzquiMGabgvxeZ0lLZvxKmY8XnhkvROmq9nzIy",
-	"EuyTOY/hjRGRE2KmjMwVu+Iy02ROLxhpyzn9NWOdXitqcTvu14ypZStqCTpjraMWDm5FLR1P2Yza78zo",
-	"p9dMXJhp6+jg8ZOoNafGMGXH/vXDcfc/aPe3fvfZeffj//6nVtQyy7mdRhvFxUXr+jpqnby0k8C35tRM",
-	"i0/xpBW1FPs144olrSOjMhZ+9p8Um7SOWv9rrziNPXyq905ewtSv+Yyb9aN4Zzeq+W+sbpMpjAs/lrAJ",
-	"zVLTOtrv96PWRKoZNXaJwjw6aEX2CPgsm8HjftSaceH+zTfMhWEXTMGy/hW+trasF1SzLheaCc0Nv2JE",
-	"Z2M8J39VdnmkLRVh3RnlKZlIRTLNlK69rl833tTqZVzb89ZzKTQDWPozTQbs14xpOMRYCsME/Enn85TH",
-	"1C58b67kOGWz7/9T2118bnhD73AUfnQdUhV+lowVo5caNm8/r2hsiFSEEpWl7DkZMaWk0iOScm00mXCW",
-	"JsQtSPda11HrhRSTlMcPvoF4SsUFLBo+r8mCmynsQxupWEK0oYbBEl/ZPTzk+o7FksDBRYRqMvjxBXl2",
-	"+PipPzeSMEN5isf3o1RjniRMPPj50TRliszokmjG4ODk+D9ZbMg4M0RIQxJJzJTjMt9I86PMRPKQq3wj",
-	"ic7iqV8WFwilsO7vNLnimo95ys0SVvheyp+pWDp00g96nFKSGRVLYunybG7xRMkZHB6hSaKY1s+JYkYt",
-	"CZ0YpshoYP/pHtt/RkSzWIpEWwozZTRxbCZ4ZZ2SneIQYiRZUG56JSJUTzx/eHJYop79Cuppt3cmaGam",
-	"UvHf2IPe+M9cay4uIjKjqd0FSyKSiUshFyIiCdd0nLLEkif2aW55FokVS5gwnKaatKVgZCyTJVBtmqYd",
-	"gIszQa8oT+3QByUBJGFzJhIm4iVpW8BNqKFjqlmHJJJpwDAq9IKpO1w8GbOJVIwYtbRcjF5QLnYLDNd+",
-	"MljbcRyzuUGgmCs5Z8pw5GSW2mbwF/tEZ3N72C3q345KjLF/+EOVmFIIIh/8bB/z95AG2Ps8jg2/4ma5",
-	"vgQa4yFtvjM//hjfvo7sOKnOjbxk4pwn1YLd8bsTAm8ADYIRVjBIIsInhIqlPfTwqJ8chkf97ODg0aOn",
-	"B/1HT354fPj06ZP+6sGLLHUQikLY6kX4RVpZpHKNv0wlSXhCuHlO7GSAA7Bg+5tm6YS0AWmWEZln6oJ1",
-	"kMvrKbV4BG/e+x7ilDNh3Pq3SZdRK1aMGpacU1MC5IQa1jV8xspg9eRwDagsTgKnBehIEm4Pi6bvSlCz",
-	"DTKjtZOmxgkfCWmjQGRlQR0RmSaEioQItiBKpvanWGbC6M5zItgVgwNnsWJAsNcgu+m58Hk1jDpWAxDq",
-	"xbvYCrSWG/WqkLDmyoqtb0YKRAgaG0uU7x98aoHfrsU+zJcCIjxINAvBlBfuy8vt3PN6Vyga6FoFAkSe",
-	"Wq1i9ho5Ci6hOAIAghKGFLC+iWge5ySSCbuPDzh5Dyfy3+pl8yT8lwnYqP/XMeL8f8UEWxRPWcqCsQjv",
-	"54rRpOq384QJzopHyNjzf4FU5f/BbZ7HVMc0KX5NGb1k/nCKncB/+Ubgv3xp8F/KLmi8POezuVTG/zin",
-	"Wi+kSs4V02z9V8T7/CaLr7n/3fc+VqCSv4LXHJW9Mu/ihs3KfzThYXbeGf10gmNQNXYfpkpReB5YJLZN",
-	"+4Z9Ms66sQa+8InybFWA9gLOYX1/O6DlCIWA/u7ZWMqUUXET2olaexOqP6eqYFbr9GZOlRGghxgWTwWP",
-	"aUoME1SEDJgSI+fdlF2xlNglPYSgkGW45Pwj8EPpeB892SZ/IbHBgXBkxfGHJ1OiQGvgELU+dS9k1xlK",
-	"XuD+CyB5gbhTy5onNNUsWoEjf38bwdi+s7ojGFgPsbvASgf7XylOniFp2nbcMy7CX/dXL2AjFt7odtbX",
-	"mSkLWGe6SvH5cU1cjchiyuMpEZLMmdJSWG6vIzLiyYhwTfoRGVkQHqFlj6fk7OzkJQhoI8Voahc7KgSD",
-	"7zSIcRY/V9SKOT+3mozW1Zu+qVSLrzcnRLsgnTPK02Zfa0Bl70C+1snVnKmZ1fql0NWENqZpanXbQtX/",
-	"ThM2mbAYTLjB+IiwT3MqEpaAsdaj7PY9b0NXDy3NZrOS/zZQGNh3rGqtZfVJN9dGqSE0M1N7NLGFEzQ7",
-	"efm/HfAizeCcOr8/FhTKzSH+eMgOrsidfxmwQu5ljzwKkXozE7uOWi9Zyq+cQ2GFNDh732ZDy8H+4dPD",
-	"Hx49OXy6DRl2ovHCYm80yVY1kF05oW4TTP/CxlMpL19dOSbYlCCmVJtz5k30N9dRgf25m9jlpr2j5rww",
-	"bd38jrcjS2A4cyrZnInEriG4TIuxlFsArlItFnjyDVlQFZ4FM/jbzlcWFWC+fiil61tTSANQXL+nTai2",
-	"C3EsR9uvTiB76SzZA0aduXnVxLQE1cESeK5zw/cRGc2oyGg6Im3q/Te5VZybTkRGzjA+Gor24Kn9AXVm",
-	"/9aItAf7+/b3ggCey8kEfn/SiYZiJOR5QDrPUzYx8D1LVr3TzUh5aSWnGaFpGpHB/gEMlZk5l5NzHcs5",
-	"G5E2N9oZYFKpDZql7CTAsxSj8RSWrb1qFA3F4AAWhyq9m+KKphkjC2qZmlXVWdLpDQXQdMQXPBT7A26+",
-	"FbXKuy7Re7tde0fr27Tjgh1Y2EbTQhXOvaoSqR4fAvbnTK7sqv/rPw+H+uP3/+z/qPDW23nnZvkWQWWb",
-	"rL4GWD9ylibeKbGGPmCrrII2ptgRoeRfTt++IXNpaZMiXBgJVzaWyTIizp6WR0LksnJh7d/D40dkbyB0",
-	"Ma3pRSOZagXNcB/FDFUo9hdGUztfEzeFvNypgwLDLTYIWP3+0/1nzw4eHz497D97tr85miFqvWb0cgCQ",
-	"f0NdWctMxazmwgk3gFMTmYnE4vfZ4HVEKOCY5kaqZSdCJwL6O8DeRFJ5sWZI7tfZjatlV8QpR90At1dm",
-	"fLx/UMKi/W13gR+ruorXYOJ7UTgJb3qCYKis3gc+I7/QNKVqRrjWGbiDBKFiSeQEKBtCgT4ih31iJNk/",
-	"+GEo4ilVNDZMafvWqIjg+X7vT+fdjyPSfnJIpuwTTVjMZzQlxYCh4CJOs8SSQHJiyJjFcsZ0SYnFIyXv",
-	"Fb/iNE2X5CKzeDJO2VDAM+cpVWwOvLqYPgIFWypTPHPkyz5JpbgYCqpjlE6IykRELH8lqVwQJoyS82WH",
-	"UGWnnmSaJRiRcdjvD8UIja1dPLQuHgswnceOmAcAsH/wQwkADvs1IU94YJ8P+9H+wQ/XleR0J6qIG+Og",
-	"oRLQ5AUXQSTPDWCMNWMkFfZJtEmvDN3vHxzeDH28CpVPWLXBN1Xqb3/Lh6JWICxVBIlpTagmIx8uZyS5",
-	"YCgnWAkKwuWcMVWi39XKmvDz7bxZb2TCKkzTD+6V3L2x+l41bqdXb9GS7eF+JSZdu5RdaBAAL1+d9vCu",
-	"IeJXwYkf+wL9WDe7qBjts+e3pzx2c4vG47cKYWsLWpm/8vRyof8FNTSVF+tAsmKS3KUhUaasOfgNZMpO",
-	"xERun3nlXMqmL/zo5rPw2FKm0HYBGNtAqEj2pCIxnllodSXtkWIoah6hT3vUeY6KHg5FoyxBdYIropnR",
-	"lvN36qy0T7aDUek44G3/7/qhB/rQyvZq4zJXIR8flLWGXNshs0xbUcwHKE4ykykrjxHFumh39Np8I8UI",
-	"I24rPCCl2FsrO1Ir7PEEItgw3rR0pJtgq6QpNoBcLrShIm5qAkdJyPHUBu9nKauWsu0Tu9WXr05PfnrT",
-	"myWgokwyTVPCxESqmAEw/eNvfx8cHIKe+t//dZArLomcUS5gFu30GZjRTaGJFOmyrMYODvor4mg54r49",
-	"+NDvPvv4eT96dP3//vu/4J9OpexZoWsebg5ub24pNtzgkRUL/zNNiBdBm8AZ/tAowPG9fXVN7VqCjQRX",
-	"Em3SiMNZqp3pDgHtSO3D1jA4EuO6I6INIlKspNZEsZRRzfQRoUNhb/Q7nYMFGI1G9scRmbHZ2BkrXFwU",
-	"RLUnMtZ7g7PXr04tRE2pHgpQoewnXGDcXEkjY5nma2sXuBYRIa0Sk4kkIv/42987PYI+Vj0UY0VFPHUC",
-	"q2aRC/ySgoyQiozKxqupMXN9tLeHm+4l7MrHouq9GYbDdgtq24o2DnCxss0HFC92Y8ZTtDpvGaCtsNCF",
-	"h92pTBOmtoxBp60bMaOCXtxsCBjztgzA2MYuF905Bfjf9PKFojHrGim7Vqnd8rJiSMO7grFEd/FDW8YI",
-	"GVyB7jrj4qYRsMduYLDc9DKo8XgsXUvAth0mKt2KGcXZFU27aAFtMMSCOWZTNFpRMxDCdTd717ksuznd",
-	"2fy6szKEZz/hn5oOKxknmg2x2lLXUGTtGzeiZddCRSGpbnqbznkXrdUN7sqKWg2P8yKVY5p2YYS3cW96",
-	"31B1wUyXjuUV66LDYeuFpZNuKuNLmW07QoyW6mI00TaYyUxXThqt2R9xF30VNwQdjAbsWuGPGrmV6swo",
-	"Txvd/0JJS8ibXX++BTDdbb/WgjNteXFMk67KRYTNFMwxuK0cJ8gU2fyqz9TaBhaWLFMM+9z8ZZ3N0R/U",
-	"nbGE064TSDZyVGamMgG6RtNULrYuWlHDupCtyBocRZ5oso2l0KQJ4QZPjKCpFaq2yHNR61PXihTdK6pA",
-	"2rGyRSB3ucyad6FgEDw+Q8Gh7nGgNOd0pvwYhIL3dg9/8SJB8MIpsHN4/HPO/6ufv3XMPnj6CljuiXiH",
-	"nD148pNl5O+lfC1XlzRwXPuNZdqvPM8OXngji03p18igg8ewjJcFOw4e/ZvldfD8LV5huBFgIQPPad8C",
-	"8V57/kaaU89VVyeuPGD4WuWTU2SQg4LIBQ/R/RHs80fHDNfewXX96Dnf2vOzs5OX7x2ZC79++vaNfFcQ",
-	"teDR8buTY+Bga2cwkGn1Ln8C7mQfnzo6Hzx8D6zo2HKiF54Rlc4hnbzO2U44DrjMO89kwkPNzNtJxZfK",
-	"NrJNJ3sCzOJtwStCoLWsoeLIfrGMoPrI/K8/FVS/DB0FkQ9+D1KIVwDcZWyuIHqJXgdPXhTkOTw+KV87",
-	"YlyaJae9P1vS+365eog/A6F9I81xTmZDEKCGvc6Janl5AQ0t4TNN1tHtJCeQ11FrwARb3M4HAwrB+Zwp",
-	"LpNzl465rqn+RS7AC4aZJWniIhMuGZtrspDqkosL0qaGzKQ25OCQTNdC7W6egVehTg9cgKFXIWky45BI",
-	"Imi6NDx24Q4Ju2Kp3aX9P0s4gmjC5qlcYhS3EUyd+9H5/8Us+U9udFUcRG6kXDOjJlzPU7q8QaQriqcV",
-	"efvyiintAxBqwu4hsJehQ5ILcDHD70Gq1Q0jlX2Q5n3Zg6vcGVH52PIzKa+iysjiOMH6PRRhGbf1V62k",
-	"v5wXq14z5qiMkcXUpUn6cRBoIAV+j7Q1M2S8JFQQgD2uDdDPiAwODjpHmMKPmyExFWCi84FHvOY6N8Qb",
-	"+Kkw4KA9Mpf6/B9/+/uo07t51Ic34oaRLrWHU3VJ7/06y1c0pvHlgto55GxODXe5ynePNb+7r9JPMV5u",
-	"yLtbTCVxL7orutf4Ym8m2WW0Zz6nyoPyaJq+nbSOPmwJMywH811/jCqj+fI4vbWwPufiXkx5yoiLU7ZH",
-	"WF7yttD8Epav1FHI0vTI2SHxNV26orsc25SLii8eEyGFs6cQR9CIffWIzBWb8E8RmXClDTkEqg1u/cMg",
-	"zqVskTeXyfnx+EXyj7/9ffFp+Vsj4/aNgo8zvVtYKibFVN2bRypszIo41kRn4xk3Ft3aas1JFwzuPCds",
-	"NjeuJALxdKZb0Jkil0bqUjYFRPLkIZzfaXDp7TixAtI7K2H2F8tD1rBmwdOUjBnBRM6EtAf7h0VhiHNq",
-	"yPfo9gEhZ8aEAb+AYcJO26nDtB2FixdJIjWp0kGKURMfmmCL3cIlWtWr6Qd6cM998kqFJ87DGfL3UQAq",
-	"kG7FPtHYpEsCsWUyZRFhqWZkFGfayNmo2aYxf/ZODGtjljjAcilB8wELIGzLCC+Su91FldJayk798LrC",
-	"7JZQMgnZ5DqDC7BvJW4/uIQSGJaEgRXSuUL0okqRxrGLWsHoVuFDNxSJAiaalxwrXVdzngqOwrFmlq2V",
-	"uSv5uSokYGekZoU7bHTglkM8VujU9pCrkGjk5+XuYZXnuzB+L2kPHkPZC5ZozDaAn/UROgBH1XJ8gLw3",
-	"TGOpwZRaWNtFfBhK819dgBgs6zQPXa4Lab5pxHt99Ct88CHyi2+syn5NqHRdd3K/cDMtrquZ1uFB7/MN",
-	"ItbDkHtyOpULYdVwpOkRAUIP4jj6wPLQmF3BycfrqOVzuzdlWK/nfZ+evsUqjEdW9jBTBsE9S6hdN/VF",
-	"dzId5MVqzGeqJjIPr0TvNv96+5K/QMLyLiS3+wxirk8UbpoaXNpjFRm0wH0rEWYV/reIJTeVeDzwbXoV",
-	"09luKB+FgbwbKad/7xbixy2Ac1VOWV14Tf7DKmTUXfEuJAegg1+d4GBXtSM2vq1oxkYy95XCVQUcrR3h",
-	"vzHFJ8vbeaGCqL01Nvh2jpOky4jQwExDjCTxlMWXvQYENreSr2bb3Ta/zu9WA7pV1WO8amLI3mlBkfuU",
-	"Ec8vFBWmyvHxTjGrCK7ZRkbg+6D6Ei1NFbB+b8kGm6w9YXmRnZ5+oMA9nCXFAVoVhLqiFF9D1tdmzebK",
-	"F5tvxD9Wa21sDd9vuM1dSHEqvYV2uW4MU2krP5ZQSLuJROaO6auzK+3qsh9vSn2JWpngv2bMPXZOJHc9",
-	"Db53Nni9ngkb3sqGE3/lC8aUy0wCbcbIlrDcY7JaWjIp15YM/t9QkcF9ehfimacaX52EFlzNultIkKkx",
-	"87bukLPBa19lI2b8yuU+4LVVqvTlrLsg2wXCE//P0d7eh7/W16zwq3oIC9DvCnXq7u82Fp8CJm9i8/nL",
-	"z8cvuqd/OT54/IRofiG4uCCXbEnao8VUsxgjISKiwRoElcOkiNluzT7XkDqfKW6Wp3YzrvUFo4qp4wyr",
-	"dFTEbdBZXrJXk9GxC1uDCLgjgqPJMOv3H8XwFvyJdmU4MgAceKsAWQvNRV2I05pzw6fl2vKD/cf2mKyI",
-	"Z+QF2qCgvMHo37uuBMTxu5Pu2dnJy1HeKgSLuhe9Qkqvuq8XkDfn/5cti9XZqXa6Nvxgw9XB1yvWhiG+",
-	"OLKKAhWV6dojc5kgfJGw/FxFIA7BCb0XWzESr3RqabDoOe++d+E5K6u+hvzFiVxfsC+QrmF56aQ7lS7P",
-	"rNiHZuqKx+zIuTc406SNsoHu4DHToXBhaS6ngUw5U1TF02WEdkt8z5cKcaXBqUhCgyU44Ici9MB7p1LM",
-	"oKwf48o743tDMRTHQdm/tQv3x3FUgSNEqqFojFHPNwUOEJpqSbDQP3CZocBMCjKnXFVhB/m+Bi7Jqyum",
-	"lkMRVDO04DKhPM0Us5dkPFk47O/DCcAIzHyFSxRFr5VRXXeHEUlknM2YMD3yisbTocBkD/utIk8w0LC5",
-	"cV4sLsjoE+akJd1QxWs7L+BQQBOQUjVGzJpxRU5SHjOhWVH1oHU8p/GUdQ96fSfzHuUZAYvFokfhcU+q",
-	"iz03Vu+9Pnnx6s3pKxhTZIJ6WD5+d9KKWldMoR2h1e/t43tyzgSd89ZR61Gv33sEkWtmCqR4bwrVkn6D",
-	"UFikiPmZnCSIdfB8pXvRQb+/oaXGzVppuIJNNc1q5krGTGt7ydm8h3UOnZBdPW2+zj1s/hMyodbRh49R",
-	"S2ezGVVLS1P5FRN2dgsmkNJKLyB/ArfdAg4GSRvL8IjKqzzo911gSdjrI09itcjusWShuGG6Rx73H7mm",
-	"Rcs5G4pRkEAyQkMCN6u9QiKoXYvZI8VL7itDMc6Mq77jP0PalEylIdpQkYyXnR45JqmkCRnTlIqYKWLo",
-	"JXOoqxhcH5GZIXJClDSIF1IQxi1fcamzpy+OX5+8+ak3S4imS0u7qCEMkGnGqNAYWyGIT6NC6C/DlDvP",
-	"LwJSA/ttYiQQd+wR9bj/aDssheHpu4VBuyJeAGG5Y8wGKOrUgevV/l4qLzgGm8rK6g7MZErodc6MIXoE",
-	"GPQowhoDZP+ATGWmdAcVC0ttXXeXoRgvC9LsGtlYmS1gbnbhMVWKO/JqueJ3mrgCHhha5sm5J/htl83s",
-	"erFFBHLo8qDickMg7yLsEO6SuUuM4riIRV4NOyaawXaK+GQMQ/bSMheIpNxY8o73MKoL+j0iVlcY4UWR",
-	"/cfdGReZCYKQp9QMxWpUcylWuj16d/ae2Puz+8lzAa2UblEGEdUVf2yPfnpVvDvqwHftwi0GVyEdgkRe",
-	"oOHPMlnuDN1KNbCuy/qB06DuDdV98HsFrp/yC8ESwgWg+SF+dDO6Bik1MGS/EWUo8mp2SxrsBnIodH0J",
-	"7T0HyaSeAjgwK5EAmZl6GvAKekkFUfIYBupEu9qy0j3ywlXl5sbJwKHoD/K0kF0571VBIOZorcDCYUWv",
-	"K7w5C8oPeg/5yb8SCbacc2TKH2/FgUetXDL0hKTrHyL0uxvJXATERZ3GDgH1Yzbl/uPupH2cru9y6CNK",
-	"i1LobV/+vBPG8a5fwQUzYan9e0TL8DMb2xB+oQt+H/YTtKwmwwO5xfVGNRh2atkQ1aRMqZ8HpVWxgViU",
-	"lxEafb4erV+anX311nZPw8Pqs9fr7Uq/JGx8vXR7MziRttN1Q9353dvT91ActHNnYrIXesvnWVWsKmiv",
-	"FAQDlnS5yKl9u0S2vXRz2H80FKPV0hujiAwO+ihihESxEFxAPjtyBT/LBQ9GnR6BzNe1YRpbpFmKZSVK",
-	"+/eRfWiGYmKJmqV3XJD9xwRFKWRXuFTLaA4PnhXiWF4wYQTjhqLcaLM9OHgECpBgi2LdzPJATByUYDvz",
-	"p4Ntw4bCnvJzlNWgyWIhKhZ7tzIjzgTJof4FN9VQGCkjoiUKZ1xgp8aCmIcLqpLbUFAM0obvA/lXigM2",
-	"EuEOq+t6wqG4JnkPir+HTdS4oueuHXHwbPuI1eayd6UULwrBv0QwNsl0DanCwZ6v1nzuqhtWihrgEtG+",
-	"NV5h27TUIZZzKFy1YNpgolaPvAFbpIUzykFpRBMhlhQGA68o8AdaHFapH1ybvHdZVOqr/uFzZXvtoPfd",
-	"TRqT1+yWjmVmUJK1SA3l4hJoG7ssfq3r9B2kZ9xoJVVz5c3/mk212rN0fYNvrTrJ3C6xgzd0GoZdWVCp",
-	"25XmImbVHWObe/03r8f3qN22lEwYCMS781KqjrKAtT1sWt/gRe+s/XiPYlCpLWBlH+E5vYASiN59+1VT",
-	"0ztRRd/EFsyJRrr+XiicuEb8EbbWXkyZYhHYPwNSWSJ8Ib0MI+tKbx1dcbZo5YQzz1KpJZtYe8Q5dCrS",
-	"WqCXOgoTbt3rBHYogMI+R3Kpfft19O70yFuVMMUSS5N4UibDz4FBDMUoiBMYgXOmVEjbV7/Mq2jX0eL3",
-	"uNlGlHiX5C8M9Ln7bHm2XDHVeqhm9dAg9nvj2C2E4l8z7DPz+yI9RR7URrqDAP5Hpjv2DLyl+opr590M",
-	"pLOQxhQ0op7CFGQB6UudccAqjN5oU8q9BluAkCZw/haCYm7xKXuL24ODTo/4Wlx+P2OGJWvC7ZD24LDz",
-	"3KW+Wt0EM2ZG+IOzYXfA61lJ49qDx50egaRgd65DEVr3g0QjcJpq5+GtUmwgNM877m+m1eQVAkrBevv9",
-	"/X4QjocxeEFQcOug/+hRt/+ku//off/w6PGTo/5+r//o6X+sZA4efVgpkfMxDDLHQAiktOjzh52gUJcH",
-	"wdq17Pf396+jm6CkC1dspH/t75YaBIFJFTQBF5Y8z28Usq/W7vxrV/hQad08Iq+edWdND84sKAB+S0IS",
-	"e6BYFVX2FLuSl+zcRUbWmvqPxdJqOoupJBMuklyFc3ja9q3piY6pENgNJpZpyuhFxjokpgL8w1IZws0R",
-	"mUvt7SQcnJZygiTB2ak5yj2OCGj0Ikbgncv9dlZRETHLTUp+ek0Ui6VKwG2z3oDIfsb74kphIQf9gzxB",
-	"UCqgn8UaFjRfhPveUCiZGVhdWOYRTFFIUHxL/Wr/tT3213Dqt6NfDd1qRfunRhThYIeqCTp4qz3ocFXe",
-	"B3xrlH9A40ut5x13UtGY6rkvRe4gVqPvexMmV+DnFSTJbEJM51T+PHSZDMPWEYFg2euRi6RYmin4gOzn",
-	"i4iQwD+HjiGZGaLp0r66mC7XnQi4lPuE1nL+0wN7gUvpSDU+hSumEh6bP7I4eyKMknrOYpPTeIQib56D",
-	"gMY7yLQI0BWg/pkn1wjgKcNI8DL84e8F/G0zJb/EOj/fBIrgdvFM7i5QuDu6jqpD/i6YqbmnHSugdYjq",
-	"KvJ8u/lSjJi/9+80mTFDE2roDpTTsvVni2ni5CWYJSpdjejXwLYqWPmGM6shzDE9skcGriWOZVHC+SVd",
-	"w5xRrqSNhqItoZpOymNusFzTnzAcuuNFQpD48jbngx9Q9821YTkhdCjq45atkCvB384SkPrah/1nnSpB",
-	"D3PM7pNphvVTHphlbkRBl133x0TFw34D0TMvinxX3MXbDbBX0BmDrjZWdsOmIqRcu+/2eJ15UKpk0HuQ",
-	"Uwfy6K3wvtaSVZRE1kYGJZGdmhcVXqlRVcFli/Wl4skkyRSKsjyekrE0U5jSEhHBFuiKr0BwZ9BCbzw3",
-	"On+H+Hd4ys2yWqcTbHGfmF6qUX3PATYNDDpFVSAX4qohEmHdcveNDQfitdaZxeTipLCSoC97tt/v3Bvq",
-	"Fql+tfGD2HEdusPNS7ZgxD9vAq51YE2kGoqVuojkjRzLZAkVHaNy+LQmviVxj5wISCTsglFnJhOLilPI",
-	"y/GBRYdVWOdFzTwj7n5Rogk6fLNjbhE+EfDB89gePOt8ERnU4YhLxqtFimOCjSWwgqlmDLlC0/rxzk2L",
-	"WXtlX62veNirdK66lnCtm+7tq/IR4ia2OwndJfx+YjXR57ca+lTys/luUx6yPaB9DPx5Vd4sPLN7kiBw",
-	"8i/jInIbq/cM/ZGtaoUjB8lFJhKsQ1gAzCpJqYKdOpLoXlj187ifc8tana0mgLl7pQS1odrw9IHv/wvw",
-	"v9ifcyVR2JkdBZsKoIrjXFEzSNNcCS2yjAwzzCeQFlRKne7VmDIegD59GWPGZhD11owvAqpfu3CH5gjX",
-	"rVoq7/HaCPHbSNmKLiNkwnQtDbMS0xt443ctL9ktbJeW4Cj++BFVYP9NDVO44fpg8wC6EEpqYQser0VV",
-	"VUlh9ibuicbZqb+MBAab+p8pfw3YBdcWlmgIVDeFnBXxCn5s6LbMAeqb1/IOXss73F3hsby9sWCl3GYt",
-	"K3pXssPfG7sIGqtSQ1N5UZ8KCY+/YJ5sUBHHLSawmCgJLfghlnUlRbrUjcHjHcisGy/gDN5oFJm+22hy",
-	"VxW8oT0fKgR/iy6vKXG9XRICQPjDS0Koom2zLyFS1BJB7ICwPaAczJx5ADlULCYzTMCi4Qpc8G57sP+0",
-	"85yMciwaEbdhXY4a/07X2zuRrd5jYnpQW/+BRa66BPXfh8j1lbvFc6PaSuGFRqiwIsvBjw1luerCF99k",
-	"uZvJclDeADrGGL3ibNQ3vczt4Wj3XaxkUyUKzAv+BgOr5tDboO0XiDorzKm++FgR0g2+QADZoWgP9vc7",
-	"z4liSRZjdSNse0kUm0lfRjmV2pSStSAjdWWag85zYjIFFcRGRTOMEZGTSdW3Xb+i2vCze2atX8ZeuxHj",
-	"nLX2G+bVRZLdBvdWTLIFy9zDqq3nQWHhO0eIleEYu4ph/eIXwVfuK2tm9TtfXzqdBfNNHXl9SBbGWgTF",
-	"ub9JnHeI3pq5dJ+zs5OX5Huf9AbViqneWOoYCm3fEeMWWMV9s+3jF//S79oVEvZj2GgD8GfyP8Ih4jfb",
-	"yBmSQ0stkEFLHASfbbYBl8v27u3pew3FeonOxvaFMUuwuIhFgH85ffvG6v2jTKWjyNUMc9W0wmYC8oop",
-	"MnLVwvmMaUNnc6wY3sNfxzJZ+oLjRbCE29J3Og8uHYo2th/AIOEpU6xzlNeRHf071jFPuu/9V6C86lAU",
-	"T075haAmU+yI6Ck9ePzkT7iCKfvkuwKQHylPWUISlvIrBpnqVFm5ziie7499wsvkNAUyICeT5z7iy4/E",
-	"FNTaTHbfpeF+uFq5n80Dc7T13hWNUsR9gm7RfKKi3cQ3+a4o9+qR0vKowWuwwWE8u++FdEvqsGIu8aMb",
-	"WkxCwP5mNLmD0cSde243CenK7S93u/mk9gJ3zvHrZF23pW9gsW5HWeSXc1fWfwejSpXd4UH42ZexPmyB",
-	"Vm+A+Aa1teUraSDNnQ1eR77gn1SY2HZ7cK7RmtBUUchwTbSol8Xbv2t1yu2jQaHA4ny+Ae1KEEPIbDFH",
-	"yoFWuc7eF6HDK0VKPpd7bX34aOEwbJqGv5RbmX34WG4f9uGjhUnocuJWUpPxlGBtEXhTo2Tu2yRFmGot",
-	"Fb/g4ojMlUwyqEMK6atQElkqksqYpoSm/JJZrVHEvgxiwuapXM6wfj7MbqUeK//rOYt7edujvZY9YHuY",
-	"StDUdQu0q3c3UdUdoLuhLQJpD/afBeWqV+ty94ICgr57xFoZ0xe5dg7zQFR/jSO/txqQoivmg6iWStV/",
-	"44RoaVqfruiwcoT1x1hELOnDViGR42ERQenQNRCxmq39U7BFRLCWR/CpIH1r/XsWXGiWcEOMsuftqwPC",
-	"6YBbBWs+61651G1elHN9StfkQUjDJ44w6mJex1DavnGoS5VmQfcXtxX7B1bw6QQfz7G3ei81MU3g8slj",
-	"mcLNhMFM61P+GAS7Rq6ilZaZihl5CVjgnT3sE7ekRoZAiCFw65Pm3algZeU2QeHSXPef64/X/z8AAP//",
+	"7L3/cts4lj/6Kri6WxXpNiXLjpPuOLV11+2ku72bTrJysr21LY8Ek5CEMQWoCdCKJuuq+es+wH2I2ffY",
+	"R5kn+RbOAUhQIiXKlux0T/5KLJL4eXBwfn7O50YopzMpmNCqcfK5MaMJnTLNEvjrLE2UTMz/IqbChM80",
+	"l6Jx0vgwYWQo2Cc9COGNIZEjoieMzBJ2w2WqyIyOGWnKGf0tZa1OI2hw891vKUsWjaAh6JQ1Thr4cSNo",
+	"qHDCptT0M6Wf3jAx1pPGydGz50FjRrVmifn2T7+etv+Ltv/Sbb8YtC//n39qBA29mJlmlE64GDdub4PG",
+	"+SvTCPQ1o3qSd8WjRtBI2G8pT1jUONFJyvxu/ylho8ZJ4/8+yFfjAJ+qg/NX0PQbPuV6dSnem4kq/hdW",
+	"NckYvvM7i9iIprFunBx2u0FjJJMp1WaIQj89agRmCfg0ncLjbtCYcmH/zCbMhWZjlsCw/h16WxnWGVWs",
+	"zYViQnHNbxhR6RWuk9sqMzzSlAlh7SnlMRnJhKSKJapyu35bu1Orm/ELjWOaTDctHGnaF59Ud726iLWX",
+	"rVu6bLbLd6ORYiWD68m5IloSdc1ndcYnsZ36A9w8xltDr2omhWJwFr+nUY/9ljIFww2l0EzAf+lsFvOQ",
+	"mpEfzBJ5FbPpN39WZhqfa1L4e/wKO1096Ql2S64SRq8VEI/pPqGhJjIhlCRpzF6SIUsSmaghibnSiow4",
+	"iyNiB6Q6jdugcSbFKObhg08gnFAxhkFD94rMuZ7APJSWCYuI0lQzGOJrM4eHHN+pWBBYuIBQRXo/nJEX",
+	"x8++detGIqYpj3H5fpDJFY8iJh58/Wgcs4RM6YIoxmDh5NWfWajJVaqJkJpEkugJx2G+lfoHmYroIUf5",
+	"VhKVhhM3LC6QSmHcTxS54Ypf8ZjrBYzwg5Q/U7Gwx0k96HJKSaZULIi516Yzc04SOYXFIzSKEqbUS5Iw",
+	"nSwIHWmWkGHP/NE+NX8MiWKhFJEybGjCaGSvae+VVVZ2gZ8YbjanXHdqMqnvnh9vZlG3QeOjoKmeyIT/",
+	"hT3ojv/MleJiHJApjc0sWBSQVFwLORcBibiiVzGLDHtin2bmzidhwiImNKexIk0pGLmS0QJuPRrHLaCL",
+	"j4LeUB6bTx+UBZCIzZiImAgXpGkIN6KaXlHFWiSSTMEJo0LNWXKPjSdXbCQTRnSyMFIAHVMudk0M9qLc",
+	"xES3W7lCo+s4KJF47O0HRKXJiIYsMOwgu8LNLXBj6ECKE3j7pw8f3veFuQFSFRAqIjL83G/g3/3GCXkb",
+	"kH7D0Ir5o9/4+1//1m/cDvEKoUQxM8PQMEWqiWA3LOmLhM0Y1co8Tq+mXGsWkRsap6xDTrNbyIyWGqqk",
+	"mtndVWQ+obov5jjY9tjwihnsYL9B44TRaEHYJ3O9msEcd7tkeFr4eWgIui/MKlLBmYL5CBkxFZDj7otc",
+	"yOv0BchBdpHNHpyGIZtpPMWzRM5YojmKHrgY5n/sE53OzOloUPd2UJAEu8fflYmCueT9q2vtMnsPmbY5",
+	"gKeh5jdcL1aHQEPc7fWk4r4/xbdvA/OdTAZaXjMx4FG5JnP6/pzAG0AP8IVZpCggfESoWJhT4p+N58f+",
+	"2XhxdPT06bdH3afPv3t2/O23z1ckO5HGlqWg1rF8ctwgzb6UjvGXiSQRjwjXL4lpDHYRBmx+UywekSZw",
+	"uUVAZmkyZi0Uy9SEGsYHb+59DmHMmdB2/JvUqaCBdB8NqC5wnohq1tZ8yopk9fx4hagMFwDRCKgjirhZ",
+	"LBq/L1DNJsoMVlaaaistRqSJEqyR8FVAZBzhYWJzksjY/BTKVGjVeonHHphBmDC4YVcou+668Fk5jVrZ",
+	"ACjUyeOh0eCM+NApO4QVW5ZPff2hwANBQ8O75P7Jp5L4zVjMw2wooLOCCDoXLHHabHG4rT2Pd4mjgXEh",
+	"PwCB41bLJ3uFHXmbkC8BEEHhhOS0vo5pnmYskgkzj1+x8Q425PrqpLPI/5MJmKj700pO2d8JE2yeP2Ux",
+	"875Feh+YC6jst0HEBGf5I5TEsj+BVWV/wW4OQqpCGuW/xoxeM7c4+Uzgr2wi8Fc2NPgrZmMaLgZ8OpOJ",
+	"dj/OqFJzmUSDhKGyXvwVz322k3lv9u+sP/u37fGy5Gi5LXnDUVsv3mVcs2nxP3XuNNPulH46x2/QyGE7",
+	"pklC4blnktvU7Fv2SVvz3go5QxfF1soI7wzWYXV+O+DtSJXADuyzKyljRsU2vBRtM3VugRlN8strlf/M",
+	"aKIFKJKahRPBQxoTzQQV/oVMiZazdsxuWExQ/tq/4JCmOOSsE/ihsLxPn2+Sx5D54IewZPny+ytT4Egr",
+	"5BA0PrXHsm3NYWc4/5xIzvAsVV7VIxorFizRkdu/tWRs3lmeEXxYTbG7OJWW9r/QM/kRWdWm5Z5y4f96",
+	"uLwBa0/hVruzOs40MYT1UZVprj+siK8BmU94OCFCkhlLlBTm9lcBGfJoSLgi3YAMDQkP0bTNY/Lx4/kr",
+	"1OYSRmMz2GEuKDxRINaZ87mkZsz4wGg2SpVPelspF1+vz4h2wTqnlMf1eqvBZe/BvlbZ1YwlU64Ul0KV",
+	"M9qQxjEXY89W80QRNhqxEHwY3vcBYZ9mVEQsApO8O7Kb57zpuDpqqdea0QQ2kULPvGNUbSXLV7q+dko1",
+	"oamemKUJDZ2g3dDpA03vLlIM1qn1+7uCfDnaPz+Osr0tsutfJCz/9jJLHviHev0ldhs0XrGY31iP2hJr",
+	"sAbb9Zayo8Pjb4+/e/r8+NtNh2EnGjAMdqtGNqqF7MYKdWttcuxqIuX16xt7CdZliDFVesCceXB7nRWu",
+	"P7sTu5y087QNclPX9nu8+bB4hjSros2YiMwYvM00J5ZyQ8BlqsUcV77mFVR2zrwW3G5nIwtyMl9dlML2",
+	"rSioHimu7tO6o7YLcSw7tl+cQPbKuiJ6jFqr97LJaQGqg2HwXGWeixMynFKR0nhImtQ54DK3BtetgAyt",
+	"Z2PYF83et+YH1KHdW0PS7B0emt9zBjiQoxH8/rwV9MVQyIHHOgcxG2noz7BV5zXVUl4byWlKaBwHpHd4",
+	"BJ/KVA/kaKBCOWND0uRaWYNMLJVGM5VpBO6shNFwAsNWTjUK+qJ3BINDFd82AVZyMqfmUjOqO4tanb4A",
+	"no7nBRfF/ICTbwSN4qwL/N5M1+zR6jTNd94MDG2jqaHszL0uE6meHcPpzy65YqzKn/6l31eX3/yL+09J",
+	"uIppd6YX75BUNsnqK4T1A2dx5LxKK8cHbJdl1MYSdkIo+deLd2/JTBrelBAutIQtu5LRIiDWvpaFAmWy",
+	"cm79P8Dlx8NeQ+hiStFxLZlq6ZjhPPIWyo7YT4zGpr06bgt5vVOHBcYbrRGwut1vD1+8OHp2/O1x98WL",
+	"w/XhPEHjDaPXPaD8LXVlJdMkZBUbTriGMzWSqYjM+f7YexMQCmdMcS2TRStApwL6P8DeRGI5XjEsd6vs",
+	"yOWyK54py93QA1Zs8dnhUeEUHW7aC+ysbCvegMnvLPfybruCYLgsnwc+yxyLXKkU3EOCULEgcgScDalA",
+	"nZDjLtGSHB591xfhhCY01CxR5q1hHsL2zcE/D9qXQ9J8fkwm7BONWMinNCb5B33BRRinkWGB5FyTKxbK",
+	"KVMFJdY6FT8k/IbTOF6QcWrOyVXM+gKeWVc3OiRZlDcfgIItE50/s+zLPImlGPcFVSFKJyRJRUDM/Upi",
+	"OSdM6ETOFi1CE9P0KFUsQn/ocbfbF0M0vrZx0dq4LHDpPLPM3COAw6PvCgRw3K2I+cMF+3zcDQ6Pvrst",
+	"Zac7UUXsN5YaSglNjrnwQrG2oDFW7yIpsU+ijXrp08Pu0fF2x8epUFmDZRN8W6b+djd0FDQ8Yakk2E8p",
+	"QhUZunhRLcmYoZxgJCiIF7XGVOvFN7Im/Hw379ZbGbES0/SDeyl3b6zeq8Zt9eoNWrJZ3C/EpGuGsgsN",
+	"Aujli9Me3tc8+GV04r49Q7/WdhsVon12cHfOYyY3r/39RiFsZUBL7ZeuXib0n1FNYzleJZIlk+QuDYky",
+	"ZvXJrydjdi5GcnPLS+tSNH1hp+vXwp2W5YjnGGPCIWboQCYkxDXzra6kOUwYipon6OMetl6iooefolGW",
+	"oDrBE6KYVubmb1VZaZ9vJqPCcsDb7s/VRff0oaXpVQbWLlM+PihqDZm2Q6apMqKYizAdpTpNjDxGEtZG",
+	"u6PT5mspRhgyXeIBKQRPG9mRGmGPRxBAh+FuhSVdR1sFTbEG5XKhNBVhXRM4SkL2Tq3xfhqzcinbPDFT",
+	"ffX64vzHt51pBCrKKFU0JkyMZBIyIKa///VvvaNj0FP/93+OMsUlklPKBbSirD4DLdomFJEiXhTV2N5R",
+	"d0kcLaacNHu/dtsvLj8fBk9v//t//wf+aJXKniW65vH67I76lmLNNS5ZPvDvaUScCFqHzvCHWhGqH8yr",
+	"K2rXAmwkOJJgnUbst1LuTLcH0HypXBhbFv/I9SQgSuNBChOpFElYzKhi6oTQvjA7+kRlZAFGo6H5cUim",
+	"bHpljRU2TgrSEiIZqoPexzevLwxFTajqC1ChTBc2UG6WSC1DGWdja+ZnLSBCGiUmFVFA/v7Xv7U6BH2s",
+	"qi+uEirCiRVYFQtsIJgUZIhcZFg0Xk20nqmTgwOcdCdiNy6YWB1MMZ65nXPbRrD2AxvsXP+D/MV2yHiM",
+	"VucNHygjLLThYXsi44glG75Bp639YkoFHW/3CRjzNnyAsY5tLtozCvS/7uVxQkPW1lK2jVK74eWEIQ9v",
+	"C8Yi1caONnwjpLcFqm2Ni+u+gDm2PYPlupdBjcdlaRsGtmkxUelOmE44u6FxGy2gNT4xZI7pMLVGVI+E",
+	"cNz13rUuy3bGd9a/bq0M/tqP+Ke6nxWME/U+MdpSW1O82tdORMm2oYpcUl33Np3xNlqra+yVEbVqLuc4",
+	"llc0bsMXzsa97n1NkzHTbXolb1gbHQ4bNywetWMZXst00xJitFQbo4k2vIvqaDv34q4lsFS35ajWBN1+",
+	"tNGxsSWdYShh20iKVMuNLGpKeVyLWOaJNFy/Hq1kUwA732YayK+xDS9e0aidZPLEenZnb8ON15OXF7Rh",
+	"w11a4AYaMjycYszo+p5VOkPnUXvKIk7bVnpZe/0yPZERMEEax3K+cdAJ1awNaamsxlJkaUWb7h8a1eHy",
+	"4LYRNDYS2AbhL2h8ahv5o31DExCNjCDiCWk2j+q9L0V4jz+ilFH12NOwM6ZUfAwSxAczh5+c/OC9cAF3",
+	"Pzz+ORMWyp+/s5KB9/Q13M/n4j2KAd6TH82t/0HKN3J5SD17xb81N/xrd8F7L7yV+aTUG7zNvccwjFf5",
+	"3e09+g9zMcLzd7iF/kTgvum5a/kdcPqV52+lvnBX8HLDpQsMvZU+ucDbtJczOe8h+kq8ef5gb86Vd3Bc",
+	"P7hrcuX5x4/nrz5YNuf3fvHurXyfMzXv0en781O47lbWoCfj8ln+CFeZeXxh+bz38APcW6fm2jpzt1Zh",
+	"HeLRm+yO8r+DK+m9u5G8JyjfvxYlW/wu1e9GJYMo2trWLfo53CPv8mvEp2dza5Ss5i/mjihfTffrj/mF",
+	"UCScnP97v3u55Eu0b1N3l3hAgZX7K5Vzbn9lpXxj+XShlYwt/2y48ofF8iL+DDz4rdSnGQf2qYNq9ibj",
+	"t8Xheey1cNRptHoSzzPeeRs0ekyw+d18OaBYDGYs4TIa2LzcVY33JzkHbxpmrMQ2D5BcMzZTZC6Tay7G",
+	"pEk1mUqlydExmayE7G2filmilvdsoKJTRWk05ZCgImi80Dy0YRMRu2GxmaX5O404kmjEZrFcYDS4FiwZ",
+	"uK+zv/NWsp/s12XxFJmxc8UcG3E1i+lii4hZFHNLADDkDUuUC2SoCN+HAGGGjk0uwFUNv3spXFtGPLtg",
+	"z33ZlcvcIkFx2bI1KY6izFhjL4nVfcjDO+7q91pKqxnko14xCiUpI/OJTb9030HAghTYH2kqpsnVglBB",
+	"gPa40sA/A9I7OmphIq/VH0lIBZj6XAATr9jONXELrikMXGgO9bUa/P2vfxu2OttHjzhjsB8xU7k4ZZv0",
+	"wY2zuEVXNLyeU9OGnM6o5jZp/f4x6/f3ebomrhZr8vnmE2mznyO7RXuNU3bmll1GjWZtJllwH43jd6PG",
+	"ya8bwhWLQYG3l0FpVGAW77cSHmhd5fMJjxmxmrJZwuKQN4X4F075EqBGGscn1p6Jr6nCFt1n2SZclPR4",
+	"SoQU1i5DLEMj5tUTMkvYiH8KyIgnSpNj4NoQHnDsxcsULfv6OhqcXp1Ff//r3+afFn+pZSTfKog5Vbul",
+	"pbxRTAHePuJhbXbFqfKwCJrJirPP+7j1krDpTFtsDOL4TDvnM3lOjlSFrAyICMpCQZ8ocA3uOEED0kZL",
+	"afYXc4esnJo5j2NyxQima0ak2Ts8zhFCBlSTb9B9BELOlAkN/gWNGBGtqpO2o7DzPNmkIgXbS1Wq44sT",
+	"bL5bukTrfDn/QE/wwCXBlHj0HJ3h/T70SAXSttgnGup4QSBGTcYsICxWjAzDVGk5HdabNObl3uvCWpt9",
+	"DrRcSPR8QGCFTZnmedK43ahCekwxOMDfLj9LxpdM/Gty9YLzTt9S/L+3CQUyLAgDS6xziekFpSKNvS4q",
+	"BaM7hSFtKRJ5l2iG3VfYrvp3KjgcrxQz11rxdiU/l4UW7IzVLN0Oax3BxVCRJT61OXTLZxrZetl9WL7z",
+	"bTqAk7R7zwBOg0UKsxbgZ3WCjsRhuRzvHd4t02EqTkolre0izgyl+S8u0AyGdZGFQFeFRm8bOV8dRQsd",
+	"PkSe8taq7Jd0lG6rVu4Xrif5dtXTOhzpfd4i8t0P3ScXEzkXRg1Hnh4QYPQgjqN7LAux2RWdXN4GDZcj",
+	"vi5TezV//OLiHSJdnRjZQ08YBAktAMRw4sB8UuXl1yrMiypnMg+vRO82j3vzkB8h8XkXkts+g6GrE47r",
+	"phgX5ljGBg1x30mEWab/DWLJthKPI751r2Ja3JbykR8QvJZzuvfuIH7cgTiX5ZTlgVfkUSxTRtUW70Jy",
+	"AD74xQkOZlQ7usY3gW+sZXNfKF2V0NHKEv4HS/hocTcvlBf9t3INvpthI/EiINQz0xAtSThh4XWnBoPN",
+	"rOTLWXt3zdNzs1Vw3MpwHm/qGLJ3CkyyTxlxME6o0GWOj/cJM4rgim1kCL4Pqq7R0lRC63tLWlhn7fFh",
+	"Sna6+p4C93CWFEtoZRRq0zwd8NprgT7REheMjBY10WtdY+/pmBXjxWt8fIEvV+QlBziOOjNx0B5LfEIw",
+	"EnPBHJainwF8YiO0nxiFHDM+SHPoAwsOMSy6L6giQ+x6YAZi3stU+GFAhmabzb94jIctRGfCRvGLvmgO",
+	"C42+JEOLxjmARHA1RLhsrlWWwAER1mVgsQMX9L7RXVXooupElX66lJuyfJy2lLpqvye45hA+Upv4JJw0",
+	"mWENbEGy7zJysru7kulRiyN6pFFzANgx5iMAXEMop4UgBpWitFAWY5AnxGchDzNu5PWF0mxa+gmw+npD",
+	"+yj4pw+8JE8RQT3xzvDJsDj/fDbZQIuaR77D/qqvkGq2ozUOf44zUZ6SuaXKXpmQWcbwVjrF1+vLvqWM",
+	"bNtgCdfp+lHL5N5pw2txbOeb0Zy/LCfDmuXKEUAr7LodMrTRNzwaIsN3AUII1wfOoUKQTl8sR+mc2JIj",
+	"aCm2awRCE9eEqxx307qPuFZ9gaHmZbdDseDRHVh9GaOHW8sKkFvxj8fAOs3Wf3vLSfZ93YHdtRsbul6+",
+	"LtsgmOZb4499aR38/gKfQjYS/57T4Ff3q6o8yxPlzlCGxrQS7/ZEAS5m5uGfMioUYjRJwTrkVCyIBFvp",
+	"3/+//58cd5+SYSFzY9kjW75zaSwGGLJRwhls2QA0Go8FlN9pWvY3oYoISUwDLKFQsIVDjiAR6fSKJcvh",
+	"V4fP73tL4R6+QiTn7fZwxGNbdqPGecd+fsBPVjGO4OeNw9yJIpID1z6oCuIWwEnY21g6tabh9SBhYLNg",
+	"yWBqoT02U1bnvlDT9/PUlG3+dnO/K8rfxp2oabIrARVTW5I8fHIb7P68BG48GyerNp+cbaTQ+tjPD3rE",
+	"sqo75TPMY+OKJWNqxdjUgcV89uKFD2/W7W4UNGtP7fzVrrYQhZIvat/elrMzKNsTIK6Wuc9fQXxaEfqL",
+	"cEHQGDMkzX6j38jjqL2abUICBCPARnZKjSVVFld8NnCAEAOoeLKeCjZa+1Cx2M6ROhglclrLlIOv30mT",
+	"33AVTKTS9aXs+qacHS7tSuRo/chT6lVeqtY0j549Pe4ePe12vy2c9VoB2Da9VA3odAdTLXNL3AP7wjuK",
+	"zt60c89yRkCBg9PIjoKvr9jzGGSJA141mIG1LPmnYnkDV2iq6hivbskGJnWPULsq1cXwuCcZKCxpdv34",
+	"OL+E4yYg82qczVLy8Q/zNkrYdqJniQ+lFBbltaeMhbFMo4FZl46HHALE4h4Aoi38MzI7D/+/3ESJ2Yw3",
+	"bPJOlAwHpvbg9+idhOxKzl6GdlpWoMv0rMiE3hiCzkp1cZs/FL0kFHIbUOfmMzKlOpxgXccJF+POFnEu",
+	"G7nPutXpMRrdWcutF2O2uhe3lyVpKbGrCX2fMs6BK7t8/2rLQUMmEUtsxpJ36pY5t8+Hy3wI2Iwhj7re",
+	"f2/FLtLplCac7VhfyZtefJHCrxtbhQwMQu7BzeGBtd8fmB+HgRF1E5ZVgNH5bfLx4/mr7eTcO8mkX4qQ",
+	"ua1ltVRKvI9UuFlYu4sEVupYs0Ae3nlcK0KViE7FeW2gTIdi5hjCtndwobE9nOov7jh7Ltui53XgpNlU",
+	"gekG923dkr0znPT7Un7sRd25QDzTbJFF07Wt+8CqZcLYSCbmzmYv0aVENYkZVZp852cckndZfnLv6GjF",
+	"Og0Ypx6a4D/9959+7fdVv39x+fm7oBzD2g6v58BDlzLcsirGhVJIWBsLopqXM6pqg0S6uDWPnDZgbRZJ",
+	"Jt+mo273sgTBYJUtLDPHygrWimOFZUbMu4TNZDiBcvkOkH2ecM0UMVuh1isK1Rps9fhKa5Sdgje3g2Et",
+	"WF7M3kKsbWgyr+Y+zAgSXoEpeHXcV26plMaDjZWyzN4uk8GeKmLVq4m25eV5N0/pA4fET0d0sD7otH4m",
+	"SOFgm08nUrC7mGu2i9Ovjr13DHOPmON39+L61/oqh6/McCw5PZWuYFj/4h4XvcArkf1r7r07h/GvN4+Y",
+	"OT+GeeTO4f93j8tevpd3dLp24yPcNlDcP1xl0oVFLC7eFM4N/kRh4hJRfCyM8gMuAMTTxi9WYEieHdct",
+	"/LBFyqNH2vt3kJteEMnrDu5xHGJWDb4qQoI0QY2EONRWh9SuMtoX9ywz2hdLMgAlWWw5MVosCDNznEx7",
+	"LEnEQjApcV0R3lpLRrhLNU3S7D1tPYoAsWVR1TvJG3+0gqpfBZTHFVAGv1thxbLLnVj7ffb70AYH0/fO",
+	"JvEoo79TTFS12OhQJHQuPsq5cCLkiRUtIglRAVN5w3YrOdo8ysFMyvhO8le516WQYeq3aHiQheVRL/0r",
+	"FME1FBORIrCEpCmnHAqSLipyvP8srwZZrYUdDVxIzUc8BAxOVTcc0psGjed0oew8bPzGCjX9Q8rYCWQQ",
+	"KsM/BzObZFBvJPfzOSlGk3AyMJQUU832tqlGOvnLDlf4dhMbuoPn1GdDdw2/WpUXK6vk3TnKpkqWeLYX",
+	"V6tZzodztXqb9zt0tdZJA7OOgPt4Vz31ctOmLJt5cVswSB4h8+YTiSnUVIzZS0KFjaaXghGusoqYTa7J",
+	"XKZxhEkuADMrBUPlfUMq/NeDVbWL+w9c9oSybcOWfSvGP9jJu2OAtlmxHTtG6+JkPJCkj9X2v4RSpOth",
+	"sm5WMuLWLgtOq2Yi5hYMZQeQQEl8h3zWVWTFBMrM47KsKub14H3sMn1xIIW72uxn63zEQSMV/LeU2cdW",
+	"HrHbU6O/j703q+WZ/V1Zs+IZ1IGLHcA8WgD6wDIJ3g+wrfi3V5ULf7BYltnfWNK8PLQAu94F1o/jGl8c",
+	"3I+3Nat6iSATrWdN1SIfe29QYkpYyPiNLciH21aKD1csBesFTUAZnP/35ODg1z/1++rym/KoCTuqh4AT",
+	"/F0dnar9uwt8YE6T2wAI/vTz6Vn74qfTo2fPwaHFxZhcswVpDucTxUKE1Q+IAmhBPeGKSBGy3WIIgtYe",
+	"pgnXiwszGRz194wmLDlNTQelRQAgNR3wD6kiw1NbAwVMOScEvyb9tNt9GsJb8F8EKYUlA8KBt3KSNdQM",
+	"NeS94jqrveNTz2+jsHp+QAAvSMsxAhqCY3D4n20HXvD+vP3x4/krGAI3DU0YxZJLKKM3Cq/a3nPKm/F/",
+	"Y4t8dKapnY4NO6w5Oui9ZGxYSgq/LONAGZwjlG2IkL4sokJlVQeCDTpI9ISRkCrW5kIxobjmaCXdMOgZ",
+	"b3+wQW5Lo76FRJ+RLDFfWtwHBcOLR+2JtMVP83koltzwkJ1YGy5nijRRNlAtXGYKcAdasMQW2iMTzhKa",
+	"hJNFYA2+8J4Ll4Iq0QGYjzz0S0Bz7wsfzt0hFIeMRdYDbZHdO33RF+ZIGCIIqWYrG+6W46TkjBCZ9EXt",
+	"E/VyHQo9obGShIJJDG6ZvsCKfWRGeVJ2Osg3FXRJXhsVvQ/Vjuy0DLmMKI/ThLnwLmALx91DWAH4Assx",
+	"wyYKkhWaHtLZLLZtuMpt3/xZSTEkkQzTKRO6Q17TcNIXWFTQ9JUXr/Xg2ri2kMhckOEnLJQatX28sKaN",
+	"CekLKhbEGz+LrO+7hY7kmIdMKJZjEDROZzScsPZRp2tl3pOs8tx8Pu9QeNyRyfjAfqsO3pyfvX578Rq+",
+	"ycsTO1o+fX/eCBo3LEFQuka3c4jvyRkTdMYbJ42nnW7nKUAw6Amw4oMJo7Ge/AXqKiFHzNbkPMJTB8/B",
+	"7DuTZhjmpaNuFxE9hLbinr/of7Y1OfAC23Rz/gRd4GEtrVocQlKHIums43k6qprNxnmAebn+JdQ4+fUy",
+	"aCgX9t54w2+YMK0bMoHULzqGOn047QbcYFAccOEvUXGUR92urVIA1QyopldUsayysjns7pRguGSHPOs+",
+	"tcElixnri6FXqHCYAaxEEjNVbEsBRDpglcL8JdtLX1yl2hrAXDekSclEaqI0FdHVotUhpySWNCJXNKYi",
+	"ZAnR9JrZo5sw2D4iU03kiCRS47mQgjBu7hVbz/ni7PTN+dsfO9OIKLowvItqwuAwYRoVAPUL4sp1IvUX",
+	"acqu56OQVA8SsLUE5s6Anp51n26mJb/W2W5p0IyI50RImjWpqFVFrjeHBy7MfhDL8cFnvLNuD3IJuvSo",
+	"z0ugnhTitdAp0yxRIKmyT7MYkvFQx4W7+beUQTVHy9rQDPWrB7ylLn+9dOIZ3dauVIQjywX5o1Lb0gJ4",
+	"4kgmUyjBOZZtOyq01eeNKRCo60/HQxWrnk59MKM7jf4UxnCX0Vvcs0cb+Tvb/5bDRpC2Rxv1BXa/PaXI",
+	"ZMCju1F9LY9CHUqRyfkrHPqasWo+ZQOlaaKLQ91NJP/quD7wKbsw3dUaGBPRww3rtYgqB5UZ8P3BZCYu",
+	"tI/yqDQbeF2DYNf3m1w18JcTS86UHZeEEp2N+u+/Q+/G7eUe7+EqQNcKWQ8vKLRfQarudvJeAY4Frtzs",
+	"ks1w8Z6oAsqqkezz3B41oTNWCBhwI38jx3gfmtvav3ntu2bjMwUBtJJ2RqnuFe8NHzy64V/WJzeczW3e",
+	"u3/pAgUZqT0nIJvI5dtikDHV2xqAL7q08kIsxxwrHUpVIuH2mE4ToVY1eQQbI6DQDwMCcXHk8IhMZJqo",
+	"Fm6k0c5s3ERfXC1yVQ4VekWo8pVhI+iENEm4VcdcJH6aJExoTK1y6p9TEJspFsu2UdoBgdruWUXLvOgY",
+	"8epTtAhXfbGiWJ7mhTCXa14SxWA6spB8dpJZ11zEONdGHUS5bVhVcfKEmN1CaEZKDp+1p1yk2quAOaG6",
+	"L5ZLahYKdTaH7z9+IC6yOqtRP2wFiDoDgn0Wgf3j6/xdiwEMce4y1WVCOpJEBlXxvfUH7oQtvDFtO9j1",
+	"26I90Vpc98aSXOXVEhZ0wceCRYQLYDvH2Ol6luPVc4ZPDmtpEnlR592qEhd+3oLLcRBRRjEe37JklqsM",
+	"sRzLVFfzgNciUoVqr1iD0JqCCoYPMCZbuumQMxsMz7W1mfmmQrC/CdmWs04ZBWLt8CVaOC7JV8SdM6T8",
+	"oPuQrfxrEWFakGVTbnlLFty7BhwjabuHSP12R1zWfZhhva5T28zFZEHXGuXXR7mYxZcErM2S6arwBL+v",
+	"7cV6di7XyjplTbti8BvaN38VG98YILralw1wXNtRmi4v2KZA99V+wML+hxDsllH+KuS63H6ei3YBkXHE",
+	"lMbasjsT9M6yrrggKpQzht0ZDkRdSJkv4eEU7iHWlR/XgzCLPHD8tPTYYoDCmS/L7fq2LUPNfeBLtxxN",
+	"tYJaBJtn1eB3RRUwa0Jd9flVAjizhdU+sCShZo9dSPsAP9mxzG/dSCeWSrzX3MhCKUYxD3XbRUsdd7sV",
+	"pBZlSYJrSQ1zCR+O1Gzu4uOQmg9cWUFnPFKu8IYrUew5+oQUXnF8yziW8KMyHtPaGaXiohWKKSPJZnCU",
+	"4FYMfHVJQMriKk1jW3ui3MjtbilJpllAyFqSxLiRhyNJG6fymNxvI1nawLYvgBZ7zIgtgc3yMbqzJcpC",
+	"WQBvSOhEXSVEXPY9EWLq9rRIiMICBpZrM77NRyaamF5rAFuVEvEPXEQAM7RfCs5w5B6Hesth0qqucOBI",
+	"e7DjIeBfTdHOrdj3C5S7d0yAMElrsFsivtRVTl3H/MzQIAp7v3STJcU8Dt0U48yreB6EyuyBXqD3uvTi",
+	"VmrHdILFcCvpZDtN4SOieO2ZXh5VSyhkFq/REQAGaucaApQKWqaKau0ALMn7oJfQbUEJxWwl8D8MxfwO",
+	"hX1Y510L7trjZkW5KPDhZBDlhMZZAewlgtuL6I6EVSG4A2FtJbY/DGE9qshe7/KyAjtu+2MJ67hOa+hv",
+	"hcb2IpUjjS3J5E4cKg2fy0VxYL2uumRe/lLOBcjnRia3Xqwj9GJViuQ/Mp1R5/4pZBnSo8oKCp64nW14",
+	"3mRQ5sWmIiLMjei+W1zhqAiqtCsjyOXU9kSRobdOzdbQZuA3hSRXMloEREhyhrvS/rCYMXBPonM2v3Jn",
+	"ibzhEUvAuanI0HzZyXK1sEBph5hlwTb5iFCxCPpiapE5hp9vh2WuTjvS91LpPfI0ACBzJT0tO/tKm6zk",
+	"6oMRt/ZFtB5POvDxO2ZpCSW/hfBvCp5yFrUN27buz2bBj+nc/cfdp30xtO+03X01DEjvqIs+d99LmHvy",
+	"IWDhhBx3u30xhD/auTu/Q36BeIblzxSBehJGmCA0hP+fmIe6L0b8BhMDuCCHzwjGFuCdgEM1zPT46EUe",
+	"n9Aep2bUYjyE7/pi2GM6WbRPR5olQ9LsHT2FCGIjeWfjhlMM+fW2ep1bHRS1+sKs8ksMXkC1K4udyOfe",
+	"OzpqYUtmeNkLtqm+0FIGRMkMlY+OqYfNVxhQ2enGyIn3uQt8H4fbNX8GndWTVkr82K4ZG+4RPWggwnGd",
+	"OOgfZHLFo4iBu/b46MXmLz5I+TMVrsq+urer/SyPhMnqLxoRYV2QQ02ucFQInK6UWDASzKkT4YrHMTA0",
+	"mbs2yVtI5jF0RjlEUWGOjcBKUhAvn5+fMGHl8Thc6dO81EwNB39WNn6rkLCgYrb0SqYaQzvMoQ7AHGxE",
+	"XQjpsr9myVpLQ3GF5rcdSVlbGIZduym3Zhg5XTbBdyJeuNBDqmE/Rgg8whHZumpWgI5dHp1aP21+/Xiu",
+	"2EgmbPNQUqEB/u7eQ9kQYlA7FsFlO+8zCCELzuQujGwZQmZGx1Bc3+U/f9Hc9F5c8Rdb3BrycbS0eKoo",
+	"nMjEHlko4T9H3FOjoXqsssD4LrcIVXWM01UaUJVs8wy4tc2IHOYfnEypoGNmlAIL1uPGvcpg+wI47Etk",
+	"lwo+ydIjOwRwU1hkeBKPimz4JVwQfTH0Eu2HkN0IScbuh5FFCDZvAflU8eIPONlanHiX7M9Hyrh/awjC",
+	"uzECvezTHJfjXtHr/w6t/t5YD+z+Zr6DBP5H5jtmDZwR84Yrmx7sSWc+j8l5RDWHydlCFgpfamOAfAGH",
+	"neynToO2L6T2sqdzQTEDYS6mWzd7R60Oeb9klL1isVG7CtMhzd5x66UFrza6CZpvh/iDDepuQdpwKY9r",
+	"9p610Ejh1rUv/HB35Hx5jVFlU6TLFBvwELjM9+20mqwmbQHt5rB72PXwbDCdAIFaABeocdR9+rTdfd4+",
+	"fPqhe3zy7PlJ97DTffrtfy1B7J78mtXtgwD6xqWPMolIAshpMbYFZoJCnWOVMJbD7uHhbbDNkdzGcXW4",
+	"W27gIXuU8AQcWPQy21GoGrOy51+6wodK6/ov3kr9g0zF/YOq86g9h+5wN0ZScKX5ospBwm7kNRtYaKHK",
+	"aJFTsUCjviQjLqJMhbPntEmt3kZUSIUwkhYloYxjRscpa5GQCkiwlokmXJ+QmVTOTsIh61eOkCVYLHyO",
+	"co9lAgrTagJIV8miwoyiIkKWmZRc84okLJRJBHkMaO/x0p2gG5ecUsBVOOoeGZEQlFCowKS9McxpNgjb",
+	"X18kMtWIumj0C0DcQ0ZMkKG44grlCeBm2d/Aqt+Nf9XMM2H0ugcLU48jHO1QNcGMp/IUdNgqlxR15yP/",
+	"gMaXytR1nAnBA+QfipfWf+NCxmx0x7qTXHI+b1jCR4t1B9NmWX3u29pz/cYJok7fDi0UwQI9btB9Dqng",
+	"JaygY1ammii6MK/OJ4tVzxIOZZ/U+h/QwyOlRbnOlSGNCifBDUsiHuo/sjh7LnQi1YyFOuPxSEXOPAeI",
+	"QPeQaZGgS0j9M49ukcBdbEeR/vD3nP42mZIxgiD6KlCUBVffU6BwIRRBeUbWmOmKfdqxAlp1UBEw8evO",
+	"F0FW3L4/UWTKNI2opjtQTovWnw2mifNXYJYodTWiX0Nhui8GbzCjIcwSpgCyqsfaoJqZK0pYv+Qo1WnC",
+	"yDBT0oZ90ZSJ0YxjHnJNRBrH5J8RT6zlREKQ+OwVRpq971D3zbRhOSK0L6qBv4yQK8GjziKQ+prH3Ret",
+	"MkEP40D2eWlC248TI7T2CLqgoD/kUTzu1hA9z2wC073Pro1sooXSXgFRGmQ3oHwo7Fas53PHc12IXFq5",
+	"oA8AlBbk0Tud+0pLlowjq2spLWeKzGVyDQ5zVPOC3Cs1HCc0ZIMZS7iMBracqTn1VJOpVJocHZNJi0Rp",
+	"gqIsDyfkSuoJNGmYiGBzdMWXHHBr0CK2PobK3iHuHR5zvSjX6QSb7/Okw8g96XjvR3u9QSe7Z/PMLMHm",
+	"JZa7r9ewJ14rlZqTnK8USNcOTqR32G3t7ejmWLnjKshcgNiE628pQBfPnzMBVzqwRjLpi2Jlww55K69k",
+	"tIBq1kERT0QRLsI4jVjUIecCkHjbYNSZysgcxQkAW7rAouOyU+dEzQxSdr9Hos5x+GrH3CB8IuGD57HZ",
+	"e9F6FBnUnhGbQ1d5KE7Jj7G8ojHA7hDFGN4KmoUTwUNzOtCADwF94LmNubjOklatmxZhb4u+Wpc+2Cl1",
+	"rlYCWfyefIQ4ic1OQrsJXzzozJLPbzn0qeBnAy+9R9mO0C49f16ZN2uvqcDbIyAc7rjvNZ6hP7JVbRl+",
+	"IRURS4oEs8xSyminJpjCbZG5ZZa1KluNR3N75QSVsdfw9IH3/xHuvwywrpQp7MyO8gocDqjiWFfUFHCO",
+	"l0KLMiwFgJEjRezxToUp4wH40+MYM9aTaIZJ8Bik+qULd1UgCesofitQg6MMzKA8HJlC5XQAKhhCowBf",
+	"YOj7FZvFcrEkeWa5aVadmdJFXwBgINeZWAoZCyc1dB6EgZNzUYyoCeUNSwjXL+2xw/ZVmVO69RKUI9Jv",
+	"9Btr0nMMF3EwCzVi7tYCtkL03EQqbetD25LPECVbDuFaH/zXVRB8ROxfPMx1wH8XM1Yf/s1DgnBg3CVA",
+	"uvhkbbf/1x76fSt1na53it+2ph9HXPcGpfvJUekfAjAODvCjoYf8YNNhCyAihbzsknRshyJSlv1vWtoj",
+	"qsg6i/Eqw0ezmm98chHU9l2H2IP5XebBMIILYoj6fTPvO8BFsiJ1KyBcqZRFVnLvHYHG33t2gs3YOwKd",
+	"UmWXBFVkzuIYIq39hoedvgCnLEZo4Ehtgr41NYARrfpWQNXC7NH+0XceFRXDDKAOKgasYGaSzt1PuwGE",
+	"GnNlThDFbqAMNph0l4WNlRNUjaCxtzN0F2w9FLU2BmMUADYy4ntUkAs/3mOnQHT5Tm/a472AVuBe5hEX",
+	"dzd2QkuVhoCYK10hXv6ejI5mCptNjrAUf/y0BA8BA678yoxNj2SRSi63u57LTJl7vJO2vYwOd9rzP6gR",
+	"07v8PKLalnKWbJTwY83Yv/J75mvo33ahf/fYu11cQoU0mTVX0ftCMMverou8mzOqaSzH1QAh8PiR4PU/",
+	"FOsy2sF4bkejvzxRmBC2BLzvr3gWY74WkcghEpIrNuEizyADJQXDATL0CWdayxLLSNNlpbX8iKQOKRbg",
+	"yBz7WTzeKk5Kp8zdf4YgIPuGN/K72YwZ8zgUUYB/SFUh13B76AfwBaw9kw6ss4b1cbdZuoa6azfUMy9/",
+	"zdotWxqzgZuF4xwX8I8sHKcOGXWt3x4PxWUdaNN1xiowL2WJueOECk2mCGxBC74ITIps9g6/bb0kQw/c",
+	"y05YFbNxc6NWpyI9do+AXtsCpR7utOffrxT+hYcbF5Bgtz0KS+I9/FhTvC+/0b+K99uJ9yC3OWvVEsrq",
+	"tpu5Oc1n31LYOvErgz/+SgOFMJO7HNtHyObJw1QcZGueKptZ7lVfNHuHh62XJGFRGmIZNYXXacKm8sai",
+	"RsRS6QIIBiD9LDVz1HpJdJpAqUJw0tAwZEoNiRyNyvo21/DzNWk9e75aHycOZu2J84B+v568sgydu5y9",
+	"pVCX/Mo8iNmYhotBmLCICc1prO6deVOkYz6dyUS/gW7OvF72hUaw3M+XB1MC6LlViX9B7lfESCLIUJAi",
+	"ZF8lzntlxUwtjMLHj+evyDcOTGRGeUKoKs/UylNmnrXueeLm7Goi5fV628cv7qXftXfMzmKzDcCtyT+E",
+	"j8xNtpZ/LKOWSiKDOutIPptsAxYj5P27iw+KMBpOiEqvzAtXLELQRnMA/vXi3Vuj9w/TJB4GFovZRrH8",
+	"9PPpWfvip9OjZ88JhBwO+2m3+zTUfMqUptMZ/Mk6+OuVjBb4w9ALQrdTeqKypL2+aKqJnAubfDlhCWud",
+	"ZAWrh//Z/oDz/uB6GSJgef7kgo8F1WnCToia0KNnz/8ZRzBhn+wAOuQHymMWkYjF/IYBAhhNjFynE57N",
+	"j33CzeQ0BjYgR6OXLpPGfYnQPpUIYZbo9xUfg60/jiHEdr4t9JYDPrJ1u6/ZIiC433/YG+1enOLCHUpz",
+	"R/XegA0O84RvbJrWHbnDkrnEfV3TYuIT9lejyT2MJnbdM7uJz1fuvrmbzSeVG7jzG79K1rVT+koWq3aU",
+	"ebY5973672FUKbM7PMh99khlh9ZTqzNAfKXayrIA1JPmPvbeBA5IXSYIGHJ3cq7QmtBUkctwdbSoV/nb",
+	"v2t1ys6jBgB7vj5fiXYpisG/bBF7wpJWEb/8UfjwEvjjZ4Tu/Qn0oMbJr5eGDr9nNGHJaaon7hc0dFmB",
+	"HCAj8RfImzHvXJpWkxs3kgokiQhTQOBNhZJ5JMN0yoQOMGRGJnzMxQmZJTJKob4DwAJBqRmZkFiGNCY0",
+	"5tfMaI0idPDymPVgGnKtG6nHyP9qxsJOI2ikSdw4aRxAVLJZzETQuHGCwJKX2U4sD90ofW1Xm4a1p5BX",
+	"KiK/1s3hC68M0HL8SscDZrchKqvlIc4y7RzagWzpCkd+ZzkgRZW0hyVSy1T/tQ2ipWm1uawmkjpBXGcW",
+	"EMP6AkgBDOwdFtgkD/wVNFvzX8HmAUGMRK8rDxZjtT9DLjSNuCY6MevtUNdhdcCtgrV0VKdYQiQrdrDa",
+	"5AUaGITUfGQZo8rbtRdKE4CnuBhbCCoWBVnNdjsV8x9ERm15nWent3wuFWFu4PLJwtv8yfjxbatN+ilP",
+	"gUUKVjJNQlaI5VeEfeIK6mB7TWNU5GqjeZyaoVxAAlYBxqypQnEvqNsEpzj/5EdJLl79W1942QN4JEoq",
+	"vc1lck1SYashYeUnhzcfdcgFnbK+SNLYdqu0TBihqlg78PT9+UvDOdTBL6dv3pz2fu5MIzKlM2txguGj",
+	"9cTtkE1JWJ34G37DBFPYm6FcDn/NEnlVILAJo7GeGAb6fwIAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -162,6 +162,8 @@ type Env struct {
 	URL    string
 	Config server.Config
 	Clock  *Clock
+	// HTTPClient reaches Server (over TLS, it trusts the test certificate).
+	HTTPClient *http.Client
 	// Admin is the bootstrap Global Administrator.
 	Admin *server.BootstrapResult
 
@@ -174,6 +176,9 @@ type Options struct {
 	ShowOnce bool
 	// Configure adjusts the server configuration before server.New.
 	Configure func(*server.Config)
+	// TLS serves HTTPS (httptest's certificate, which Env.HTTPClient
+	// trusts), as the Wallarm Terraform provider requires.
+	TLS bool
 }
 
 // New starts a bootstrapped tokend on a fresh database of backend b.
@@ -217,9 +222,14 @@ func New(t testing.TB, b Backend, opts ...Options) *Env {
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
-	srv := httptest.NewServer(validateResponses(t, e))
+	srv := httptest.NewUnstartedServer(validateResponses(t, e))
+	if o.TLS {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
-	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: clock, Admin: admin, databaseURL: dbURL}
+	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: clock, HTTPClient: srv.Client(), Admin: admin, databaseURL: dbURL}
 }
 
 // NewReplica starts a second tokend on the same database, with the same
@@ -244,13 +254,13 @@ func (e *Env) NewReplica() *Env {
 	}
 	srv := httptest.NewServer(validateResponses(t, h))
 	t.Cleanup(srv.Close)
-	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: e.Clock, Admin: e.Admin, databaseURL: e.databaseURL}
+	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: e.Clock, HTTPClient: srv.Client(), Admin: e.Admin, databaseURL: e.databaseURL}
 }
 
 // Client is the generated client authenticated with token ("" = anonymous).
 func (e *Env) Client(token string) *client.ClientWithResponses {
 	e.T.Helper()
-	c, err := client.NewClientWithResponses(e.URL, client.WithRequestEditorFn(func(ctx context.Context, req *http.Request) error {
+	c, err := client.NewClientWithResponses(e.URL, client.WithHTTPClient(e.HTTPClient), client.WithRequestEditorFn(func(ctx context.Context, req *http.Request) error {
 		if token != "" {
 			req.Header.Set("X-WallarmApi-Token", token)
 		}
@@ -276,7 +286,7 @@ func (e *Env) Do(method, path, body string, headers map[string]string) *http.Res
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.HTTPClient.Do(req)
 	if err != nil {
 		e.T.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/tokend/tokend/internal/jobs"
 	"github.com/tokend/tokend/internal/notify"
 	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/internal/tlsfiles"
 	"github.com/tokend/tokend/server"
 	"github.com/tokend/tokend/store"
 )
@@ -99,6 +100,9 @@ type serveCmd struct {
 	// The SSRF guard's other opt-in, beside --webhook-allow-private;
 	// link-local and metadata addresses stay refused whatever both say.
 	WebhookAllowLoopback bool `name:"webhook-allow-loopback" env:"TOKEND_WEBHOOK_ALLOW_LOOPBACK" help:"Allow webhooks to loopback addresses (tests, local development; off: SSRF guard)."`
+
+	TLSCertFile string `name:"tls-cert-file" env:"TOKEND_TLS_CERT_FILE" help:"Serve HTTPS (TLS 1.2+) with this PEM certificate (chain); with --tls-key-file. SIGHUP reloads both."`
+	TLSKeyFile  string `name:"tls-key-file" env:"TOKEND_TLS_KEY_FILE" help:"The PEM private key of --tls-cert-file."`
 }
 
 func (c *serveCmd) Run() error {
@@ -129,11 +133,18 @@ func (c *serveCmd) Run() error {
 	usageDone := make(chan struct{})
 	go func() { cfg.Usage.Run(usageCtx, 10*time.Second, log); close(usageDone) }()
 
+	pair, err := c.tlsPair()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return err
 	}
 	baseURL := "http://" + ln.Addr().String()
+	if pair != nil {
+		baseURL = "https://" + ln.Addr().String()
+	}
 	res, err := server.Bootstrap(ctx, st, cfg, false)
 	switch {
 	case errors.Is(err, store.ErrAlreadyBootstrapped):
@@ -173,7 +184,13 @@ func (c *serveCmd) Run() error {
 	fmt.Printf("tokend: web console at %s/console (sign in with an API token or your e-mail and password)\n", baseURL)
 	fmt.Printf("tokend: Swagger UI at %s/api-docs\n", baseURL)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	if pair != nil {
+		srv.TLSConfig = pair.Config()
+		pair.ReloadOnSIGHUP(ctx, log)
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -186,6 +203,17 @@ func (c *serveCmd) Run() error {
 	stopUsage()
 	<-usageDone
 	return err
+}
+
+// tlsPair loads --tls-cert-file and --tls-key-file (nil: plain HTTP).
+func (c *serveCmd) tlsPair() (*tlsfiles.Pair, error) {
+	if c.TLSCertFile == "" && c.TLSKeyFile == "" {
+		return nil, nil
+	}
+	if c.TLSCertFile == "" || c.TLSKeyFile == "" {
+		return nil, errors.New("--tls-cert-file and --tls-key-file (TOKEND_TLS_CERT_FILE, TOKEND_TLS_KEY_FILE) go together")
+	}
+	return tlsfiles.Load(c.TLSCertFile, c.TLSKeyFile)
 }
 
 // openAndMigrate opens the store, applies migrations and loads the keys.

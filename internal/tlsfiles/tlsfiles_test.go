@@ -62,7 +62,7 @@ func serialOf(t *testing.T, addr string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
 }
 
@@ -91,7 +91,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 
 	// TLS 1.1 is refused.
 	if c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS11}); err == nil { //nolint:gosec // checking the server's floor
-		c.Close()
+		_ = c.Close()
 		t.Fatal("a TLS 1.1 handshake succeeded")
 	}
 

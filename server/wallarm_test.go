@@ -311,6 +311,9 @@ func TestWallarmErrorsAndUnknownParameters(t *testing.T) {
 	t.Parallel()
 	env := testenv.New(t, testenv.Backends(t)[0])
 	auth := map[string]string{"X-WallarmApi-Token": env.Admin.Token}
+	if r := env.Do("POST", "/v1/objects/user/create", `{"email":"wallarm-dup@example.com","realname":"Dup","permissions":["auditor"]}`, auth); r.StatusCode != 200 {
+		t.Fatalf("first create: %d", r.StatusCode)
+	}
 	for _, tc := range []struct {
 		name, method, path, body string
 		status                   int
@@ -324,6 +327,7 @@ func TestWallarmErrorsAndUnknownParameters(t *testing.T) {
 		{"validation on a Wallarm route", "POST", "/v1/objects/user/create", `{"email":"SHOULD_NOT_ECHO"}`, 400, true, ""},
 		{"an empty filter names everyone: refused", "POST", "/v1/objects/user/delete", `{"filter":{}}`, 400, true, ""},
 		{"no such node", "DELETE", "/v2/node/999999", "", 404, true, ""},
+		{"an existing user: Already exists", "POST", "/v1/objects/user/create", `{"email":"wallarm-dup@example.com","realname":"Dup","permissions":["auditor"]}`, 409, true, "Already exists"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := auth

@@ -260,7 +260,7 @@ func (e *Env) NewReplica() *Env {
 // Client is the generated client authenticated with token ("" = anonymous).
 func (e *Env) Client(token string) *client.ClientWithResponses {
 	e.T.Helper()
-	c, err := client.NewClientWithResponses(e.URL, client.WithHTTPClient(e.HTTPClient), client.WithRequestEditorFn(func(ctx context.Context, req *http.Request) error {
+	c, err := client.NewClientWithResponses(e.URL, client.WithHTTPClient(e.httpClient()), client.WithRequestEditorFn(func(ctx context.Context, req *http.Request) error {
 		if token != "" {
 			req.Header.Set("X-WallarmApi-Token", token)
 		}
@@ -286,12 +286,21 @@ func (e *Env) Do(method, path, body string, headers map[string]string) *http.Res
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := e.HTTPClient.Do(req)
+	resp, err := e.httpClient().Do(req)
 	if err != nil {
 		e.T.Fatal(err)
 	}
 	e.T.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+// httpClient is HTTPClient, or the default client for an Env a test
+// assembled itself.
+func (e *Env) httpClient() *http.Client {
+	if e.HTTPClient == nil {
+		return http.DefaultClient
+	}
+	return e.HTTPClient
 }
 
 // Clock is a settable time source shared by the store and the server.

@@ -94,5 +94,5 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-// canonicalEmail is how tokend stores e-mail addresses.
-func canonicalEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+// canonical is how tokend stores e-mail addresses and UUIDs: lower-case.
+func canonical(s string) string { return strings.ToLower(strings.TrimSpace(s)) }

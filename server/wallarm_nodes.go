@@ -55,7 +55,7 @@ func (s *Server) WallarmReadNodes(ctx context.Context, req api.WallarmReadNodesR
 	p, q := principalFrom(ctx), req.Params
 	limit, offset := offsetOf(q.Limit, q.Offset)
 	nq := store.NodeQuery{Type: string(deref(q.FilterType)), NotType: string(deref(q.FilterNotType)),
-		UUID: canonicalEmail(deref(q.FilterUUID)), Hostname: deref(q.FilterHostname), Offset: offset, Limit: limit,
+		UUID: canonical(deref(q.FilterUUID)), Hostname: deref(q.FilterHostname), Offset: offset, Limit: limit,
 		OrderBy: string(deref(q.OrderBy))}
 	if q.FilterClientIDs != nil {
 		nq.ClientIDs = *q.FilterClientIDs
@@ -163,7 +163,7 @@ func (s *Server) WallarmFindNodes(ctx context.Context, req api.WallarmFindNodesR
 	}
 	limit, offset := offsetOf(b.Limit, b.Offset)
 	rows, err := s.store.FindNodes(ctx, principalFrom(ctx).Scope(), store.NodeQuery{
-		UUID: canonicalEmail(deref(f.Uuid)), Hostname: deref(f.Hostname), Offset: offset, Limit: limit,
+		UUID: canonical(deref(f.Uuid)), Hostname: deref(f.Hostname), Offset: offset, Limit: limit,
 		OrderBy: string(deref(b.OrderBy)), Desc: deref(b.OrderDesc),
 	})
 	if err != nil {

@@ -38,8 +38,8 @@ func (s *Server) WallarmReadUsers(ctx context.Context, req api.WallarmReadUsersR
 // which this route answers as Wallarm does (409, "Already exists").
 func (s *Server) WallarmCreateUser(ctx context.Context, req api.WallarmCreateUserRequestObject) (api.WallarmCreateUserResponseObject, error) {
 	p, b, now := principalFrom(ctx), req.Body, s.now().UTC()
-	email := canonicalEmail(b.Email)
-	if u := deref(b.Username); u != "" && canonicalEmail(u) != email {
+	email := canonical(b.Email)
+	if u := deref(b.Username); u != "" && canonical(u) != email {
 		return nil, badRequest("username must be empty or the e-mail address: tokend's users sign in with their e-mail")
 	}
 	want := rules.NewUserRequest{
@@ -183,11 +183,11 @@ func (s *Server) WallarmDeleteUser(ctx context.Context, req api.WallarmDeleteUse
 // the e-mail in tokend; a filter whose e-mail and username disagree names
 // nobody (ok false).
 func userQuery(id *int64, clientIDs *[]int64, uuid, email, username *string) (store.UserQuery, bool) {
-	q := store.UserQuery{ID: deref(id), UUID: canonicalEmail(deref(uuid)), Email: canonicalEmail(deref(email))}
+	q := store.UserQuery{ID: deref(id), UUID: canonical(deref(uuid)), Email: canonical(deref(email))}
 	if clientIDs != nil {
 		q.ClientIDs = *clientIDs
 	}
-	if u := canonicalEmail(deref(username)); u != "" {
+	if u := canonical(deref(username)); u != "" {
 		if q.Email != "" && q.Email != u {
 			return q, false
 		}

@@ -74,7 +74,7 @@ func (b *bench) revoke(ctx context.Context, a, bb *instance, caller string, tria
 		if err := json.Unmarshal(body, &tok); err != nil || tok.Secret == "" {
 			return nil, fmt.Errorf("trial %d: create answer %s: %v", i, body, err)
 		}
-		if code, body, err := c.do(ctx, http.MethodGet, bb.base+"/v1/user", tok.Secret, nil); err != nil || code != http.StatusOK {
+		if code, body, err := c.do(ctx, http.MethodGet, bb.base+"/v2/user", tok.Secret, nil); err != nil || code != http.StatusOK {
 			return nil, fmt.Errorf("trial %d: first use on B: %d %v %s", i, code, err, body)
 		}
 		code, body, err = c.do(ctx, http.MethodPut, a.base+"/v2/api_tokens/"+strconv.FormatInt(tok.ID, 10), caller,
@@ -85,7 +85,7 @@ func (b *bench) revoke(ctx context.Context, a, bb *instance, caller string, tria
 		}
 		deadline := t0.Add(30 * time.Second)
 		for n := 1; ; n++ {
-			code, body, err := c.do(ctx, http.MethodGet, bb.base+"/v1/user", tok.Secret, nil)
+			code, body, err := c.do(ctx, http.MethodGet, bb.base+"/v2/user", tok.Secret, nil)
 			if err != nil {
 				return nil, fmt.Errorf("trial %d: poll B: %v", i, err)
 			}

@@ -420,7 +420,7 @@ func (b *bench) commonScenarios(ctx context.Context, srv *instance, backend stri
 	if _, err := b.load(ctx, srv, backend, scHealthz, attackOpts{targets: []vegeta.Target{getTarget(srv.base, "/healthz", "")}}); err != nil {
 		return err
 	}
-	if _, err := b.load(ctx, srv, backend, scUser, attackOpts{targets: []vegeta.Target{getTarget(srv.base, "/v1/user", boot.Token)}}); err != nil {
+	if _, err := b.load(ctx, srv, backend, scUser, attackOpts{targets: []vegeta.Target{getTarget(srv.base, "/v2/user", boot.Token)}}); err != nil {
 		return err
 	}
 	_, err := b.load(ctx, srv, backend, scVerify, attackOpts{targets: verifyTargets(srv.base, boot.Token, rotate), bodyCheck: activeTrue})

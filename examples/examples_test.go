@@ -3,6 +3,7 @@ package examples_test
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
@@ -43,7 +44,7 @@ func TestExamples(t *testing.T) {
 	}
 	status := func(token string) int {
 		t.Helper()
-		return env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmApi-Token": token}).StatusCode
+		return env.Do("GET", "/v2/user", "", map[string]string{"X-WallarmApi-Token": token}).StatusCode
 	}
 
 	// create-token: the value it prints authenticates.
@@ -53,7 +54,7 @@ func TestExamples(t *testing.T) {
 		t.Fatalf("create-token output: %v", err)
 	}
 	if got := status(value); got != 200 {
-		t.Fatalf("the created token answers %d on /v1/user", got)
+		t.Fatalf("the created token answers %d on /v2/user", got)
 	}
 
 	// list-tokens: pages of 20 until the end, every visible token once.
@@ -201,7 +202,38 @@ func main() {
 		t.Fatalf("the README snippet: %v\n%s", err, out)
 	}
 	value := strings.TrimSpace(string(out))
-	if got := env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmApi-Token": value}).StatusCode; got != 200 {
-		t.Errorf("the README snippet printed %q, which answers %d on /v1/user", value, got)
+	if got := env.Do("GET", "/v2/user", "", map[string]string{"X-WallarmApi-Token": value}).StatusCode; got != 200 {
+		t.Errorf("the README snippet printed %q, which answers %d on /v2/user", value, got)
+	}
+}
+
+// TestExamplesOverTLS: an example reaches a tokend serving HTTPS with a
+// certificate only TOKEND_CA_FILE vouches for, and refuses it without.
+func TestExamplesOverTLS(t *testing.T) {
+	t.Parallel()
+	bin := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", bin+string(os.PathSeparator), "./create-token").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	env := testenv.New(t, testenv.Backends(t)[0], testenv.Options{TLS: true})
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	testenv.Must(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: env.Server.Certificate().Raw}), 0o600))
+	run := func(extra ...string) (string, error) {
+		cmd := exec.Command(filepath.Join(bin, "create-token"))
+		cmd.Env = append(append(os.Environ(), "TOKEND_URL="+env.URL, "TOKEND_TOKEN="+env.Admin.Token), extra...)
+		out, err := cmd.Output()
+		return strings.TrimSpace(string(out)), err
+	}
+	if _, err := run(); err == nil {
+		t.Fatal("create-token trusted the test certificate without TOKEND_CA_FILE")
+	}
+	out, err := run("TOKEND_CA_FILE=" + ca)
+	if err != nil {
+		t.Fatalf("create-token with TOKEND_CA_FILE: %v", err)
+	}
+	var id int64
+	var value string
+	if _, err := fmt.Sscan(out, &id, &value); err != nil || id == 0 {
+		t.Fatalf("create-token output %q: %v", out, err)
 	}
 }

@@ -388,7 +388,7 @@ func TestLeakReportRevokes(t *testing.T) {
 		admin := env.Admin.Token
 		x := newPerson(t, env, admin, client.Admin, 0)
 		tok := personalToken(t, env, x.Session, "admin")
-		mustStatus(t, "token before the report", status(t, env, tok.Secret, "GET", "/v1/user", ""), 200) // cached as valid
+		mustStatus(t, "token before the report", status(t, env, tok.Secret, "GET", "/v2/user", ""), 200) // cached as valid
 
 		report := func(name, value string, headers map[string]string) (int, string, string) {
 			t.Helper()
@@ -427,7 +427,7 @@ func TestLeakReportRevokes(t *testing.T) {
 		}
 
 		// Disabled at once, visibly.
-		mustStatus(t, "reported token", status(t, env, tok.Secret, "GET", "/v1/user", ""), 401)
+		mustStatus(t, "reported token", status(t, env, tok.Secret, "GET", "/v2/user", ""), 401)
 		got := getToken(t, env, x.Session, tok.Id)
 		if got.Enabled || !got.DisabledAt.IsSpecified() || got.DisabledAt.IsNull() {
 			t.Fatalf("reported token: enabled %v disabled_at %v", got.Enabled, got.DisabledAt)
@@ -442,7 +442,7 @@ func TestLeakReportRevokes(t *testing.T) {
 			t.Fatalf("token.leaked: %+v", first)
 		}
 		// Nobody else's token was touched.
-		mustStatus(t, "bootstrap token", status(t, env, admin, "GET", "/v1/user", ""), 200)
+		mustStatus(t, "bootstrap token", status(t, env, admin, "GET", "/v2/user", ""), 200)
 
 		// The rest in a fresh server: the route allows 10 reports a minute.
 		env = testenv.New(t, b)
@@ -454,10 +454,10 @@ func TestLeakReportRevokes(t *testing.T) {
 		r, err := env.Client(x.Session).RenewTokenWithResponse(ctx, t2.Id, client.RenewTokenJSONRequestBody{GracePeriodSeconds: ptr(int32(3600))})
 		testenv.Must(t, err)
 		mustStatus(t, "renew", r.StatusCode(), 200)
-		mustStatus(t, "grace value before", status(t, env, t2.Secret, "GET", "/v1/user", ""), 200)
+		mustStatus(t, "grace value before", status(t, env, t2.Secret, "GET", "/v2/user", ""), 200)
 		mustStatus(t, "report grace value", env.Do("POST", "/v2/api_tokens/revoke_leaked", fmt.Sprintf(`{"token":%q}`, t2.Secret), nil).StatusCode, 202)
-		mustStatus(t, "grace value after the report", status(t, env, t2.Secret, "GET", "/v1/user", ""), 401)
-		mustStatus(t, "new value after its grace value was reported", status(t, env, r.JSON200.Secret, "GET", "/v1/user", ""), 401)
+		mustStatus(t, "grace value after the report", status(t, env, t2.Secret, "GET", "/v2/user", ""), 401)
+		mustStatus(t, "new value after its grace value was reported", status(t, env, r.JSON200.Secret, "GET", "/v2/user", ""), 401)
 
 		// A backward-compatible token's value: both ways of using it stop.
 		legacy, lu := newLegacy(t), uuid.New()
@@ -465,15 +465,15 @@ func TestLeakReportRevokes(t *testing.T) {
 		testenv.Must(t, err)
 		mustStatus(t, "import", imp.StatusCode(), 201)
 		pair := map[string]string{"X-WallarmAPI-UUID": lu.String(), "X-WallarmAPI-Secret": legacy}
-		mustStatus(t, "legacy pair before", env.Do("GET", "/v1/user", "", pair).StatusCode, 200)
+		mustStatus(t, "legacy pair before", env.Do("GET", "/v2/user", "", pair).StatusCode, 200)
 		mustStatus(t, "report legacy", env.Do("POST", "/v2/api_tokens/revoke_leaked", fmt.Sprintf(`{"token":%q}`, legacy), nil).StatusCode, 202)
-		mustStatus(t, "legacy pair after", env.Do("GET", "/v1/user", "", pair).StatusCode, 401)
-		mustStatus(t, "legacy value after", status(t, env, legacy, "GET", "/v1/user", ""), 401)
+		mustStatus(t, "legacy pair after", env.Do("GET", "/v2/user", "", pair).StatusCode, 401)
+		mustStatus(t, "legacy value after", status(t, env, legacy, "GET", "/v2/user", ""), 401)
 
 		// A shared token.
 		sh := sharedToken(t, env, admin, "admin")
 		mustStatus(t, "report shared", env.Do("POST", "/v2/api_tokens/revoke_leaked", fmt.Sprintf(`{"token":%q}`, sh.Secret), nil).StatusCode, 202)
-		mustStatus(t, "shared after", status(t, env, sh.Secret, "GET", "/v1/user", ""), 401)
+		mustStatus(t, "shared after", status(t, env, sh.Secret, "GET", "/v2/user", ""), 401)
 
 		// A source holding the value itself is not recorded.
 		t3 := personalToken(t, env, x.Session, "admin")
@@ -500,12 +500,12 @@ func TestLeakReportRateLimit(t *testing.T) {
 		}
 		resp := env.Do("POST", "/v2/api_tokens/revoke_leaked", fmt.Sprintf(`{"token":%q}`, tok.Secret), nil)
 		assertTooMany(t, "11th leak report", resp, 1, 60)
-		mustStatus(t, "token reported by the rate-limited request", status(t, env, tok.Secret, "GET", "/v1/user", ""), 200)
+		mustStatus(t, "token reported by the rate-limited request", status(t, env, tok.Secret, "GET", "/v2/user", ""), 200)
 		resp = env.Do("POST", "/v2/api_tokens/revoke_leaked", fmt.Sprintf(`{"token":%q}`, unknownToken(t)),
 			map[string]string{"X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.7"})
 		assertTooMany(t, "12th leak report with X-Forwarded-For", resp, 1, 60)
 		// Other routes are not limited by it.
-		mustStatus(t, "GET /v1/user", status(t, env, env.Admin.Token, "GET", "/v1/user", ""), 200)
+		mustStatus(t, "GET /v1/user", status(t, env, env.Admin.Token, "GET", "/v2/user", ""), 200)
 		// Another address has its own budget.
 		if c := clientFrom(t, "127.0.0.2"); c != nil {
 			req, _ := http.NewRequest("POST", env.URL+"/v2/api_tokens/revoke_leaked", strings.NewReader(fmt.Sprintf(`{"token":%q}`, tok.Secret)))
@@ -514,7 +514,7 @@ func TestLeakReportRateLimit(t *testing.T) {
 			testenv.Must(t, err)
 			resp.Body.Close()
 			mustStatus(t, "report from 127.0.0.2", resp.StatusCode, 202)
-			mustStatus(t, "token reported from 127.0.0.2", status(t, env, tok.Secret, "GET", "/v1/user", ""), 401)
+			mustStatus(t, "token reported from 127.0.0.2", status(t, env, tok.Secret, "GET", "/v2/user", ""), 401)
 		}
 	})
 }
@@ -530,7 +530,7 @@ func TestLastUsedRecorded(t *testing.T) {
 		tok := personalToken(t, env, x.Session, "admin")
 		writes := countUsageWrites(t, env)
 		flush := func() { t.Helper(); testenv.Must(t, env.Config.Usage.Flush(ctx)) }
-		use := func() { t.Helper(); mustStatus(t, "use", status(t, env, tok.Secret, "GET", "/v1/user", ""), 200) }
+		use := func() { t.Helper(); mustStatus(t, "use", status(t, env, tok.Secret, "GET", "/v2/user", ""), 200) }
 		lastUsed := func() (time.Time, string, bool) {
 			t.Helper()
 			got := getToken(t, env, x.Session, tok.Id) // a session: records nothing
@@ -548,7 +548,7 @@ func TestLastUsedRecorded(t *testing.T) {
 			t.Fatalf("unused token has last_used_at %s", at)
 		}
 		// Failed attempts and sessions are not uses.
-		mustStatus(t, "near-valid", status(t, env, flipLast(tok.Secret), "GET", "/v1/user", ""), 401)
+		mustStatus(t, "near-valid", status(t, env, flipLast(tok.Secret), "GET", "/v2/user", ""), 401)
 		flush()
 		if _, _, ok := lastUsed(); ok || writes.Load() != 0 {
 			t.Fatalf("a failed attempt or a session recorded a use (%d writes)", writes.Load())
@@ -601,7 +601,7 @@ func TestLastUsedRecorded(t *testing.T) {
 		testenv.Must(t, err)
 		mustStatus(t, "import", imp.StatusCode(), 201)
 		mustStatus(t, "shared use", status(t, env, sh.Secret, "GET", "/v2/api_tokens", ""), 200)
-		mustStatus(t, "legacy pair use", env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmAPI-UUID": lu.String(), "X-WallarmAPI-Secret": legacy}).StatusCode, 200)
+		mustStatus(t, "legacy pair use", env.Do("GET", "/v2/user", "", map[string]string{"X-WallarmAPI-UUID": lu.String(), "X-WallarmAPI-Secret": legacy}).StatusCode, 200)
 		flush()
 		for name, id := range map[string]int64{"shared": sh.Id, "backward-compatible": imp.JSON201.Id} {
 			got := getToken(t, env, env.Admin.Token, id)
@@ -630,7 +630,7 @@ func TestLastUsedFlushFailureRetries(t *testing.T) {
 			}
 		}))
 		t0 := env.Clock.Now()
-		mustStatus(t, "use", status(t, env, tok.Secret, "GET", "/v1/user", ""), 200)
+		mustStatus(t, "use", status(t, env, tok.Secret, "GET", "/v2/user", ""), 200)
 		fail.Store(true)
 		if err := env.Config.Usage.Flush(ctx); err == nil {
 			t.Fatal("the injected failure did not reach Flush")
@@ -663,30 +663,30 @@ func TestR23GuardLocksNobodyOut(t *testing.T) {
 		stranger := createUser(t, env, admin, client.UserCreate{Email: uniqueEmail("stranger"), Realname: "Never signed in here",
 			Role: client.Analytic, Password: ref("stranger-password-123")})
 		failures := []func() int{
-			func() int { return status(t, env, flipLast(admin), "GET", "/v1/user", "") },
+			func() int { return status(t, env, flipLast(admin), "GET", "/v2/user", "") },
 			func() int { return status(t, env, unknownToken(t), "GET", "/v2/api_tokens", "") },
 			func() int {
-				return env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmAPI-UUID": uuid.NewString(), "X-WallarmAPI-Secret": newLegacy(t)}).StatusCode
+				return env.Do("GET", "/v2/user", "", map[string]string{"X-WallarmAPI-UUID": uuid.NewString(), "X-WallarmAPI-Secret": newLegacy(t)}).StatusCode
 			},
-			func() int { return env.Do("GET", "/v1/user", "", nil).StatusCode },
-			func() int { return status(t, env, unknownToken(t), "GET", "/v1/user", "") },
+			func() int { return env.Do("GET", "/v2/user", "", nil).StatusCode },
+			func() int { return status(t, env, unknownToken(t), "GET", "/v2/user", "") },
 		}
 		for i, f := range failures {
 			mustStatus(t, fmt.Sprintf("failure %d", i+1), f(), 401)
 		}
 		for range 3 {
-			mustStatus(t, "a valid token after 5 failures", status(t, env, admin, "GET", "/v1/user", ""), 200)
+			mustStatus(t, "a valid token after 5 failures", status(t, env, admin, "GET", "/v2/user", ""), 200)
 		}
-		assertTooMany(t, "an invalid token after 5 failures", env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmApi-Token": unknownToken(t)}), 1, 2)
+		assertTooMany(t, "an invalid token after 5 failures", env.Do("GET", "/v2/user", "", map[string]string{"X-WallarmApi-Token": unknownToken(t)}), 1, 2)
 		mustStatus(t, "sign-in to an account known at this address", env.Do("POST", "/v1/login",
 			fmt.Sprintf(`{"email":%q,"password":%q}`, x.User.Email, x.Password), nil).StatusCode, 200)
 		assertTooMany(t, "sign-in to an account never seen at this address", env.Do("POST", "/v1/login",
 			fmt.Sprintf(`{"email":%q,"password":"stranger-password-123"}`, stranger.Email), nil), 1, 2)
 		mustStatus(t, "healthz", env.Do("GET", "/healthz", "", nil).StatusCode, 200)
 		mustStatus(t, "readyz", env.Do("GET", "/readyz", "", nil).StatusCode, 200)
-		mustStatus(t, "a valid token with a forged X-Forwarded-For", env.Do("GET", "/v1/user", "",
+		mustStatus(t, "a valid token with a forged X-Forwarded-For", env.Do("GET", "/v2/user", "",
 			map[string]string{"X-WallarmApi-Token": admin, "X-Forwarded-For": "198.51.100.4"}).StatusCode, 200)
-		assertTooMany(t, "an invalid token with a forged X-Forwarded-For", env.Do("GET", "/v1/user", "",
+		assertTooMany(t, "an invalid token with a forged X-Forwarded-For", env.Do("GET", "/v2/user", "",
 			map[string]string{"X-WallarmApi-Token": unknownToken(t), "X-Forwarded-For": "198.51.100.4"}), 1, 2)
 
 		// Another address is not affected.
@@ -702,11 +702,11 @@ func TestR23GuardLocksNobodyOut(t *testing.T) {
 
 		// Refill: wait what Retry-After says (on the server's clock); one
 		// failure is forgiven.
-		resp := env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmApi-Token": unknownToken(t)})
+		resp := env.Do("GET", "/v2/user", "", map[string]string{"X-WallarmApi-Token": unknownToken(t)})
 		wait, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
 		env.Clock.Advance(time.Duration(wait)*time.Second + 200*time.Millisecond)
-		mustStatus(t, "one more failure after the refill", status(t, env, unknownToken(t), "GET", "/v1/user", ""), 401)
-		assertTooMany(t, "after that failure", env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmApi-Token": unknownToken(t)}), 1, 2)
+		mustStatus(t, "one more failure after the refill", status(t, env, unknownToken(t), "GET", "/v2/user", ""), 401)
+		assertTooMany(t, "after that failure", env.Do("GET", "/v2/user", "", map[string]string{"X-WallarmApi-Token": unknownToken(t)}), 1, 2)
 	})
 }
 
@@ -717,10 +717,10 @@ func TestBruteForceDefaultLimit(t *testing.T) {
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
 		env := testenv.New(t, b)
 		for i := range 30 {
-			mustStatus(t, fmt.Sprintf("failure %d", i+1), status(t, env, unknownToken(t), "GET", "/v1/user", ""), 401)
+			mustStatus(t, fmt.Sprintf("failure %d", i+1), status(t, env, unknownToken(t), "GET", "/v2/user", ""), 401)
 		}
-		assertTooMany(t, "31st failure", env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmApi-Token": unknownToken(t)}), 1, 10)
-		mustStatus(t, "a valid token", status(t, env, env.Admin.Token, "GET", "/v1/user", ""), 200)
+		assertTooMany(t, "31st failure", env.Do("GET", "/v2/user", "", map[string]string{"X-WallarmApi-Token": unknownToken(t)}), 1, 10)
+		mustStatus(t, "a valid token", status(t, env, env.Admin.Token, "GET", "/v2/user", ""), 200)
 	})
 }
 
@@ -737,7 +737,7 @@ func TestBruteForceSustainedRate(t *testing.T) {
 	})
 	admitted, refused := 0, 0
 	for elapsed := time.Duration(0); elapsed < span; elapsed += 20 * time.Millisecond {
-		switch s := status(t, env, unknownToken(t), "GET", "/v1/user", ""); s {
+		switch s := status(t, env, unknownToken(t), "GET", "/v2/user", ""); s {
 		case 401:
 			admitted++
 		case 429:

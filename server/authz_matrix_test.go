@@ -101,11 +101,6 @@ var matrixTable = map[string]rows{
 		"partner_admin": {tNone: 200}, "partner_analytic": {tNone: 200}, "partner_auditor": {tNone: 200},
 		"shared": {tNone: 200}, "other-tenant": {tNone: 200}, "anonymous": {tNone: 401},
 	},
-	"postCurrentUser": {
-		"admin": {tNone: 200}, "analytic": {tNone: 200}, "api_developer": {tNone: 200}, "auditor": {tNone: 200}, "deploy": {tNone: 200},
-		"partner_admin": {tNone: 200}, "partner_analytic": {tNone: 200}, "partner_auditor": {tNone: 200},
-		"shared": {tNone: 200}, "other-tenant": {tNone: 200}, "anonymous": {tNone: 401},
-	},
 	// The caller's own password, with a wrong current password: 400 for a
 	// signed-in session; an API token, personal or shared, is refused (403
 	// session-required, R20: no token is a way to guess or replace the
@@ -446,6 +441,147 @@ var matrixTable = map[string]rows{
 		"other-tenant":     {tSame: 204, tOther: 404},
 		"anonymous":        {tNone: 401},
 	},
+
+	// The Wallarm surface (docs/WALLARM.md): the same permissions and
+	// scope as tokend's own routes, with Wallarm's statuses: 200 for a
+	// success, and an update or delete whose filter names nothing in scope
+	// changes nothing (200, an empty list) instead of 404.
+	"wallarmGetUser": {
+		"admin": {tNone: 200}, "analytic": {tNone: 200}, "api_developer": {tNone: 200}, "auditor": {tNone: 200}, "deploy": {tNone: 200},
+		"partner_admin": {tNone: 200}, "partner_analytic": {tNone: 200}, "partner_auditor": {tNone: 200},
+		"shared": {tNone: 200}, "other-tenant": {tNone: 200}, "anonymous": {tNone: 401},
+	},
+	"wallarmPostUser": {
+		"admin": {tNone: 200}, "analytic": {tNone: 200}, "api_developer": {tNone: 200}, "auditor": {tNone: 200}, "deploy": {tNone: 200},
+		"partner_admin": {tNone: 200}, "partner_analytic": {tNone: 200}, "partner_auditor": {tNone: 200},
+		"shared": {tNone: 200}, "other-tenant": {tNone: 200}, "anonymous": {tNone: 401},
+	},
+	"wallarmReadClients": {
+		"admin": {tNone: 200}, "analytic": {tNone: 200}, "api_developer": {tNone: 200}, "auditor": {tNone: 200}, "deploy": {tNone: 200},
+		"partner_admin": {tNone: 200}, "partner_analytic": {tNone: 200}, "partner_auditor": {tNone: 200},
+		"shared": {tNone: 200}, "other-tenant": {tNone: 200}, "anonymous": {tNone: 401},
+	},
+	"wallarmCreateClient": {
+		"admin": {tNone: 403}, "analytic": {tNone: 403}, "api_developer": {tNone: 403}, "auditor": {tNone: 403}, "deploy": {tNone: 403},
+		"partner_admin": {tNone: 200}, "partner_analytic": {tNone: 403}, "partner_auditor": {tNone: 403},
+		"shared": {tNone: 403}, "other-tenant": {tNone: 403}, "anonymous": {tNone: 401},
+	},
+	"wallarmUpdateClient": {
+		"admin":            {tOwn: 200, tOther: 200},
+		"analytic":         {tOwn: 403, tOther: 403},
+		"api_developer":    {tOwn: 403, tOther: 403},
+		"auditor":          {tOwn: 403, tOther: 403},
+		"deploy":           {tOwn: 403, tOther: 403},
+		"partner_admin":    {tOwn: 200, tLinked: 200, tOther: 200},
+		"partner_analytic": {tOwn: 403, tLinked: 403, tOther: 403},
+		"partner_auditor":  {tOwn: 403, tLinked: 403, tOther: 403},
+		"shared":           {tOwn: 200, tOther: 200},
+		"other-tenant":     {tOwn: 200, tOther: 200},
+		"anonymous":        {tNone: 401},
+	},
+	// clients:delete is the Global Administrator's; its own company is
+	// refused (400 self-lockout), an enabled tenant too (409
+	// client-enabled: disable it first).
+	"wallarmDeleteClient": {
+		"admin":            {tOwn: 403, tOther: 403},
+		"analytic":         {tOwn: 403, tOther: 403},
+		"api_developer":    {tOwn: 403, tOther: 403},
+		"auditor":          {tOwn: 403, tOther: 403},
+		"deploy":           {tOwn: 403, tOther: 403},
+		"partner_admin":    {tOwn: 400, tLinked: 409, tOther: 200},
+		"partner_analytic": {tOwn: 403, tLinked: 403, tOther: 403},
+		"partner_auditor":  {tOwn: 403, tLinked: 403, tOther: 403},
+		"shared":           {tOwn: 403, tOther: 403},
+		"other-tenant":     {tOwn: 403, tOther: 403},
+		"anonymous":        {tNone: 401},
+	},
+	"wallarmReadUsers": {
+		"admin": {tNone: 200}, "analytic": {tNone: 403}, "api_developer": {tNone: 403}, "auditor": {tNone: 200}, "deploy": {tNone: 403},
+		"partner_admin": {tNone: 200}, "partner_analytic": {tNone: 403}, "partner_auditor": {tNone: 200},
+		"shared": {tNone: 200}, "other-tenant": {tNone: 200}, "anonymous": {tNone: 401},
+	},
+	"wallarmCreateUser": {
+		"admin":            {tNone: 200, tOther: 404},
+		"analytic":         {tNone: 403, tOther: 403},
+		"api_developer":    {tNone: 403, tOther: 403},
+		"auditor":          {tNone: 403, tOther: 403},
+		"deploy":           {tNone: 403, tOther: 403},
+		"partner_admin":    {tNone: 200, tLinked: 200, tOther: 404},
+		"partner_analytic": {tNone: 403, tLinked: 403, tOther: 403},
+		"partner_auditor":  {tNone: 403, tLinked: 403, tOther: 403},
+		"shared":           {tNone: 200, tOther: 404},
+		"other-tenant":     {tNone: 200, tOther: 404},
+		"anonymous":        {tNone: 401},
+	},
+	"wallarmUpdateUser": {
+		"admin":            {tOwn: 200, tSame: 200, tOther: 200},
+		"analytic":         {tOwn: 403, tSame: 403, tOther: 403},
+		"api_developer":    {tOwn: 403, tSame: 403, tOther: 403},
+		"auditor":          {tOwn: 403, tSame: 403, tOther: 403},
+		"deploy":           {tOwn: 403, tSame: 403, tOther: 403},
+		"partner_admin":    {tOwn: 200, tSame: 200, tLinked: 200, tOther: 200},
+		"partner_analytic": {tOwn: 403, tSame: 403, tLinked: 403, tOther: 403},
+		"partner_auditor":  {tOwn: 403, tSame: 403, tLinked: 403, tOther: 403},
+		"shared":           {tSame: 200, tOther: 200},
+		"other-tenant":     {tOwn: 200, tSame: 200, tOther: 200},
+		"anonymous":        {tNone: 401},
+	},
+	"wallarmDeleteUser": {
+		"admin":            {tOwn: 400, tSame: 200, tOther: 200},
+		"analytic":         {tOwn: 403, tSame: 403, tOther: 403},
+		"api_developer":    {tOwn: 403, tSame: 403, tOther: 403},
+		"auditor":          {tOwn: 403, tSame: 403, tOther: 403},
+		"deploy":           {tOwn: 403, tSame: 403, tOther: 403},
+		"partner_admin":    {tOwn: 400, tSame: 200, tLinked: 200, tOther: 200},
+		"partner_analytic": {tOwn: 403, tSame: 403, tLinked: 403, tOther: 403},
+		"partner_auditor":  {tOwn: 403, tSame: 403, tLinked: 403, tOther: 403},
+		"shared":           {tSame: 200, tOther: 200},
+		"other-tenant":     {tOwn: 400, tSame: 200, tOther: 200},
+		"anonymous":        {tNone: 401},
+	},
+	"wallarmReadNodes": {
+		"admin": {tNone: 200}, "analytic": {tNone: 200}, "api_developer": {tNone: 403}, "auditor": {tNone: 200}, "deploy": {tNone: 200},
+		"partner_admin": {tNone: 200}, "partner_analytic": {tNone: 200}, "partner_auditor": {tNone: 200},
+		"shared": {tNone: 200}, "other-tenant": {tNone: 200}, "anonymous": {tNone: 401},
+	},
+	// nodes:create, and the node's Deploy token is a shared token (R5):
+	// api_tokens:manage too, which Deploy itself lacks.
+	"wallarmCreateNode": {
+		"admin": {tNone: 200}, "analytic": {tNone: 403}, "api_developer": {tNone: 403}, "auditor": {tNone: 403}, "deploy": {tNone: 403},
+		"partner_admin": {tNone: 200}, "partner_analytic": {tNone: 403}, "partner_auditor": {tNone: 403},
+		"shared": {tNone: 200}, "other-tenant": {tNone: 200}, "anonymous": {tNone: 401},
+	},
+	"wallarmDeleteNode": {
+		"admin":            {tSame: 200, tOther: 404},
+		"analytic":         {tSame: 403, tOther: 403},
+		"api_developer":    {tSame: 403, tOther: 403},
+		"auditor":          {tSame: 403, tOther: 403},
+		"deploy":           {tSame: 403, tOther: 403},
+		"partner_admin":    {tSame: 200, tLinked: 200, tOther: 404},
+		"partner_analytic": {tSame: 403, tLinked: 403, tOther: 403},
+		"partner_auditor":  {tSame: 403, tLinked: 403, tOther: 403},
+		"shared":           {tSame: 200, tOther: 404},
+		"other-tenant":     {tSame: 200, tOther: 404},
+		"anonymous":        {tNone: 401},
+	},
+	"wallarmFindNodes": {
+		"admin": {tNone: 200}, "analytic": {tNone: 200}, "api_developer": {tNone: 403}, "auditor": {tNone: 200}, "deploy": {tNone: 200},
+		"partner_admin": {tNone: 200}, "partner_analytic": {tNone: 200}, "partner_auditor": {tNone: 200},
+		"shared": {tNone: 200}, "other-tenant": {tNone: 200}, "anonymous": {tNone: 401},
+	},
+	"wallarmActivityEvents": {
+		"admin":            {tOwn: 200, tOther: 404},
+		"analytic":         {tOwn: 403, tOther: 403},
+		"api_developer":    {tOwn: 403, tOther: 403},
+		"auditor":          {tOwn: 200, tOther: 404},
+		"deploy":           {tOwn: 403, tOther: 403},
+		"partner_admin":    {tOwn: 200, tLinked: 200, tOther: 404},
+		"partner_analytic": {tOwn: 403, tLinked: 403, tOther: 403},
+		"partner_auditor":  {tOwn: 200, tLinked: 200, tOther: 404},
+		"shared":           {tOwn: 200, tOther: 404},
+		"other-tenant":     {tOwn: 200, tOther: 404},
+		"anonymous":        {tNone: 401},
+	},
 }
 
 // matrixExtraRoutes are routes outside the spec that still get rows.
@@ -469,6 +605,11 @@ func fixed(method, path, body string) func(*matrixWorld, int64) (string, string,
 
 func onObject(method, format, body string) func(*matrixWorld, int64) (string, string, string) {
 	return func(_ *matrixWorld, id int64) (string, string, string) { return method, fmt.Sprintf(format, id), body }
+}
+
+// onBody names the object in the body, as Wallarm's filters do.
+func onBody(method, path, format string) func(*matrixWorld, int64) (string, string, string) {
+	return func(_ *matrixWorld, id int64) (string, string, string) { return method, path, fmt.Sprintf(format, id) }
 }
 
 // inCompany adds "client_id" to a create body when the target names a company.
@@ -496,8 +637,7 @@ var matrixOps = map[string]matrixOp{
 	"GET /console":               {call: fixed("GET", "/console/", "")},
 	"GET /metrics":               {call: fixed("GET", "/metrics", "")},
 	"listPermissions":            {call: fixed("GET", "/v2/permissions", "")},
-	"getCurrentUser":             {call: fixed("GET", "/v1/user", "")},
-	"postCurrentUser":            {call: fixed("POST", "/v1/user", "{}")},
+	"getCurrentUser":             {call: fixed("GET", "/v2/user", "")},
 	"changePassword": {last: true,
 		call: fixed("PUT", "/v1/user/password", `{"current_password":"wrong-password-here","new_password":"a-new-password-long-enough"}`)},
 	"logout":       {last: true, call: fixed("POST", "/v1/logout", "{}")},
@@ -552,6 +692,23 @@ var matrixOps = map[string]matrixOp{
 	"listNodes":             {call: fixed("GET", "/v2/nodes", "")},
 	"createNode":            {call: fixed("POST", "/v2/nodes", `{"name":"node from the matrix"}`)},
 	"deleteNode":            {object: "node", call: onObject("DELETE", "/v2/nodes/%d", "")},
+	"wallarmGetUser":        {call: fixed("GET", "/v1/user", "")},
+	"wallarmPostUser":       {call: fixed("POST", "/v1/user", "")},
+	"wallarmReadClients":    {call: fixed("GET", "/v1/objects/client?limit=10", "")},
+	"wallarmCreateClient":   {call: fixed("POST", "/v1/objects/client/create", `{"name":"Tenant from the matrix","partner_uuid":""}`)},
+	"wallarmUpdateClient":   {object: "client", call: onBody("POST", "/v1/objects/client/update", `{"filter":{"id":%d},"fields":{"name":"Renamed by the matrix"}}`)},
+	"wallarmDeleteClient":   {object: "client", call: onBody("POST", "/v1/objects/client/delete", `{"filter":{"id":%d}}`)},
+	"wallarmReadUsers":      {call: fixed("POST", "/v1/objects/user", `{"limit":10,"filter":null}`)},
+	"wallarmCreateUser": {object: "company", call: func(_ *matrixWorld, id int64) (string, string, string) {
+		return "POST", "/v1/objects/user/create", fmt.Sprintf(`{"email":"matrix-%s@example.com","realname":"From the matrix","permissions":["analytic"],"clientid":%d,"enabled":true,"password":""}`, uuid.NewString()[:8], id)
+	}},
+	"wallarmUpdateUser":     {object: "user", call: onBody("POST", "/v1/objects/user/update", `{"filter":{"id":%d},"fields":{"realname":"Renamed by the matrix"}}`)},
+	"wallarmDeleteUser":     {object: "user", call: onBody("POST", "/v1/objects/user/delete", `{"filter":{"id":%d}}`)},
+	"wallarmReadNodes":      {call: fixed("GET", "/v2/node?filter%5B%21type%5D=fast_node&limit=1000&offset=0&order_by=hostname", "")},
+	"wallarmCreateNode":     {call: fixed("POST", "/v2/node", `{"hostname":"node-from-the-matrix","type":"cloud_node","clientid":0,"partner_mode":false}`)},
+	"wallarmDeleteNode":     {object: "node", call: onObject("DELETE", "/v2/node/%d", "")},
+	"wallarmFindNodes":      {call: fixed("POST", "/v1/objects/node", `{"filter":{"hostname":"nobody"},"limit":10,"offset":0}`)},
+	"wallarmActivityEvents": {object: "client", call: onObject("GET", "/v1/activity_log/%d/events?order_desc=false", "")},
 }
 
 // A matrixCompany is a company of the world with an administrator who

@@ -274,7 +274,7 @@ func writeArtifact(t *testing.T, name string, data []byte) string {
 var browserBackend = testenv.Backend{Name: "sqlite"}
 
 // TestSwaggerUIInBrowser: the documented way to try the API: Authorize with
-// the bootstrap token, then "Try it out" on GET /v1/user.
+// the bootstrap token, then "Try it out" on GET /v2/user.
 func TestSwaggerUIInBrowser(t *testing.T) {
 	skipIfShort(t, "a browser test")
 	env := testenv.New(t, browserBackend)
@@ -396,7 +396,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	me := whoAmI(t, env, secret)
 	tokenID, err := me.TokenId.Get()
 	if err != nil || me.Id != admin.User.Id {
-		t.Fatalf("GET /v1/user with the new token: user %d, token %v; want user %d and a token", me.Id, me.TokenId, admin.User.Id)
+		t.Fatalf("GET /v2/user with the new token: user %d, token %v; want user %d and a token", me.Id, me.TokenId, admin.User.Id)
 	}
 
 	// Disable it in the console, through the confirmation dialog.
@@ -423,7 +423,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("after disabling, the focus is on %q, want the row's Enable button", f)
 	}
 	if code := authStatus(t, env, secret); code != http.StatusUnauthorized {
-		t.Fatalf("GET /v1/user with the disabled token: %d, want 401", code)
+		t.Fatalf("GET /v2/user with the disabled token: %d, want 401", code)
 	}
 
 	// What the page looks like, for people: wide, then phone-sized.

@@ -117,7 +117,7 @@ func TestCacheNegativeEntryEvictedOnCreate(t *testing.T) {
 		value, err := secret.NewAPIToken()
 		testenv.Must(t, err)
 		for range 3 { // now certainly cached as unknown
-			if s := status(t, env, value, "GET", "/v1/user", ""); s != 401 {
+			if s := status(t, env, value, "GET", "/v2/user", ""); s != 401 {
 				t.Fatalf("unknown token: %d", s)
 			}
 		}
@@ -126,7 +126,7 @@ func TestCacheNegativeEntryEvictedOnCreate(t *testing.T) {
 		tok := &store.Token{ClientID: env.Admin.ClientID, UserID: &uid, Realname: "late", Permissions: []string{"admin"},
 			SourceRole: "admin", Enabled: true, Digest: env.Config.Keys.Digest(value), Hint: secret.Hint(value), CreatedAt: now, UpdatedAt: now}
 		testenv.Must(t, env.Store.CreateToken(context.Background(), tok))
-		if s := status(t, env, value, "GET", "/v1/user", ""); s != 200 {
+		if s := status(t, env, value, "GET", "/v2/user", ""); s != 200 {
 			t.Fatalf("token created after its digest was cached as unknown: %d, want 200", s)
 		}
 	})
@@ -146,14 +146,14 @@ func TestCacheInvalidationAcrossReplicas(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // both listeners connected
 		for i := range 5 {
 			tok := personalToken(t, env, admin.Session, "admin")
-			if s := status(t, other, tok.Secret, "GET", "/v1/user", ""); s != 200 {
+			if s := status(t, other, tok.Secret, "GET", "/v2/user", ""); s != 200 {
 				t.Fatalf("trial %d: replica B before: %d", i, s)
 			}
 			if s := status(t, env, admin.Session, "PUT", fmt.Sprintf("/v2/api_tokens/%d", tok.Id), `{"enabled":false}`); s != 200 {
 				t.Fatalf("trial %d: disable on A: %d", i, s)
 			}
 			start := time.Now()
-			for status(t, other, tok.Secret, "GET", "/v1/user", "") != 401 {
+			for status(t, other, tok.Secret, "GET", "/v2/user", "") != 401 {
 				if time.Since(start) > 5*time.Second {
 					t.Fatalf("trial %d: replica B still accepts the token 5 s after A disabled it (TTL is 1 h: NOTIFY did not arrive)", i)
 				}

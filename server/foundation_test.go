@@ -95,7 +95,7 @@ func TestUnauthorizedIsUniform(t *testing.T) {
 		}
 		var first *client.Problem
 		for name, headers := range cases {
-			resp := env.Do("GET", "/v1/user", "", headers)
+			resp := env.Do("GET", "/v2/user", "", headers)
 			if resp.StatusCode != 401 || resp.Header.Get("Content-Type") != "application/problem+json" {
 				t.Fatalf("%s: status %d, content type %q", name, resp.StatusCode, resp.Header.Get("Content-Type"))
 			}
@@ -141,7 +141,7 @@ func TestCurrentUserWithBootstrapToken(t *testing.T) {
 			"Wallarm casing":   {"X-WallarmAPI-Token": env.Admin.Token},
 			"lowercase bearer": {"Authorization": "bearer " + env.Admin.Token},
 		} {
-			resp := env.Do("GET", "/v1/user", "", headers)
+			resp := env.Do("GET", "/v2/user", "", headers)
 			if resp.StatusCode != 200 {
 				t.Fatalf("%s: %d", name, resp.StatusCode)
 			}
@@ -164,8 +164,8 @@ func TestValidationErrorIsProblem(t *testing.T) {
 		name, method, path, body string
 		field                    string
 	}{
-		{"unknown body field", "POST", "/v1/user", `{"x":1}`, "/"},
-		{"malformed JSON", "POST", "/v1/user", `{`, ""},
+		{"unknown body field", "POST", "/v2/api_tokens/1/renew", `{"x":1}`, "/"},
+		{"malformed JSON", "POST", "/v2/api_tokens/1/renew", `{`, ""},
 		{"id not an integer", "GET", "/v2/api_tokens/abc", "", "id"},
 		{"limit too large", "GET", "/v2/api_tokens?limit=5000", "", "limit"},
 		{"missing required", "POST", "/v2/api_tokens", `{"realname":"x"}`, "/permissions"},

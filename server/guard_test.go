@@ -66,15 +66,15 @@ func TestR23SignInGuessingBounded(t *testing.T) {
 		mustStatus(t, "the right password from home", env.Do("POST", "/v1/login",
 			fmt.Sprintf(`{"email":%q,"password":"the-victims-own-password"}`, victim.Email), from(home)).StatusCode, 200)
 		// … and a valid token from an attacking address still works.
-		mustStatus(t, "a valid token from an attacking address", env.Do("GET", "/v1/user", "",
+		mustStatus(t, "a valid token from an attacking address", env.Do("GET", "/v2/user", "",
 			map[string]string{"X-WallarmApi-Token": env.Admin.Token, "X-Forwarded-For": "198.51.100.1"}).StatusCode, 200)
 		// An IPv6 client is one /64: rotating within it does not help.
 		for i := range 30 {
-			env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmApi-Token": unknownToken(t), "X-Forwarded-For": fmt.Sprintf("2001:db8:1:2::%x", i+1)})
+			env.Do("GET", "/v2/user", "", map[string]string{"X-WallarmApi-Token": unknownToken(t), "X-Forwarded-For": fmt.Sprintf("2001:db8:1:2::%x", i+1)})
 		}
-		assertTooMany(t, "the 31st failure from one /64", env.Do("GET", "/v1/user", "",
+		assertTooMany(t, "the 31st failure from one /64", env.Do("GET", "/v2/user", "",
 			map[string]string{"X-WallarmApi-Token": unknownToken(t), "X-Forwarded-For": "2001:db8:1:2:ffff::1"}), 1, 1000)
-		mustStatus(t, "another /64", env.Do("GET", "/v1/user", "",
+		mustStatus(t, "another /64", env.Do("GET", "/v2/user", "",
 			map[string]string{"X-WallarmApi-Token": unknownToken(t), "X-Forwarded-For": "2001:db8:1:3::1"}).StatusCode, 401)
 	})
 }
@@ -85,9 +85,9 @@ func TestR23ForwardedForNotBelievedByDefault(t *testing.T) {
 	t.Parallel()
 	env := testenv.New(t, testenv.Backends(t)[0])
 	for i := range 30 {
-		env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmApi-Token": unknownToken(t), "X-Forwarded-For": fmt.Sprintf("198.51.100.%d", i)})
+		env.Do("GET", "/v2/user", "", map[string]string{"X-WallarmApi-Token": unknownToken(t), "X-Forwarded-For": fmt.Sprintf("198.51.100.%d", i)})
 	}
-	assertTooMany(t, "the 31st failure with yet another X-Forwarded-For", env.Do("GET", "/v1/user", "",
+	assertTooMany(t, "the 31st failure with yet another X-Forwarded-For", env.Do("GET", "/v2/user", "",
 		map[string]string{"X-WallarmApi-Token": unknownToken(t), "X-Forwarded-For": "198.51.100.77"}), 1, 1000)
 }
 

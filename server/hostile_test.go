@@ -92,7 +92,7 @@ func (o hostileObjects) forPath(path string) int64 {
 		return o.client
 	case strings.HasPrefix(path, "/v2/webhooks/"):
 		return o.webhook
-	case strings.HasPrefix(path, "/v2/nodes/"):
+	case strings.HasPrefix(path, "/v2/nodes/"), strings.HasPrefix(path, "/v2/node/"):
 		return o.node
 	}
 	return o.token
@@ -178,7 +178,7 @@ func TestHostileInputCorpus(t *testing.T) {
 				node:    hostileCreate(t, env, c.cred, "/v2/nodes", `{"name":"victim node"}`),
 			}
 			var me struct{ ClientId int64 }
-			mustJSONDecode(t, hostileGet(t, env, c.cred, "/v1/user"), &me)
+			mustJSONDecode(t, hostileGet(t, env, c.cred, "/v2/user"), &me)
 			c.targets.client = me.ClientId
 			for kind, id := range map[string]int64{"api_tokens": c.targets.token, "users": c.targets.user,
 				"webhooks": c.targets.webhook, "nodes": c.targets.node, "clients": c.targets.client} {
@@ -228,7 +228,7 @@ func TestHostileInputCorpus(t *testing.T) {
 			}
 		}
 		for _, c := range callers {
-			if r := env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmApi-Token": c.cred}); r.StatusCode != 200 {
+			if r := env.Do("GET", "/v2/user", "", map[string]string{"X-WallarmApi-Token": c.cred}); r.StatusCode != 200 {
 				t.Errorf("the %s's token stopped working: %d", c.name, r.StatusCode)
 			}
 		}
@@ -269,14 +269,31 @@ func runHostileCase(t *testing.T, env *testenv.Env, c *hostileCaller, hc hostile
 	if hc.want != nil && !slices.Contains(hc.want, status) {
 		t.Errorf("%s: %d, want one of %v: %.300s", name, status, hc.want, raw)
 	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
-		t.Errorf("%s: %d with Content-Type %q: %.200s", name, status, ct, raw)
-	}
-	var p api.Problem
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil || int(p.Status) != status || p.Title == "" || p.Type == "" {
-		t.Errorf("%s: not a problem document (%v): %.300s", name, err, raw)
+	if strings.HasPrefix(hc.name, "wallarm") {
+		// The Wallarm surface answers errors as Wallarm does:
+		// {"status": N, "body": "…"} (x-tokend-error-format: wallarm).
+		var w struct {
+			Status int    `json:"status"`
+			Body   string `json:"body"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			t.Errorf("%s: %d with Content-Type %q: %.200s", name, status, ct, raw)
+		}
+		if err := dec.Decode(&w); err != nil || w.Status != status || w.Body == "" {
+			t.Errorf("%s: not a Wallarm error (%v): %.300s", name, err, raw)
+		}
+	} else {
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+			t.Errorf("%s: %d with Content-Type %q: %.200s", name, status, ct, raw)
+		}
+		var p api.Problem
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil || int(p.Status) != status || p.Title == "" || p.Type == "" {
+			t.Errorf("%s: not a problem document (%v): %.300s", name, err, raw)
+		}
 	}
 	if m := leaks.Find(requestIDs.ReplaceAll(raw, nil)); m != nil {
 		t.Errorf("%s: the answer leaks %q: %.500s", name, m, raw)
@@ -628,7 +645,9 @@ func wrongValues(s *openapi3.Schema, required bool) []any {
 			out = append(out, "javascript:alert(1)", "not a url", "file:///etc/passwd")
 		}
 		if len(s.Enum) > 0 {
-			out = append(out, "not_a_role' OR '1'='1", strings.ToUpper(fmt.Sprint(s.Enum[0])), fmt.Sprint(s.Enum[0])+" ")
+			// A real word of the enum, not "" (a Wallarm enum may allow the empty value).
+			word := fmt.Sprint(s.Enum[len(s.Enum)-1])
+			out = append(out, "not_a_role' OR '1'='1", strings.ToUpper(word), word+" ")
 		}
 	case s.Type.Is("integer"):
 		out = append(out, "12", 1.5, 1e300, -1e300, true, -1)

@@ -61,7 +61,7 @@ func TestClientDisableStopsItsTokens(t *testing.T) {
 		tenant := newTenant(t, env, "Acme")
 		user := newPerson(t, env, env.Admin.Token, client.Admin, tenant.Id)
 		tok := personalToken(t, env, user.Session, "admin")
-		if s := status(t, env, tok.Secret, "GET", "/v1/user", ""); s != 200 {
+		if s := status(t, env, tok.Secret, "GET", "/v2/user", ""); s != 200 {
 			t.Fatalf("before: %d", s)
 		}
 		off, on := false, true
@@ -71,7 +71,7 @@ func TestClientDisableStopsItsTokens(t *testing.T) {
 			t.Fatalf("disable client: %d %s", r.StatusCode(), r.Body)
 		}
 		for _, cred := range []string{tok.Secret, user.Session} {
-			if s := status(t, env, cred, "GET", "/v1/user", ""); s != 401 {
+			if s := status(t, env, cred, "GET", "/v2/user", ""); s != 401 {
 				t.Fatalf("credential of a disabled company: %d, want 401", s)
 			}
 		}
@@ -81,7 +81,7 @@ func TestClientDisableStopsItsTokens(t *testing.T) {
 		if r.StatusCode() != 200 {
 			t.Fatalf("enable client: %d %s", r.StatusCode(), r.Body)
 		}
-		if s := status(t, env, tok.Secret, "GET", "/v1/user", ""); s != 200 {
+		if s := status(t, env, tok.Secret, "GET", "/v2/user", ""); s != 200 {
 			t.Fatalf("after re-enable: %d", s)
 		}
 		// Nobody disables their own company.

@@ -17,11 +17,11 @@ func TestMetrics(t *testing.T) {
 	tok := env.Admin.Token
 	waitCurrent(t, env)
 	for range 3 {
-		status(t, env, tok, "GET", "/v1/user", "")
+		status(t, env, tok, "GET", "/v2/user", "")
 	}
-	status(t, env, "garbage", "GET", "/v1/user", "")
-	status(t, env, unknownToken(t), "GET", "/v1/user", "")
-	status(t, env, flipLast(tok), "GET", "/v1/user", "")
+	status(t, env, "garbage", "GET", "/v2/user", "")
+	status(t, env, unknownToken(t), "GET", "/v2/user", "")
+	status(t, env, flipLast(tok), "GET", "/v2/user", "")
 
 	// Not on the API listener: strangers do not read them.
 	if resp := env.Do("GET", "/metrics", "", nil); resp.StatusCode != 404 {

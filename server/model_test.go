@@ -139,7 +139,7 @@ func newMachine(rt *rapid.T, env *testenv.Env, tb *envTB, off map[string]bool) *
 	m.users = append(m.users, &mUser{id: env.Admin.UserID, company: env.Admin.ClientID, role: "partner_admin",
 		email: "bootstrap", enabled: true, apiAccess: true, protected: true})
 	s.obs = &mCred{kind: credToken, value: env.Admin.Token, name: "bootstrap token"}
-	code, body := s.call("GET", "/v1/user", nil, s.obs)
+	code, body := s.call("GET", "/v2/user", nil, s.obs)
 	s.mustOK(rt, "bootstrap token", code, body, 200)
 	cu := decode[wCurrent](rt, "GET /v1/user", body)
 	if cu.TokenID == nil || !psetOf(cu.Permissions...).equal(mRole("partner_admin")) {
@@ -1938,7 +1938,7 @@ func (m *model) whyNot(c *mCred) []string {
 func (s *machine) checkCred(rt *rapid.T, c *mCred) {
 	m := s.m
 	p := m.admit(c)
-	code, body := s.call("GET", "/v1/user", nil, c)
+	code, body := s.call("GET", "/v2/user", nil, c)
 	name := m.credName(c)
 	if p == nil {
 		if code != 401 {

@@ -32,9 +32,10 @@ func (s *Server) CreateNode(ctx context.Context, req api.CreateNodeRequestObject
 	return api.CreateNode201JSONResponse{Body: apiNode(n)}, nil
 }
 
-// DeleteNode deletes a node in scope.
+// DeleteNode deletes a node in scope, with the token it was registered
+// with on the Wallarm surface, if any.
 func (s *Server) DeleteNode(ctx context.Context, req api.DeleteNodeRequestObject) (api.DeleteNodeResponseObject, error) {
-	if err := s.store.DeleteNode(ctx, principalFrom(ctx).Scope(), req.Id); err != nil {
+	if err := s.deleteNode(ctx, principalFrom(ctx), req.Id); err != nil {
 		return nil, notFoundAs(err, "node")
 	}
 	return api.DeleteNode204Response{}, nil

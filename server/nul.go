@@ -25,6 +25,9 @@ func refuseNUL(next echo.HandlerFunc) echo.HandlerFunc {
 				if strings.IndexByte(v, 0) >= 0 { // PostgreSQL would fail on it as on a body's
 					return badRequest(`query parameters must not contain the NUL character (%%00)`)
 				}
+				if !utf8.ValidString(v) { // PostgreSQL refuses invalid UTF-8 in a text parameter
+					return badRequest(`query parameters must be UTF-8 text`)
+				}
 			}
 		}
 		if req.Body == nil || req.Body == http.NoBody {

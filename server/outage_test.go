@@ -113,7 +113,7 @@ func TestDatabaseOutage(t *testing.T) {
 					a = call("create", "POST", "/v2/api_tokens", fmt.Sprintf(`{"realname":%q,"permissions":["api_tokens:view"]}`, name))
 					a.name = name
 				case 1:
-					a = call("whoami", "GET", "/v1/user", "")
+					a = call("whoami", "GET", "/v2/user", "")
 				default:
 					a = call("verify", "POST", "/v2/api_tokens/verify", fmt.Sprintf(`{"token":%q}`, check.Secret))
 				}

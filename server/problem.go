@@ -85,9 +85,20 @@ var errUnavailable = &Problem{Status: http.StatusServiceUnavailable, Kind: "unav
 var errReadOnly = &Problem{Status: http.StatusServiceUnavailable, Kind: "read-only",
 	Detail: "the database is read-only (a standby?): changes cannot be saved; try again shortly", Headers: map[string]string{"Retry-After": "1"}}
 
-// errorHandler renders every error as application/problem+json. Internal
+// errorFormat is how a route renders its errors: problem+json, or on the
+// Wallarm surface Wallarm's {"status": N, "body": "…"} (routes.go reads it
+// from the spec).
+type errorFormat struct {
+	wallarm bool
+	// conflictStatus, when set, is what a conflict (409) answers on this
+	// route, as Wallarm's "Already exists".
+	conflictStatus int
+}
+
+// errorHandler renders every error as application/problem+json, or in
+// Wallarm's convention on the routes formatOf says are Wallarm's. Internal
 // errors are logged with the request id and answered with a generic detail.
-func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+func errorHandler(log *slog.Logger, formatOf func(echo.Context) errorFormat) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
@@ -98,8 +109,45 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 				"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
 				"method", c.Request().Method, "path", c.Path(), "error", err)
 		}
+		if f := formatOf(c); f.wallarm {
+			writeWallarmError(c, p, f)
+			return
+		}
 		writeProblem(c, p)
 	}
+}
+
+// errExists is Wallarm's body for a create that conflicts, which wallarm-go
+// maps to ErrExistingResource (and Terraform to "import it").
+const errExists = "Already exists"
+
+// writeWallarmError renders a problem in Wallarm's convention: the HTTP
+// status and {"status": N, "body": "…"}, whose sentence is the problem's
+// detail — never a submitted value, never an internal error's text.
+func writeWallarmError(c echo.Context, p *Problem, f errorFormat) {
+	status, text := p.Status, p.Detail
+	switch {
+	case status == http.StatusConflict && f.conflictStatus != 0:
+		status, text = f.conflictStatus, errExists
+	case status >= 500:
+		text = http.StatusText(status)
+		if p.Kind == "unavailable" || p.Kind == "read-only" {
+			text = p.Detail
+		}
+	case text == "":
+		text = http.StatusText(status)
+	}
+	if len(text) > 2000 {
+		text = strings.ToValidUTF8(text[:1997], "") + "..."
+	}
+	for k, v := range p.Headers {
+		c.Response().Header().Set(k, v)
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	_ = c.JSON(status, api.WallarmError{Status: int32(status), Body: text})
 }
 
 func writeProblem(c echo.Context, p *Problem) {

@@ -29,24 +29,24 @@ func TestPerTokenRateLimit(t *testing.T) {
 			t.Fatalf("created with rate_limit %+v", limited.RateLimit)
 		}
 		for i, want := range []string{`"token";r=2;t=20`, `"token";r=1;t=40`, `"token";r=0;t=60`} {
-			resp := env.Do("GET", "/v1/user", "", auth(limited.Secret))
+			resp := env.Do("GET", "/v2/user", "", auth(limited.Secret))
 			if resp.StatusCode != 200 || resp.Header.Get("RateLimit") != want || resp.Header.Get("RateLimit-Policy") != `"token";q=3;w=60` {
 				t.Fatalf("request %d: %d RateLimit %q Policy %q, want 200 %q", i+1, resp.StatusCode,
 					resp.Header.Get("RateLimit"), resp.Header.Get("RateLimit-Policy"), want)
 			}
 		}
-		resp := env.Do("GET", "/v1/user", "", auth(limited.Secret))
+		resp := env.Do("GET", "/v2/user", "", auth(limited.Secret))
 		if p := problemOf(t, resp); resp.StatusCode != 429 || p.Type != client.ProblemTypeRateLimited || resp.Header.Get("Retry-After") != "20" ||
 			!strings.HasPrefix(resp.Header.Get("RateLimit"), `"token";r=0;`) {
 			t.Fatalf("past the limit: %d %s Retry-After %q RateLimit %q", resp.StatusCode, p.Type, resp.Header.Get("Retry-After"), resp.Header.Get("RateLimit"))
 		}
 		env.Clock.Advance(20 * time.Second)
-		mustStatus(t, "20 s later: one more", env.Do("GET", "/v1/user", "", auth(limited.Secret)).StatusCode, 200)
-		mustStatus(t, "and then no more", env.Do("GET", "/v1/user", "", auth(limited.Secret)).StatusCode, 429)
+		mustStatus(t, "20 s later: one more", env.Do("GET", "/v2/user", "", auth(limited.Secret)).StatusCode, 200)
+		mustStatus(t, "and then no more", env.Do("GET", "/v2/user", "", auth(limited.Secret)).StatusCode, 429)
 
 		// No limit: no headers. Sessions are not limited.
 		free := personalToken(t, env, admin.Session, "attacks:view")
-		if resp := env.Do("GET", "/v1/user", "", auth(free.Secret)); resp.Header.Get("RateLimit") != "" {
+		if resp := env.Do("GET", "/v2/user", "", auth(free.Secret)); resp.Header.Get("RateLimit") != "" {
 			t.Fatalf("an unlimited token got RateLimit %q", resp.Header.Get("RateLimit"))
 		}
 
@@ -56,22 +56,22 @@ func TestPerTokenRateLimit(t *testing.T) {
 		testenv.Must(t, err)
 		expectStatus(t, "set the company default", r, 200)
 		for i := range 2 {
-			mustStatus(t, fmt.Sprintf("default-limited request %d", i+1), env.Do("GET", "/v1/user", "", auth(free.Secret)).StatusCode, 200)
+			mustStatus(t, fmt.Sprintf("default-limited request %d", i+1), env.Do("GET", "/v2/user", "", auth(free.Secret)).StatusCode, 200)
 		}
-		mustStatus(t, "past the company default", env.Do("GET", "/v1/user", "", auth(free.Secret)).StatusCode, 429)
+		mustStatus(t, "past the company default", env.Do("GET", "/v2/user", "", auth(free.Secret)).StatusCode, 429)
 		// A token's own limit wins over the default; removing it falls back.
 		u := putToken(t, env, admin.Session, free.Id, client.TokenUpdate{RateLimit: nullable.NewNullableWithValue(client.RateLimit{Requests: 100, WindowSeconds: 10})})
 		expectStatus(t, "give the token its own limit", u, 200)
-		if resp := env.Do("GET", "/v1/user", "", auth(free.Secret)); resp.StatusCode != 200 || resp.Header.Get("RateLimit-Policy") != `"token";q=100;w=10` {
+		if resp := env.Do("GET", "/v2/user", "", auth(free.Secret)); resp.StatusCode != 200 || resp.Header.Get("RateLimit-Policy") != `"token";q=100;w=10` {
 			t.Fatalf("own limit: %d %q", resp.StatusCode, resp.Header.Get("RateLimit-Policy"))
 		}
 		u = putToken(t, env, admin.Session, free.Id, client.TokenUpdate{RateLimit: nullable.NewNullNullable[client.RateLimit]()})
 		expectStatus(t, "remove the token's own limit", u, 200)
-		if resp := env.Do("GET", "/v1/user", "", auth(free.Secret)); resp.Header.Get("RateLimit-Policy") != `"token";q=2;w=10` {
+		if resp := env.Do("GET", "/v2/user", "", auth(free.Secret)); resp.Header.Get("RateLimit-Policy") != `"token";q=2;w=10` {
 			t.Fatalf("after removing its own: policy %q", resp.Header.Get("RateLimit-Policy"))
 		}
 		for range 5 {
-			mustStatus(t, "a session is not limited", status(t, env, admin.Session, "GET", "/v1/user", ""), 200)
+			mustStatus(t, "a session is not limited", status(t, env, admin.Session, "GET", "/v2/user", ""), 200)
 		}
 	})
 }

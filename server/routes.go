@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/labstack/echo/v4"
 
 	"github.com/tokend/tokend/internal/perm"
 )
@@ -25,6 +26,11 @@ type routeTable struct {
 type routeInfo struct {
 	operationID string
 	secured     bool
+	// query names the query parameters the operation declares; any other
+	// is refused (refuseUnknownQuery).
+	query map[string]bool
+	// errors is how the operation's errors are rendered.
+	errors errorFormat
 }
 
 // permissionExtension names, in openapi.yaml, the permission an operation
@@ -34,6 +40,17 @@ const permissionExtension = "x-tokend-permission"
 // oneTimeSessionExtension marks, in openapi.yaml, an operation a session
 // opened with a one-time password may call (R22).
 const oneTimeSessionExtension = "x-tokend-one-time-session"
+
+// errorFormatExtension marks, in openapi.yaml, an operation of the Wallarm
+// surface whose errors are Wallarm's {"status": N, "body": "…"}
+// (x-tokend-error-format: wallarm); conflictStatusExtension is the status
+// a conflict (409) answers with there, as "Already exists"
+// (x-tokend-wallarm-conflict-status: 400 for companies and nodes, 409 for
+// users: what wallarm-go maps to ErrExistingResource).
+const (
+	errorFormatExtension    = "x-tokend-error-format"
+	conflictStatusExtension = "x-tokend-wallarm-conflict-status"
+)
 
 func newRouteTable(spec *openapi3.T) (*routeTable, error) {
 	t := &routeTable{byRoute: map[string]routeInfo{}, permissionByOperation: map[string]perm.Permission{}, oneTimeSession: map[string]bool{}}
@@ -47,7 +64,24 @@ func newRouteTable(spec *openapi3.T) (*routeTable, error) {
 			if op.Security != nil {
 				secured = len(*op.Security) > 0
 			}
-			t.byRoute[method+" "+echoPath(path)] = routeInfo{operationID: op.OperationID, secured: secured}
+			info := routeInfo{operationID: op.OperationID, secured: secured, query: map[string]bool{}}
+			for _, params := range []openapi3.Parameters{item.Parameters, op.Parameters} {
+				for _, ref := range params {
+					if ref.Value != nil && ref.Value.In == openapi3.ParameterInQuery {
+						info.query[ref.Value.Name] = true
+					}
+				}
+			}
+			if f, ok := op.Extensions[errorFormatExtension].(string); ok {
+				if f != "wallarm" {
+					return nil, fmt.Errorf("%s %s: %s %q is not a format (want wallarm)", method, path, errorFormatExtension, f)
+				}
+				info.errors.wallarm = true
+			}
+			if n, ok := op.Extensions[conflictStatusExtension].(float64); ok {
+				info.errors.conflictStatus = int(n)
+			}
+			t.byRoute[method+" "+echoPath(path)] = info
 			if v, ok := op.Extensions[oneTimeSessionExtension].(bool); ok && v {
 				t.oneTimeSession[goName(op.OperationID)] = true
 			}
@@ -80,6 +114,17 @@ func (t *routeTable) operation(method, echoRoute string) string {
 func (t *routeTable) inSpec(method, echoRoute string) bool {
 	_, ok := t.byRoute[method+" "+echoRoute]
 	return ok
+}
+
+// errorFormat is how the matched route renders its errors (problem+json
+// outside the Wallarm surface and outside the spec).
+func (t *routeTable) errorFormat(c echo.Context) errorFormat {
+	return t.byRoute[c.Request().Method+" "+c.Path()].errors
+}
+
+// declaredQuery is the set of query parameters the matched route declares.
+func (t *routeTable) declaredQuery(method, echoRoute string) map[string]bool {
+	return t.byRoute[method+" "+echoRoute].query
 }
 
 // echoPath turns "/v2/api_tokens/{id}" into echo's "/v2/api_tokens/:id".

@@ -185,7 +185,7 @@ func TestR22AdministratorsNeverBecomeTheUser(t *testing.T) {
 			resp := env.Do(call.method, call.path, body, auth(oneTime))
 			wantRefusal(t, call.method+" "+call.path+" with a one-time session", resp, 403, client.ProblemTypePasswordChangeRequired, "R22")
 		}
-		if st := status(t, env, oneTime, "GET", "/v1/user", ""); st != 200 {
+		if st := status(t, env, oneTime, "GET", "/v2/user", ""); st != 200 {
 			t.Fatalf("GET /v1/user with a one-time session: %d", st)
 		}
 		// Even after it sets a password of its own, the values it could

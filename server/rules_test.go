@@ -1097,7 +1097,7 @@ func TestR15BackwardCompatibleTokens(t *testing.T) {
 
 		// The pair authenticates as the token, with the user's role.
 		pair := legacyPair(legacyUUID.String(), legacySecret)
-		resp := env.Do("GET", "/v1/user", "", pair)
+		resp := env.Do("GET", "/v2/user", "", pair)
 		if resp.StatusCode != 200 {
 			t.Fatalf("UUID + secret: %d", resp.StatusCode)
 		}
@@ -1112,7 +1112,7 @@ func TestR15BackwardCompatibleTokens(t *testing.T) {
 			"wrong uuid":   legacyPair(uuid.NewString(), legacySecret),
 			"uuid only":    {"X-WallarmAPI-UUID": legacyUUID.String()},
 		} {
-			if got := env.Do("GET", "/v1/user", "", h).StatusCode; got != 401 {
+			if got := env.Do("GET", "/v2/user", "", h).StatusCode; got != 401 {
 				t.Fatalf("%s: %d, want 401", name, got)
 			}
 		}
@@ -1146,7 +1146,7 @@ func TestR15BackwardCompatibleTokens(t *testing.T) {
 		if rr.JSON200.BackwardCompatible || !strings.HasPrefix(rr.JSON200.Secret, secret.PrefixAPI) {
 			t.Fatalf("renewed: backward_compatible %v value %q", rr.JSON200.BackwardCompatible, rr.JSON200.Secret)
 		}
-		if got := env.Do("GET", "/v1/user", "", pair).StatusCode; got != 401 {
+		if got := env.Do("GET", "/v2/user", "", pair).StatusCode; got != 401 {
 			t.Fatalf("UUID + secret after renew: %d, want 401", got)
 		}
 		if got := authStatus(t, env, rr.JSON200.Secret); got != 200 {
@@ -1163,13 +1163,13 @@ func TestR15BackwardCompatibleTokens(t *testing.T) {
 		w := newPerson(t, env, manage, client.Analytic, 0)
 		bc2, u2, s2 := imp(w.User.Id)
 		pair2 := legacyPair(u2.String(), s2)
-		if got := env.Do("GET", "/v1/user", "", pair2).StatusCode; got != 200 {
+		if got := env.Do("GET", "/v2/user", "", pair2).StatusCode; got != 200 {
 			t.Fatalf("second pair: %d", got)
 		}
 		if u := mustPutUser(t, env, manage, w.User.Id, client.UserUpdate{Sso: ref(true)}); !u.Sso || !u.ApiAccess {
 			t.Fatalf("user after enabling SSO: sso %v api_access %v", u.Sso, u.ApiAccess)
 		}
-		if got := env.Do("GET", "/v1/user", "", pair2).StatusCode; got != 401 {
+		if got := env.Do("GET", "/v2/user", "", pair2).StatusCode; got != 401 {
 			t.Fatalf("UUID + secret of an SSO user: %d, want 401", got)
 		}
 		if got := authStatus(t, env, s2); got != 200 {
@@ -1185,7 +1185,7 @@ func TestR15BackwardCompatibleTokens(t *testing.T) {
 		d, err := env.Client(manage).DeleteTokenWithResponse(ctx, bc3.Id)
 		testenv.Must(t, err)
 		expectStatus(t, "delete the backward-compatible token", d, 204)
-		if got := env.Do("GET", "/v1/user", "", legacyPair(u3.String(), s3)).StatusCode; got != 401 {
+		if got := env.Do("GET", "/v2/user", "", legacyPair(u3.String(), s3)).StatusCode; got != 401 {
 			t.Fatalf("UUID + secret of a deleted token: %d", got)
 		}
 		if got := authStatus(t, env, s3); got != 401 {
@@ -1488,7 +1488,7 @@ func TestR19SignIn(t *testing.T) {
 		}
 		assertPerms(t, "session", me.Permissions, roleSet(client.Admin))
 		// Also as a bearer token.
-		if got := env.Do("GET", "/v1/user", "", map[string]string{"Authorization": "Bearer " + sess}).StatusCode; got != 200 {
+		if got := env.Do("GET", "/v2/user", "", map[string]string{"Authorization": "Bearer " + sess}).StatusCode; got != 200 {
 			t.Fatalf("session as bearer: %d", got)
 		}
 		// E-mail addresses compare case-insensitively.
@@ -1560,7 +1560,7 @@ func TestR19SignIn(t *testing.T) {
 			}
 		}
 		// The 401 of a bad credential elsewhere is that same body.
-		pr := problemOf(t, env.Do("GET", "/v1/user", "", auth(unknownToken(t))))
+		pr := problemOf(t, env.Do("GET", "/v2/user", "", auth(unknownToken(t))))
 		pr.RequestId = nil
 		if first != nil && !equalJSON(t, *first, pr) {
 			t.Fatalf("login 401 %+v differs from the authentication 401 %+v", *first, pr)
@@ -1756,7 +1756,7 @@ func whoAmI(t testing.TB, env *testenv.Env, credential string) client.CurrentUse
 // authStatus is the status of GET /v1/user with credential: 200 or 401.
 func authStatus(t testing.TB, env *testenv.Env, credential string) int {
 	t.Helper()
-	return status(t, env, credential, "GET", "/v1/user", "")
+	return status(t, env, credential, "GET", "/v2/user", "")
 }
 
 func loginStatus(t testing.TB, env *testenv.Env, email, password string) int {

@@ -133,7 +133,7 @@ func TestFormatRejectedBeforeDatabase(t *testing.T) {
 		// [A-Za-z0-9+/=_-]) may be one: they are looked up, and refused
 		// all the same.
 		for name, v := range map[string]string{"wrong prefix": "tkx_" + good[4:], "upper-case prefix": "TKD_" + good[4:]} {
-			if st := env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmApi-Token": v}).StatusCode; st != 401 {
+			if st := env.Do("GET", "/v2/user", "", map[string]string{"X-WallarmApi-Token": v}).StatusCode; st != 401 {
 				t.Fatalf("%s: %d, want 401", name, st)
 			}
 		}
@@ -144,7 +144,7 @@ func TestFormatRejectedBeforeDatabase(t *testing.T) {
 				{"Authorization": "Bearer " + v},
 			} {
 				before := queries.Load()
-				resp := env.Do("GET", "/v1/user", "", h)
+				resp := env.Do("GET", "/v2/user", "", h)
 				body, _ := io.ReadAll(resp.Body)
 				if resp.StatusCode != 401 {
 					t.Fatalf("%s (%v): status %d, want 401: %s", name, headerNames(h), resp.StatusCode, body)
@@ -168,7 +168,7 @@ func TestFormatRejectedBeforeDatabase(t *testing.T) {
 			"unknown legacy 64 base64": newLegacy(t),
 		} {
 			before := queries.Load()
-			resp := env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmApi-Token": v})
+			resp := env.Do("GET", "/v2/user", "", map[string]string{"X-WallarmApi-Token": v})
 			body, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != 401 {
 				t.Fatalf("%s: status %d, want 401", name, resp.StatusCode)
@@ -191,7 +191,7 @@ func TestFormatRejectedBeforeDatabase(t *testing.T) {
 			t.Fatalf("leak report of a bad-checksum value: %d database statements, want 0", n)
 		}
 		// And the good token still works (nothing above touched it).
-		if got := status(t, env, good, "GET", "/v1/user", ""); got != 200 {
+		if got := status(t, env, good, "GET", "/v2/user", ""); got != 200 {
 			t.Fatalf("bootstrap token after the garbage: %d", got)
 		}
 	})
@@ -211,10 +211,10 @@ func TestFormatLegacyOnlyBackwardCompatible(t *testing.T) {
 		if imp.StatusCode() != 201 {
 			t.Fatalf("import legacy credentials: %d %s", imp.StatusCode(), imp.Body)
 		}
-		if got := status(t, env, legacy, "GET", "/v1/user", ""); got != 200 {
+		if got := status(t, env, legacy, "GET", "/v2/user", ""); got != 200 {
 			t.Fatalf("imported legacy value as X-WallarmApi-Token: %d, want 200", got)
 		}
-		if got := status(t, env, newLegacy(t), "GET", "/v1/user", ""); got != 401 {
+		if got := status(t, env, newLegacy(t), "GET", "/v2/user", ""); got != 401 {
 			t.Fatalf("another 64-character base64 value: %d, want 401", got)
 		}
 		r, err := env.Client(x.Session).RenewTokenWithResponse(ctx, imp.JSON201.Id, client.RenewTokenJSONRequestBody{})
@@ -225,10 +225,10 @@ func TestFormatLegacyOnlyBackwardCompatible(t *testing.T) {
 		if !apiTokenPattern.MatchString(r.JSON200.Secret) || r.JSON200.BackwardCompatible {
 			t.Fatalf("renewed backward-compatible token: value %q backward_compatible %v, want a tkd_ value and false", r.JSON200.Secret, r.JSON200.BackwardCompatible)
 		}
-		if got := status(t, env, legacy, "GET", "/v1/user", ""); got != 401 {
+		if got := status(t, env, legacy, "GET", "/v2/user", ""); got != 401 {
 			t.Fatalf("legacy value after renew (no grace): %d, want 401", got)
 		}
-		if got := status(t, env, r.JSON200.Secret, "GET", "/v1/user", ""); got != 200 {
+		if got := status(t, env, r.JSON200.Secret, "GET", "/v2/user", ""); got != 200 {
 			t.Fatalf("new value after renew: %d, want 200", got)
 		}
 	})
@@ -423,7 +423,7 @@ func TestShowOnceStoresNoCiphertext(t *testing.T) {
 			t.Fatalf("renew in show-once mode: %d %s", r.StatusCode(), r.Body)
 		}
 		for _, v := range []string{p.Secret, r.JSON200.Secret, s.Secret, env.Admin.Token} {
-			if got := status(t, env, v, "GET", "/v1/user", ""); got != 200 {
+			if got := status(t, env, v, "GET", "/v2/user", ""); got != 200 {
 				t.Fatalf("a show-once value does not authenticate: %d", got)
 			}
 		}
@@ -536,10 +536,10 @@ func runSecretScenario(t *testing.T, env *testenv.Env) secretScenario {
 	if imp.StatusCode() != 201 {
 		t.Fatalf("import legacy credentials: %d %s", imp.StatusCode(), imp.Body)
 	}
-	if got := env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmAPI-UUID": legacyUUID.String(), "X-WallarmAPI-Secret": legacy}).StatusCode; got != 200 {
+	if got := env.Do("GET", "/v2/user", "", map[string]string{"X-WallarmAPI-UUID": legacyUUID.String(), "X-WallarmAPI-Secret": legacy}).StatusCode; got != 200 {
 		t.Fatalf("legacy pair: %d", got)
 	}
-	if got := env.Do("GET", "/v1/user", "", map[string]string{"X-WallarmAPI-UUID": legacyUUID.String(), "X-WallarmAPI-Secret": flipLast(legacy)}).StatusCode; got != 401 {
+	if got := env.Do("GET", "/v2/user", "", map[string]string{"X-WallarmAPI-UUID": legacyUUID.String(), "X-WallarmAPI-Secret": flipLast(legacy)}).StatusCode; got != 401 {
 		t.Fatalf("legacy pair with a wrong secret: %d", got)
 	}
 	sc.values["wrong legacy secret"] = flipLast(legacy)
@@ -560,7 +560,7 @@ func runSecretScenario(t *testing.T, env *testenv.Env) secretScenario {
 	}
 	sc.values["renewed token"] = r.JSON200.Secret
 	for _, v := range []string{p.Secret, r.JSON200.Secret} {
-		if got := status(t, env, v, "GET", "/v1/user", ""); got != 200 {
+		if got := status(t, env, v, "GET", "/v2/user", ""); got != 200 {
 			t.Fatalf("renewed token value (grace) does not work: %d", got)
 		}
 	}
@@ -577,7 +577,7 @@ func runSecretScenario(t *testing.T, env *testenv.Env) secretScenario {
 		fmt.Sprintf(`{"token":%q,"source":%q}`, leaked.Secret, "https://example.com/paste?x="+leaked.Secret), nil).StatusCode; got != 202 {
 		t.Fatalf("revoke_leaked: %d", got)
 	}
-	if got := status(t, env, leaked.Secret, "GET", "/v1/user", ""); got != 401 {
+	if got := status(t, env, leaked.Secret, "GET", "/v2/user", ""); got != 401 {
 		t.Fatalf("leaked token still works: %d", got)
 	}
 
@@ -589,7 +589,7 @@ func runSecretScenario(t *testing.T, env *testenv.Env) secretScenario {
 	unknown := unknownToken(t)
 	sc.values["unknown token"] = unknown
 	for _, v := range []string{near, flipLast(x.Session), unknown, r.JSON200.Secret[:49]} {
-		if got := status(t, env, v, "GET", "/v1/user", ""); got != 401 {
+		if got := status(t, env, v, "GET", "/v2/user", ""); got != 401 {
 			t.Fatalf("near-valid credential: %d, want 401", got)
 		}
 		if got := env.Do("GET", "/v2/api_tokens", "", map[string]string{"Authorization": "Bearer " + v}).StatusCode; got != 401 {

@@ -213,7 +213,7 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = errorHandler(s.log)
+	e.HTTPErrorHandler = errorHandler(s.log, s.routes.errorFormat)
 	// The peer address; X-Forwarded-For only from a configured trusted
 	// proxy (R23): the activity log and the guard must not be fooled by a
 	// header anybody can send.
@@ -229,6 +229,7 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	e.Use(s.countAuthFailures)
 	e.Use(s.limitLeakReports)
 	e.Use(s.authenticate)
+	e.Use(s.refuseUnknownQuery)
 	e.Use(oapimiddleware.OapiRequestValidatorWithOptions(spec, &oapimiddleware.Options{
 		Skipper: func(c echo.Context) bool { return !s.routes.inSpec(c.Request().Method, c.Path()) },
 		Options: openapi3filter.Options{

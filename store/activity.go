@@ -49,7 +49,17 @@ const (
 	ActionUserPasswordChange    = "user.password_change"
 	ActionClientCreate          = "client.create"
 	ActionClientUpdate          = "client.update"
+	ActionClientDelete          = "client.delete"
 )
+
+// Actions lists every action, as the spec's ActivityAction does.
+func Actions() []string {
+	return []string{ActionTokenCreate, ActionTokenUpdate, ActionTokenEnable, ActionTokenDisable, ActionTokenRenew,
+		ActionTokenDelete, ActionTokenSecretRead, ActionTokenSecretReadDenied, ActionTokenExpire, ActionTokenPurge,
+		ActionTokenOwnerCascade, ActionTokenLeaked, ActionUserCreate, ActionUserUpdate, ActionUserDelete,
+		ActionUserLegacyImport, ActionUserPasswordReset, ActionUserPasswordChange, ActionClientCreate,
+		ActionClientUpdate, ActionClientDelete}
+}
 
 // Actor is who causes the changes made with a context: the HTTP layer puts
 // it there once per request, and every mutation records it in the same
@@ -129,4 +139,47 @@ func (s *Store) ListActivity(ctx context.Context, sc Scope, f ActivityFilter) ([
 	}
 	rows, next := trim(rows, f.Limit, func(e Event) int64 { return e.ID })
 	return rows, next, nil
+}
+
+// ActivityQuery is a Wallarm activity-log search of one company.
+type ActivityQuery struct {
+	ClientID int64
+	Actions  []string // any of these; none: every action
+	ActorIDs []int64
+	// ByCaller: true only what a request did (an actor), false only what
+	// tokend did itself (expiry, purge); nil both.
+	ByCaller *bool
+	Since    *time.Time
+	Until    *time.Time
+	Offset   int
+	Limit    int
+	Desc     bool
+}
+
+// FindActivity returns the events of one company in scope that match q,
+// oldest first unless Desc.
+func (s *Store) FindActivity(ctx context.Context, sc Scope, q ActivityQuery) ([]Event, error) {
+	db := inScope(s.db.WithContext(ctx).Model(&Event{}), sc, "client_id").Where("client_id = ?", q.ClientID)
+	if len(q.Actions) > 0 {
+		db = db.Where("action IN ?", q.Actions)
+	}
+	if len(q.ActorIDs) > 0 {
+		db = db.Where("actor_user_id IN ?", q.ActorIDs)
+	}
+	if q.ByCaller != nil {
+		if *q.ByCaller {
+			db = db.Where("(actor_user_id IS NOT NULL OR actor_token_id IS NOT NULL OR ip IS NOT NULL)")
+		} else {
+			db = db.Where("actor_user_id IS NULL AND actor_token_id IS NULL AND ip IS NULL")
+		}
+	}
+	if q.Since != nil {
+		db = db.Where("created_at >= ?", q.Since.UTC())
+	}
+	if q.Until != nil {
+		db = db.Where("created_at < ?", q.Until.UTC())
+	}
+	var rows []Event
+	err := offsetPage(db, "", q.Desc, q.Offset, q.Limit).Find(&rows).Error
+	return rows, translate(err)
 }

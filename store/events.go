@@ -97,11 +97,47 @@ func (tx *Tx) write(ev rules.Event, w writes) error {
 	case rules.ClientChanged:
 		tx.ch.ClientIDs = append(tx.ch.ClientIDs, e.Client.ID)
 		return updatedOne(tx.db.Model(e.Client).Select("name", "enabled", "updated_at", "rate_limit", "rate_window_seconds").UpdateColumns(e.Client))
+	case rules.ClientDeleted:
+		return tx.deleteClient(e.Client)
 	case rules.TokenValueRead, rules.TokenValueReadDenied:
 		return nil
 	default:
 		return fmt.Errorf("store: no way to apply %T", ev)
 	}
+}
+
+// deleteClient deletes a tenant and everything of it (rules.DeleteClient):
+// explicit deletes, child rows first, so that SQLite without foreign keys
+// and PostgreSQL agree. The activity log keeps its lines.
+func (tx *Tx) deleteClient(c *Client) error {
+	tx.ch.ClientIDs = append(tx.ch.ClientIDs, c.ID)
+	var userIDs []int64
+	if err := tx.db.Model(&User{}).Where("client_id = ?", c.ID).Pluck("id", &userIDs).Error; err != nil {
+		return translate(err)
+	}
+	tx.ch.UserIDs = append(tx.ch.UserIDs, userIDs...)
+	users := tx.db.Model(&User{}).Select("id").Where("client_id = ?", c.ID)
+	tokens := tx.db.Model(&Token{}).Select("id").Where("client_id = ? OR user_id IN (?)", c.ID, users)
+	var tokenIDs []int64
+	if err := tx.db.Model(&Token{}).Where("client_id = ? OR user_id IN (?)", c.ID, users).Pluck("id", &tokenIDs).Error; err != nil {
+		return translate(err)
+	}
+	tx.ch.TokenIDs = append(tx.ch.TokenIDs, tokenIDs...)
+	webhooks := tx.db.Model(&Webhook{}).Select("id").Where("client_id = ?", c.ID)
+	for _, q := range []*gorm.DB{
+		tx.db.Where("client_id = ?", c.ID).Delete(&Node{}),
+		tx.db.Where("token_id IN (?)", tokens).Delete(&GraceDigest{}),
+		tx.db.Where("client_id = ? OR user_id IN (?)", c.ID, users).Delete(&Token{}),
+		tx.db.Where("user_id IN (?)", users).Delete(&Session{}),
+		tx.db.Where("webhook_id IN (?)", webhooks).Delete(&Delivery{}),
+		tx.db.Where("client_id = ?", c.ID).Delete(&Webhook{}),
+		tx.db.Where("client_id = ?", c.ID).Delete(&User{}),
+	} {
+		if q.Error != nil {
+			return translate(q.Error)
+		}
+	}
+	return updatedOne(tx.db.Delete(&Client{}, c.ID))
 }
 
 func (tx *Tx) insertToken(t *Token, w writes) error {
@@ -251,6 +287,16 @@ func activityOf(ev rules.Event) (Event, bool) {
 			"tokens_deleted": fmt.Sprint(e.Tokens)}), true
 	case rules.ClientCreated:
 		return Event{ClientID: e.Client.ID, Action: ActionClientCreate, Details: Details{"name": e.Client.Name}}, true
+	case rules.ClientDeleted:
+		// In the partner's log: the tenant's own lines are out of
+		// everybody's scope once it is gone.
+		partner := e.Client.ID
+		if e.Client.ParentID != nil {
+			partner = *e.Client.ParentID
+		}
+		return Event{ClientID: partner, Action: ActionClientDelete, Details: Details{"deleted_client_id": fmt.Sprint(e.Client.ID),
+			"name": e.Client.Name, "users_deleted": fmt.Sprint(e.Contents.Users),
+			"tokens_deleted": fmt.Sprint(e.Contents.Tokens), "nodes_deleted": fmt.Sprint(e.Contents.Nodes)}}, true
 	case rules.ClientChanged:
 		return Event{ClientID: e.Client.ID, Action: ActionClientUpdate, Details: Details{"fields": joinNames(e.Fields),
 			"name": e.Client.Name, "enabled": fmt.Sprint(e.Client.Enabled)}}, true

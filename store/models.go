@@ -37,10 +37,15 @@ func (GraceDigest) TableName() string { return "token_grace_digests" }
 
 // Node is a filter node, the resource Deploy tokens exist for.
 type Node struct {
-	ID        int64
-	UUID      string `gorm:"column:uuid"`
-	ClientID  int64
-	Name      string
+	ID       int64
+	UUID     string `gorm:"column:uuid"`
+	ClientID int64
+	Name     string
+	// Type is Wallarm's node type (cloud_node, node, fast_node).
+	Type string
+	// TokenID is the Deploy token the node was registered with
+	// (rules.NodeToken); nil when it has none.
+	TokenID   *int64
 	CreatedBy *int64
 	CreatedAt time.Time
 }

@@ -44,3 +44,21 @@ func trim[T any](rows []T, limit int, id func(T) int64) ([]T, int64) {
 	rows = rows[:limit]
 	return rows, id(rows[len(rows)-1])
 }
+
+// offsetPage is Wallarm's pagination for the Wallarm surface: rows skipped
+// by offset, ordered by column (then id, so that pages are stable), at
+// most limit of them (0: DefaultPageLimit). Deep offsets cost what they
+// cost; Wallarm's clients page shallowly (Terraform asks for one page).
+func offsetPage(db *gorm.DB, column string, desc bool, offset, limit int) *gorm.DB {
+	if limit <= 0 {
+		limit = DefaultPageLimit
+	}
+	dir := ""
+	if desc {
+		dir = " DESC"
+	}
+	if column != "" && column != "id" {
+		db = db.Order(column + dir)
+	}
+	return db.Order("id" + dir).Offset(offset).Limit(limit)
+}

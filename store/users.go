@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"strings"
+
+	"gorm.io/gorm"
 )
 
 // UserFilter narrows ListUsers.
@@ -58,4 +60,53 @@ func (tx *Tx) CountPersonalTokens(userID int64) (int, error) {
 // escapeLike makes user input literal inside a LIKE pattern.
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// UserQuery is a Wallarm user search: every set field must match.
+type UserQuery struct {
+	ID        int64
+	ClientIDs []int64
+	UUID      string
+	Email     string // canonical (lower-case)
+	Offset    int
+	Limit     int
+	OrderBy   string // "id", "realname", "email" or "create_at"; "": id
+	Desc      bool
+}
+
+// FindUsers returns the users in scope that match q.
+func (s *Store) FindUsers(ctx context.Context, sc Scope, q UserQuery) ([]User, error) {
+	var rows []User
+	err := offsetPage(userQuery(inScope(s.db.WithContext(ctx).Model(&User{}), sc, "client_id"), q),
+		userOrder(q.OrderBy), q.Desc, q.Offset, q.Limit).Find(&rows).Error
+	return rows, translate(err)
+}
+
+// LockUsers loads the users in scope that match q, locked, for a change
+// of each (Wallarm's update and delete by filter).
+func (tx *Tx) LockUsers(sc Scope, q UserQuery) ([]User, error) {
+	var rows []User
+	db := userQuery(tx.s.lock(inScope(tx.db.Model(&User{}), sc, "client_id")), q)
+	err := offsetPage(db, userOrder(q.OrderBy), q.Desc, q.Offset, q.Limit).Find(&rows).Error
+	return rows, translate(err)
+}
+
+func userQuery(db *gorm.DB, q UserQuery) *gorm.DB {
+	if q.ID != 0 {
+		db = db.Where("id = ?", q.ID)
+	}
+	if len(q.ClientIDs) > 0 {
+		db = db.Where("client_id IN ?", q.ClientIDs)
+	}
+	if q.UUID != "" {
+		db = db.Where("uuid = ?", q.UUID)
+	}
+	if q.Email != "" {
+		db = db.Where("email = ?", q.Email)
+	}
+	return db
+}
+
+func userOrder(by string) string {
+	return map[string]string{"realname": "realname", "email": "email", "username": "email", "create_at": "created_at"}[by]
 }

@@ -272,7 +272,7 @@ func (w *world) step(r *rand.Rand, s *stats) {
 		code, err = w.call(w.admin, "POST", "/v2/api_tokens/verify", fmt.Sprintf(`{"token":%q}`, tok.value), nil)
 	case roll < 84:
 		kind = "whoami"
-		code, err = w.call(tok.value, "GET", "/v1/user", "", nil)
+		code, err = w.call(tok.value, "GET", "/v2/user", "", nil)
 	case roll < 88:
 		kind = "create"
 		role := "analytic"

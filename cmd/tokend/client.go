@@ -24,6 +24,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/tokend/tokend/gen/client"
+	"github.com/tokend/tokend/internal/tlsfiles"
 )
 
 // Exit codes of every command, documented in docs/CLI.md. Scripts rely on
@@ -74,6 +75,7 @@ type clientFlags struct {
 	Token   string        `name:"token" env:"TOKEND_TOKEN" help:"API token (tkd_…) or session token (tks_…), sent as X-WallarmApi-Token. Prefer the environment: flags show in ps."`
 	Output  string        `name:"output" short:"o" enum:"text,json" default:"text" help:"Output format: text (tables) or json (the API's JSON, for scripts)."`
 	Timeout time.Duration `name:"timeout" default:"30s" help:"Give up on a request after this long."`
+	CAFile  string        `name:"ca-file" env:"TOKEND_CA_FILE" help:"PEM CA certificates to trust for an https --url, besides the system's (a private CA, a self-signed tokend)."`
 }
 
 // AfterApply builds the API client and binds it for the command's Run.
@@ -103,7 +105,10 @@ func newAPI(f *clientFlags, s *stdio) (*api, error) {
 	}
 	base := strings.TrimRight(f.URL, "/")
 	token := strings.TrimSpace(f.Token)
-	hc := &http.Client{Timeout: f.Timeout}
+	hc, err := tlsfiles.ClientWithCA(f.CAFile, &http.Client{Timeout: f.Timeout})
+	if err != nil {
+		return nil, usageErrorf("--ca-file/TOKEND_CA_FILE: %v", err)
+	}
 	c, err := client.NewClientWithResponses(base, client.WithHTTPClient(hc),
 		client.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
 			if token != "" {

@@ -11,7 +11,7 @@ import (
 
 const roleEnum = "admin,analytic,api_developer,auditor,deploy,partner_admin,partner_analytic,partner_auditor"
 
-// whoami: GET /v1/user
+// whoami: GET /v2/user
 
 type whoamiCmd struct {
 	clientFlags

@@ -24,6 +24,7 @@ import (
 	"github.com/tokend/tokend/internal/jobs"
 	"github.com/tokend/tokend/internal/notify"
 	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/internal/tlsfiles"
 	"github.com/tokend/tokend/server"
 	"github.com/tokend/tokend/store"
 )
@@ -138,6 +139,9 @@ type serveCmd struct {
 	// The SSRF guard's other opt-in, beside --webhook-allow-private;
 	// link-local and metadata addresses stay refused whatever both say.
 	WebhookAllowLoopback bool `name:"webhook-allow-loopback" env:"TOKEND_WEBHOOK_ALLOW_LOOPBACK" help:"Allow webhooks to loopback addresses (tests, local development; off: SSRF guard)."`
+
+	TLSCertFile string `name:"tls-cert-file" env:"TOKEND_TLS_CERT_FILE" help:"Serve HTTPS (TLS 1.2+) with this PEM certificate (chain); with --tls-key-file. SIGHUP reloads both."`
+	TLSKeyFile  string `name:"tls-key-file" env:"TOKEND_TLS_KEY_FILE" help:"The PEM private key of --tls-cert-file."`
 }
 
 func (c *serveCmd) Run() error {
@@ -173,11 +177,18 @@ func (c *serveCmd) Run() error {
 	usageDone := make(chan struct{})
 	go func() { cfg.Usage.Run(usageCtx, 10*time.Second, log); close(usageDone) }()
 
+	pair, err := c.tlsPair()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return err
 	}
 	baseURL := "http://" + ln.Addr().String()
+	if pair != nil {
+		baseURL = "https://" + ln.Addr().String()
+	}
 	if err := c.bootstrap(ctx, st, cfg, baseURL); err != nil {
 		return err
 	}
@@ -215,7 +226,13 @@ func (c *serveCmd) Run() error {
 	fmt.Printf("tokend: web console at %s/console (sign in with an API token or your e-mail and password)\n", baseURL)
 	fmt.Printf("tokend: Swagger UI at %s/api-docs\n", baseURL)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	if pair != nil {
+		srv.TLSConfig = pair.Config()
+		pair.ReloadOnSIGHUP(ctx, log)
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -228,6 +245,17 @@ func (c *serveCmd) Run() error {
 	stopUsage()
 	<-usageDone
 	return err
+}
+
+// tlsPair loads --tls-cert-file and --tls-key-file (nil: plain HTTP).
+func (c *serveCmd) tlsPair() (*tlsfiles.Pair, error) {
+	if c.TLSCertFile == "" && c.TLSKeyFile == "" {
+		return nil, nil
+	}
+	if c.TLSCertFile == "" || c.TLSKeyFile == "" {
+		return nil, errors.New("--tls-cert-file and --tls-key-file (TOKEND_TLS_CERT_FILE, TOKEND_TLS_KEY_FILE) go together")
+	}
+	return tlsfiles.Load(c.TLSCertFile, c.TLSKeyFile)
 }
 
 // openAndMigrate opens the store, applies migrations and loads the keys.
@@ -333,7 +361,7 @@ func (c *serveCmd) bootstrap(ctx context.Context, st *store.Store, cfg server.Co
 	fmt.Printf("tokend: new installation: company %d, Global Administrator user %d\n", res.ClientID, res.UserID)
 	fmt.Printf("tokend: its API token is in %s (mode 0600); it works until %s:\n", path, res.ExpireAt.Format(time.RFC3339))
 	fmt.Printf("tokend:   sign in at %s/console with it and create a user with a password or a token of your own, then delete the file\n", baseURL)
-	fmt.Printf("tokend: try it:  curl -H \"X-WallarmApi-Token: $(cat %s)\" %s/v1/user\n", path, baseURL)
+	fmt.Printf("tokend: try it:  curl -H \"X-WallarmApi-Token: $(cat %s)\" %s/v2/user\n", path, baseURL)
 	if c.PrintBootstrapToken {
 		fmt.Printf("tokend: API token: %s\n", res.Token)
 	}

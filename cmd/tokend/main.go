@@ -29,7 +29,7 @@ type cli struct {
 	Tokens  tokensCmd  `cmd:"" group:"client" help:"Manage API tokens on a running server."`
 	Users   usersCmd   `cmd:"" group:"client" help:"Manage users on a running server."`
 	Clients clientsCmd `cmd:"" group:"client" help:"Manage companies (clients, tenants) on a running server."`
-	Whoami  whoamiCmd  `cmd:"" group:"client" help:"Show whom the token belongs to and what it may do (GET /v1/user)."`
+	Whoami  whoamiCmd  `cmd:"" group:"client" help:"Show whom the token belongs to and what it may do (GET /v2/user)."`
 }
 
 func main() {

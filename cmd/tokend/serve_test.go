@@ -73,11 +73,11 @@ func TestServeLifecycle(t *testing.T) {
 		t.Fatalf("serve did not say where the token is:\n%s", printed)
 	}
 
-	req, _ := http.NewRequest("GET", base+"/v1/user", nil)
+	req, _ := http.NewRequest("GET", base+"/v2/user", nil)
 	req.Header.Set("X-WallarmApi-Token", token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET /v1/user: %v %v", resp, err)
+		t.Fatalf("GET /v2/user: %v %v", resp, err)
 	}
 	resp.Body.Close()
 

@@ -28,6 +28,7 @@ import (
 // Defines values for ActivityAction.
 const (
 	ActivityActionClientCreate          ActivityAction = "client.create"
+	ActivityActionClientDelete          ActivityAction = "client.delete"
 	ActivityActionClientUpdate          ActivityAction = "client.update"
 	ActivityActionTokenCreate           ActivityAction = "token.create"
 	ActivityActionTokenDelete           ActivityAction = "token.delete"
@@ -53,6 +54,8 @@ const (
 func (e ActivityAction) Valid() bool {
 	switch e {
 	case ActivityActionClientCreate:
+		return true
+	case ActivityActionClientDelete:
 		return true
 	case ActivityActionClientUpdate:
 		return true
@@ -155,6 +158,7 @@ func (e DisabledReason) Valid() bool {
 const (
 	ProblemTypeAPIAccessOff           ProblemType = "https://tokend.dev/problems/api-access-off"
 	ProblemTypeBadRequest             ProblemType = "https://tokend.dev/problems/bad-request"
+	ProblemTypeClientEnabled          ProblemType = "https://tokend.dev/problems/client-enabled"
 	ProblemTypeConflict               ProblemType = "https://tokend.dev/problems/conflict"
 	ProblemTypeEmailTaken             ProblemType = "https://tokend.dev/problems/email-taken"
 	ProblemTypeExpiryInPast           ProblemType = "https://tokend.dev/problems/expiry-in-past"
@@ -206,6 +210,8 @@ func (e ProblemType) Valid() bool {
 	case ProblemTypeAPIAccessOff:
 		return true
 	case ProblemTypeBadRequest:
+		return true
+	case ProblemTypeClientEnabled:
 		return true
 	case ProblemTypeConflict:
 		return true
@@ -334,6 +340,174 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for WallarmActivityEventOutcome.
+const (
+	Success WallarmActivityEventOutcome = "success"
+)
+
+// Valid indicates whether the value is a known member of the WallarmActivityEventOutcome enum.
+func (e WallarmActivityEventOutcome) Valid() bool {
+	switch e {
+	case Success:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmActivityEventSource.
+const (
+	Api    WallarmActivityEventSource = "api"
+	System WallarmActivityEventSource = "system"
+)
+
+// Valid indicates whether the value is a known member of the WallarmActivityEventSource enum.
+func (e WallarmActivityEventSource) Valid() bool {
+	switch e {
+	case Api:
+		return true
+	case System:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmNodeCreateType.
+const (
+	WallarmNodeCreateTypeCloudNode WallarmNodeCreateType = "cloud_node"
+	WallarmNodeCreateTypeEmpty     WallarmNodeCreateType = ""
+	WallarmNodeCreateTypeFastNode  WallarmNodeCreateType = "fast_node"
+	WallarmNodeCreateTypeNode      WallarmNodeCreateType = "node"
+)
+
+// Valid indicates whether the value is a known member of the WallarmNodeCreateType enum.
+func (e WallarmNodeCreateType) Valid() bool {
+	switch e {
+	case WallarmNodeCreateTypeCloudNode:
+		return true
+	case WallarmNodeCreateTypeEmpty:
+		return true
+	case WallarmNodeCreateTypeFastNode:
+		return true
+	case WallarmNodeCreateTypeNode:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmNodeReadOrderBy.
+const (
+	WallarmNodeReadOrderByCreateTime WallarmNodeReadOrderBy = "create_time"
+	WallarmNodeReadOrderByEmpty      WallarmNodeReadOrderBy = ""
+	WallarmNodeReadOrderByHostname   WallarmNodeReadOrderBy = "hostname"
+	WallarmNodeReadOrderById         WallarmNodeReadOrderBy = "id"
+)
+
+// Valid indicates whether the value is a known member of the WallarmNodeReadOrderBy enum.
+func (e WallarmNodeReadOrderBy) Valid() bool {
+	switch e {
+	case WallarmNodeReadOrderByCreateTime:
+		return true
+	case WallarmNodeReadOrderByEmpty:
+		return true
+	case WallarmNodeReadOrderByHostname:
+		return true
+	case WallarmNodeReadOrderById:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmNodeType.
+const (
+	WallarmNodeTypeCloudNode WallarmNodeType = "cloud_node"
+	WallarmNodeTypeFastNode  WallarmNodeType = "fast_node"
+	WallarmNodeTypeNode      WallarmNodeType = "node"
+)
+
+// Valid indicates whether the value is a known member of the WallarmNodeType enum.
+func (e WallarmNodeType) Valid() bool {
+	switch e {
+	case WallarmNodeTypeCloudNode:
+		return true
+	case WallarmNodeTypeFastNode:
+		return true
+	case WallarmNodeTypeNode:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmObjectType.
+const (
+	WallarmObjectTypeApiToken WallarmObjectType = "api_token"
+	WallarmObjectTypeClient   WallarmObjectType = "client"
+	WallarmObjectTypeUser     WallarmObjectType = "user"
+)
+
+// Valid indicates whether the value is a known member of the WallarmObjectType enum.
+func (e WallarmObjectType) Valid() bool {
+	switch e {
+	case WallarmObjectTypeApiToken:
+		return true
+	case WallarmObjectTypeClient:
+		return true
+	case WallarmObjectTypeUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmOrderBy.
+const (
+	WallarmOrderByCreateAt WallarmOrderBy = "create_at"
+	WallarmOrderByEmail    WallarmOrderBy = "email"
+	WallarmOrderByEmpty    WallarmOrderBy = ""
+	WallarmOrderById       WallarmOrderBy = "id"
+	WallarmOrderByRealname WallarmOrderBy = "realname"
+	WallarmOrderByUsername WallarmOrderBy = "username"
+)
+
+// Valid indicates whether the value is a known member of the WallarmOrderBy enum.
+func (e WallarmOrderBy) Valid() bool {
+	switch e {
+	case WallarmOrderByCreateAt:
+		return true
+	case WallarmOrderByEmail:
+		return true
+	case WallarmOrderByEmpty:
+		return true
+	case WallarmOrderById:
+		return true
+	case WallarmOrderByRealname:
+		return true
+	case WallarmOrderByUsername:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmStatus.
+const (
+	N200 WallarmStatus = 200
+)
+
+// Valid indicates whether the value is a known member of the WallarmStatus enum.
+func (e WallarmStatus) Valid() bool {
+	switch e {
+	case N200:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for WebhookEvent.
 const (
 	WebhookEventTokenDisabled WebhookEvent = "token.disabled"
@@ -355,6 +529,45 @@ func (e WebhookEvent) Valid() bool {
 	case WebhookEventTokenLeaked:
 		return true
 	case WebhookEventTokenRenewed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmActivityEventsParamsOrderBy.
+const (
+	WallarmActivityEventsParamsOrderById   WallarmActivityEventsParamsOrderBy = "id"
+	WallarmActivityEventsParamsOrderByTime WallarmActivityEventsParamsOrderBy = "time"
+)
+
+// Valid indicates whether the value is a known member of the WallarmActivityEventsParamsOrderBy enum.
+func (e WallarmActivityEventsParamsOrderBy) Valid() bool {
+	switch e {
+	case WallarmActivityEventsParamsOrderById:
+		return true
+	case WallarmActivityEventsParamsOrderByTime:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmReadNodesParamsOrderBy.
+const (
+	WallarmReadNodesParamsOrderByCreateTime WallarmReadNodesParamsOrderBy = "create_time"
+	WallarmReadNodesParamsOrderByHostname   WallarmReadNodesParamsOrderBy = "hostname"
+	WallarmReadNodesParamsOrderById         WallarmReadNodesParamsOrderBy = "id"
+)
+
+// Valid indicates whether the value is a known member of the WallarmReadNodesParamsOrderBy enum.
+func (e WallarmReadNodesParamsOrderBy) Valid() bool {
+	switch e {
+	case WallarmReadNodesParamsOrderByCreateTime:
+		return true
+	case WallarmReadNodesParamsOrderByHostname:
+		return true
+	case WallarmReadNodesParamsOrderById:
 		return true
 	default:
 		return false
@@ -871,6 +1084,422 @@ type VerifyResult struct {
 	UserId            nullable.Nullable[int64] `json:"user_id,omitempty"`
 }
 
+// WallarmActivityEnvelope defines model for WallarmActivityEnvelope.
+type WallarmActivityEnvelope struct {
+	Body   WallarmActivityPage `json:"body"`
+	Status WallarmStatus       `json:"status"`
+}
+
+// WallarmActivityEvent One line of the activity log: tokend's `action` (`token.create`, …)
+// as `object_type` (`api_token`, `user`, `client`) and `action_type`
+// (`create`, …); `changed_fields` from its details.
+type WallarmActivityEvent struct {
+	ActionType    string                      `json:"action_type"`
+	ChangedFields []string                    `json:"changed_fields"`
+	ClientId      ID                          `json:"client_id"`
+	Id            ID                          `json:"id"`
+	Initiator     WallarmActor                `json:"initiator"`
+	Object        WallarmActivityObject       `json:"object"`
+	ObjectId      nullable.Nullable[string]   `json:"object_id"`
+	ObjectType    WallarmObjectType           `json:"object_type"`
+	Outcome       WallarmActivityEventOutcome `json:"outcome"`
+	Source        WallarmActivityEventSource  `json:"source"`
+
+	// Time Seconds since the Unix epoch, as Wallarm writes times.
+	Time WallarmUnixTime `json:"time"`
+}
+
+// WallarmActivityEventOutcome defines model for WallarmActivityEvent.Outcome.
+type WallarmActivityEventOutcome string
+
+// WallarmActivityEventSource defines model for WallarmActivityEvent.Source.
+type WallarmActivityEventSource string
+
+// WallarmActivityObject defines model for WallarmActivityObject.
+type WallarmActivityObject struct {
+	Name string `json:"name"`
+}
+
+// WallarmActivityPage defines model for WallarmActivityPage.
+type WallarmActivityPage struct {
+	Objects []WallarmActivityEvent `json:"objects"`
+}
+
+// WallarmActor defines model for WallarmActor.
+type WallarmActor struct {
+	ClientId ID `json:"client_id"`
+
+	// Id The user who did it; null for tokend itself or a shared token.
+	Id nullable.Nullable[int64] `json:"id"`
+}
+
+// WallarmClient A company. `partnerid` and `partner_uuid` name the partner's
+// technical tenant: the company itself when it is top-level, else its
+// parent.
+type WallarmClient struct {
+	Components []string `json:"components"`
+
+	// CreateAt Seconds since the Unix epoch, as Wallarm writes times.
+	CreateAt    WallarmUnixTime    `json:"create_at"`
+	Enabled     bool               `json:"enabled"`
+	Id          ID                 `json:"id"`
+	Name        string             `json:"name"`
+	PartnerUuid openapi_types.UUID `json:"partner_uuid"`
+	Partnerid   ID                 `json:"partnerid"`
+	Uuid        openapi_types.UUID `json:"uuid"`
+	Validated   bool               `json:"validated"`
+}
+
+// WallarmClientCreate defines model for WallarmClientCreate.
+type WallarmClientCreate struct {
+	Name Name `json:"name"`
+
+	// PartnerUuid The caller's partner (its own technical tenant's UUID); empty means that one. Any other → 403 `tenant-parent`.
+	PartnerUuid *string `json:"partner_uuid,omitempty"`
+
+	// VulnPrefix Accepted and ignored (tokend has no vulnerabilities to number).
+	VulnPrefix *string `json:"vuln_prefix,omitempty"`
+}
+
+// WallarmClientDelete defines model for WallarmClientDelete.
+type WallarmClientDelete struct {
+	Filter WallarmClientFilter `json:"filter"`
+}
+
+// WallarmClientEnvelope defines model for WallarmClientEnvelope.
+type WallarmClientEnvelope struct {
+	// Body A company. `partnerid` and `partner_uuid` name the partner's
+	// technical tenant: the company itself when it is top-level, else its
+	// parent.
+	Body   WallarmClient `json:"body"`
+	Status WallarmStatus `json:"status"`
+}
+
+// WallarmClientFields defines model for WallarmClientFields.
+type WallarmClientFields struct {
+	// AttackRecheckerMode Accepted and ignored.
+	AttackRecheckerMode *string `json:"attack_rechecker_mode,omitempty"`
+	Enabled             *bool   `json:"enabled,omitempty"`
+	Name                *Name   `json:"name,omitempty"`
+}
+
+// WallarmClientFilter defines model for WallarmClientFilter.
+type WallarmClientFilter struct {
+	Id ID `json:"id"`
+}
+
+// WallarmClientUpdate defines model for WallarmClientUpdate.
+type WallarmClientUpdate struct {
+	Fields WallarmClientFields `json:"fields"`
+	Filter WallarmClientFilter `json:"filter"`
+}
+
+// WallarmClientsEnvelope defines model for WallarmClientsEnvelope.
+type WallarmClientsEnvelope struct {
+	Body   []WallarmClient `json:"body"`
+	Status WallarmStatus   `json:"status"`
+}
+
+// WallarmError defines model for WallarmError.
+type WallarmError struct {
+	// Body Example: Already exists
+	Body   string `json:"body"`
+	Status int32  `json:"status"`
+}
+
+// WallarmIDsEnvelope defines model for WallarmIDsEnvelope.
+type WallarmIDsEnvelope struct {
+	Body   []ID          `json:"body"`
+	Status WallarmStatus `json:"status"`
+}
+
+// WallarmNode A node, with its Deploy token's value in `token` ("" when the caller may not read it).
+type WallarmNode struct {
+	Active              bool   `json:"active"`
+	ActiveInstanceCount int32  `json:"active_instance_count"`
+	Clientid            ID     `json:"clientid"`
+	CreateFrom          string `json:"create_from"`
+
+	// CreateTime Seconds since the Unix epoch, as Wallarm writes times.
+	CreateTime     WallarmUnixTime           `json:"create_time"`
+	Enabled        bool                      `json:"enabled"`
+	Hostname       string                    `json:"hostname"`
+	Id             ID                        `json:"id"`
+	InstanceCount  int32                     `json:"instance_count"`
+	Ip             nullable.Nullable[string] `json:"ip"`
+	LastActivity   nullable.Nullable[int64]  `json:"last_activity"`
+	RequestsAmount int32                     `json:"requests_amount"`
+	Token          string                    `json:"token"`
+	Type           WallarmNodeType           `json:"type"`
+	Uuid           openapi_types.UUID        `json:"uuid"`
+}
+
+// WallarmNodeCreate defines model for WallarmNodeCreate.
+type WallarmNodeCreate struct {
+	// Clientid The node's company (0 or absent: the caller's).
+	Clientid *int64 `json:"clientid,omitempty"`
+	Hostname Name   `json:"hostname"`
+
+	// PartnerMode Accepted and ignored.
+	PartnerMode *bool `json:"partner_mode,omitempty"`
+
+	// Type Empty means cloud_node.
+	Type *WallarmNodeCreateType `json:"type,omitempty"`
+}
+
+// WallarmNodeCreateType Empty means cloud_node.
+type WallarmNodeCreateType string
+
+// WallarmNodeEnvelope defines model for WallarmNodeEnvelope.
+type WallarmNodeEnvelope struct {
+	// Body A node, with its Deploy token's value in `token` ("" when the caller may not read it).
+	Body   WallarmNode   `json:"body"`
+	Status WallarmStatus `json:"status"`
+}
+
+// WallarmNodeFilter defines model for WallarmNodeFilter.
+type WallarmNodeFilter struct {
+	Hostname *string `json:"hostname,omitempty"`
+
+	// Ip Nodes have no address in tokend; a non-empty ip matches nothing.
+	Ip   *string `json:"ip,omitempty"`
+	Uuid *string `json:"uuid,omitempty"`
+}
+
+// WallarmNodeRead defines model for WallarmNodeRead.
+type WallarmNodeRead struct {
+	Filter    nullable.Nullable[WallarmNodeFilter] `json:"filter,omitempty"`
+	Limit     *int32                               `json:"limit,omitempty"`
+	Offset    *int32                               `json:"offset,omitempty"`
+	OrderBy   *WallarmNodeReadOrderBy              `json:"order_by,omitempty"`
+	OrderDesc *bool                                `json:"order_desc,omitempty"`
+}
+
+// WallarmNodeReadOrderBy defines model for WallarmNodeRead.OrderBy.
+type WallarmNodeReadOrderBy string
+
+// WallarmNodeSummariesEnvelope defines model for WallarmNodeSummariesEnvelope.
+type WallarmNodeSummariesEnvelope struct {
+	Body   []WallarmNodeSummary `json:"body"`
+	Status WallarmStatus        `json:"status"`
+}
+
+// WallarmNodeSummary A node in `/v1/objects/node`, where `id` is the node's UUID.
+type WallarmNodeSummary struct {
+	Active   bool `json:"active"`
+	Clientid ID   `json:"clientid"`
+
+	// CreateTime Seconds since the Unix epoch, as Wallarm writes times.
+	CreateTime   WallarmUnixTime    `json:"create_time"`
+	Enabled      bool               `json:"enabled"`
+	Hostname     string             `json:"hostname"`
+	Id           openapi_types.UUID `json:"id"`
+	Ip           string             `json:"ip"`
+	LastActivity int64              `json:"last_activity"`
+	Type         WallarmNodeType    `json:"type"`
+}
+
+// WallarmNodeType defines model for WallarmNodeType.
+type WallarmNodeType string
+
+// WallarmNodesEnvelope defines model for WallarmNodesEnvelope.
+type WallarmNodesEnvelope struct {
+	Body   []WallarmNode `json:"body"`
+	Status WallarmStatus `json:"status"`
+}
+
+// WallarmObjectType defines model for WallarmObjectType.
+type WallarmObjectType string
+
+// WallarmOrderBy defines model for WallarmOrderBy.
+type WallarmOrderBy string
+
+// WallarmPassword Empty for none; else at least 8 characters. One-time (R22).
+type WallarmPassword = string
+
+// WallarmRoles Wallarm's permissions, which hold exactly one role.
+type WallarmRoles = []Role
+
+// WallarmStatus defines model for WallarmStatus.
+type WallarmStatus int32
+
+// WallarmUnixTime Seconds since the Unix epoch, as Wallarm writes times.
+type WallarmUnixTime = int64
+
+// WallarmUser A user. `username` is the e-mail address; `create_at` is Unix seconds.
+type WallarmUser struct {
+	// ActualPermissions The role's permissions, expanded.
+	ActualPermissions []string `json:"actual_permissions"`
+	ApiAccess         bool     `json:"api_access"`
+	Clientid          ID       `json:"clientid"`
+
+	// CreateAt Seconds since the Unix epoch, as Wallarm writes times.
+	CreateAt   WallarmUnixTime `json:"create_at"`
+	Email      string          `json:"email"`
+	Enabled    bool            `json:"enabled"`
+	Id         ID              `json:"id"`
+	MfaEnabled bool            `json:"mfa_enabled"`
+
+	// Permissions Wallarm's permissions, which hold exactly one role.
+	Permissions WallarmRoles              `json:"permissions"`
+	Phone       nullable.Nullable[string] `json:"phone"`
+	Realname    string                    `json:"realname"`
+	Sso         bool                      `json:"sso"`
+	Username    string                    `json:"username"`
+	Uuid        openapi_types.UUID        `json:"uuid"`
+	Validated   bool                      `json:"validated"`
+}
+
+// WallarmUserCreate defines model for WallarmUserCreate.
+type WallarmUserCreate struct {
+	// Clientid The user's company (0 or absent: the caller's).
+	Clientid *int64 `json:"clientid,omitempty"`
+	Email    Email  `json:"email"`
+	Enabled  *bool  `json:"enabled,omitempty"`
+
+	// Password Empty for none; else at least 8 characters. One-time (R22).
+	Password *WallarmPassword `json:"password,omitempty"`
+
+	// Permissions Wallarm's permissions, which hold exactly one role.
+	Permissions WallarmRoles `json:"permissions"`
+
+	// Phone Accepted and ignored.
+	Phone    *string `json:"phone,omitempty"`
+	Realname Name    `json:"realname"`
+
+	// Username Empty or the e-mail address (tokend's users sign in with their e-mail).
+	Username *string `json:"username,omitempty"`
+}
+
+// WallarmUserDelete defines model for WallarmUserDelete.
+type WallarmUserDelete struct {
+	// Filter A filter that names who to change; an empty one is refused (it would name everyone).
+	Filter WallarmUserTarget `json:"filter"`
+}
+
+// WallarmUserDetails The caller (`/v1/user`). For a shared token, which no person owns,
+// `id` is 0, `uuid` the nil UUID and `realname` the token's name.
+// `create_at` is a date-time here, as wallarm-go decodes it.
+type WallarmUserDetails struct {
+	// ActualPermissions The calling credential's effective permissions, expanded (R3).
+	ActualPermissions []string  `json:"actual_permissions"`
+	ApiAccess         bool      `json:"api_access"`
+	ClientId          ID        `json:"client_id"`
+	Clientid          ID        `json:"clientid"`
+	CreateAt          time.Time `json:"create_at"`
+	Email             string    `json:"email"`
+	Enabled           bool      `json:"enabled"`
+	Id                int64     `json:"id"`
+	MfaEnabled        bool      `json:"mfa_enabled"`
+
+	// Permissions Wallarm's permissions, which hold exactly one role.
+	Permissions WallarmRoles              `json:"permissions"`
+	Phone       nullable.Nullable[string] `json:"phone"`
+	Realname    string                    `json:"realname"`
+	Sso         bool                      `json:"sso"`
+	Username    string                    `json:"username"`
+	Uuid        openapi_types.UUID        `json:"uuid"`
+	Validated   bool                      `json:"validated"`
+}
+
+// WallarmUserDetailsEnvelope defines model for WallarmUserDetailsEnvelope.
+type WallarmUserDetailsEnvelope struct {
+	// Body The caller (`/v1/user`). For a shared token, which no person owns,
+	// `id` is 0, `uuid` the nil UUID and `realname` the token's name.
+	// `create_at` is a date-time here, as wallarm-go decodes it.
+	Body   WallarmUserDetails `json:"body"`
+	Status WallarmStatus      `json:"status"`
+}
+
+// WallarmUserEnvelope defines model for WallarmUserEnvelope.
+type WallarmUserEnvelope struct {
+	// Body A user. `username` is the e-mail address; `create_at` is Unix seconds.
+	Body   WallarmUser   `json:"body"`
+	Status WallarmStatus `json:"status"`
+}
+
+// WallarmUserFields defines model for WallarmUserFields.
+type WallarmUserFields struct {
+	// Clientid Must be the user's own company: users do not move.
+	Clientid *int64 `json:"clientid,omitempty"`
+
+	// DefaultPool Accepted and ignored.
+	DefaultPool *string `json:"default_pool,omitempty"`
+
+	// Enabled true enables; wallarm-go never sends false (omitempty).
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// JobTitle Accepted and ignored.
+	JobTitle *string `json:"job_title,omitempty"`
+
+	// Notifications Accepted and ignored (wallarm-go always sends it).
+	Notifications *map[string]interface{} `json:"notifications,omitempty"`
+
+	// Password Empty for none; else at least 8 characters. One-time (R22).
+	Password *WallarmPassword `json:"password,omitempty"`
+
+	// Permissions Wallarm's permissions, which hold exactly one role.
+	Permissions *WallarmRoles `json:"permissions,omitempty"`
+
+	// Phone Accepted and ignored.
+	Phone    *string `json:"phone,omitempty"`
+	Realname *Name   `json:"realname,omitempty"`
+
+	// ResultsPerPage Accepted and ignored.
+	ResultsPerPage *int32 `json:"results_per_page,omitempty"`
+
+	// SearchTemplates Accepted and ignored (wallarm-go always sends it).
+	SearchTemplates *map[string]interface{} `json:"search_templates,omitempty"`
+
+	// Timezone Accepted and ignored.
+	Timezone *string `json:"timezone,omitempty"`
+}
+
+// WallarmUserFilter defines model for WallarmUserFilter.
+type WallarmUserFilter struct {
+	Clientid *[]ID   `json:"clientid,omitempty"`
+	Email    *string `json:"email,omitempty"`
+	Id       *ID     `json:"id,omitempty"`
+	Username *string `json:"username,omitempty"`
+	Uuid     *string `json:"uuid,omitempty"`
+}
+
+// WallarmUserRead defines model for WallarmUserRead.
+type WallarmUserRead struct {
+	Filter    nullable.Nullable[WallarmUserFilter] `json:"filter,omitempty"`
+	Limit     *int32                               `json:"limit,omitempty"`
+	Offset    *int32                               `json:"offset,omitempty"`
+	OrderBy   *WallarmOrderBy                      `json:"order_by,omitempty"`
+	OrderDesc *bool                                `json:"order_desc,omitempty"`
+}
+
+// WallarmUserTarget A filter that names who to change; an empty one is refused (it would name everyone).
+type WallarmUserTarget struct {
+	Clientid *[]ID   `json:"clientid,omitempty"`
+	Email    *string `json:"email,omitempty"`
+	Id       *ID     `json:"id,omitempty"`
+	Username *string `json:"username,omitempty"`
+	Uuid     *string `json:"uuid,omitempty"`
+}
+
+// WallarmUserUpdate defines model for WallarmUserUpdate.
+type WallarmUserUpdate struct {
+	Fields WallarmUserFields `json:"fields"`
+
+	// Filter A filter that names who to change; an empty one is refused (it would name everyone).
+	Filter    WallarmUserTarget `json:"filter"`
+	Limit     *int32            `json:"limit,omitempty"`
+	Offset    *int32            `json:"offset,omitempty"`
+	OrderBy   *WallarmOrderBy   `json:"order_by,omitempty"`
+	OrderDesc *bool             `json:"order_desc,omitempty"`
+}
+
+// WallarmUsersEnvelope defines model for WallarmUsersEnvelope.
+type WallarmUsersEnvelope struct {
+	Body   []WallarmUser `json:"body"`
+	Status WallarmStatus `json:"status"`
+}
+
 // Webhook defines model for Webhook.
 type Webhook struct {
 	ClientId  ID             `json:"client_id"`
@@ -938,6 +1567,12 @@ type Limit = int32
 // Query defines model for Query.
 type Query = string
 
+// WallarmLimit defines model for WallarmLimit.
+type WallarmLimit = int32
+
+// WallarmOffset defines model for WallarmOffset.
+type WallarmOffset = int32
+
 // BadRequest RFC 9457 problem details.
 type BadRequest = Problem
 
@@ -961,6 +1596,42 @@ type Unauthorized = Problem
 
 // Unavailable RFC 9457 problem details.
 type Unavailable = Problem
+
+// WallarmActivityEventsParams defines parameters for WallarmActivityEvents.
+type WallarmActivityEventsParams struct {
+	FilterObjectTypes *[]WallarmObjectType                `form:"filter[object_types][],omitempty" json:"filter[object_types][],omitempty"`
+	FilterActionTypes *[]string                           `form:"filter[action_types][],omitempty" json:"filter[action_types][],omitempty"`
+	FilterOutcomes    *[]string                           `form:"filter[outcomes][],omitempty" json:"filter[outcomes][],omitempty"`
+	FilterSources     *[]string                           `form:"filter[sources][],omitempty" json:"filter[sources][],omitempty"`
+	FilterActorIDs    *[]ID                               `form:"filter[actor_ids][],omitempty" json:"filter[actor_ids][],omitempty"`
+	FilterTimeStart   *int64                              `form:"filter[time_start],omitempty" json:"filter[time_start],omitempty"`
+	FilterTimeEnd     *int64                              `form:"filter[time_end],omitempty" json:"filter[time_end],omitempty"`
+	OrderBy           *WallarmActivityEventsParamsOrderBy `form:"order_by,omitempty" json:"order_by,omitempty"`
+	OrderDesc         *bool                               `form:"order_desc,omitempty" json:"order_desc,omitempty"`
+
+	// Limit Page size (Wallarm's).
+	Limit *WallarmLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Offset Rows to skip (Wallarm's).
+	Offset *WallarmOffset `form:"offset,omitempty" json:"offset,omitempty"`
+}
+
+// WallarmActivityEventsParamsOrderBy defines parameters for WallarmActivityEvents.
+type WallarmActivityEventsParamsOrderBy string
+
+// WallarmReadClientsParams defines parameters for WallarmReadClients.
+type WallarmReadClientsParams struct {
+	FilterID      *ID     `form:"filter[id],omitempty" json:"filter[id],omitempty"`
+	FilterEnabled *bool   `form:"filter[enabled],omitempty" json:"filter[enabled],omitempty"`
+	FilterName    *string `form:"filter[name],omitempty" json:"filter[name],omitempty"`
+	FilterUUID    *string `form:"filter[uuid],omitempty" json:"filter[uuid],omitempty"`
+
+	// Limit Page size (Wallarm's).
+	Limit *WallarmLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Offset Rows to skip (Wallarm's).
+	Offset *WallarmOffset `form:"offset,omitempty" json:"offset,omitempty"`
+}
 
 // ListActivityParams defines parameters for ListActivity.
 type ListActivityParams struct {
@@ -1009,6 +1680,25 @@ type ListClientsParams struct {
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// WallarmReadNodesParams defines parameters for WallarmReadNodes.
+type WallarmReadNodesParams struct {
+	OrderBy         *WallarmReadNodesParamsOrderBy `form:"order_by,omitempty" json:"order_by,omitempty"`
+	FilterClientIDs *[]ID                          `form:"filter[clientid][],omitempty" json:"filter[clientid][],omitempty"`
+	FilterType      *WallarmNodeType               `form:"filter[type],omitempty" json:"filter[type],omitempty"`
+	FilterNotType   *WallarmNodeType               `form:"filter[!type],omitempty" json:"filter[!type],omitempty"`
+	FilterUUID      *string                        `form:"filter[uuid],omitempty" json:"filter[uuid],omitempty"`
+	FilterHostname  *string                        `form:"filter[hostname],omitempty" json:"filter[hostname],omitempty"`
+
+	// Limit Page size (Wallarm's).
+	Limit *WallarmLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Offset Rows to skip (Wallarm's).
+	Offset *WallarmOffset `form:"offset,omitempty" json:"offset,omitempty"`
+}
+
+// WallarmReadNodesParamsOrderBy defines parameters for WallarmReadNodes.
+type WallarmReadNodesParamsOrderBy string
+
 // ListNodesParams defines parameters for ListNodes.
 type ListNodesParams struct {
 	// Limit Page size.
@@ -1055,8 +1745,32 @@ type ListWebhookDeliveriesParams struct {
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
 
-// PostCurrentUserJSONRequestBody defines body for PostCurrentUser for application/json ContentType.
-type PostCurrentUserJSONRequestBody = EmptyObject
+// WallarmCreateClientJSONRequestBody defines body for WallarmCreateClient for application/json ContentType.
+type WallarmCreateClientJSONRequestBody = WallarmClientCreate
+
+// WallarmDeleteClientJSONRequestBody defines body for WallarmDeleteClient for application/json ContentType.
+type WallarmDeleteClientJSONRequestBody = WallarmClientDelete
+
+// WallarmUpdateClientJSONRequestBody defines body for WallarmUpdateClient for application/json ContentType.
+type WallarmUpdateClientJSONRequestBody = WallarmClientUpdate
+
+// WallarmFindNodesJSONRequestBody defines body for WallarmFindNodes for application/json ContentType.
+type WallarmFindNodesJSONRequestBody = WallarmNodeRead
+
+// WallarmReadUsersJSONRequestBody defines body for WallarmReadUsers for application/json ContentType.
+type WallarmReadUsersJSONRequestBody = WallarmUserRead
+
+// WallarmCreateUserJSONRequestBody defines body for WallarmCreateUser for application/json ContentType.
+type WallarmCreateUserJSONRequestBody = WallarmUserCreate
+
+// WallarmDeleteUserJSONRequestBody defines body for WallarmDeleteUser for application/json ContentType.
+type WallarmDeleteUserJSONRequestBody = WallarmUserDelete
+
+// WallarmUpdateUserJSONRequestBody defines body for WallarmUpdateUser for application/json ContentType.
+type WallarmUpdateUserJSONRequestBody = WallarmUserUpdate
+
+// WallarmPostUserJSONRequestBody defines body for WallarmPostUser for application/json ContentType.
+type WallarmPostUserJSONRequestBody = EmptyObject
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = PasswordChange
@@ -1081,6 +1795,9 @@ type CreateClientJSONRequestBody = ClientCreate
 
 // UpdateClientJSONRequestBody defines body for UpdateClient for application/json ContentType.
 type UpdateClientJSONRequestBody = ClientUpdate
+
+// WallarmCreateNodeJSONRequestBody defines body for WallarmCreateNode for application/json ContentType.
+type WallarmCreateNodeJSONRequestBody = WallarmNodeCreate
 
 // CreateNodeJSONRequestBody defines body for CreateNode for application/json ContentType.
 type CreateNodeJSONRequestBody = NodeCreate
@@ -1108,18 +1825,48 @@ type ServerInterface interface {
 	// Readyz Readiness probe (the database answers and accepts writes)
 	// (GET /readyz)
 	Readyz(ctx echo.Context) error
+	// WallarmActivityEvents A company's activity log in Wallarm's shape (wallarm-go ActivityLogEventsRead)
+	// (GET /v1/activity_log/{client}/events)
+	WallarmActivityEvents(ctx echo.Context, client ID, params WallarmActivityEventsParams) error
 	// Login Sign in with e-mail and password
 	// (POST /v1/login)
 	Login(ctx echo.Context) error
 	// Logout End the current session
 	// (POST /v1/logout)
 	Logout(ctx echo.Context) error
-	// GetCurrentUser The caller's own user
+	// WallarmReadClients Companies in scope matching a filter (wallarm-go ClientRead)
+	// (GET /v1/objects/client)
+	WallarmReadClients(ctx echo.Context, params WallarmReadClientsParams) error
+	// WallarmCreateClient Create a tenant (wallarm-go ClientCreate, Terraform wallarm_tenant)
+	// (POST /v1/objects/client/create)
+	WallarmCreateClient(ctx echo.Context) error
+	// WallarmDeleteClient Delete a disabled tenant with its users, tokens and nodes (wallarm-go ClientDelete)
+	// (POST /v1/objects/client/delete)
+	WallarmDeleteClient(ctx echo.Context) error
+	// WallarmUpdateClient Rename, enable or disable the company the filter names (wallarm-go ClientUpdate)
+	// (POST /v1/objects/client/update)
+	WallarmUpdateClient(ctx echo.Context) error
+	// WallarmFindNodes Nodes in scope matching a filter (wallarm-go NodeReadByFilter)
+	// (POST /v1/objects/node)
+	WallarmFindNodes(ctx echo.Context) error
+	// WallarmReadUsers Users in scope matching a filter (wallarm-go UserRead)
+	// (POST /v1/objects/user)
+	WallarmReadUsers(ctx echo.Context) error
+	// WallarmCreateUser Create a user (wallarm-go UserCreate, Terraform wallarm_user)
+	// (POST /v1/objects/user/create)
+	WallarmCreateUser(ctx echo.Context) error
+	// WallarmDeleteUser Delete the users the filter names, with their personal tokens (wallarm-go UserDelete)
+	// (POST /v1/objects/user/delete)
+	WallarmDeleteUser(ctx echo.Context) error
+	// WallarmUpdateUser Update the users the filter names (wallarm-go UserUpdate)
+	// (POST /v1/objects/user/update)
+	WallarmUpdateUser(ctx echo.Context) error
+	// WallarmGetUser The caller, in Wallarm's shape and envelope
 	// (GET /v1/user)
-	GetCurrentUser(ctx echo.Context) error
-	// PostCurrentUser The caller's own user (Wallarm-compatible POST form)
+	WallarmGetUser(ctx echo.Context) error
+	// WallarmPostUser The caller, in Wallarm's shape and envelope (wallarm-go UserDetails)
 	// (POST /v1/user)
-	PostCurrentUser(ctx echo.Context) error
+	WallarmPostUser(ctx echo.Context) error
 	// ChangePassword Change the caller's own password
 	// (PUT /v1/user/password)
 	ChangePassword(ctx echo.Context) error
@@ -1165,6 +1912,15 @@ type ServerInterface interface {
 	// UpdateClient Rename, enable or disable a client
 	// (PUT /v2/clients/{id})
 	UpdateClient(ctx echo.Context, id ID) error
+	// WallarmReadNodes Filter nodes in scope, with their tokens (wallarm-go NodeRead, Terraform wallarm_node)
+	// (GET /v2/node)
+	WallarmReadNodes(ctx echo.Context, params WallarmReadNodesParams) error
+	// WallarmCreateNode Register a node and issue its Deploy token (wallarm-go NodeCreate, Terraform wallarm_node)
+	// (POST /v2/node)
+	WallarmCreateNode(ctx echo.Context) error
+	// WallarmDeleteNode Delete a node and its Deploy token (wallarm-go NodeDelete)
+	// (DELETE /v2/node/{id})
+	WallarmDeleteNode(ctx echo.Context, id ID) error
 	// ListNodes List the filter nodes of the companies in scope
 	// (GET /v2/nodes)
 	ListNodes(ctx echo.Context, params ListNodesParams) error
@@ -1177,6 +1933,9 @@ type ServerInterface interface {
 	// ListPermissions The permission catalog and every role's expansion
 	// (GET /v2/permissions)
 	ListPermissions(ctx echo.Context) error
+	// GetCurrentUser The caller's own user
+	// (GET /v2/user)
+	GetCurrentUser(ctx echo.Context) error
 	// ListUsers List users in the caller's scope
 	// (GET /v2/users)
 	ListUsers(ctx echo.Context, params ListUsersParams) error
@@ -1238,6 +1997,101 @@ func (w *ServerInterfaceWrapper) Readyz(ctx echo.Context) error {
 	return err
 }
 
+// WallarmActivityEvents converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmActivityEvents(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "client" -------------
+	var client ID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "client", ctx.Param("client"), &client, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter client: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params WallarmActivityEventsParams
+	// ------------- Optional query parameter "filter[object_types][]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[object_types][]", ctx.QueryParams(), &params.FilterObjectTypes, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[object_types][]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[action_types][]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[action_types][]", ctx.QueryParams(), &params.FilterActionTypes, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[action_types][]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[outcomes][]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[outcomes][]", ctx.QueryParams(), &params.FilterOutcomes, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[outcomes][]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[sources][]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[sources][]", ctx.QueryParams(), &params.FilterSources, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[sources][]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[actor_ids][]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[actor_ids][]", ctx.QueryParams(), &params.FilterActorIDs, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[actor_ids][]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[time_start]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[time_start]", ctx.QueryParams(), &params.FilterTimeStart, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[time_start]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[time_end]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[time_end]", ctx.QueryParams(), &params.FilterTimeEnd, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[time_end]: %s", err))
+	}
+
+	// ------------- Optional query parameter "order_by" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "order_by", ctx.QueryParams(), &params.OrderBy, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter order_by: %s", err))
+	}
+
+	// ------------- Optional query parameter "order_desc" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "order_desc", ctx.QueryParams(), &params.OrderDesc, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter order_desc: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "offset" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "offset", ctx.QueryParams(), &params.Offset, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter offset: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmActivityEvents(ctx, client, params)
+	return err
+}
+
 // Login converts echo context to params.
 func (w *ServerInterfaceWrapper) Login(ctx echo.Context) error {
 	var err error
@@ -1256,21 +2110,146 @@ func (w *ServerInterfaceWrapper) Logout(ctx echo.Context) error {
 	return err
 }
 
-// GetCurrentUser converts echo context to params.
-func (w *ServerInterfaceWrapper) GetCurrentUser(ctx echo.Context) error {
+// WallarmReadClients converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmReadClients(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params WallarmReadClientsParams
+	// ------------- Optional query parameter "filter[id]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[id]", ctx.QueryParams(), &params.FilterID, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[id]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[enabled]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[enabled]", ctx.QueryParams(), &params.FilterEnabled, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[enabled]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[name]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[name]", ctx.QueryParams(), &params.FilterName, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[name]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[uuid]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[uuid]", ctx.QueryParams(), &params.FilterUUID, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[uuid]: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "offset" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "offset", ctx.QueryParams(), &params.Offset, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter offset: %s", err))
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.GetCurrentUser(ctx)
+	err = w.Handler.WallarmReadClients(ctx, params)
 	return err
 }
 
-// PostCurrentUser converts echo context to params.
-func (w *ServerInterfaceWrapper) PostCurrentUser(ctx echo.Context) error {
+// WallarmCreateClient converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmCreateClient(ctx echo.Context) error {
 	var err error
 
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.PostCurrentUser(ctx)
+	err = w.Handler.WallarmCreateClient(ctx)
+	return err
+}
+
+// WallarmDeleteClient converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmDeleteClient(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmDeleteClient(ctx)
+	return err
+}
+
+// WallarmUpdateClient converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmUpdateClient(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmUpdateClient(ctx)
+	return err
+}
+
+// WallarmFindNodes converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmFindNodes(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmFindNodes(ctx)
+	return err
+}
+
+// WallarmReadUsers converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmReadUsers(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmReadUsers(ctx)
+	return err
+}
+
+// WallarmCreateUser converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmCreateUser(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmCreateUser(ctx)
+	return err
+}
+
+// WallarmDeleteUser converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmDeleteUser(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmDeleteUser(ctx)
+	return err
+}
+
+// WallarmUpdateUser converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmUpdateUser(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmUpdateUser(ctx)
+	return err
+}
+
+// WallarmGetUser converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmGetUser(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmGetUser(ctx)
+	return err
+}
+
+// WallarmPostUser converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmPostUser(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmPostUser(ctx)
 	return err
 }
 
@@ -1576,6 +2555,98 @@ func (w *ServerInterfaceWrapper) UpdateClient(ctx echo.Context) error {
 	return err
 }
 
+// WallarmReadNodes converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmReadNodes(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params WallarmReadNodesParams
+	// ------------- Optional query parameter "order_by" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "order_by", ctx.QueryParams(), &params.OrderBy, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter order_by: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[clientid][]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[clientid][]", ctx.QueryParams(), &params.FilterClientIDs, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[clientid][]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[type]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[type]", ctx.QueryParams(), &params.FilterType, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[type]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[!type]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[!type]", ctx.QueryParams(), &params.FilterNotType, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[!type]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[uuid]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[uuid]", ctx.QueryParams(), &params.FilterUUID, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[uuid]: %s", err))
+	}
+
+	// ------------- Optional query parameter "filter[hostname]" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter[hostname]", ctx.QueryParams(), &params.FilterHostname, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter[hostname]: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "offset" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "offset", ctx.QueryParams(), &params.Offset, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter offset: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmReadNodes(ctx, params)
+	return err
+}
+
+// WallarmCreateNode converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmCreateNode(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmCreateNode(ctx)
+	return err
+}
+
+// WallarmDeleteNode converts echo context to params.
+func (w *ServerInterfaceWrapper) WallarmDeleteNode(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id ID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WallarmDeleteNode(ctx, id)
+	return err
+}
+
 // ListNodes converts echo context to params.
 func (w *ServerInterfaceWrapper) ListNodes(ctx echo.Context) error {
 	var err error
@@ -1632,6 +2703,15 @@ func (w *ServerInterfaceWrapper) ListPermissions(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ListPermissions(ctx)
+	return err
+}
+
+// GetCurrentUser converts echo context to params.
+func (w *ServerInterfaceWrapper) GetCurrentUser(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetCurrentUser(ctx)
 	return err
 }
 
@@ -1927,8 +3007,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/login", wrapper.Login, options.OperationMiddlewares["login"]...)
 	router.POST(options.BaseURL+"/v1/logout", wrapper.Logout, options.OperationMiddlewares["logout"]...)
 	router.PUT(options.BaseURL+"/v1/user/password", wrapper.ChangePassword, options.OperationMiddlewares["changePassword"]...)
-	router.GET(options.BaseURL+"/v1/user", wrapper.GetCurrentUser, options.OperationMiddlewares["getCurrentUser"]...)
-	router.POST(options.BaseURL+"/v1/user", wrapper.PostCurrentUser, options.OperationMiddlewares["postCurrentUser"]...)
+	router.GET(options.BaseURL+"/v2/user", wrapper.GetCurrentUser, options.OperationMiddlewares["getCurrentUser"]...)
 	router.GET(options.BaseURL+"/v2/clients", wrapper.ListClients, options.OperationMiddlewares["listClients"]...)
 	router.POST(options.BaseURL+"/v2/clients", wrapper.CreateClient, options.OperationMiddlewares["createClient"]...)
 	router.GET(options.BaseURL+"/v2/clients/:id", wrapper.GetClient, options.OperationMiddlewares["getClient"]...)
@@ -1959,6 +3038,21 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/v2/nodes", wrapper.ListNodes, options.OperationMiddlewares["listNodes"]...)
 	router.POST(options.BaseURL+"/v2/nodes", wrapper.CreateNode, options.OperationMiddlewares["createNode"]...)
 	router.DELETE(options.BaseURL+"/v2/nodes/:id", wrapper.DeleteNode, options.OperationMiddlewares["deleteNode"]...)
+	router.GET(options.BaseURL+"/v1/user", wrapper.WallarmGetUser, options.OperationMiddlewares["wallarmGetUser"]...)
+	router.POST(options.BaseURL+"/v1/user", wrapper.WallarmPostUser, options.OperationMiddlewares["wallarmPostUser"]...)
+	router.GET(options.BaseURL+"/v1/objects/client", wrapper.WallarmReadClients, options.OperationMiddlewares["wallarmReadClients"]...)
+	router.POST(options.BaseURL+"/v1/objects/client/create", wrapper.WallarmCreateClient, options.OperationMiddlewares["wallarmCreateClient"]...)
+	router.POST(options.BaseURL+"/v1/objects/client/update", wrapper.WallarmUpdateClient, options.OperationMiddlewares["wallarmUpdateClient"]...)
+	router.POST(options.BaseURL+"/v1/objects/client/delete", wrapper.WallarmDeleteClient, options.OperationMiddlewares["wallarmDeleteClient"]...)
+	router.POST(options.BaseURL+"/v1/objects/user", wrapper.WallarmReadUsers, options.OperationMiddlewares["wallarmReadUsers"]...)
+	router.POST(options.BaseURL+"/v1/objects/user/create", wrapper.WallarmCreateUser, options.OperationMiddlewares["wallarmCreateUser"]...)
+	router.POST(options.BaseURL+"/v1/objects/user/update", wrapper.WallarmUpdateUser, options.OperationMiddlewares["wallarmUpdateUser"]...)
+	router.POST(options.BaseURL+"/v1/objects/user/delete", wrapper.WallarmDeleteUser, options.OperationMiddlewares["wallarmDeleteUser"]...)
+	router.GET(options.BaseURL+"/v2/node", wrapper.WallarmReadNodes, options.OperationMiddlewares["wallarmReadNodes"]...)
+	router.POST(options.BaseURL+"/v2/node", wrapper.WallarmCreateNode, options.OperationMiddlewares["wallarmCreateNode"]...)
+	router.DELETE(options.BaseURL+"/v2/node/:id", wrapper.WallarmDeleteNode, options.OperationMiddlewares["wallarmDeleteNode"]...)
+	router.POST(options.BaseURL+"/v1/objects/node", wrapper.WallarmFindNodes, options.OperationMiddlewares["wallarmFindNodes"]...)
+	router.GET(options.BaseURL+"/v1/activity_log/:client/events", wrapper.WallarmActivityEvents, options.OperationMiddlewares["wallarmActivityEvents"]...)
 
 }
 
@@ -2033,6 +3127,8 @@ type UnavailableApplicationProblemPlusJSONResponse struct {
 
 	Headers UnavailableResponseHeaders
 }
+
+type WallarmErrorJSONResponse WallarmError
 
 type HealthzRequestObject struct {
 }
@@ -2124,6 +3220,60 @@ func (response ReadyzdefaultApplicationProblemPlusJSONResponse) VisitReadyzRespo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmActivityEventsRequestObject struct {
+	Client ID `json:"client"`
+	Params WallarmActivityEventsParams
+}
+
+type WallarmActivityEventsResponseObject interface {
+	VisitWallarmActivityEventsResponse(w http.ResponseWriter) error
+}
+
+type WallarmActivityEvents200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmActivityEvents200JSONResponse struct {
+	Body    WallarmActivityEnvelope
+	Headers WallarmActivityEvents200ResponseHeaders
+}
+
+func (response WallarmActivityEvents200JSONResponse) VisitWallarmActivityEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmActivityEventsdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmActivityEventsdefaultJSONResponse) VisitWallarmActivityEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2292,24 +3442,25 @@ func (response LogoutdefaultApplicationProblemPlusJSONResponse) VisitLogoutRespo
 	return err
 }
 
-type GetCurrentUserRequestObject struct {
+type WallarmReadClientsRequestObject struct {
+	Params WallarmReadClientsParams
 }
 
-type GetCurrentUserResponseObject interface {
-	VisitGetCurrentUserResponse(w http.ResponseWriter) error
+type WallarmReadClientsResponseObject interface {
+	VisitWallarmReadClientsResponse(w http.ResponseWriter) error
 }
 
-type GetCurrentUser200ResponseHeaders struct {
+type WallarmReadClients200ResponseHeaders struct {
 	RateLimit       *string
 	RateLimitPolicy *string
 }
 
-type GetCurrentUser200JSONResponse struct {
-	Body    CurrentUser
-	Headers GetCurrentUser200ResponseHeaders
+type WallarmReadClients200JSONResponse struct {
+	Body    WallarmClientsEnvelope
+	Headers WallarmReadClients200ResponseHeaders
 }
 
-func (response GetCurrentUser200JSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
+func (response WallarmReadClients200JSONResponse) VisitWallarmReadClientsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -2327,64 +3478,42 @@ func (response GetCurrentUser200JSONResponse) VisitGetCurrentUserResponse(w http
 	return err
 }
 
-type GetCurrentUser401ApplicationProblemPlusJSONResponse struct {
-	UnauthorizedApplicationProblemPlusJSONResponse
-}
-
-func (response GetCurrentUser401ApplicationProblemPlusJSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.RateLimit != nil {
-		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
-	}
-	if response.Headers.RateLimitPolicy != nil {
-		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
-	}
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetCurrentUserdefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
+type WallarmReadClientsdefaultJSONResponse struct {
+	Body       WallarmError
 	StatusCode int
 }
 
-func (response GetCurrentUserdefaultApplicationProblemPlusJSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
+func (response WallarmReadClientsdefaultJSONResponse) VisitWallarmReadClientsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
 
-type PostCurrentUserRequestObject struct {
-	Body *PostCurrentUserJSONRequestBody
+type WallarmCreateClientRequestObject struct {
+	Body *WallarmCreateClientJSONRequestBody
 }
 
-type PostCurrentUserResponseObject interface {
-	VisitPostCurrentUserResponse(w http.ResponseWriter) error
+type WallarmCreateClientResponseObject interface {
+	VisitWallarmCreateClientResponse(w http.ResponseWriter) error
 }
 
-type PostCurrentUser200ResponseHeaders struct {
+type WallarmCreateClient200ResponseHeaders struct {
 	RateLimit       *string
 	RateLimitPolicy *string
 }
 
-type PostCurrentUser200JSONResponse struct {
-	Body    CurrentUser
-	Headers PostCurrentUser200ResponseHeaders
+type WallarmCreateClient200JSONResponse struct {
+	Body    WallarmClientEnvelope
+	Headers WallarmCreateClient200ResponseHeaders
 }
 
-func (response PostCurrentUser200JSONResponse) VisitPostCurrentUserResponse(w http.ResponseWriter) error {
+func (response WallarmCreateClient200JSONResponse) VisitWallarmCreateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -2402,62 +3531,494 @@ func (response PostCurrentUser200JSONResponse) VisitPostCurrentUserResponse(w ht
 	return err
 }
 
-type PostCurrentUser400ApplicationProblemPlusJSONResponse struct {
-	BadRequestApplicationProblemPlusJSONResponse
-}
-
-func (response PostCurrentUser400ApplicationProblemPlusJSONResponse) VisitPostCurrentUserResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.RateLimit != nil {
-		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
-	}
-	if response.Headers.RateLimitPolicy != nil {
-		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
-	}
-	w.WriteHeader(400)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type PostCurrentUser401ApplicationProblemPlusJSONResponse struct {
-	UnauthorizedApplicationProblemPlusJSONResponse
-}
-
-func (response PostCurrentUser401ApplicationProblemPlusJSONResponse) VisitPostCurrentUserResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	if response.Headers.RateLimit != nil {
-		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
-	}
-	if response.Headers.RateLimitPolicy != nil {
-		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
-	}
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type PostCurrentUserdefaultApplicationProblemPlusJSONResponse struct {
-	Body       Problem
+type WallarmCreateClientdefaultJSONResponse struct {
+	Body       WallarmError
 	StatusCode int
 }
 
-func (response PostCurrentUserdefaultApplicationProblemPlusJSONResponse) VisitPostCurrentUserResponse(w http.ResponseWriter) error {
+func (response WallarmCreateClientdefaultJSONResponse) VisitWallarmCreateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmDeleteClientRequestObject struct {
+	Body *WallarmDeleteClientJSONRequestBody
+}
+
+type WallarmDeleteClientResponseObject interface {
+	VisitWallarmDeleteClientResponse(w http.ResponseWriter) error
+}
+
+type WallarmDeleteClient200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmDeleteClient200JSONResponse struct {
+	Body    WallarmIDsEnvelope
+	Headers WallarmDeleteClient200ResponseHeaders
+}
+
+func (response WallarmDeleteClient200JSONResponse) VisitWallarmDeleteClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmDeleteClientdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmDeleteClientdefaultJSONResponse) VisitWallarmDeleteClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmUpdateClientRequestObject struct {
+	Body *WallarmUpdateClientJSONRequestBody
+}
+
+type WallarmUpdateClientResponseObject interface {
+	VisitWallarmUpdateClientResponse(w http.ResponseWriter) error
+}
+
+type WallarmUpdateClient200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmUpdateClient200JSONResponse struct {
+	Body    WallarmClientsEnvelope
+	Headers WallarmUpdateClient200ResponseHeaders
+}
+
+func (response WallarmUpdateClient200JSONResponse) VisitWallarmUpdateClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmUpdateClientdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmUpdateClientdefaultJSONResponse) VisitWallarmUpdateClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmFindNodesRequestObject struct {
+	Body *WallarmFindNodesJSONRequestBody
+}
+
+type WallarmFindNodesResponseObject interface {
+	VisitWallarmFindNodesResponse(w http.ResponseWriter) error
+}
+
+type WallarmFindNodes200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmFindNodes200JSONResponse struct {
+	Body    WallarmNodeSummariesEnvelope
+	Headers WallarmFindNodes200ResponseHeaders
+}
+
+func (response WallarmFindNodes200JSONResponse) VisitWallarmFindNodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmFindNodesdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmFindNodesdefaultJSONResponse) VisitWallarmFindNodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmReadUsersRequestObject struct {
+	Body *WallarmReadUsersJSONRequestBody
+}
+
+type WallarmReadUsersResponseObject interface {
+	VisitWallarmReadUsersResponse(w http.ResponseWriter) error
+}
+
+type WallarmReadUsers200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmReadUsers200JSONResponse struct {
+	Body    WallarmUsersEnvelope
+	Headers WallarmReadUsers200ResponseHeaders
+}
+
+func (response WallarmReadUsers200JSONResponse) VisitWallarmReadUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmReadUsersdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmReadUsersdefaultJSONResponse) VisitWallarmReadUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmCreateUserRequestObject struct {
+	Body *WallarmCreateUserJSONRequestBody
+}
+
+type WallarmCreateUserResponseObject interface {
+	VisitWallarmCreateUserResponse(w http.ResponseWriter) error
+}
+
+type WallarmCreateUser200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmCreateUser200JSONResponse struct {
+	Body    WallarmUserEnvelope
+	Headers WallarmCreateUser200ResponseHeaders
+}
+
+func (response WallarmCreateUser200JSONResponse) VisitWallarmCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmCreateUserdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmCreateUserdefaultJSONResponse) VisitWallarmCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmDeleteUserRequestObject struct {
+	Body *WallarmDeleteUserJSONRequestBody
+}
+
+type WallarmDeleteUserResponseObject interface {
+	VisitWallarmDeleteUserResponse(w http.ResponseWriter) error
+}
+
+type WallarmDeleteUser200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmDeleteUser200JSONResponse struct {
+	Body    WallarmIDsEnvelope
+	Headers WallarmDeleteUser200ResponseHeaders
+}
+
+func (response WallarmDeleteUser200JSONResponse) VisitWallarmDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmDeleteUserdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmDeleteUserdefaultJSONResponse) VisitWallarmDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmUpdateUserRequestObject struct {
+	Body *WallarmUpdateUserJSONRequestBody
+}
+
+type WallarmUpdateUserResponseObject interface {
+	VisitWallarmUpdateUserResponse(w http.ResponseWriter) error
+}
+
+type WallarmUpdateUser200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmUpdateUser200JSONResponse struct {
+	Body    WallarmUsersEnvelope
+	Headers WallarmUpdateUser200ResponseHeaders
+}
+
+func (response WallarmUpdateUser200JSONResponse) VisitWallarmUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmUpdateUserdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmUpdateUserdefaultJSONResponse) VisitWallarmUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmGetUserRequestObject struct {
+}
+
+type WallarmGetUserResponseObject interface {
+	VisitWallarmGetUserResponse(w http.ResponseWriter) error
+}
+
+type WallarmGetUser200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmGetUser200JSONResponse struct {
+	Body    WallarmUserDetailsEnvelope
+	Headers WallarmGetUser200ResponseHeaders
+}
+
+func (response WallarmGetUser200JSONResponse) VisitWallarmGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmGetUserdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmGetUserdefaultJSONResponse) VisitWallarmGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmPostUserRequestObject struct {
+	Body *WallarmPostUserJSONRequestBody
+}
+
+type WallarmPostUserResponseObject interface {
+	VisitWallarmPostUserResponse(w http.ResponseWriter) error
+}
+
+type WallarmPostUser200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmPostUser200JSONResponse struct {
+	Body    WallarmUserDetailsEnvelope
+	Headers WallarmPostUser200ResponseHeaders
+}
+
+func (response WallarmPostUser200JSONResponse) VisitWallarmPostUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmPostUserdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmPostUserdefaultJSONResponse) VisitWallarmPostUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4395,6 +5956,165 @@ func (response UpdateClientdefaultApplicationProblemPlusJSONResponse) VisitUpdat
 	return err
 }
 
+type WallarmReadNodesRequestObject struct {
+	Params WallarmReadNodesParams
+}
+
+type WallarmReadNodesResponseObject interface {
+	VisitWallarmReadNodesResponse(w http.ResponseWriter) error
+}
+
+type WallarmReadNodes200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmReadNodes200JSONResponse struct {
+	Body    WallarmNodesEnvelope
+	Headers WallarmReadNodes200ResponseHeaders
+}
+
+func (response WallarmReadNodes200JSONResponse) VisitWallarmReadNodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmReadNodesdefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmReadNodesdefaultJSONResponse) VisitWallarmReadNodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmCreateNodeRequestObject struct {
+	Body *WallarmCreateNodeJSONRequestBody
+}
+
+type WallarmCreateNodeResponseObject interface {
+	VisitWallarmCreateNodeResponse(w http.ResponseWriter) error
+}
+
+type WallarmCreateNode200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmCreateNode200JSONResponse struct {
+	Body    WallarmNodeEnvelope
+	Headers WallarmCreateNode200ResponseHeaders
+}
+
+func (response WallarmCreateNode200JSONResponse) VisitWallarmCreateNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmCreateNodedefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmCreateNodedefaultJSONResponse) VisitWallarmCreateNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmDeleteNodeRequestObject struct {
+	Id ID `json:"id"`
+}
+
+type WallarmDeleteNodeResponseObject interface {
+	VisitWallarmDeleteNodeResponse(w http.ResponseWriter) error
+}
+
+type WallarmDeleteNode200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmDeleteNode200JSONResponse struct {
+	Body    WallarmIDsEnvelope
+	Headers WallarmDeleteNode200ResponseHeaders
+}
+
+func (response WallarmDeleteNode200JSONResponse) VisitWallarmDeleteNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WallarmDeleteNodedefaultJSONResponse struct {
+	Body       WallarmError
+	StatusCode int
+}
+
+func (response WallarmDeleteNodedefaultJSONResponse) VisitWallarmDeleteNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListNodesRequestObject struct {
 	Params ListNodesParams
 }
@@ -4829,6 +6549,80 @@ type ListPermissionsdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response ListPermissionsdefaultApplicationProblemPlusJSONResponse) VisitListPermissionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCurrentUserRequestObject struct {
+}
+
+type GetCurrentUserResponseObject interface {
+	VisitGetCurrentUserResponse(w http.ResponseWriter) error
+}
+
+type GetCurrentUser200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type GetCurrentUser200JSONResponse struct {
+	Body    CurrentUser
+	Headers GetCurrentUser200ResponseHeaders
+}
+
+func (response GetCurrentUser200JSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCurrentUser401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetCurrentUser401ApplicationProblemPlusJSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCurrentUserdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetCurrentUserdefaultApplicationProblemPlusJSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -6528,18 +8322,48 @@ type StrictServerInterface interface {
 	// Readyz Readiness probe (the database answers and accepts writes)
 	// (GET /readyz)
 	Readyz(ctx context.Context, request ReadyzRequestObject) (ReadyzResponseObject, error)
+	// WallarmActivityEvents A company's activity log in Wallarm's shape (wallarm-go ActivityLogEventsRead)
+	// (GET /v1/activity_log/{client}/events)
+	WallarmActivityEvents(ctx context.Context, request WallarmActivityEventsRequestObject) (WallarmActivityEventsResponseObject, error)
 	// Login Sign in with e-mail and password
 	// (POST /v1/login)
 	Login(ctx context.Context, request LoginRequestObject) (LoginResponseObject, error)
 	// Logout End the current session
 	// (POST /v1/logout)
 	Logout(ctx context.Context, request LogoutRequestObject) (LogoutResponseObject, error)
-	// GetCurrentUser The caller's own user
+	// WallarmReadClients Companies in scope matching a filter (wallarm-go ClientRead)
+	// (GET /v1/objects/client)
+	WallarmReadClients(ctx context.Context, request WallarmReadClientsRequestObject) (WallarmReadClientsResponseObject, error)
+	// WallarmCreateClient Create a tenant (wallarm-go ClientCreate, Terraform wallarm_tenant)
+	// (POST /v1/objects/client/create)
+	WallarmCreateClient(ctx context.Context, request WallarmCreateClientRequestObject) (WallarmCreateClientResponseObject, error)
+	// WallarmDeleteClient Delete a disabled tenant with its users, tokens and nodes (wallarm-go ClientDelete)
+	// (POST /v1/objects/client/delete)
+	WallarmDeleteClient(ctx context.Context, request WallarmDeleteClientRequestObject) (WallarmDeleteClientResponseObject, error)
+	// WallarmUpdateClient Rename, enable or disable the company the filter names (wallarm-go ClientUpdate)
+	// (POST /v1/objects/client/update)
+	WallarmUpdateClient(ctx context.Context, request WallarmUpdateClientRequestObject) (WallarmUpdateClientResponseObject, error)
+	// WallarmFindNodes Nodes in scope matching a filter (wallarm-go NodeReadByFilter)
+	// (POST /v1/objects/node)
+	WallarmFindNodes(ctx context.Context, request WallarmFindNodesRequestObject) (WallarmFindNodesResponseObject, error)
+	// WallarmReadUsers Users in scope matching a filter (wallarm-go UserRead)
+	// (POST /v1/objects/user)
+	WallarmReadUsers(ctx context.Context, request WallarmReadUsersRequestObject) (WallarmReadUsersResponseObject, error)
+	// WallarmCreateUser Create a user (wallarm-go UserCreate, Terraform wallarm_user)
+	// (POST /v1/objects/user/create)
+	WallarmCreateUser(ctx context.Context, request WallarmCreateUserRequestObject) (WallarmCreateUserResponseObject, error)
+	// WallarmDeleteUser Delete the users the filter names, with their personal tokens (wallarm-go UserDelete)
+	// (POST /v1/objects/user/delete)
+	WallarmDeleteUser(ctx context.Context, request WallarmDeleteUserRequestObject) (WallarmDeleteUserResponseObject, error)
+	// WallarmUpdateUser Update the users the filter names (wallarm-go UserUpdate)
+	// (POST /v1/objects/user/update)
+	WallarmUpdateUser(ctx context.Context, request WallarmUpdateUserRequestObject) (WallarmUpdateUserResponseObject, error)
+	// WallarmGetUser The caller, in Wallarm's shape and envelope
 	// (GET /v1/user)
-	GetCurrentUser(ctx context.Context, request GetCurrentUserRequestObject) (GetCurrentUserResponseObject, error)
-	// PostCurrentUser The caller's own user (Wallarm-compatible POST form)
+	WallarmGetUser(ctx context.Context, request WallarmGetUserRequestObject) (WallarmGetUserResponseObject, error)
+	// WallarmPostUser The caller, in Wallarm's shape and envelope (wallarm-go UserDetails)
 	// (POST /v1/user)
-	PostCurrentUser(ctx context.Context, request PostCurrentUserRequestObject) (PostCurrentUserResponseObject, error)
+	WallarmPostUser(ctx context.Context, request WallarmPostUserRequestObject) (WallarmPostUserResponseObject, error)
 	// ChangePassword Change the caller's own password
 	// (PUT /v1/user/password)
 	ChangePassword(ctx context.Context, request ChangePasswordRequestObject) (ChangePasswordResponseObject, error)
@@ -6585,6 +8409,15 @@ type StrictServerInterface interface {
 	// UpdateClient Rename, enable or disable a client
 	// (PUT /v2/clients/{id})
 	UpdateClient(ctx context.Context, request UpdateClientRequestObject) (UpdateClientResponseObject, error)
+	// WallarmReadNodes Filter nodes in scope, with their tokens (wallarm-go NodeRead, Terraform wallarm_node)
+	// (GET /v2/node)
+	WallarmReadNodes(ctx context.Context, request WallarmReadNodesRequestObject) (WallarmReadNodesResponseObject, error)
+	// WallarmCreateNode Register a node and issue its Deploy token (wallarm-go NodeCreate, Terraform wallarm_node)
+	// (POST /v2/node)
+	WallarmCreateNode(ctx context.Context, request WallarmCreateNodeRequestObject) (WallarmCreateNodeResponseObject, error)
+	// WallarmDeleteNode Delete a node and its Deploy token (wallarm-go NodeDelete)
+	// (DELETE /v2/node/{id})
+	WallarmDeleteNode(ctx context.Context, request WallarmDeleteNodeRequestObject) (WallarmDeleteNodeResponseObject, error)
 	// ListNodes List the filter nodes of the companies in scope
 	// (GET /v2/nodes)
 	ListNodes(ctx context.Context, request ListNodesRequestObject) (ListNodesResponseObject, error)
@@ -6597,6 +8430,9 @@ type StrictServerInterface interface {
 	// ListPermissions The permission catalog and every role's expansion
 	// (GET /v2/permissions)
 	ListPermissions(ctx context.Context, request ListPermissionsRequestObject) (ListPermissionsResponseObject, error)
+	// GetCurrentUser The caller's own user
+	// (GET /v2/user)
+	GetCurrentUser(ctx context.Context, request GetCurrentUserRequestObject) (GetCurrentUserResponseObject, error)
 	// ListUsers List users in the caller's scope
 	// (GET /v2/users)
 	ListUsers(ctx context.Context, request ListUsersRequestObject) (ListUsersResponseObject, error)
@@ -6693,6 +8529,32 @@ func (sh *strictHandler) Readyz(ctx echo.Context) error {
 	return nil
 }
 
+// WallarmActivityEvents operation middleware
+func (sh *strictHandler) WallarmActivityEvents(ctx echo.Context, client ID, params WallarmActivityEventsParams) error {
+	var request WallarmActivityEventsRequestObject
+
+	request.Client = client
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmActivityEvents(ctx.Request().Context(), request.(WallarmActivityEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmActivityEvents")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmActivityEventsResponseObject); ok {
+		return validResponse.VisitWallarmActivityEventsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Login operation middleware
 func (sh *strictHandler) Login(ctx echo.Context) error {
 	var request LoginRequestObject
@@ -6762,34 +8624,427 @@ func (sh *strictHandler) Logout(ctx echo.Context) error {
 	return nil
 }
 
-// GetCurrentUser operation middleware
-func (sh *strictHandler) GetCurrentUser(ctx echo.Context) error {
-	var request GetCurrentUserRequestObject
+// WallarmReadClients operation middleware
+func (sh *strictHandler) WallarmReadClients(ctx echo.Context, params WallarmReadClientsParams) error {
+	var request WallarmReadClientsRequestObject
+
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
-		return sh.ssi.GetCurrentUser(ctx.Request().Context(), request.(GetCurrentUserRequestObject))
+		return sh.ssi.WallarmReadClients(ctx.Request().Context(), request.(WallarmReadClientsRequestObject))
 	}
 	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "GetCurrentUser")
+		handler = middleware(handler, "WallarmReadClients")
 	}
 
 	response, err := handler(ctx, request)
 
 	if err != nil {
 		return err
-	} else if validResponse, ok := response.(GetCurrentUserResponseObject); ok {
-		return validResponse.VisitGetCurrentUserResponse(ctx.Response())
+	} else if validResponse, ok := response.(WallarmReadClientsResponseObject); ok {
+		return validResponse.VisitWallarmReadClientsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
 	return nil
 }
 
-// PostCurrentUser operation middleware
-func (sh *strictHandler) PostCurrentUser(ctx echo.Context) error {
-	var request PostCurrentUserRequestObject
+// WallarmCreateClient operation middleware
+func (sh *strictHandler) WallarmCreateClient(ctx echo.Context) error {
+	var request WallarmCreateClientRequestObject
 
-	var body PostCurrentUserJSONRequestBody
+	var body WallarmCreateClientJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmCreateClient(ctx.Request().Context(), request.(WallarmCreateClientRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmCreateClient")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmCreateClientResponseObject); ok {
+		return validResponse.VisitWallarmCreateClientResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmDeleteClient operation middleware
+func (sh *strictHandler) WallarmDeleteClient(ctx echo.Context) error {
+	var request WallarmDeleteClientRequestObject
+
+	var body WallarmDeleteClientJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmDeleteClient(ctx.Request().Context(), request.(WallarmDeleteClientRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmDeleteClient")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmDeleteClientResponseObject); ok {
+		return validResponse.VisitWallarmDeleteClientResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmUpdateClient operation middleware
+func (sh *strictHandler) WallarmUpdateClient(ctx echo.Context) error {
+	var request WallarmUpdateClientRequestObject
+
+	var body WallarmUpdateClientJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmUpdateClient(ctx.Request().Context(), request.(WallarmUpdateClientRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmUpdateClient")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmUpdateClientResponseObject); ok {
+		return validResponse.VisitWallarmUpdateClientResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmFindNodes operation middleware
+func (sh *strictHandler) WallarmFindNodes(ctx echo.Context) error {
+	var request WallarmFindNodesRequestObject
+
+	var body WallarmFindNodesJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmFindNodes(ctx.Request().Context(), request.(WallarmFindNodesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmFindNodes")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmFindNodesResponseObject); ok {
+		return validResponse.VisitWallarmFindNodesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmReadUsers operation middleware
+func (sh *strictHandler) WallarmReadUsers(ctx echo.Context) error {
+	var request WallarmReadUsersRequestObject
+
+	var body WallarmReadUsersJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmReadUsers(ctx.Request().Context(), request.(WallarmReadUsersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmReadUsers")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmReadUsersResponseObject); ok {
+		return validResponse.VisitWallarmReadUsersResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmCreateUser operation middleware
+func (sh *strictHandler) WallarmCreateUser(ctx echo.Context) error {
+	var request WallarmCreateUserRequestObject
+
+	var body WallarmCreateUserJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmCreateUser(ctx.Request().Context(), request.(WallarmCreateUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmCreateUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmCreateUserResponseObject); ok {
+		return validResponse.VisitWallarmCreateUserResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmDeleteUser operation middleware
+func (sh *strictHandler) WallarmDeleteUser(ctx echo.Context) error {
+	var request WallarmDeleteUserRequestObject
+
+	var body WallarmDeleteUserJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmDeleteUser(ctx.Request().Context(), request.(WallarmDeleteUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmDeleteUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmDeleteUserResponseObject); ok {
+		return validResponse.VisitWallarmDeleteUserResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmUpdateUser operation middleware
+func (sh *strictHandler) WallarmUpdateUser(ctx echo.Context) error {
+	var request WallarmUpdateUserRequestObject
+
+	var body WallarmUpdateUserJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmUpdateUser(ctx.Request().Context(), request.(WallarmUpdateUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmUpdateUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmUpdateUserResponseObject); ok {
+		return validResponse.VisitWallarmUpdateUserResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmGetUser operation middleware
+func (sh *strictHandler) WallarmGetUser(ctx echo.Context) error {
+	var request WallarmGetUserRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmGetUser(ctx.Request().Context(), request.(WallarmGetUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmGetUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmGetUserResponseObject); ok {
+		return validResponse.VisitWallarmGetUserResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmPostUser operation middleware
+func (sh *strictHandler) WallarmPostUser(ctx echo.Context) error {
+	var request WallarmPostUserRequestObject
+
+	var body WallarmPostUserJSONRequestBody
 	var err error
 	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
 		// A request validator built on kin-openapi's openapi3filter with
@@ -6816,18 +9071,18 @@ func (sh *strictHandler) PostCurrentUser(ctx echo.Context) error {
 	}
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
-		return sh.ssi.PostCurrentUser(ctx.Request().Context(), request.(PostCurrentUserRequestObject))
+		return sh.ssi.WallarmPostUser(ctx.Request().Context(), request.(WallarmPostUserRequestObject))
 	}
 	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "PostCurrentUser")
+		handler = middleware(handler, "WallarmPostUser")
 	}
 
 	response, err := handler(ctx, request)
 
 	if err != nil {
 		return err
-	} else if validResponse, ok := response.(PostCurrentUserResponseObject); ok {
-		return validResponse.VisitPostCurrentUserResponse(ctx.Response())
+	} else if validResponse, ok := response.(WallarmPostUserResponseObject); ok {
+		return validResponse.VisitWallarmPostUserResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -7386,6 +9641,102 @@ func (sh *strictHandler) UpdateClient(ctx echo.Context, id ID) error {
 	return nil
 }
 
+// WallarmReadNodes operation middleware
+func (sh *strictHandler) WallarmReadNodes(ctx echo.Context, params WallarmReadNodesParams) error {
+	var request WallarmReadNodesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmReadNodes(ctx.Request().Context(), request.(WallarmReadNodesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmReadNodes")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmReadNodesResponseObject); ok {
+		return validResponse.VisitWallarmReadNodesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmCreateNode operation middleware
+func (sh *strictHandler) WallarmCreateNode(ctx echo.Context) error {
+	var request WallarmCreateNodeRequestObject
+
+	var body WallarmCreateNodeJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmCreateNode(ctx.Request().Context(), request.(WallarmCreateNodeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmCreateNode")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmCreateNodeResponseObject); ok {
+		return validResponse.VisitWallarmCreateNodeResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WallarmDeleteNode operation middleware
+func (sh *strictHandler) WallarmDeleteNode(ctx echo.Context, id ID) error {
+	var request WallarmDeleteNodeRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WallarmDeleteNode(ctx.Request().Context(), request.(WallarmDeleteNodeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WallarmDeleteNode")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WallarmDeleteNodeResponseObject); ok {
+		return validResponse.VisitWallarmDeleteNodeResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ListNodes operation middleware
 func (sh *strictHandler) ListNodes(ctx echo.Context, params ListNodesParams) error {
 	var request ListNodesRequestObject
@@ -7499,6 +9850,29 @@ func (sh *strictHandler) ListPermissions(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(ListPermissionsResponseObject); ok {
 		return validResponse.VisitListPermissionsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetCurrentUser operation middleware
+func (sh *strictHandler) GetCurrentUser(ctx echo.Context) error {
+	var request GetCurrentUserRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetCurrentUser(ctx.Request().Context(), request.(GetCurrentUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetCurrentUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetCurrentUserResponseObject); ok {
+		return validResponse.VisitGetCurrentUserResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -7922,178 +10296,245 @@ func (sh *strictHandler) ListWebhookDeliveries(ctx echo.Context, id ID, params L
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rcts4muiroHS2KtJpypYdJ+nY1XXWk0uP96STrJxsb22UsSASsrCmADUAWtH0cdU8zex77KPMk5zC",
-	"9wEkKJES7ciOs+3+07FIgLh89+vvrVhOZ1IwYXTr8PfWhNGEKfhnnxr2hk+5sX8kTMeKzwyXonXY+jBh",
-	"JKZpytQjTRSbUi64OCe/ZdJQkomEKcKNJooaRlI7RUSoJmbCyMmrD68HIlF0bEgb/tflzIy7E2NmdMa7",
-	"dgiM6LqVdMhcccM04eZwIIaDlpEXTAxaR+qnQdbrPY4V+y1j2miSsrGBn9iRcc80i6VINMmE4Sl8H5fI",
-	"NZlPZMoIPadc4KDhzkC8V0wzYYgUhF0ytSBU6DlTxEhCSaxYwoTh1M5EDZlQTWiwR9LmRg8ErO+RJnIu",
-	"IsJSzeAo7ClTsXikScLGNEtN54jQEXxsPmGCCCkYobNZypneGQg4d02oYuSCzQwZLQij8YQoNkt5THcG",
-	"ohW1dDxhU2pvh32h01nKWoet8HyePDsyP+09bkWtKf3yholzM2kd7j95GrXMYmZf1kZxcd66uoqKy34v",
-	"Ux4vqq882CucgFtvRLjIL5fApT7SZCzV9JAEF/bb0oW5u5q7n+dcJHJup3K35q9l405/+2mv1zua//S0",
-	"12CrV1FrRhWdMuPA/EWmtFTVGx4K9sWcxfDGkMgx7HKm2CWXmSYzes5IW87obxnr2GVyO+63jKlFK2oJ",
-	"OrUfxsGlPSwvcUaNYcqO/cun4+5/0O5fe93nZ93P//ufWlVXdfLSTgLfmlEzKT7Fk1bUsqfLFUtah0Zl",
-	"LPzsPyk2bh22/tdugfG7+FTvnryEqWvQ/b3dqOZ/ZXWbBJgo7dFBeetwr9eLWhYWqLFLFObxPt4Sn2ZT",
-	"eNyLWlMu3J/5hrkw7JwpWNa/wtdWlvWCatblQjOhueGXjOhshOfkr8ouj7SlIqw7pTy1MEkybalK3U5+",
-	"W3tTFcCkmJ5JoRnA0p9o0kfotn/FUhgm4J+AKTG1C9+dKTlK2fSH/9R2F783vKH3OAo/WoGa+FkyUoxe",
-	"IKm1n1c0NkQqS6eylB2RIVNKKj0kKbckc8xZmhC3IG3PpI7+Vy3NvbtbvBgSkm5BSRoNdq/D/l5IMU55",
-	"fOenGE+oOIeTg89rMudmAoepjVQsIdpQw+7POb2yt3mXh3QsFgRACBh6//UL8vzgyTMPQSRhhvJU79gN",
-	"vpZqxJOEiTu/RBBMyJQuiGYMbk+O/pPFhowyQ4Q0JJHETPg9gve30ryWmUju8qjeSqKzeOLPxrHwXKq7",
-	"5JqPeMrN4v4c0wcpf6Fi4UisvlPAkpJMqVgQy6unM6MPyZjylCWEZmZixUL8siZjJacAXoQmiWJaE6kG",
-	"gsaxzIQh7f7+405kSTKcdi5SosAYSFhHRDFjJdCxYWoghn37V/fY/jX0EhKKgd/+bqJWsLpVPn3qpHAj",
-	"yZxyUxbo6kWDH58elGSDXoVsYC/qo7BXIBX/K7tTBPqFa83FeUSmNLW7YElEMnEhQPBPuKYjCx5W+Pgy",
-	"sxJZcNuatK28P5LJAmQSmqad+4NmHwW9pDy1679T3kISNmMiYSJekLZFj4QaOqKadUgimQbSjQrZ8lld",
-	"A/rIiI2lYsSohRUUQQHcLkRe+clgbcdxzGYGIXOm5Iwpw1FYtLJEpstKDfVvlxWZ3sGPVZpAIet/8rN9",
-	"zt9Dum6B4jg2/JKbxeoSaIyHtP7O/PhjfPsqsuOkOgP964wn1brT8fsTAm8ApYMRVvZOIsLHhApgK+FR",
-	"Pz0Ij/r5/v7jx8/2e4+f/vjk4Nmzp73lgxdZ6iAU9Zzli/CLtOJ+5Rp/nUiS8IRYUmsnA0SEBdvfNEvH",
-	"pA2Yu4jILFPnrIOCtJ5Qi8zw5q3vIU45E8atf5MCF7VixahhyRk1JUBOqGFdw6esDFZPD1aAyuIkiHAA",
-	"HUnC7WHR9H0JajZBZrRy0tQ40TohbdQ5rLqlIyLThFCREMHmRMnU/gR8UneOiGCXDA6cxYoB11iB7Kbn",
-	"wmfVMOo5tAk0qNjqjJaJ71QhYc2VFVtfjxSIEDQ2ljPcPvjUAr9di32YLwW0ZBCV54Iprz+Xl9u55fUu",
-	"UTQwZxQIEHlqtYzZK+QouITiCAAIShhSwPo6onmck0gm7D4+4eQ7OJH/1k42S8I/mYCN+j+dNJD/rZhg",
-	"8+IpS1kwFuH9TDGaVP12ljDBWfEIpYv8TyBV+V9wm2cx1TFNil9TRi+YP5xiJ/BXvhH4K18a/JWycxov",
-	"zvh0JpXxP86o1nOpkjPFNFv9FfE+v8nia+5v973PFajkr+ANR3tKmXdxw6blfzThYXbeKf1ygmPQ+uQ+",
-	"TJWi8Dww+m2a9i37YpwBcQV84RPl2aoA7QWcw+r+tkDLEQoB/d2zkZQpo+I6tBMNY02o/oyqglmt0psZ",
-	"VUaAbmlYPBE8pikxTFARMmBKjJx1U3bJUm8zv3UqaZWus9TL2jRN341bh5/Wn00gdX+uMkI4+2doMnc0",
-	"tfAEADJqK+pKzcDUJDNj3+HKkuFOcCxCCjA71WymgKYsw+PPDwx+KIHK46ebZEkknDgQrr8ApfCWSydX",
-	"Iq0rcB61vnTPZdcZWV/gERTQ/wKJQq3MMaapZtESgnjAXIuf9p3l7cHAelTcBrlxSH1Pic1HpLmbjnvK",
-	"Rfjr3vIFrCUvzW/nfxICXlWdeaYsxnzUVdrp6xWdIiLzCY8nREgyY0pLYZeiIzLkyZBwTXoRGVrcHKKH",
-	"g6fk48eTlyBFDxWjqT34YSG9PdIga9u1L+l+M35m1U2tqy/wuqoHvt6cW2yDv00pT5t9rQEr/Aoes8pT",
-	"ZkxNudZcCl3vPufivGwCZOMxi8GVFYyPCPsyoyJhCTitPPnZvOdNpMdDS7PZrHq2CRT69p2rqKW1rD7p",
-	"5iYDakLLqkWOCde5ktYOBAbN4Jw6t69NbZu3hspNiD8esoMrcudfBqyQLdsjj0KkXs+Qr6LWS5byS+dY",
-	"XSINzsa93hq2v3fw7ODHx08Pnm1Chq2YJWCx15pko67OLp3kvQ6mf2WjiZQXry4dQ29KEFOqzRnzDrrr",
-	"GxKAlbub2OamvcP6rLA/Xv+ONyNLYN10evOMicSuIbhMi7HgRanU/+Z48g1ZUBWeBTP4285XFhVgvnoo",
-	"petbsRoEoLh6T+tQbRuiZY629064fOl8Hn1GnU9g2Q64AP3OEniucxfJIRlOqchoOiRt6r23uf+Em05E",
-	"hs6FMhyIdv+Z/QENG/6tIWn39/bs7wUBPJPjMfz+tBMNxFDIs4B0nqVsbOB7lqx6v7+R8sJKTlNC0zQi",
-	"/b19GCozcybHZzqWMzaEKC9nJUulNmg7tJMAz1KMxhNYdh7zFQ1Efx8Wh3YXN8UlTTNG5tQytZlUhiUd",
-	"9Od5fMFDsT/g5ltRq7zrEr2327V3tLpNOy7YgYVttP9U4dyrKpHqyQFgf87kyiFLf/nnwUB//uGf/T8q",
-	"opbsvDOzeIegsknvWAGs15ylifccraAPGJSroI0pdkgo+ZfTd2/JTFrapAgXRsKVjWSyyP2weURYLisX",
-	"LpldPH5E9gZCF9OanjeSqZbQDPdRzFCFYn9mNLXzNfElyYutepEw7GyNgNXrPdt7/nz/ycGzg97z53vr",
-	"o7qi1htGL/oA+dfU+7XMVMxqLpxwAzg1lplILH5/7L+JCAUc09xItehE6OlBpxQYBUkqz1es/b064361",
-	"7Io45agb4PbSjE/29ktYtLfpLvBjVVfxBuywLwp38nVPEKzJ1fvAZ+RXmqZUTQnXOgOfnSBULKwKbWkX",
-	"QoE+JAc9YiTZ2/9xIOIJVTQ2TGn71rCIZPxh96ez7uchaT89IBP2hSYs5lOakmLAQHARp1liSSA5MWTE",
-	"YjlluqTE4pGSD4pfcpqmC3KeWTwZpWwg4JnzqSs2A15dTB+Bgi2VKZ458mWfpFKcDwTVMUonRGUiIhD7",
-	"m8o5YcIoOVt0IBJXsXGmWYJBYQe93kAM0SLexUPr4rEA03niiHkAAHv7P5YA4KBXE/qJB/b7QS/a2//x",
-	"qpKcbkUVcWMcNFQCmjznIohovAaMsWaMpMKIjI6DpaF7vf2D66GPV6HyCas2+LZK/e1t+FDUCoSlimBZ",
-	"rQnVZOjDho0k5wzlBCtBQdiwsyxJdI5bWRN+vpnL8a1MWIX/4M5dx9v3KNyqxu306g1asj3ce2KetkvZ",
-	"hgYB8HLvtIf3DRG/Ck782BfobLzeRcVonz27OeWxm5s3Hr9RCFtZ0NL8laeXC/0vqKGpPF8FkiWT5DYN",
-	"iTJlzcGvL1N2IsZy88xL51I2feFH15+Fx5YyhbYLwAAUQkWyKxWJ8cxCqytpDxVDUfMQAw+GnSNU9HAo",
-	"GmUJqhNcEc2Mtpy/U2elfboZjErHAW/7P1cPPdCHlrZXG5W9DPn4oKw15NoOmWbaimI+MnicmUxZeYwo",
-	"1kW7o9fmGylGmHlQ4QEp5SBY2ZFaYY8nEGaI0ealI10HWyVNsQHkcqENFXFTEzhKQo6nNng/S1lNJlWW",
-	"MrvVl69OT35+uzNNQEUZZ5qmhImxVDEDYPrH3/7e3z8APfW//2s/V1wSOaVcwCza6TMwo5tCEynSRVmN",
-	"7e8vZUftlTOP2v1Pve7zz7/vRY+v/t9//xf80amUPSt0zYP1ST7NLcWGGzyyYuF/ognxImgTOMMfGkWh",
-	"frCvrqhdC7CR4EqidRpxOEt1xINDQDtS+9hCjGDF1JKIaIOIFCupNVEsZVQzfUjoQNgbhfRKBAswGg3t",
-	"j0MyZdORM1a44DXI7klkrHf7H9+8OrUQNaF6IECFsp9w0YszJY2MZZqvrV3gWkSEtEpMJpKI/ONvf+/s",
-	"EPQX64EYKSriiRNYNYtcdJ4UZIhUZFg2Xk2MmenD3V3c9E7CLn3AsN6dYuB0t6C2rWjtABdV3XxA8WI3",
-	"ZjxFq/OGAdoKC1142J3INGFqwxh02roRUyro+fWGgDFvwwAMQO1y0Z1RgP91L58rGrOukbJrldoNLyuG",
-	"NLwrGEt0Fz+0YYyQwRXorjMurhsBe+wGBst1L4Maj8fStQRs02Gi0q2YUZxd0rSLFtAGQyyYY0JXoxU1",
-	"AyFcd7N3ncuym9Od9a87K0N49mP+pemwknGi2RCrLXUNRda+diNadi1UFJLqurfpjHfRWt3grqyo1fA4",
-	"z1M5omkXRngb97r3DVXnzHTpSF6yLjocNl5YOu6mMr6Q2aYjxJC2LoZJbYKZzHTluNGa/RF30VdxTdDB",
-	"kM2uFf6okRupzpTytNH9z5W0hLzZ9edbANPd5mstONOGF0c06apcRFhPwRyD28hxgpyi9a/6ZNFNYGHJ",
-	"MsXY3PVf1tkM/UHdKUs47TqBZC1HZWYiE6BrNE3lfOOiFTWsC1FRrMFR5NlAm1gKTZoQbvDECJpaoWqD",
-	"PBe1vnStSNG9pAqkHStbBHKXy8F6HwoGweOPKDjUPQ6U5pzOlB+DUPDB7uHPXiQIXjgFdg6Pf8n5f/Xz",
-	"d47ZB09fAcs9Ee+RswdPfraM/IOUb+TykvqOa7+1TPuV59nBC29lsSn9Bhl08BiW8bJgx8Gjf7O8Dp6/",
-	"wysMNwIspO857Tsg3ivP30pz6rnq8sSVBwxfq3xyigyyXxC54CG6P4J9vnbMcOUdXNdrz/lWnn/8ePLy",
-	"gyNz4ddP372V7wuiFjw6fn9yDBxs5Qz6Mq3e5c/AnezjU0fng4cfgBUdW070wjOi0jmk4zc52wnHAZd5",
-	"75lMeKiZeTeu+FLZRrbuZE+AWbwreEUItJY1VBzZr5YRVB+Z//XnguqXoaMg8sHvQSmFJQB3qdJLiF6i",
-	"18GTFwV5Do9PyjeOGJdmyWnvL5b0flgsH+IvQGjfSnOck9kQBHxMKltdXkBDS/hMk1V0O8kJZJjSudGs",
-	"uZROachUakOGvt7KkOSlcmZMkSEWXDlzucQQDIHey1EWXzBjFU/uYhSlMFxkMtPporNqRlJBPvb6Sh/4",
-	"3ybPcHlh10vJ3NuYVpSvduVDVTp+nwk2v5kHDNSxsxlTXCbhZsrX9Gc5Bx8kJl+liYsLuWBspslcqgt7",
-	"AW3qLnP/gExWAh2vn6RatVEX3ukVeJpMOeRaCZouDI9dsEnCLllqd2n/zhKOBCJhs1QuMDnACKbO/Oj8",
-	"72KW/Cc3uioKJTcRrxixE65nKV1cI84YlYOK6jHykintwz9qMlMgrBpLQaVcgIMffg+yEa8Z8+5DZG/L",
-	"Gl/lTIrKx5afSXkVVeDv+PDqPRRBMTf1Fi5liJ0Vq14xpamMYZUsvCwcB2EeUuD3SFszqJJFBQHY49oA",
-	"94pIf3+/c4g1XHAzJKYCDKQ+7IvXXOeaaA8/FRLM9tBc6LN//O3vw87O9WNuvAk9jDOqPZyqS/rg11m+",
-	"ohGNL+bUziGnM2q4S+f/+kj/r/cU+ylGizWpqfOJJO5Fd0W3Gt3tjVTbjLXN51R5SGSz7JalUMrVFBeM",
-	"pcyjJFeCKl2AwXzCU0ZclPgSbD7ebxIivS5vokQElqrLZGl66IzE+Jou3eDXnOqEi4ovHhMhhTN2EUfv",
-	"iH31kMysKPMlImOutCEHQNQh5uIgCEIqu0vMRXJ2PHqR/ONvf59/Wfy1kefhWpHhmd4uqBWTYrL79cNI",
-	"1qasHGuis9GUG4uNbbXiQQ0Gd44Im86Mq2xCPBnqFmSoSHSSupTqAmFWeXztIw3+1i1nvUCCdCXM/mpZ",
-	"zApSzXmakhEjmAqdkHZ/76Co73JGDfkBfXIgA02ZMOC0MUzYaTt1iLidWP5bSJwL6leWyhHBNjINlTgr",
-	"6lmStsvq3CkW1QlrfWxMXQ3TkeqX5QN0m3hrBZtvF8nQf1NNDDFW4MynSVX4fD3SoCwzDOAeEvvYFxqb",
-	"dEEgilGmzFUPHcaZNnI6bLZpTKf/Kua8tmgEIGYpX/sO66FsKhBR1HpwF1VKoCqHj4TXFeZRhVJYKBKs",
-	"MvOAlNRnQpdupASTJSloiSkskfOoUpZzjLBWIrxR1No1ZcFAPMgrfpburrm0AP5pqIi7LDeQX6oiUbZG",
-	"RJf43tq4gXJk0R1TYFcvWKpNtPja5LZJknZB+/KbrrY7+fV45aj/BIr5sERjeg5mXR+ix3xYrXoFNOia",
-	"eV81CF+LJdsIqEQF7N5FVMKyTvNY/7ocgOumiNSHi8MH76K4wLWtD98XETjGelhF5QIf9wWo47ivYlN5",
-	"6SiApRTtarHM1eju3AJNuKoDgV+5mRRw1+w8PA79fo1clTDZhpxO7CmMFs5mEBHgtaDrofc7D4rbFsB/",
-	"vopavqrDutoKqxUfTk/fYR3qQysLmgmD611AzdqJr4mW6SAjXmMmYzW1vHsDznYrL2xe8jcoVbANSfo2",
-	"0xfqSwQ0LQpQ2mMVPbfAfSMpchn+N0iG1xU6PfCtexUTWa8pooYh/GtZgH/vBnLUDYBzWeBaXnhN5tMy",
-	"ZNRd8TZEIKCD904CsqvakjyyqVzOWjJ3T+GqAo5WjvDfmOLjxc08oEG87gobfDfDSdJFRGhgAyRGknjC",
-	"4oudBgQ299As59neNLPW71YDulWVy71s4kTZaimh2xR2z84VFabK6eZb4Szbqobgd6P6As2YFbB+a2lG",
-	"66xvYWGhrZ5+oInenWXLAVoVhLpyNPch33O9inbpW0o14h/LVXY2Ju403OY2pDiV3kBNXjVOqrSVH0so",
-	"pF1HInPHdO9Me9u67Cfrkt6iVib4bxlzj+1iiutp8L2P/TerOfDhraw58Ve+VFS5CjDQZoxpC6vxJsuV",
-	"f5Ny6d/g7zW1WNyntyGeeapx7yS04GpWfY6CTIyZtXWHfOy/8fV1YsYvXdYTXlulSl/Otw3y3CAw+f8c",
-	"7u5++kt9tRq/qrswZX1XqFN3fzex+BQweR2bz59/OX7RPf3z8f6Tp0Tzc+g7eMEWpD2cTzSLMQonIhqs",
-	"QVAzUIqYbdfscwVFMzLFzeLUbsY1/2JUMXWcYX2eipghOs0rqmsyPHYBqxD7ekhwNMFeeNjZbqn/HQAO",
-	"vFWArIXmoiLMac254dNy/5H+3hN7TFbEM/IcbVBQ2GT4711X/OX4/Un348eTl8O8WRr23Ci6pZVedV8v",
-	"IG/G/y9bFKuzU211bfjBhquDr1esDYP7cWQVBSpqUraH5iJB+CJh4cmKIDCCE/oQCcVIvNSrrsGiZ7z7",
-	"wYWGLa36CjKXx3J1wb5/hYblpePuRLoM02IfmqlLHrNDZyzmTJM2yga6g8dMB8KFRLpsJjLhTFEVTxYR",
-	"2i3xPV8kyHVuoCIJDZYQ3TEQYXiH9+vFDAp6ujq7TD3SOwMxEMdBwc+VC/fHcViBI9BiqTFGHa2LSiE0",
-	"1ZJgHxbgMgOBOVRkRrmqwg7yQw1ckleXTC0GotwhCvpGZYrZSzKeLBz09uAEYATmvMMliqLH2rCu+c6Q",
-	"JDLOpkyYHfKKxpOBwDQv+60iQzjQsLlx7jguyPALZqMm3VDFaztH7EBAy6tSHVbMl3PljVIeM6FZUe+k",
-	"dTyj8YR193d6TuY9zHOB5vP5DoXHO1Kd77qxevfNyYtXb09fwZgiB9zD8vH7k1bUumQK7Qit3s4evidn",
-	"TNAZbx22Hu/0dh5D1KSZACnenUCdtL9CGDZSxPxMThLEOni+1L9xv9db0/Hoep2OXKm2miZ1MyVjprW9",
-	"5Gy2gxVOnZBdPW2+zl1s+hcyodbhp89RS2fTKVULS1P5JRN2dgsmkMxOzyFzCrfdAg4G6VqL8IjKq9zv",
-	"9VzUUtiKKU9ft8jusQQ79O6QJ73HrmPiYsYGYhikjg3RkMDNciunCKpWY95Y8ZL7ykCMMuPqbvnPkDYl",
-	"E2mINlQko0VnhxyTVNKEjGhKRcwUMfSCOdR1/XKJzKD8t5IG8UIKwrjlKy5p/vTF8ZuTtz/vTBOi6cLS",
-	"Lmqg4+5ATBkVGmNdBPEJlAj9ZZhy5/lNQKpvv02MBOLOAJ6e9B5vhqUwMWW7MGhXxAsgLDf0WgNFnTpw",
-	"vdzbTeU5x0BnWVnXhZlMCb3KmTH+kwCDHkZYXYTs7ZOJzJTuoGJhqa1rvjUQo0VBml2fMSuzBczNLjym",
-	"SnFHXi1XfKSJK92DcYuenHuC33Z1DFw32ohA9mwe0F5uGuddhB3CXRmHEqM4LuLgl0PeiWawnSI2HkPg",
-	"vbTMBSIpN5a84z0M6wLOD4nVFYZ4UWTvSXfKRWaCAPgJNQOxHFFfitNvD99//EDs/dn95FnAVkq3KIOI",
-	"6sq+toc/vyreHXbgu3bhFoOrkA5BIi/N8ieZLLaGbqXqd1dl/cBpULeG6j7xogLXT/m5YAnBtnX3o2Pg",
-	"Ae58Pc0IMvpgyF4j8lSk9W2XPtlTzFHBtYe2wBbksnsy5GC9RIdkZuoJ0SvoNxikiWCgs5Mva6va75AX",
-	"rikAN04QD/UPEOqF7MrZThUaYIroEkAeVPRDRPCx+HSP4OeOgCG//lciwWYgjmD7O6649aiVy8iepHb9",
-	"Q6QDDiwyFwtyXme7gLSWEZtw/3F33T4c3jeb9gGARTuItm8B0QnD5Vfh4JyZsN3ILRKo8DNrGzH/kaHs",
-	"Q9hR2XL+DG/lBjAW1dCaUysVUE3KjPMoqHGNIfhRXs9t+PvVcBVy7OzLoLN9lhqWAb9a7Z//hwfQ+8tG",
-	"18M0aTv7R2hPef/u9AOUiu58NVndDSMoZllVCDlYNCgIiyzpcpEz33aJi3qJ96D3eCCGy4WYhhHp7/dQ",
-	"7AzZQyHMgsx+6Mo/l8vfDDs7BOogrAzT2NUU8u5dJ/BD+9AMxNiSd0v5uSB7TwiK1yg94FIt3z/Yf16I",
-	"6Hn5nCGMW+4NDh3GrVIs2LxYN7MiCSYyS7Cn+tPBplgDYU/5COV36ItcqA/F3q0egTNBsrp/wU01EEbK",
-	"iGiJAjsX2Fy5YGvhgqpkeVQegiISt0GBlkrFNhLrD6qrPMOhuL62fzwictDEvvBaqhFPEoyOP9h/vnnE",
-	"co//ryVXLwqNtES11sn5DUnT/q5vIHDmCu5WSn7gq9Pl7nOcgfUVCn9FFjGYNpieukPegpHcAjvlYM1A",
-	"2zVWuQfPgyiQGFojV+nFXJu85ykUXcAGFxrccuB5+C1jUD3IGW6DnrnNMAmTL2p2S0fYSo9r4A9QwTSB",
-	"nveL4tfcCbK0lCCP61orqZorbxrcbKrlXuerG3wn0oXzPBMK2TjUEl7clQWVul1pLmJW3Wm+eTjK+vX4",
-	"3vablpIJAxGiX72UqqMsYG3XU7aNL/oogs+3KBCW2glXSITHUILf4mkRV/BA0teT9K8izb4DPxjbjXR9",
-	"L1FMk8rRjbGSUzKfMMUi8A4E9LpEfUOiHcadlt46vORs3sqpd56MVku7sSaXc3dWZK8RzZgTq9y6V6n8",
-	"QACZP0KarWFI7vvcIe9UwhRLLGHkSZkXHAGXGohhEEUzBNdlqcGEzw7Ku0vUMYQPuNlG7GCbNDgMg/v6",
-	"2fLc3mKq1UDm6qFBZsTasRuo1b9m2H/t+6J/RbrjWuKHAP5A/G6Z+NmL8M6kS65dAEIgp4aEriBU9WSu",
-	"oE1I5OoMRlZ/99bEUu0NsA8JaYL4jEJkzk2R5YCOdn+/s0N8oUy/nxHDimbhdki7f9A5ctUCrKqISW1D",
-	"/MG5mToQmFBJaNv9J50dAnUU3LkOROiAC3IBIa5BuyCMKj0Tomd9bM31lMy8Qkwpnnavt9cLImYxTDaI",
-	"22/t9x4/7vaedvcef+gdHD55etjb2+k9fvYfS1nKh5+WKqh9DvNAMFYJyT2G5cBOULzN49TtWvZ6e3tX",
-	"0XXogosobqQO722XJAWxgxWECReWHOU3CgmSK3f+QK8a6N9oyFg/Iq+v+dWKN1xc0CLkhtQs9pC5LLTt",
-	"KnYpL9iZi6Cu9cYdi4VVPOcTScZcJLlG7YhFm/qedzqmQmC/uFimKaPnGeuQmAqII5HKEG4OyUxqbzvj",
-	"ENwgx0iXnBeHowToKJHGaIMIvPi5f9/qjSJmuZnRT6+JYrFUCbh3V1sU2s94n30pfGy/t58nEkOzehOs",
-	"YU7zRbjvDYSSmYHVhYWgwTyJVI3QJFFM6+o4F3vsb+DUb0ZEG7rfiwaRjcjS/hY1RQwEqY60gavysSLf",
-	"N925Q4NcbZgQHmdF/8wj3zHFoY3GQJ115KSCSFxCRt866uAiYH4fuLSrQeuQQGT/1dCFfS3MBNy09vNF",
-	"+Frgx0ffrcwM0XRhX51PFqsuNlzKbaJMOVnzjkNWSrmTNR63S6YSHpsHbn3L2sWJMErqGYtNzu0QlL3d",
-	"GELAv0LFQKyqwLffeXKFWJYyzJ0pIwH+XiDBJkfLSyy79wAx902+w4v5evnOAcpVVB2pfc5MDbBs2TJS",
-	"R7LywnYP4HefwK/PaOKB75EmU2ZoQg3dgtWkbBvdYLg7eQlGu8qQBHQ9YjM+LFzHmVVdZ5hav0P6rpGi",
-	"lRiEi19wbRaHufVgOBBtCcXwUh5zg8WffsJUmo5XE0ALcBIFafd/RKNMbqaRY0IHoj7nxSo+EoKDWAKa",
-	"QPug97xTJfxjfvJtyjBhEbE7lmDW0gGXmf1AD26NHhz0GqgjeT+PryUgCGIBCRF0yqAho5XnsR8eKVc2",
-	"vjlxyTw8V8pLu5AUDjrKjYhPrZ236CehjQz6STj7Q1R4r4dV3Sos6Sl1niBJplC94fGEjKSZwJSWkgk2",
-	"x7ihCirjzL0YOsSNzt8h/h2ecrOoNjYINr9NclNq8HHLIYkNzJ1FWTuXo6EhbGrVrv1AgO6ZQHKidWbJ",
-	"SXFdWB/ZV0Hd63VujX4UCfO1seeQZ4vdlWcldw0SAe+lqXV0j6UaiKVqz+StHMlkAXWqo3ISkiZcxGmW",
-	"sGSHnAhIx++CyXMqE0sPJpDd6kMxD6pQ30v+eV757eJlE5x8cDV8D7oAYh+ESbT7zzvfRCVwiOry6msx",
-	"85hgdzgsDq+Zq+fatA2RiynBBPxyYIkvBbtTGQni+jq3rru3exXQgJvYHNHgLuEhzv8GAQrLEauloADf",
-	"t9ajl4f2z0HwQZXrHS/ulgQ6nPzb+LPdxurd2A+845YN34XXGQlnJhIsrlxA7TJxrQLgOubgXlh2Sruf",
-	"c+N3nSUzAPxbpYm1CU/w9I8IhN9AHIn9ZVeSx61ZGbFVGOreznk/hQIYS2GpVq7A2j1jyHUuFaXZqTH0",
-	"3QGl/jamvvV44m19f1x8ue8CPxrrMOIOckswRmAt2m0i6ktKtpAJ07XU3ErRb+GN71qGtlvYLEHDUTyg",
-	"wZ2EBIOfKDVM4anX540FII6gWgvg8HglLLhKMrfgcEvU3k79baRy2NSDTP7N4LrPzrm2AE1DyL4u+C6J",
-	"3PBjw2iTHKofgk2+92CTrwCgItDk5va8peL2tZLB+5LT8Na4d/GZF9TQVJ7XV7qAx3/0WixBEUx3IoFl",
-	"VcmUPdKYG7NUC6jUSc5TIFCm1kLBR3ijUbrddlPkXCOghh5QaArykDJX09Vms3QMgPDAM+5COkYDxiY7",
-	"NGJmLTvAzmubs+TAJ5NnxUGnFDLF/HoarsBlJLX7e886R2SYo/LQN+HT5VS4R7reOYNSzi1WYAp6et2x",
-	"GF5XielBDP+fElKVG9+Xypw1wscl+R5+bCjfV9e6e5Dvv0P5HoqJQc9Oo5cCVfR1IWpzZPltF0lcV3zO",
-	"F8B5AMR7GEpyEwL2DQLIC9+Pr0FdJMtBHAngzUC0+3t7nSOiWJLFWF9Wo3Tjmwjb4anUplQQAEqvLE2z",
-	"3zkiJlNQSHpY9EQcEjkeV33bta2tjSS/ZUnn2ziX1qK9cy09oP99RP88KPwmBGDJf1RIMLvYQeQsaHLz",
-	"1cHeZWTCDtfYS+dF8JXbysxe/s79qxthca024SUqoqsxWLDUKOoBJb9rLeRk6lLKP348eUl+8NUdoH0P",
-	"1Wt7/0Dnqa9E+zm2NVtvGfzVv/RdO4/DBoVrLWT+TB6w665cyP7EG7mPc5CthXRoVIswvMly5oo2vH93",
-	"+kFDCx2is5F9YcQSrKxosfBfTt+9JUaSYabSYeSqNrt6xmGLP3nJFBm6Hl58yrSh0xn28drBX0cyWfg2",
-	"YEW0n9vSI51nzAxEG5sCYubThCnWOcy7uwz/HbuLJd0P/ivQ9GQgiien/FxQkyl2SPSE7j95+hOuYMK+",
-	"+F595DXlKUtIwlJ+yaA4FVVWzDaK5/tjX/AyOU2BFsnx+MgHb/uRWPCltniV7514O/y93GX2jnn7akfJ",
-	"RlWhfDmcoiVkZRPIB+pzn8TtU08ZLLfuvwEzOWYK+jbJNyRRS8ZEP7qhPTHErgeT4vduUnSXn1sVQwp7",
-	"cwjbbFyshaKtC2B1+o/b0gNs3lMr4zyHkK+VxL7C5FhllbsT8eLb2OY2oIw3zz2gzn0tK4n9HGgg4X/s",
-	"v4l8BXypsILDzXGqRp1HQ14h1zdR718Wb3/Xer7bR4PK+cX5PGDOfcOcD0vaJRYDcPBdLjz/TTjSUpnI",
-	"38ut2T99tsgQ9tjHX8qd7z99Lneb//TZIgY0xXUrqUntT7C6I7ypUWX0XbUjrK4kFT/n4pDMlEwy6A4C",
-	"xWKgW5JUJJUxTQlN+QWLCLT6cGGFCZulcjHFJoMwuxVCrWKqZyzeybtk77bsAdvDVIKmrUMsQfk5v4mq",
-	"Po7dNQ0sSbu/9zzoZLXcsmsnqKjvm42uNBd5kZuNYB7Il6yJv9pZDmbUFfNBRGSlTWrthGiHXZ2uaMh7",
-	"iLWwWUQs/cXOspHj5hFBYd31mx3R+ML+U7B5RLCQYfCpoETA6vcsuNAs4YYYZc/bl8uH0wH3K7aD0jvl",
-	"BjR5l4rVKV07TiENHzvqrIt5HVdrQzkiLs5dYSIWNAt2W7H/wBqqneDjOfZW76UmHhZcw3kcbLiZMBB2",
-	"dcrXQd5K5Aoba5mpmJGXgAXeKcy+cEtqZAiEGMO9OmnezBxWVu4qHS7NNYu++nz1/wMAAP//",
+	"7L3/ctu4ki/+Kvjqu1WR7lCy7DiZiV2n7nqczIx3M0nWTna2dpQjwSQk4ZgCNARoRWc2Veev+wD3Ic6+",
+	"xz7KeZJb6AZIUCIlypZsJ+O/EoskfnY3uhvdn/69EcrJVAomtGoc/d4YMxqxBP57TjV7zSdcmz8ipsKE",
+	"TzWXonHUeD9mJKRxzJIniiRsQrngYkR+S6WmJBURSwjXiiRUMxKbJgJCFdFjRs5evf+hJ6KEDjVpwj9t",
+	"zvSwPdZ6Sqe8bT6BL9p2JC0yS7hminB91BODXkPLKyZ6jePkT720230aJuy3lCmtSMyGGn5ix9o+UyyU",
+	"IlIkFZrH0D8OkSsyG8uYETqiXOBHg05PvEuYYkITKQi7ZsmcUKFmLCFaEkrChEVMaE5NS1STMVWEenMk",
+	"Ta5VT8D4nigiZyIgLFYMlsKsMhXzJ4pEbEjTWLeOCb2EzmZjJoiQghE6ncacqU5PwLorQhNGrthUk8s5",
+	"YTQck4RNYx7STk80goYKx2xCze6wT3QyjVnjqOGvz7Nvj/Wf9p82gsaEfnrNxEiPG0cHz54HDT2fmpeV",
+	"TrgYNT5/DvLNfidjHs7Lt9ybK6yAHW9AuMg2l8CmPlFkKJPJEfE27LeFDbN7NbM/z7iI5Mw0ZXfNbcva",
+	"mf72p/1u93j2p+fdGlP9HDSmNKETpi2Zn6aJkkn5hAeCfdL9EN4YEDmEWU4Tds1lqsiUjhhpyin9LWUt",
+	"M0xuvvstZcm8ETQEnZiO8ePCHBaHOKVas8R8++dfT9r/Sdt/7bZf9Nsf/9c/Ncq26uylaQT6mlI9zrvi",
+	"USNomNXlCYsaRzpJmd/tPyVs2Dhq/P97Ocfv4VO1d/YSmq5g93dmoor/lVVNEmiiMEdL5Y2j/W43aBha",
+	"oNoMUeinB7hLfJJO4HE3aEy4sH9mE+ZCsxFLYFj/Br0tDeuUKtbmQjGhuObXjKj0EtfJbZUZHmnKhLD2",
+	"hPLY0CRJlZEqVTP5beVOLW/GLzSOaTJZt3CkaV98Ut318iLWXrZu6bLZLt8Oh4qVDO5czpSRbOqKT+uM",
+	"T2I79Qe4foyfDb2qqRSKAS9+T6NzlA7mr1AKzQT8FyRNSM3I96aJvIzZ5Ju/KDON32tS+Dv8CjstEW3Y",
+	"LblMGL3Co8p0n9BQE5kYOZ/G7JgMWJLIRA1IzM2RM+QsjogdkDILV3V+lg3NvruXv+gL4nYuiWt9bF+H",
+	"+Z1KMYx5eOerGI6pGMHKQfeKzLgew2IqLRMWEaWpZg9nnV6Z3bzLRToRcwIkBArR+Q+n5MXhs28dBZGI",
+	"acpj1TET/EEmlzyKmLjzTQTFjkzonCjGYPfk5V9YqMllqomQmkSS6DF/QPT+RuofZCqiu1yqN5KoNBy7",
+	"tbEqUKYVX3PFL3nM9fzhLNN7KX+mYm5FrLpTwpKSTKiYE6PrTKZaHZEh5TGLCE312KjV2LMiw0ROgLwI",
+	"jaKEKUVk0hM0DGUqNGmeHzxtBUYkw2pnKjkq3J6GekwSpo0GP9Qs6YnBufmrfWL+GjgNE9Xo+9+boOGN",
+	"bvmgvrBWjJZkRrnu1DyCv3t+uP4A/hw0PgizBTLhf2V3ykA/c6W4GAVkQmMzCxYFJBVXAgyniCt6acjD",
+	"KG+fpkaj9XZbkaaxly5lNAedjsZx6+Gw2QdBrymPzfjv9GwhEZsyETERzknTsEdENb2kirVIJJkC0Y0G",
+	"7eJabUB95JINZcKITuZG0QYDetsUaXXRdafzZitXaHTV0Wysf7N69gOi0mRIQwZWbqYlGx3n2hCjFEfw",
+	"9k/v37/rCaPfpCogVERk8HuvgX/3GkfkTUB6DUOw5o9e4x9/+3uv8XmAChIlipkZhgztasGujcxK2JRR",
+	"rczj9HLCtWYRuaZxyjrkJNOxzGjBN2EkH+6uIrMx1T0xw8G2R0b0TmEHew0aJ4xGc8I+GQ3WDOaw2yWD",
+	"k8LPA8NVPYFOC84UzEfIyNj6h90XuR1lJKhZSrvIZg9OwpBNNYqSaSKnLNEctXtcjKIVT93bRcu9e/hd",
+	"mbWVG7e/utY+Zu/hQWy4+CTU/Jrr+fIQaIi7vZpU3Pcn+PbnwHwnkz44HPo8KncWnLw7I/AG0AN8YRYp",
+	"CggfEipAD/B54/mhzxsvDg6ePv32oPv0+XfPDr/99vmS8STS2IoUNOwXOccN0uxL6Rh/GUsS8YiYs9E0",
+	"BrsIAza/KRYPSRNE7Twg0zQZsRZaPmpMjfSFN3c+hzDmTGg7/nUei6CBdB/1qS5Inohq1tZ8wopk9fxw",
+	"iaiMFACdG6gjirhZLBq/K1DNOsoMllaaamsLRaSJRqIxolVAZBwhM7EZSWRsfgLFRrWOke1BGIQJg2N+",
+	"ibLrrgufltOoU6m0Z/KGdMJA6+qUMWHFluVTX80UyBA0NLJL7p58KonfjMU8zIYCbiGwbWaCJc5hVBxu",
+	"a8fjXZBo4L/LGSBw0mqRs5fEkbcJ+RIAERQ4JKf1VULzJBORTJh5/IqNd7Ah11cnnUb+n0zARN2fVn3L",
+	"/k6YYLP8KYuZ9y3Se98cQGW/9SMmOMsfoTqY/QmiKvsLdrMfUhXSKP81ZvSKucXJZwJ/ZROBv7KhwV8x",
+	"G9Fw3ueTqUy0+3FKlZrJJOonDP1hxV+R77OdzHuzf2f92b9tjx9LWMttyWuODrHiWcY1mxT/U+dMM+1O",
+	"6Kcz/Ab9iLZjmiQUnnte73XNvmGftPWgL5EzdFFsrYzwTmEdlue3BdmOVAniwD67lDJmVGwiS9H9WecU",
+	"mNIkP7yW5c+UJlqAc0CzcCx4SGOimaDCP5Ap0XLajtk1i92l0c6lprGa+7Ezlmgcvx02jn5dvTae2fSx",
+	"zItkLwD8OyMrY/OrMGBOZWwVqRiowjLV5h2eGLHc8pZFSAF+w4rJ5NSUprj82YLBDwVSefp8nW6JghQ/",
+	"hO3PScnf5cLKFUTtEp0HjU/tkWxbV/opLkFO/acoJCp1kCGNFQsWGMQR5kr+NO8sTg8+rGbFbYgby9QP",
+	"VNh8QBm8brknXPi/7i9uwErxUn93viYG/Fy25mliOOaDKnMv/LBkYwRkNubhmAhJpixRUpihqIAMeDQg",
+	"XJFuQAaGNwd4xcdj8uHD2Us0uRNGY7Pwg1ybe6JA9zZjX7AFp7xvzE+lyjdwU1MEX69/WmzjfJtQHtfr",
+	"rcZReIszZvlMmbJkwpXiUqjq+BEuRkUfLhsOWQh3ud73AWGfplRELIKrSSd+1s95nehx1FKvNWOurSOF",
+	"c/PO56ChlCxf6fouBKp917hhjjFXmdHW9BQGxWCdWru3rrZ9tvrGjs8/jrK9LbLrXyQs/1g2Sx74TL36",
+	"QP4cNF6ymF/byIIF0WAvKVa7Mw/2D789/O7p88Nv1zHDVtwUMNiNGllru7Nrq3mvdJyyy7GUV6+u7YFe",
+	"VyDGVOk+cz7czR0LcJTbndjmpF3EQT/3R26+x+uZxfN2Wjt6ykRkxuBtpuFYuAYrtf9muPI1j6AyPvNa",
+	"cLudjSzIyXx5UQrbt+RF8EhxeZ9Wsdo2VMuMbR+ccvnSXlqdM2qvJhb9gnOw74yA5yq74zoigwkVKY0H",
+	"pEnd9Xt2AcZ1KyADewc26Inm+bfmB3R0uLcGpHm+v29+zwVgXw6H8PvzVtATAyH7nujsx2yooT8jVl3g",
+	"hpbyymhOE0LjOCDn+wfwqUx1Xw77KpRTNoAwR+s1i6XS6Es0jcCZlTAajmHYWdBj0BPnBzA49MPYJuAq",
+	"g8yoOdSmMtEsauGFrOMXXBTzA06+ETSKsy7IezNds0fL0zTfeTMwtI3+oDKee1WmUj07BO7PDrlizN6f",
+	"/7nXUx+/+Wf3n5KwPdPuVM/fIqmsszuWCOsHzuLIXf0tsQ84mMuojSXsiFDyLxdv35CpNLIpIVxoCVt2",
+	"KaN5dpGehURmunJ+RbOHy4/MXkPpYkrRUS2daoHNcB55C2Us9hOjsWmvzt2SvNrqrRLGXa5QsLrdb/df",
+	"vDh4dvjtYffFi/3VYY1B4zWjV+dA+Rva/UqmScgqNpxwDTw1lKmIDH9/OH8dEAo8priWybwV4M0PXlKB",
+	"U5DEcrTk/e9WOfvLdVfkKSvd8Jqy2OKz/YMCF+2v2wvsrGwrXoNf9jSPB9h0BcG7XD4PfJbd/nKlUrjD",
+	"E4SKuTGhjexCKlBH5LBLtCT7B9/1RDimCQ01S5R5a5CH8n6z96d+++OANJ8fkjH7RCMW8gmNSf5BT3AR",
+	"xmlkRCA50+SShXLCVMGItTe/7xN+zWkcz8koNXxyGbOegGc2KAJvjVmUNx+AgS0TnT+z4ss8iaUY9QRV",
+	"IWonJElFQCD4PZYzwoRO5HTeglD0hA1TxSK8tD7sdntigB7yNi5aG5cFDp1nVph7BLB/8F2BAA67FbHP",
+	"uGC/H3aD/YPvPpeK062YIvYbSw2lhCZHXHghqRvQGKt3kJQ4kfEiYeHT/e7B4Wbs40yorMGyCb4pM3+7",
+	"azoKGp6yVBL0rBShigxc3LyWZMRQTzAaFMTNW8+SDbUwuib8fLMryDcyYiX3B3d+lbz9G4WdWtzWrl5j",
+	"JZvFfSDuaTOUbVgQQC8Pznp4V5Pxy+jEfXuKl4+bbVSI/tn+zSWPmdys9vdrlbClAS20X7p6mdJ/SjWN",
+	"5WiZSBZcktt0JMqY1Se/cxmzMzGU61teWJei6ws7Xb0WjlsWMz9izI2BwK49mZAQ18z3upLmIGGoah5h",
+	"IMKgdYyGHn6KTlmC5gRPiGJamZO/VeWlfb6ejArLAW+7P5cX3bOHFqZXGVa/SPn4oGg1ZNYOmaTKqGIu",
+	"tHuY6jQx+hhJWBv9js6ar2UYYepIyQ1IIYnE6I7UKHs8gihHjEksLOkq2ipYijUolwulqQjrusBRE7Jn",
+	"ao3305hVpBKmMTNTffnq4uzHN51JBCbKMFU0JkwMZRIyIKZ//O3v5weHYKf+z38fZIZLJCeUC2hFWXsG",
+	"WrRNKCJFPC+asecHC+mB+8XUu+b5r932i4+/7wdPP//X//w3/NEq1T1LbM3D1Vlu9T3Fmmtcsnzg39OI",
+	"OBW0Dp3hD7XCiN+bV5fMrjn4SHAkwSqL2G+lPOLBMqD5UrlYwyxIletxQJRGRgoTqRRJWMyoYuqI0J4w",
+	"Owr5xUgW4DQamB8HZMIml9ZZYYPZID0rkqHaO//w+tWFoagxVT0BJpTpwkYzThOpZSjjbGzNnNcCIqQx",
+	"YlIRBeQff/t7q0Pwvlj1xGVCRTi2CqtigY3Wk4IMUIoMis6rsdZTdbS3h5PuROzaRXyrvQlGvrdzadsI",
+	"Vn5gw+Lrf5C/2A4Zj9HrvOYDZZSFNjxsj2UcsWTNN3hpa7+YUEFHm30Czrw1H2BAapuL9pQC/a96eZTQ",
+	"kLW1lG1j1K55OWEow9uCsUi1saM13wjpbYFqW+fiqi9gjm3PYbnqZTDjcVnaRoCtW0w0uhOmE86uadxG",
+	"D2iNTwyZY0ZerRHVIyEcd7137ZVlO5M7q1+3XgZ/7Yf8U93PCs6Jep8Ya6mtKR7tKyeiZNtQRa6prnqb",
+	"TnkbvdU19sqoWjWXcxTLSxq34Qvn4171vqbJiOk2vZTXrI0XDms3LB62YxleyXTdEmJIWxvDpNa8i+Zo",
+	"O7/FXUlgqW7LYa0Juv1o48XGhnSG8Z5toylSLdeKqAnlcS1imSXSSP16tJJNAfx862kgP8bWvHhJo3aS",
+	"6ROrxZ09DdceT14G2ZoNd5nJa2jIyHCKgb2re1bpFC+P2hMWcdq22svK45fpsYxACNI4lrO1g06oZm0I",
+	"oWI1liLL/Vp3/tCojpSHaxtBY6OBrVH+gsanttE/2tc0AdXIKCKekmYz7t75WoT3+ANqGVWPPQs7E0rF",
+	"x6BBvDdz+MnpD94LF3D2w+OfM2Wh/Plbqxl4T1/B+Xwm3qEa4D350Zz676V8LReHdG6P+DfmhH/lDnjv",
+	"hTcyn5R6jae59xiG8TI/u71H/24ORnj+FrfQnwicN+fuWH4Lkn7p+RupL9wRvNhw6QJDb6VPLvA0Pc+F",
+	"nPcQ70q8ef5gT86ld3BcP7hjcun5hw9nL99bMef3fvH2jXyXCzXv0cm7sxM47pbW4FzG5bP8EY4y8/jC",
+	"ynnv4Xs4t07MsXXqTq3COsTD19kZ5X8HR9I7dyJ5T1C/fyVKtvhtqt8OSwZR9LWtWvQzOEfe5seIT8/m",
+	"1ChZzV/MGVG+mu7XH/MDoUg4ufz3fvcwNRZo3+bML8iAgij3VyqX3P7KSvnayulCK5lY/tlI5ffzxUX8",
+	"GWTwG6lPMgnsU4eLbWXLw/PEa4HVabTMiWeZ7PRze9e6RxcSQzWZSKXJwAEXDUiGOTVlCRkgclHfJpVD",
+	"UAXegl6m4RXTxoDlNtZRCs1FKlMVz1vL7qjES8xfC62yFjgnaBQHtllu7v7adKVstEsdlfkKzplgs5vd",
+	"pIFZ15+yhMvIn0xxm36SM7jLxKSu2KbKkivGporMZHJlNqBJ7WYeHJLxUsDk5tnKZRO1YaLOEUCjCYcc",
+	"LkHjueahDVqJ2DWLzSzN32nEUUBEbBrLOSYZaMGSvvs6+ztvJfvJfl0WzZK5mpec4RFX05jON4hXRiOj",
+	"BIZJXrNEuTCSigwXCM9GTLWYCwgUgN+9LMcNY+ddqO2uvPpll1JBcdmyNSmOooz87RG9vA95cM1Nbx0X",
+	"Ms/6+aiXXHJJyhBuDjcLv4NwESmwP9JUDODmqCBAe1xpOL0Ccn5w0MJcd2u9k5AKcLS68DFesZ0rokZc",
+	"UygwmwN9pfr/+NvfB63O5rE7zhXvxytVLk7ZJr134yxu0SUNr2bUtCEnU6q5xXW4fcbA7W+cXROX8xUp",
+	"r7OxtAABkd2inUaJO2fXNmN2szaTLLSyXpbMQkjmcqoMxmRm0ZZLwZk2UGE25jEj1k+xQJtPD+qEWq/K",
+	"vygIgQWYoTSOj6yzGV9ThR28zaqOuSjp8YQIKazTjFh5R8yrR2RqVJlPARnyRGlyCEIdYjcOvWCm4rWL",
+	"vor6J5en0T/+9vfZp/lfa91gbBRhnqrtklreKCbRbx6OsjL15UR5aB7NZOkm1vu4dUzYZKotxA1xYqid",
+	"i6E8YUqqQsoMhGtlcbpPFNzbbjl7BhKvS2n2F3PELDHVjMcxuWQEE54j0jzfP8yBfvpUk2/wbg90oAkT",
+	"Gi5/NKKstKoYcTs5ATtIwPOAYAu4VDCNVAGkbQkwLGna7NBOPqiWjyGyNgXWT2uqHpYL9K1z6yvYbLtM",
+	"hvdA5cIQYw76Lt2q5O7YMQ3qMgOP7iFBkH2ioY7nBKIhZcwsDO8gTJWWk0G9SWOa/q0O55VgFMCYhbzv",
+	"O8RZWQc8kWNI2I0qJGIVw1D87fLzsXwtzFcJlg9zT5RUZ1QXdqRAkwUtaOFQWBDnQakuZw/CSo3wRtFv",
+	"G+qCnnqQQecW9q6+tgD33AAtvag3kJ/LIlq2JkQXzr2V8QfFCKU7lsAWeFsm62TxxuK2TrJ3LvuynS73",
+	"O7nxOOPo/BmABLFIYZoPZm8f4c37oNz08mTQhvljFQxfySXbCMxEA+zBRWbCsC6ynIGqXIJNU02qw86h",
+	"w7sAKdjY+/BlCYETxNnKERBc/Biwjj19EzaR11YCGEnRLFfLLNh9awcy4XMVCfzC9Tinu3rr4Xjo9w1y",
+	"XvykHXIxNqtwObc+g4DAWQu2Hl6MZ8F12yL4j5+DhkOHWIXRsIwccXHxFoEIj4wuqMcMtncO4MVjh7WW",
+	"Ki+zXmFGZLm0vHsHznYRHNYP+R4gD7ahSe8yDaIaaqAuuEBhjmXy3BD3jbTIRfpfoxluqnQ64lv1KibE",
+	"bqii+qkAK48A994N9KgbEOeiwrU48IoMqkXKqNribahAIAcfnAZkRrUlfWQd7M5KMfdA6aqEjpaW8N9Z",
+	"wofzm92AenG/S8fg2yk2Es8DQj0fINGShGMWXnVqCNjshmYxX/emGbputgrYrQyG97rOJcpWIYl2qez2",
+	"RwkVuuzSzdWUWvRVDeDejaordGOW0PrO0pVWed98gKKtrr5nid6dZ8sSWhmF2gRvh4v5SuB9fMn1n4zm",
+	"NcHFXWPv6IgVM0VqfHyBL1cgEgQ4jjozcaA+C3JCGCNIMIcC5+f+H9ncjCeKDGyuF2kOfNzXASZE9ARV",
+	"ZIBd981AzHuZL2IQkIHZZvMvsvGghbhs2Ch+0RPNQaHRYzKwYMl9gIBQAywCYewwl7oFuRVlWN59l+6y",
+	"9qq00EUVR5V+upCVtshOG2pdtd8TXHMIHKtNfBI4TWYoIxuQ7NuMnOzuLuV41ZKIHmnUHAB2jJlIANQS",
+	"ykkhgEalqC2UxbfkUBhZuM2UG319rjSblH4Cor7e0D4I/uk9L8lQRsxlPDN8MizOP59NNtCi5ZHvsL/q",
+	"S6Sa7WgN5s8RZsqTsTc02StTscsE3lKn+Hp93bdUkG0aqOM6XT1qmdwaMGAlzPhsPdj+w7r0WbFcOUBz",
+	"hYO6QwY28otHAxT4LjgNgTrhsq4QINYTixFiRz42qVsjUJq4JlzlsMh5Vc2ewCSTstOhWNb0BqK+TNDD",
+	"qWUVyI3kx31AUWfrv7nnJPu+7sBu2o1NWilfl01AmfOt8ce+sA5+f4FPIWuJf8cAGMv7taLern01w2Fb",
+	"irV8ogARNwsfmTAqFKKzScE65ETMiQRf6T/+z/8lh92nZFDI2Vq8IS/fuTQWfYwHKpEMtqoLOo1HAmr/",
+	"Na34G1NFhCSmAZZQqJHGITuYiHRyyZLF0L/957c9pXAPXyLQ/mZ7OOSxrYpUg9+xnx/wk2V0M/h57TC3",
+	"Yojk8Nt3aoK4BXAa9iaeTq1peNVPGPgsWNKfWFCf9ZTVuW0lgNvd1JRt/mZzvym+59qdqOmyK4ETVBuS",
+	"PHzyOdg+vwRuPGsnq9ZzziZaaH0E+ztlsawoWvkM88DLYkWvWjFPdQBxn7144WeJdLtrFc3aUzt7ua0t",
+	"RKXkQe3bm3JxBlXVAkTUM+f5Swh+LIL+ES4IOmMGpNlr9Bp5DL9Xq1VIAF8FwNhOqbOkyuOKz/oOCqYP",
+	"BalWU8Fabx8aFptdpPaHiZzUcuXg6zey5NccBWOpdH0tu74rZ4tLuxSWXD+smXqF8aotzYNnTw+7B0+7",
+	"3W8LvF6vlIxNCuvTyRamWnYtcQvUG48Vnb9p6zfLGQEFDkgnYwXfXrH8GGRJK16xrr71LPlcsbiBSzRV",
+	"xcbLW7JGSN0i2rHKdDEy7kkWU0OaXT9E0a+avK6EQTXCbin5+My8iRG2mepZcodSCoj0yjPGwlimUd+s",
+	"S8fDDAJicQ8Ayxr+GZqdh/9/XEeJ2YzXbPJWjAwHo3jn5+iNlOxKyV6Gc1xWP9H0rMiYXhuCziopcpu7",
+	"Fh0TCokzaHPzKZlQHY6x7O6Yi1FngziXtdJn1eqcMxrd2MqtF2O2vBefPy6eDubMcZF8q5OZ17GxHA4V",
+	"07WSotc2lUQssdlyHtctSm5fDpfdIWAzhjzq3v57K3aRTiY04WzL9kre9PxBKr9ubBU6MCi5e9f7e9Z/",
+	"v2d+HARG1U1YVvtJ56fJhw9nLzfTc2+kkz4UJXNTz2qplngbrXC9snYTDaz0Ys1C+Hj8uFKFKlGdivNa",
+	"Q5kOv9AJhE3P4EJjO+DqB8fO3pVt8ea177TZVIHrBvdt1ZK9NZL0+1J57EXduUA802xRRNOVrfuQymXK",
+	"mCtsd4xXSlSTmFGlyXd+Oit5m+XGnx8cLHmnAd3YwxH9p//686+9nur1Lj7+/l1Qjl5vh3fuYIMX0iez",
+	"IvOFImhYFQ+imhcz3GrDw7q4NY+c1qDsFkkm36aDbvfjSsjTwmF80C0VGYuCc2kpLhDtgyiOxfEZMe8S",
+	"NpXhOCBUZWUaZgnXTBGzTWq1EVFt3VaPr7Ry4Qnc9HYw5AWLDtoTirUNvToV8ZgMMmKFV2AKFsek9ARL",
+	"adxfWz/P7PsiieyoTl69SokbHqw3u0W943D5yZD2Vwek1k93KTC9+XQsBbuJK2ezGP7quHwnTHdYieDm",
+	"N7z+kb8s/SuzUUu4p/KaGNa/uMfFG+KlqP8VZ+KNQ/xXu07MnO/DdXLj1ICbx2wvntlb4q7t3B9uGkTu",
+	"M1eZ5mHz0Ionhbsif6IwqYkoPhLGMILrAUTZxy+W4HGeHdYtB7NBXqdH2ru/PDe9IL7fDa7OcYgQKroq",
+	"eoI0wcSEGNVWh9SuPdwTtyw+3BMLOgAlWdw5MRYuKDMznEx7JEnEQnA3cV0R+lpLR7hJjV3SPH/auhcF",
+	"YsNSyzfSN762MsuPCsr9Kij9L1ZZseJyKzcBvvi9a2eE6Xtrk7iX0d8oXqpabXQgHzpXH+VMOBXyyKoW",
+	"kYSIgYm8ZtvVHG2OZX8qZXwj/av8RqaQfeq3aGSQxYNSx/4RitgniolIEVhC0pQTDmWK5xX533+Rl/2s",
+	"AsuWBi6k5kMeAjKvqhsq6U2DxjM6V3YeNrZjiZr+kDp2AtmFysjP/tQmINQbye3uoxSjSTjuG0qKqWY7",
+	"21Sjnfx1iyv8eZ0YusGtqi+GbhqatawvVtbOvHEETpUu8Wwn17BmOe/uGtbbvC/wGrZOipi9JLjNzatn",
+	"Xm4I/01wWzCAHrEaZ2OJ6dVUjNgxocJG2kvBjHHn6uQ2uSYzmcYRJsAA/LEUDI33NWnyj4xVtYu7D2r2",
+	"lLJNQ5p9L8YfjPNuGLxtVmzLl6Z1MTTuSNNnl2Mprx5CgeLVWGDXS9lyK5cFp1UzSXMDgbIFuKAkvkGu",
+	"6zIKZmIMebssy4Z5Pegfu0wPDkNyW5v9bNX9cdBIBf8tZfax1Ufs9tTo78P56+Wi7f6urFjxDAbBxRVg",
+	"ji2AgGDxFO8H2Fb826vVhz9YqNHs75jRqwKAvHevj11vAwfISY0HBwXkbc2yXSLIWOtpU7XIh/PXqDEl",
+	"LGT82pbpxG0rxY4rFoj2AiqgONb/Ptrb+/XPvZ76+E15RIUd1V1gJn5RrFO1fzeBFsxpchNwwZ9+Pjlt",
+	"X/x0cvDsOVxocTEiV2xOmoPZWLEQyz0ERAHsoB5zRaQI2XbxBcFqD9OE6/mFmQyO+ntGE5acpKaD0uIU",
+	"kLYO2IhUkcGJrYwErpwjgl+TXtrtPg3hLfgvIrHCkgHhwFs5yRpqNtvgl9xa7h2fevc2AFv4zCwTE5po",
+	"OUKwQ7gYHPxH2wEbvDtrf/hw9hKGwE1DY0axEBvq6I3Cq7b3nPKm/F/ZPB+daWqrY8MOa44Oei8ZGxaY",
+	"wy/LJFAG9QjlRCKkL4u2UFlthGCDDos/YSSkirW5UEworjl6SdcMesrb720A3MKoP0MS0FCWuC8tJoSC",
+	"4cXD9ljaksj5PBRLrnnIjqwPlzNFmqgbqBYuMwUoBC1YYstvkjFnCU3C8TywDl94z4VLQe34ANxHHjIm",
+	"lBHoCb+OgAOQDhmL7A20LSnQ6YmeMCxhiCCkmi1tuFuOoxIeITLpidocdbyq/AGhsZKEgksMTpmewDqe",
+	"ZEp5UsYd5JsKuiSvjInegxpodlqGXIaUx2nCXHgXiIXD7j6sAHyBRdphEwXJys8PADIW23D1HL/5i5Ji",
+	"QCIZphMmdIe8ouG4J7DUqOkrL2ntQblxbXGfuSCDT1g+OWr7WGJNGxPSE1TMiTd+Ftm77xZeJMc8ZEKx",
+	"HJ+gcTKl4Zi1Dzpdq/MeZfUoZ7NZh8LjjkxGe/Zbtff67PTVm4tX8E1etNzR8sm7s0bQuGYJAtY1up19",
+	"fE9OmaBT3jhqPO10O08BnkGPQRTvjRmN9fivUO8LJWK2JmcRch08B7fvVJphmJcOul1E+xDaqnv+ov/F",
+	"1orBA2zdyfkTdIHMWlrLPISED0XSace76ahqNhvnHubs+odQ4+jXj0FDuZD4xmt+zYRp3ZAJpIXREVTv",
+	"xGk34ASDkqFzf4mKozzodm15DCijQTW9pIpl9dYNszsuwXDJDnnWfWqDS+ZT1hMDr3zpIANfiSRmsdiW",
+	"Aoh0wNql+Uu2l564TLV1gLluSJOSsdREaSqiy3mrQ05ILGlELmlMRcgSoukVs6ybMNg+IlNN5JAkUiNf",
+	"SEEYN+eKrfJ+cXry+uzNj51JRBSdG9lFNWHATJhiBUUVBHFFfJH6izRl1/NeSOockrO1BOHOgJ6edZ+u",
+	"pyW/AuJ2adCMiOdESJo1qahVRa7X+3suBL8fy9He73hmfd7LNehSVp+VwEApxHKhE6ZZokBTZZ+mMSTq",
+	"oY0LZ/NvKYMar1a0oRvqVw+US3389aNTz+imfqUiVFmuyB+U+pbmIBOHMplAYd6RbNtRoa8+b0yBQl1/",
+	"Oh7iWPV06gMd3Wj0JzCGm4zeYqLd28jf2v43HDYCuN3bqC+w+80pRSZ9Ht2M6mvdKNShFJmcvcShrxir",
+	"5hPWV5omujjU7UTyL4/rPZ+wC9NdrYExEd3dsF6JqHJQmQPfH0zm4kL/KI9KM4VXNQh+fb/JZQd/ObHk",
+	"QtlJSVuMofb7b/F24/PHHZ7DVWCvFboeHlDov4I0XmP8od0HQyuUEi7r177rF6fwChC338mYh/PaH9vX",
+	"7WBrHvgFvBg497OT/sQrb+HDwBrzIk8+UmM6ZYWoBbd8r+UID2WjMvjHv33XUF9mpYBp1M7Yxb3iveGj",
+	"Wzd8jeHomrOZTcz3T34gY2M65FRsM818hxBKx3r0AfhKH63SEssRxzKgUpWo2edMp4lQy+4EREMj4FUY",
+	"BASC88j+ARnLNFEtpCZjItrgjZ64nOf2pN10QpVvkRttK6RJwq1N6NIB0iRhQmPul7NBnZXaTLGOvw0V",
+	"D8gskWKUlXvNS+4Rr4BGi3DVE0vW7UleJXaxICxRDKYjC9lxR5mLz4Wtc21sUlQeB1XlWI+I2S3EjqRk",
+	"/1l7wkWqvfKwY6p7YrHebKGKbXPw7sN74sK799zvg1aAsDhgXWRh4D++yt+1IMUQbC9TXWYpIElkWBrf",
+	"20vJrcim16Zthwv/uejUtG7fnclFV5a4RA5e8JFgEeHi4ci+Q5z5arnn1buHT/Zr2VR50fvtGlUXfgaH",
+	"y/YQUUa2nvC0tJ4bT7EcyVRXC6JXIlKFesxYBtQ6xQouIHCrW+LtkFObFsC19R76TlPwRArZltNOGRuY",
+	"ES0R5GFJ5iaSj+GnB0Q/d0QM2fa/EhFmaVmB7fa4ZNe9A9GJ1LZ7iHLAkoUDSAgzWN5VVrQ5oi0+XqP8",
+	"IC3XevmCvrveUFjWZeH3lb3Yi7aPK1XPsqZf2Ru6Ne2bv4qNr43XXe7Lxpuu7ChNFxdsXd7Bcj9w4fFV",
+	"6NmLgIwVanZ+nZFr2gGRccSUxhrTX5fefZrNlwuiQjllOGcji6kLM/QVblzHW2jZ5TJjL8yiUdzJUio7",
+	"MGjl1Fett638lKEs37EOVI6+W0Gygs0syvJXRpqw9ITayZVQ4amtBvieJQk1hOZyLfr4yZbtQHu/eWRJ",
+	"1XvNjSyUYhjzULddGN9ht1tB71GWvbqS3jHJ9e7o3SbV3g+9+2irFcTOI+Wqxbii7d4NtJCC5UikVnot",
+	"gJ5lgq71dbEL7lyhxj3yTQbkCpfugW/HC0joXWYsbGtH7BM5EivlizQLl1rJFxhVdXd8YaO47vMcWMsb",
+	"NuzzkSHc5aFRZQObiEdk4jijUNXDWxeMc1jmBtz7HXFD6giryA3C4n2Wm9m+R1QmUEN4UgOXrpSTfuAi",
+	"ApSw3bJRBgN5PyxUjnJYpVGBWPxaXe0IGlpT3Xfb9v0cDcItcwGstPWpL3BA6qovrzoGzNAgW2O3xJsl",
+	"z90P8RbzUaqkP4TUfa1EC0tQl2jddm2ZWLGqdyWxbmbCfkA4wh0T7b2arwUYhBXGK2DWfZ2mKxReWyTN",
+	"arMVrr12QbQbmawvSql7I4P1bqj7CzRWYTu+SsNTe2dQUaUOfLAwxLCisTNDF5ljJ6YnMkGF4QnUvZHZ",
+	"eTfUfa8mZz2VwxqcuO1/aGMTN2sFEywR+k6sSiT0BZvSadKlEdq5KQlnlStunFdfljMB9qWxKW2MwgHG",
+	"KFSalD8ynbHI7sl0ETWq6mYH4iy+LqrL5xWUBUpRERHmluW2dFZxAxxUuSiMIZKT/BNFBt5mNVsDizTT",
+	"FJJcymgeECHJKZJG+/18yiACBuN/ckVpmshrHrEE4mcUGZgvO1lOMhbp7hCzLNgmHxIq5kFPTCwC1eD3",
+	"z4OyaBo70ndS6R1KdwDadGWtrWB/ZJCHwSAlmggsW2tXnONJ5z0fLGualrDTG8i1ohARxqK2OUVthE2z",
+	"ECrjwtoOu097YmDfaTv1YRCQ84Muxpb5MSB5xBoE5h2Rw263JwbwRzsPW+uQXyBub/EzRaCwk9HtCA3h",
+	"/0fmoe6JIb/GLDwuyP4zgjF0eDriUM2xcnjwIo/Da49SM2oxGsB3PTE4ZzqZt0+GmiUD0jw/eArpOsZy",
+	"zMYNogTAbGwZWbc6qH73hFnlYwzSQ7dBFiOYz/384KCFLZnhZS/YpnpCSxkQJTMIXDqiHhBuYUBlIgYj",
+	"BN/lUVa7kDCu+VPorJ7yWBIq5ZqxYY3RHy/g7rBO5tMPMrnkUcQgIujw4MX6L95L+TMVczs6detortM8",
+	"7DSrxmw0tlXBfDVF00EhVapSgcSwa2fnhkvxJIFhjDx6hryB9F1D7JRDyDJm1QqsKwkZcjkThwkrD37l",
+	"Sp/khedqxJBBLwiiskH8dVAxW3opU40hjEayBHC7ZMwfiJ+2v2bp2QtDMc9uMpKytjDxqnZTbs0wV6ps",
+	"gm9FPHfJBlTDfgwRaoxjLYuqWUE9jPJ8lPpAOavHc8mGMmHrh5IKDYC3tx7Kmii22uFuDt9kl3FuWSYE",
+	"dzHbi6BxUzpihk9zxJNHkb5apN9KNP8yliTiEaYBa2lh3FFNk4mVG8ZgwYtbuL/1w3AL0vfjBskpTnq7",
+	"4keqUnafwpFhgRgG+QdHEyroiBkbzWIEunEvS/meADF/jDJbwScZKkOHAFwbi4xg5FHxLDiGU6onBh6+",
+	"zwBAFQDbxP0wtIUJzFtAw1UHwnucbK3jYJsy2Afoun1riP2/NvGt7NMcDuxWSXP/Bq1+afIPdn+98EMC",
+	"fxR+OxZ+ZiOci/+aKwuN4umpvqDLBVW1mMtlU5aBV+p3glxJVzfCh40BD5CQ2kOOyVXmrABFEWqmeX7Q",
+	"6pB3C1cWlyw2VnBhOqR5ftg6toU7jKmIlxsD/MHmkrUAMqVU0DbPn7XQceXWtSf8LDsUv3ntdWXhYcrs",
+	"TLjrc6g/mxmZWa3+AtLffne/62H5YRYjgtQBJmLjoPv0abv7vL3/9H338OjZ86Pufqf79Nv/XCgvcPRr",
+	"Vs8Y8vYaH32EbURRQnGPkYswE1RvnbyGsex39/c/B5vIhU3uwfe3K5I8VLMSwYQDi46zHYVqekt7/iiv",
+	"atjf6MhY/cUbqX+Qqbh9GlUene7gtW4mzUJHmYtK217CruUV61tsx8pYwBMxx3s3SYZcRJlFbYVFk1oz",
+	"mqiQCmF0TkpCGceMjlLWIiEVgHAjE024PiJTqZzvjAPsihyiXLLFiDhqgFYSKUwpDiBVNws8NnajCFnm",
+	"ZnTNK5KwUCYR5HCiD9BL9YZuXGJuAdjqoHtglGPwCUB5TO2NYUazQdj+eiKRqUbYa2PuAeQxngYEpZqr",
+	"blWOwGOW/TWs+s2EaM0cW0avzmFh6omlgy1aipjtXY4BBFvlEsK/bLlzhw65SgAjXE6CXOxz5rG9YnVR",
+	"yTZ2b5U4KRES1yzhw/kq6WDT3H/v2erEvcYR1h75PLCAVHO8mYfuc2AtL1kXAzhkqomic/PqbDxfvvzF",
+	"oeySZf4derinvHTXuTKkUXGFds2SiIf68bTesXVxJnQi1ZSFOjvtkJSd3xjAKW9hYiBXlfDb7zz6jFzm",
+	"ouGKTIC/50yw7qIFw50e71cenH6XpVPdUr9zQWdBeUr8iOkKYtmyZ6RKZCGA+CP5PTDyO2c0csT3RJEJ",
+	"0zSimm7Ba1L0ja5x3J29BKddaUgCXj0qhL/BcDdmTNdpwhTgyJ6zNvgMjMYgbPzCMNVpwsgg8x4MeqIp",
+	"E8I+Germmog0jsmfEOS35cwEsAKsRkGa59+hUyZz08ghoT1RjcZrDB8J4T8sAkugedh90SpT/jFybpc6",
+	"DLR9P6GdK+WAi+V8lAe7kgeH3RrmyKkNx7+1ALEBqbRQ9DcgSoM+D+wHJZ+LlT5vKFwKAadL+tIelKsA",
+	"G+VGwqfSzyvjyDoBlJZTRWYyuYLoHvQ/BPnt9WCU0JD1pyzhMuorFkoRKSN6qCYTqTQ5OCTjFonSBM0b",
+	"Ho7JpdRjaNJIMsFmGDdUImWsu5fYynkqe4e4d3jM9bzc2SDYbJfiBkbuWUw7ly+r3Z2ZxpFnpQs2K/Fr",
+	"PwqgB6aQnCmVGnGSbxdYXA5o8Hy/29qZ/MhLeYyqKnpABQBQBBYyTFAIuFuayovuoUx6olh4vUPeyEsZ",
+	"zQmLFQuKSIOKcBHGacSiDjkTUCikDS7PiYyMPBgD7r4LxTwsY32n+WcVL3bLl3V48vGq4UuwBZD7IEyi",
+	"ef6idS8mgWVUC2JQyZkn5MdYXtIYUEGJYgzPR83CseChYVG86IM4bAgzibm4yqBLbEwJlgYpBpY4/IZO",
+	"aSRIJbrclxTQgJNYH9FgN+ERE/MGAQqLEauFoACIa/LYy1H7Ry/4oOzqfaeoNJvDku1vue8V19iPZ8eO",
+	"Hd+LmGipiFhSpNpF4VpGwDURzj4XxXzm/K7yZHqEv1OZWJnBBE//iER4D+pIBm9eKh635mV8CbejaHvb",
+	"y/sJlOZZCEvNAM4AdJwUy2V1Khx9dyCp78fVt5pPMqCwPyy/PHSFvwq5bBXbbYQ0dpAhjJUn9dBw7NDD",
+	"BtAoYIoZJnvJprGcL1gjWda/tbMndN4TgHHPdWaqQPLhUQ1jHEHD5UwUozFDec0SwvWx5X1sX5XFErWO",
+	"wWonvUavsSLd14gyh31WI2h8ZaETCP8eS6XhZVeRuQ+5JuWlT+oXzXGV9++xZg5KlDpFc+ZTVh+n24Nn",
+	"c0WsSgrQ4JOV3f5/O+j3jdR1ut4q0PaKfhxx3Ro9/CdHpV8Fsjcw8B8b0u8HCzRSQPYrwO6UoO04aL8y",
+	"ICrT0g6h/lZd6iyfOuh09l2zLg/JvuuwPDFf3DwYRHBKDdDx1Mz7DnCRrIXTCghXKmWRNaTOD8AVdf7s",
+	"CJuxBxVeXpedVFSRGYtjyFfyGx50egIiSDCwDkdqQaCsDwxczNVHE1p6Zo92j8t5ryhxZgB1UOJgBbNb",
+	"owd2Tb0dvNoRV4aNKc6VQg1mlbIltWuJjasR5XbGyDcBQUelc20MXQFJLuOAe0Vze3BheltFDM/JbR2h",
+	"7QSdDQkqD5S7+X0EtFTpoYq50hXa/pd0L2CmsP5WAJbi0bS/kzRHD+oNNLBKLAyPb5BUP26mLZXdNuxQ",
+	"RdhUN9jfas+P9wz3R9eeLuJR9qbku3CNAD/WjKAvP/YfA+i/wAD6WxDQNnSCQgLyCs3gXSEQcmend97N",
+	"KdU0lqNqOD54/EcuVWiWId8+tyJetIix7p8ozPdfKGLob3uWOLcSCdWB6JNLNuYiBwgAEx5DyTKsN+f9",
+	"znADSNOBDrT8kNoOKZZ1zYLCsqj2ZVTCTlmo2ClC7u0aVtXv5guBibwfsiyAraWqgGexOdAaXFyulE6u",
+	"yEWNW4rtwtEYFqvd0Ll5+RGepmxpzAaut9oeGDz812y1pa6iyMqYL+TMj3VKgqxyaoMbOkOgGSVUaDJB",
+	"LDtauDhF9I/m+f63rWMy8JCN7YRVEXYmd353KnBgdohmvGmBkf2t9vxoHn7N6UuFCiqb8uOC3Qk/1rQ7",
+	"yxWsR7vzC7Q7QZd3Xu2FsiObUtT6LO5da+arVPKHVUDpkRALcZI3EWD3kKydx1m6GiY5ME124ap6onm+",
+	"v986JgmL0hDquWiF2k3CJvLaotXFUukC+B7AnC40c9A6JjpNhGkF7tZpGDKlBkQOh2V9G63o+Yqs7R1r",
+	"OvcTyLmS7b3yO4/s/9DYP0vAvokAWIjVzDWYvZiNaDjvhwmLmNCcxurWidVFZuKTqUz0a+jm1OtlVyho",
+	"i/08PIxGKCdTBS4R5DEpGAoLuZ9ShI+JlF++FXI2sfBtHz6cvSTfOCTFKeUJoaocDSDPiH7WuiXbz9jl",
+	"WMqr1Z7BX9xLX3RQg53Feg+ZW5NH7rqr0Aa34rXCGjKSraR0LjQbIQ2v85xZgMR3by/eK8JoOCYqvTQv",
+	"XLIIqxgYLvyXi7dviJZkkCbxILAVkmws6E8/n5y2L346OXj2nED2wKCXdrtPQ80nTGk6mcKfrIO/Xspo",
+	"jj8MvMw6O6UnKkOn6ImmGsuZsCgjY5aw1hGxREIG/9F+j/N+73oZYC2z/MkFHwmq04QdETWmB8+e/wlH",
+	"MGaf7AA65AfKYxaRiMX8mgEQNE2Mmq0Tns2PfcLN5DQGWSSHw2OXKO2+RHDVSqBoy3m7ijLF1u/HTWg7",
+	"3xSB2UHP8hHYJldsHhDc78ez/cGq2xdOMpjT+vw1uMkRlefaQgHcUEQtOBPd1zX9iT53PboUv3SXot38",
+	"zKvoS9ibU9h652IlFW1dAauyf+yUHmnzgXoZZxmF3FYTu4XLscwrdyfqxT2Vyl7NMs4998g6D7WEA9ZO",
+	"pJ6G/+H8deCqzckE0RJvzlMV5jw68nK9vo55/zJ/+4u28+08alSpy9fnkXMeGue8X7AuEXjP0nexyNu9",
+	"nEgLJRl+x9JCP8HWNo5+/WiY4XtGE5acpHrsfkFftLUUoZAD/gK52eadj6bV5NqNpAJGL8I0Y3hTockY",
+	"yTCdMKEDjPmUCR9xcUSmiYxSqMQJwKxQmVgmJJYhjQmN+RULCJTVtOGumNRqGnKtGyXUGKZqykLDJmkS",
+	"N44ae5BqZRYzETRuHGG5h4/ZTiwO/YKPRNuVMmbtCQCoiMgvjbz/wqsavRj72PGq19nwxuVCnqeZ2wja",
+	"AWyiivirzmIwoyppDyIiS31SKxtEP+xyc1kJbXWEdadYQIz8DQBmIrCneWBzePFXcLmY/wo2CwgWDfC6",
+	"8uD4lvsz5ELTiGuiE7PerjQdrA5cv2LpZdUpFnvNKkIuN3mBni8hNR9a6azydu2p1gToXy5GFgSYRYG7",
+	"bI3sVMx/sF5Jy+s8497yuVTEacPVcBaf7U/GD9BebtLPaA9sESEl0yRkhQRFRdgnbkSN9IkQcwuWG80D",
+	"rQ3lQpEgFWDQtSrUgocy38DF+Sc/SnLx8l97wkuJRJbIk26nibzmEUsANZikwhbPxkLhrh5e1CEXdMJ6",
+	"Iklj263SMmGE2ovuyI7v5N3ZsZEcau+Xk9evT85/7kwiMqFT6wqF4aNbz+2QzbNcnvhrfs0EU9iboVwO",
+	"f00TeVkgsDGjsR4bAfr/AgAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

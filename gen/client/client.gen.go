@@ -22,6 +22,7 @@ import (
 // Defines values for ActivityAction.
 const (
 	ActivityActionClientCreate          ActivityAction = "client.create"
+	ActivityActionClientDelete          ActivityAction = "client.delete"
 	ActivityActionClientUpdate          ActivityAction = "client.update"
 	ActivityActionTokenCreate           ActivityAction = "token.create"
 	ActivityActionTokenDelete           ActivityAction = "token.delete"
@@ -47,6 +48,8 @@ const (
 func (e ActivityAction) Valid() bool {
 	switch e {
 	case ActivityActionClientCreate:
+		return true
+	case ActivityActionClientDelete:
 		return true
 	case ActivityActionClientUpdate:
 		return true
@@ -149,6 +152,7 @@ func (e DisabledReason) Valid() bool {
 const (
 	ProblemTypeAPIAccessOff           ProblemType = "https://tokend.dev/problems/api-access-off"
 	ProblemTypeBadRequest             ProblemType = "https://tokend.dev/problems/bad-request"
+	ProblemTypeClientEnabled          ProblemType = "https://tokend.dev/problems/client-enabled"
 	ProblemTypeConflict               ProblemType = "https://tokend.dev/problems/conflict"
 	ProblemTypeEmailTaken             ProblemType = "https://tokend.dev/problems/email-taken"
 	ProblemTypeExpiryInPast           ProblemType = "https://tokend.dev/problems/expiry-in-past"
@@ -200,6 +204,8 @@ func (e ProblemType) Valid() bool {
 	case ProblemTypeAPIAccessOff:
 		return true
 	case ProblemTypeBadRequest:
+		return true
+	case ProblemTypeClientEnabled:
 		return true
 	case ProblemTypeConflict:
 		return true
@@ -328,6 +334,174 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for WallarmActivityEventOutcome.
+const (
+	Success WallarmActivityEventOutcome = "success"
+)
+
+// Valid indicates whether the value is a known member of the WallarmActivityEventOutcome enum.
+func (e WallarmActivityEventOutcome) Valid() bool {
+	switch e {
+	case Success:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmActivityEventSource.
+const (
+	Api    WallarmActivityEventSource = "api"
+	System WallarmActivityEventSource = "system"
+)
+
+// Valid indicates whether the value is a known member of the WallarmActivityEventSource enum.
+func (e WallarmActivityEventSource) Valid() bool {
+	switch e {
+	case Api:
+		return true
+	case System:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmNodeCreateType.
+const (
+	WallarmNodeCreateTypeCloudNode WallarmNodeCreateType = "cloud_node"
+	WallarmNodeCreateTypeEmpty     WallarmNodeCreateType = ""
+	WallarmNodeCreateTypeFastNode  WallarmNodeCreateType = "fast_node"
+	WallarmNodeCreateTypeNode      WallarmNodeCreateType = "node"
+)
+
+// Valid indicates whether the value is a known member of the WallarmNodeCreateType enum.
+func (e WallarmNodeCreateType) Valid() bool {
+	switch e {
+	case WallarmNodeCreateTypeCloudNode:
+		return true
+	case WallarmNodeCreateTypeEmpty:
+		return true
+	case WallarmNodeCreateTypeFastNode:
+		return true
+	case WallarmNodeCreateTypeNode:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmNodeReadOrderBy.
+const (
+	WallarmNodeReadOrderByCreateTime WallarmNodeReadOrderBy = "create_time"
+	WallarmNodeReadOrderByEmpty      WallarmNodeReadOrderBy = ""
+	WallarmNodeReadOrderByHostname   WallarmNodeReadOrderBy = "hostname"
+	WallarmNodeReadOrderById         WallarmNodeReadOrderBy = "id"
+)
+
+// Valid indicates whether the value is a known member of the WallarmNodeReadOrderBy enum.
+func (e WallarmNodeReadOrderBy) Valid() bool {
+	switch e {
+	case WallarmNodeReadOrderByCreateTime:
+		return true
+	case WallarmNodeReadOrderByEmpty:
+		return true
+	case WallarmNodeReadOrderByHostname:
+		return true
+	case WallarmNodeReadOrderById:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmNodeType.
+const (
+	WallarmNodeTypeCloudNode WallarmNodeType = "cloud_node"
+	WallarmNodeTypeFastNode  WallarmNodeType = "fast_node"
+	WallarmNodeTypeNode      WallarmNodeType = "node"
+)
+
+// Valid indicates whether the value is a known member of the WallarmNodeType enum.
+func (e WallarmNodeType) Valid() bool {
+	switch e {
+	case WallarmNodeTypeCloudNode:
+		return true
+	case WallarmNodeTypeFastNode:
+		return true
+	case WallarmNodeTypeNode:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmObjectType.
+const (
+	WallarmObjectTypeApiToken WallarmObjectType = "api_token"
+	WallarmObjectTypeClient   WallarmObjectType = "client"
+	WallarmObjectTypeUser     WallarmObjectType = "user"
+)
+
+// Valid indicates whether the value is a known member of the WallarmObjectType enum.
+func (e WallarmObjectType) Valid() bool {
+	switch e {
+	case WallarmObjectTypeApiToken:
+		return true
+	case WallarmObjectTypeClient:
+		return true
+	case WallarmObjectTypeUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmOrderBy.
+const (
+	WallarmOrderByCreateAt WallarmOrderBy = "create_at"
+	WallarmOrderByEmail    WallarmOrderBy = "email"
+	WallarmOrderByEmpty    WallarmOrderBy = ""
+	WallarmOrderById       WallarmOrderBy = "id"
+	WallarmOrderByRealname WallarmOrderBy = "realname"
+	WallarmOrderByUsername WallarmOrderBy = "username"
+)
+
+// Valid indicates whether the value is a known member of the WallarmOrderBy enum.
+func (e WallarmOrderBy) Valid() bool {
+	switch e {
+	case WallarmOrderByCreateAt:
+		return true
+	case WallarmOrderByEmail:
+		return true
+	case WallarmOrderByEmpty:
+		return true
+	case WallarmOrderById:
+		return true
+	case WallarmOrderByRealname:
+		return true
+	case WallarmOrderByUsername:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmStatus.
+const (
+	N200 WallarmStatus = 200
+)
+
+// Valid indicates whether the value is a known member of the WallarmStatus enum.
+func (e WallarmStatus) Valid() bool {
+	switch e {
+	case N200:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for WebhookEvent.
 const (
 	WebhookEventTokenDisabled WebhookEvent = "token.disabled"
@@ -349,6 +523,45 @@ func (e WebhookEvent) Valid() bool {
 	case WebhookEventTokenLeaked:
 		return true
 	case WebhookEventTokenRenewed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmActivityEventsParamsOrderBy.
+const (
+	WallarmActivityEventsParamsOrderById   WallarmActivityEventsParamsOrderBy = "id"
+	WallarmActivityEventsParamsOrderByTime WallarmActivityEventsParamsOrderBy = "time"
+)
+
+// Valid indicates whether the value is a known member of the WallarmActivityEventsParamsOrderBy enum.
+func (e WallarmActivityEventsParamsOrderBy) Valid() bool {
+	switch e {
+	case WallarmActivityEventsParamsOrderById:
+		return true
+	case WallarmActivityEventsParamsOrderByTime:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WallarmReadNodesParamsOrderBy.
+const (
+	WallarmReadNodesParamsOrderByCreateTime WallarmReadNodesParamsOrderBy = "create_time"
+	WallarmReadNodesParamsOrderByHostname   WallarmReadNodesParamsOrderBy = "hostname"
+	WallarmReadNodesParamsOrderById         WallarmReadNodesParamsOrderBy = "id"
+)
+
+// Valid indicates whether the value is a known member of the WallarmReadNodesParamsOrderBy enum.
+func (e WallarmReadNodesParamsOrderBy) Valid() bool {
+	switch e {
+	case WallarmReadNodesParamsOrderByCreateTime:
+		return true
+	case WallarmReadNodesParamsOrderByHostname:
+		return true
+	case WallarmReadNodesParamsOrderById:
 		return true
 	default:
 		return false
@@ -865,6 +1078,422 @@ type VerifyResult struct {
 	UserId            nullable.Nullable[int64] `json:"user_id,omitempty"`
 }
 
+// WallarmActivityEnvelope defines model for WallarmActivityEnvelope.
+type WallarmActivityEnvelope struct {
+	Body   WallarmActivityPage `json:"body"`
+	Status WallarmStatus       `json:"status"`
+}
+
+// WallarmActivityEvent One line of the activity log: tokend's `action` (`token.create`, …)
+// as `object_type` (`api_token`, `user`, `client`) and `action_type`
+// (`create`, …); `changed_fields` from its details.
+type WallarmActivityEvent struct {
+	ActionType    string                      `json:"action_type"`
+	ChangedFields []string                    `json:"changed_fields"`
+	ClientId      ID                          `json:"client_id"`
+	Id            ID                          `json:"id"`
+	Initiator     WallarmActor                `json:"initiator"`
+	Object        WallarmActivityObject       `json:"object"`
+	ObjectId      nullable.Nullable[string]   `json:"object_id"`
+	ObjectType    WallarmObjectType           `json:"object_type"`
+	Outcome       WallarmActivityEventOutcome `json:"outcome"`
+	Source        WallarmActivityEventSource  `json:"source"`
+
+	// Time Seconds since the Unix epoch, as Wallarm writes times.
+	Time WallarmUnixTime `json:"time"`
+}
+
+// WallarmActivityEventOutcome defines model for WallarmActivityEvent.Outcome.
+type WallarmActivityEventOutcome string
+
+// WallarmActivityEventSource defines model for WallarmActivityEvent.Source.
+type WallarmActivityEventSource string
+
+// WallarmActivityObject defines model for WallarmActivityObject.
+type WallarmActivityObject struct {
+	Name string `json:"name"`
+}
+
+// WallarmActivityPage defines model for WallarmActivityPage.
+type WallarmActivityPage struct {
+	Objects []WallarmActivityEvent `json:"objects"`
+}
+
+// WallarmActor defines model for WallarmActor.
+type WallarmActor struct {
+	ClientId ID `json:"client_id"`
+
+	// Id The user who did it; null for tokend itself or a shared token.
+	Id nullable.Nullable[int64] `json:"id"`
+}
+
+// WallarmClient A company. `partnerid` and `partner_uuid` name the partner's
+// technical tenant: the company itself when it is top-level, else its
+// parent.
+type WallarmClient struct {
+	Components []string `json:"components"`
+
+	// CreateAt Seconds since the Unix epoch, as Wallarm writes times.
+	CreateAt    WallarmUnixTime    `json:"create_at"`
+	Enabled     bool               `json:"enabled"`
+	Id          ID                 `json:"id"`
+	Name        string             `json:"name"`
+	PartnerUuid openapi_types.UUID `json:"partner_uuid"`
+	Partnerid   ID                 `json:"partnerid"`
+	Uuid        openapi_types.UUID `json:"uuid"`
+	Validated   bool               `json:"validated"`
+}
+
+// WallarmClientCreate defines model for WallarmClientCreate.
+type WallarmClientCreate struct {
+	Name Name `json:"name"`
+
+	// PartnerUuid The caller's partner (its own technical tenant's UUID); empty means that one. Any other → 403 `tenant-parent`.
+	PartnerUuid *string `json:"partner_uuid,omitempty"`
+
+	// VulnPrefix Accepted and ignored (tokend has no vulnerabilities to number).
+	VulnPrefix *string `json:"vuln_prefix,omitempty"`
+}
+
+// WallarmClientDelete defines model for WallarmClientDelete.
+type WallarmClientDelete struct {
+	Filter WallarmClientFilter `json:"filter"`
+}
+
+// WallarmClientEnvelope defines model for WallarmClientEnvelope.
+type WallarmClientEnvelope struct {
+	// Body A company. `partnerid` and `partner_uuid` name the partner's
+	// technical tenant: the company itself when it is top-level, else its
+	// parent.
+	Body   WallarmClient `json:"body"`
+	Status WallarmStatus `json:"status"`
+}
+
+// WallarmClientFields defines model for WallarmClientFields.
+type WallarmClientFields struct {
+	// AttackRecheckerMode Accepted and ignored.
+	AttackRecheckerMode *string `json:"attack_rechecker_mode,omitempty"`
+	Enabled             *bool   `json:"enabled,omitempty"`
+	Name                *Name   `json:"name,omitempty"`
+}
+
+// WallarmClientFilter defines model for WallarmClientFilter.
+type WallarmClientFilter struct {
+	Id ID `json:"id"`
+}
+
+// WallarmClientUpdate defines model for WallarmClientUpdate.
+type WallarmClientUpdate struct {
+	Fields WallarmClientFields `json:"fields"`
+	Filter WallarmClientFilter `json:"filter"`
+}
+
+// WallarmClientsEnvelope defines model for WallarmClientsEnvelope.
+type WallarmClientsEnvelope struct {
+	Body   []WallarmClient `json:"body"`
+	Status WallarmStatus   `json:"status"`
+}
+
+// WallarmError defines model for WallarmError.
+type WallarmError struct {
+	// Body Example: Already exists
+	Body   string `json:"body"`
+	Status int32  `json:"status"`
+}
+
+// WallarmIDsEnvelope defines model for WallarmIDsEnvelope.
+type WallarmIDsEnvelope struct {
+	Body   []ID          `json:"body"`
+	Status WallarmStatus `json:"status"`
+}
+
+// WallarmNode A node, with its Deploy token's value in `token` ("" when the caller may not read it).
+type WallarmNode struct {
+	Active              bool   `json:"active"`
+	ActiveInstanceCount int32  `json:"active_instance_count"`
+	Clientid            ID     `json:"clientid"`
+	CreateFrom          string `json:"create_from"`
+
+	// CreateTime Seconds since the Unix epoch, as Wallarm writes times.
+	CreateTime     WallarmUnixTime           `json:"create_time"`
+	Enabled        bool                      `json:"enabled"`
+	Hostname       string                    `json:"hostname"`
+	Id             ID                        `json:"id"`
+	InstanceCount  int32                     `json:"instance_count"`
+	Ip             nullable.Nullable[string] `json:"ip"`
+	LastActivity   nullable.Nullable[int64]  `json:"last_activity"`
+	RequestsAmount int32                     `json:"requests_amount"`
+	Token          string                    `json:"token"`
+	Type           WallarmNodeType           `json:"type"`
+	Uuid           openapi_types.UUID        `json:"uuid"`
+}
+
+// WallarmNodeCreate defines model for WallarmNodeCreate.
+type WallarmNodeCreate struct {
+	// Clientid The node's company (0 or absent: the caller's).
+	Clientid *int64 `json:"clientid,omitempty"`
+	Hostname Name   `json:"hostname"`
+
+	// PartnerMode Accepted and ignored.
+	PartnerMode *bool `json:"partner_mode,omitempty"`
+
+	// Type Empty means cloud_node.
+	Type *WallarmNodeCreateType `json:"type,omitempty"`
+}
+
+// WallarmNodeCreateType Empty means cloud_node.
+type WallarmNodeCreateType string
+
+// WallarmNodeEnvelope defines model for WallarmNodeEnvelope.
+type WallarmNodeEnvelope struct {
+	// Body A node, with its Deploy token's value in `token` ("" when the caller may not read it).
+	Body   WallarmNode   `json:"body"`
+	Status WallarmStatus `json:"status"`
+}
+
+// WallarmNodeFilter defines model for WallarmNodeFilter.
+type WallarmNodeFilter struct {
+	Hostname *string `json:"hostname,omitempty"`
+
+	// Ip Nodes have no address in tokend; a non-empty ip matches nothing.
+	Ip   *string `json:"ip,omitempty"`
+	Uuid *string `json:"uuid,omitempty"`
+}
+
+// WallarmNodeRead defines model for WallarmNodeRead.
+type WallarmNodeRead struct {
+	Filter    nullable.Nullable[WallarmNodeFilter] `json:"filter,omitempty"`
+	Limit     *int32                               `json:"limit,omitempty"`
+	Offset    *int32                               `json:"offset,omitempty"`
+	OrderBy   *WallarmNodeReadOrderBy              `json:"order_by,omitempty"`
+	OrderDesc *bool                                `json:"order_desc,omitempty"`
+}
+
+// WallarmNodeReadOrderBy defines model for WallarmNodeRead.OrderBy.
+type WallarmNodeReadOrderBy string
+
+// WallarmNodeSummariesEnvelope defines model for WallarmNodeSummariesEnvelope.
+type WallarmNodeSummariesEnvelope struct {
+	Body   []WallarmNodeSummary `json:"body"`
+	Status WallarmStatus        `json:"status"`
+}
+
+// WallarmNodeSummary A node in `/v1/objects/node`, where `id` is the node's UUID.
+type WallarmNodeSummary struct {
+	Active   bool `json:"active"`
+	Clientid ID   `json:"clientid"`
+
+	// CreateTime Seconds since the Unix epoch, as Wallarm writes times.
+	CreateTime   WallarmUnixTime    `json:"create_time"`
+	Enabled      bool               `json:"enabled"`
+	Hostname     string             `json:"hostname"`
+	Id           openapi_types.UUID `json:"id"`
+	Ip           string             `json:"ip"`
+	LastActivity int64              `json:"last_activity"`
+	Type         WallarmNodeType    `json:"type"`
+}
+
+// WallarmNodeType defines model for WallarmNodeType.
+type WallarmNodeType string
+
+// WallarmNodesEnvelope defines model for WallarmNodesEnvelope.
+type WallarmNodesEnvelope struct {
+	Body   []WallarmNode `json:"body"`
+	Status WallarmStatus `json:"status"`
+}
+
+// WallarmObjectType defines model for WallarmObjectType.
+type WallarmObjectType string
+
+// WallarmOrderBy defines model for WallarmOrderBy.
+type WallarmOrderBy string
+
+// WallarmPassword Empty for none; else at least 8 characters. One-time (R22).
+type WallarmPassword = string
+
+// WallarmRoles Wallarm's permissions, which hold exactly one role.
+type WallarmRoles = []Role
+
+// WallarmStatus defines model for WallarmStatus.
+type WallarmStatus int32
+
+// WallarmUnixTime Seconds since the Unix epoch, as Wallarm writes times.
+type WallarmUnixTime = int64
+
+// WallarmUser A user. `username` is the e-mail address; `create_at` is Unix seconds.
+type WallarmUser struct {
+	// ActualPermissions The role's permissions, expanded.
+	ActualPermissions []string `json:"actual_permissions"`
+	ApiAccess         bool     `json:"api_access"`
+	Clientid          ID       `json:"clientid"`
+
+	// CreateAt Seconds since the Unix epoch, as Wallarm writes times.
+	CreateAt   WallarmUnixTime `json:"create_at"`
+	Email      string          `json:"email"`
+	Enabled    bool            `json:"enabled"`
+	Id         ID              `json:"id"`
+	MfaEnabled bool            `json:"mfa_enabled"`
+
+	// Permissions Wallarm's permissions, which hold exactly one role.
+	Permissions WallarmRoles              `json:"permissions"`
+	Phone       nullable.Nullable[string] `json:"phone"`
+	Realname    string                    `json:"realname"`
+	Sso         bool                      `json:"sso"`
+	Username    string                    `json:"username"`
+	Uuid        openapi_types.UUID        `json:"uuid"`
+	Validated   bool                      `json:"validated"`
+}
+
+// WallarmUserCreate defines model for WallarmUserCreate.
+type WallarmUserCreate struct {
+	// Clientid The user's company (0 or absent: the caller's).
+	Clientid *int64 `json:"clientid,omitempty"`
+	Email    Email  `json:"email"`
+	Enabled  *bool  `json:"enabled,omitempty"`
+
+	// Password Empty for none; else at least 8 characters. One-time (R22).
+	Password *WallarmPassword `json:"password,omitempty"`
+
+	// Permissions Wallarm's permissions, which hold exactly one role.
+	Permissions WallarmRoles `json:"permissions"`
+
+	// Phone Accepted and ignored.
+	Phone    *string `json:"phone,omitempty"`
+	Realname Name    `json:"realname"`
+
+	// Username Empty or the e-mail address (tokend's users sign in with their e-mail).
+	Username *string `json:"username,omitempty"`
+}
+
+// WallarmUserDelete defines model for WallarmUserDelete.
+type WallarmUserDelete struct {
+	// Filter A filter that names who to change; an empty one is refused (it would name everyone).
+	Filter WallarmUserTarget `json:"filter"`
+}
+
+// WallarmUserDetails The caller (`/v1/user`). For a shared token, which no person owns,
+// `id` is 0, `uuid` the nil UUID and `realname` the token's name.
+// `create_at` is a date-time here, as wallarm-go decodes it.
+type WallarmUserDetails struct {
+	// ActualPermissions The calling credential's effective permissions, expanded (R3).
+	ActualPermissions []string  `json:"actual_permissions"`
+	ApiAccess         bool      `json:"api_access"`
+	ClientId          ID        `json:"client_id"`
+	Clientid          ID        `json:"clientid"`
+	CreateAt          time.Time `json:"create_at"`
+	Email             string    `json:"email"`
+	Enabled           bool      `json:"enabled"`
+	Id                int64     `json:"id"`
+	MfaEnabled        bool      `json:"mfa_enabled"`
+
+	// Permissions Wallarm's permissions, which hold exactly one role.
+	Permissions WallarmRoles              `json:"permissions"`
+	Phone       nullable.Nullable[string] `json:"phone"`
+	Realname    string                    `json:"realname"`
+	Sso         bool                      `json:"sso"`
+	Username    string                    `json:"username"`
+	Uuid        openapi_types.UUID        `json:"uuid"`
+	Validated   bool                      `json:"validated"`
+}
+
+// WallarmUserDetailsEnvelope defines model for WallarmUserDetailsEnvelope.
+type WallarmUserDetailsEnvelope struct {
+	// Body The caller (`/v1/user`). For a shared token, which no person owns,
+	// `id` is 0, `uuid` the nil UUID and `realname` the token's name.
+	// `create_at` is a date-time here, as wallarm-go decodes it.
+	Body   WallarmUserDetails `json:"body"`
+	Status WallarmStatus      `json:"status"`
+}
+
+// WallarmUserEnvelope defines model for WallarmUserEnvelope.
+type WallarmUserEnvelope struct {
+	// Body A user. `username` is the e-mail address; `create_at` is Unix seconds.
+	Body   WallarmUser   `json:"body"`
+	Status WallarmStatus `json:"status"`
+}
+
+// WallarmUserFields defines model for WallarmUserFields.
+type WallarmUserFields struct {
+	// Clientid Must be the user's own company: users do not move.
+	Clientid *int64 `json:"clientid,omitempty"`
+
+	// DefaultPool Accepted and ignored.
+	DefaultPool *string `json:"default_pool,omitempty"`
+
+	// Enabled true enables; wallarm-go never sends false (omitempty).
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// JobTitle Accepted and ignored.
+	JobTitle *string `json:"job_title,omitempty"`
+
+	// Notifications Accepted and ignored (wallarm-go always sends it).
+	Notifications *map[string]interface{} `json:"notifications,omitempty"`
+
+	// Password Empty for none; else at least 8 characters. One-time (R22).
+	Password *WallarmPassword `json:"password,omitempty"`
+
+	// Permissions Wallarm's permissions, which hold exactly one role.
+	Permissions *WallarmRoles `json:"permissions,omitempty"`
+
+	// Phone Accepted and ignored.
+	Phone    *string `json:"phone,omitempty"`
+	Realname *Name   `json:"realname,omitempty"`
+
+	// ResultsPerPage Accepted and ignored.
+	ResultsPerPage *int32 `json:"results_per_page,omitempty"`
+
+	// SearchTemplates Accepted and ignored (wallarm-go always sends it).
+	SearchTemplates *map[string]interface{} `json:"search_templates,omitempty"`
+
+	// Timezone Accepted and ignored.
+	Timezone *string `json:"timezone,omitempty"`
+}
+
+// WallarmUserFilter defines model for WallarmUserFilter.
+type WallarmUserFilter struct {
+	Clientid *[]ID   `json:"clientid,omitempty"`
+	Email    *string `json:"email,omitempty"`
+	Id       *ID     `json:"id,omitempty"`
+	Username *string `json:"username,omitempty"`
+	Uuid     *string `json:"uuid,omitempty"`
+}
+
+// WallarmUserRead defines model for WallarmUserRead.
+type WallarmUserRead struct {
+	Filter    nullable.Nullable[WallarmUserFilter] `json:"filter,omitempty"`
+	Limit     *int32                               `json:"limit,omitempty"`
+	Offset    *int32                               `json:"offset,omitempty"`
+	OrderBy   *WallarmOrderBy                      `json:"order_by,omitempty"`
+	OrderDesc *bool                                `json:"order_desc,omitempty"`
+}
+
+// WallarmUserTarget A filter that names who to change; an empty one is refused (it would name everyone).
+type WallarmUserTarget struct {
+	Clientid *[]ID   `json:"clientid,omitempty"`
+	Email    *string `json:"email,omitempty"`
+	Id       *ID     `json:"id,omitempty"`
+	Username *string `json:"username,omitempty"`
+	Uuid     *string `json:"uuid,omitempty"`
+}
+
+// WallarmUserUpdate defines model for WallarmUserUpdate.
+type WallarmUserUpdate struct {
+	Fields WallarmUserFields `json:"fields"`
+
+	// Filter A filter that names who to change; an empty one is refused (it would name everyone).
+	Filter    WallarmUserTarget `json:"filter"`
+	Limit     *int32            `json:"limit,omitempty"`
+	Offset    *int32            `json:"offset,omitempty"`
+	OrderBy   *WallarmOrderBy   `json:"order_by,omitempty"`
+	OrderDesc *bool             `json:"order_desc,omitempty"`
+}
+
+// WallarmUsersEnvelope defines model for WallarmUsersEnvelope.
+type WallarmUsersEnvelope struct {
+	Body   []WallarmUser `json:"body"`
+	Status WallarmStatus `json:"status"`
+}
+
 // Webhook defines model for Webhook.
 type Webhook struct {
 	ClientId  ID             `json:"client_id"`
@@ -932,6 +1561,12 @@ type Limit = int32
 // Query defines model for Query.
 type Query = string
 
+// WallarmLimit defines model for WallarmLimit.
+type WallarmLimit = int32
+
+// WallarmOffset defines model for WallarmOffset.
+type WallarmOffset = int32
+
 // BadRequest RFC 9457 problem details.
 type BadRequest = Problem
 
@@ -955,6 +1590,42 @@ type Unauthorized = Problem
 
 // Unavailable RFC 9457 problem details.
 type Unavailable = Problem
+
+// WallarmActivityEventsParams defines parameters for WallarmActivityEvents.
+type WallarmActivityEventsParams struct {
+	FilterObjectTypes *[]WallarmObjectType                `form:"filter[object_types][],omitempty" json:"filter[object_types][],omitempty"`
+	FilterActionTypes *[]string                           `form:"filter[action_types][],omitempty" json:"filter[action_types][],omitempty"`
+	FilterOutcomes    *[]string                           `form:"filter[outcomes][],omitempty" json:"filter[outcomes][],omitempty"`
+	FilterSources     *[]string                           `form:"filter[sources][],omitempty" json:"filter[sources][],omitempty"`
+	FilterActorIDs    *[]ID                               `form:"filter[actor_ids][],omitempty" json:"filter[actor_ids][],omitempty"`
+	FilterTimeStart   *int64                              `form:"filter[time_start],omitempty" json:"filter[time_start],omitempty"`
+	FilterTimeEnd     *int64                              `form:"filter[time_end],omitempty" json:"filter[time_end],omitempty"`
+	OrderBy           *WallarmActivityEventsParamsOrderBy `form:"order_by,omitempty" json:"order_by,omitempty"`
+	OrderDesc         *bool                               `form:"order_desc,omitempty" json:"order_desc,omitempty"`
+
+	// Limit Page size (Wallarm's).
+	Limit *WallarmLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Offset Rows to skip (Wallarm's).
+	Offset *WallarmOffset `form:"offset,omitempty" json:"offset,omitempty"`
+}
+
+// WallarmActivityEventsParamsOrderBy defines parameters for WallarmActivityEvents.
+type WallarmActivityEventsParamsOrderBy string
+
+// WallarmReadClientsParams defines parameters for WallarmReadClients.
+type WallarmReadClientsParams struct {
+	FilterID      *ID     `form:"filter[id],omitempty" json:"filter[id],omitempty"`
+	FilterEnabled *bool   `form:"filter[enabled],omitempty" json:"filter[enabled],omitempty"`
+	FilterName    *string `form:"filter[name],omitempty" json:"filter[name],omitempty"`
+	FilterUUID    *string `form:"filter[uuid],omitempty" json:"filter[uuid],omitempty"`
+
+	// Limit Page size (Wallarm's).
+	Limit *WallarmLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Offset Rows to skip (Wallarm's).
+	Offset *WallarmOffset `form:"offset,omitempty" json:"offset,omitempty"`
+}
 
 // ListActivityParams defines parameters for ListActivity.
 type ListActivityParams struct {
@@ -1003,6 +1674,25 @@ type ListClientsParams struct {
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// WallarmReadNodesParams defines parameters for WallarmReadNodes.
+type WallarmReadNodesParams struct {
+	OrderBy         *WallarmReadNodesParamsOrderBy `form:"order_by,omitempty" json:"order_by,omitempty"`
+	FilterClientIDs *[]ID                          `form:"filter[clientid][],omitempty" json:"filter[clientid][],omitempty"`
+	FilterType      *WallarmNodeType               `form:"filter[type],omitempty" json:"filter[type],omitempty"`
+	FilterNotType   *WallarmNodeType               `form:"filter[!type],omitempty" json:"filter[!type],omitempty"`
+	FilterUUID      *string                        `form:"filter[uuid],omitempty" json:"filter[uuid],omitempty"`
+	FilterHostname  *string                        `form:"filter[hostname],omitempty" json:"filter[hostname],omitempty"`
+
+	// Limit Page size (Wallarm's).
+	Limit *WallarmLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Offset Rows to skip (Wallarm's).
+	Offset *WallarmOffset `form:"offset,omitempty" json:"offset,omitempty"`
+}
+
+// WallarmReadNodesParamsOrderBy defines parameters for WallarmReadNodes.
+type WallarmReadNodesParamsOrderBy string
+
 // ListNodesParams defines parameters for ListNodes.
 type ListNodesParams struct {
 	// Limit Page size.
@@ -1049,8 +1739,32 @@ type ListWebhookDeliveriesParams struct {
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
 
-// PostCurrentUserJSONRequestBody defines body for PostCurrentUser for application/json ContentType.
-type PostCurrentUserJSONRequestBody = EmptyObject
+// WallarmCreateClientJSONRequestBody defines body for WallarmCreateClient for application/json ContentType.
+type WallarmCreateClientJSONRequestBody = WallarmClientCreate
+
+// WallarmDeleteClientJSONRequestBody defines body for WallarmDeleteClient for application/json ContentType.
+type WallarmDeleteClientJSONRequestBody = WallarmClientDelete
+
+// WallarmUpdateClientJSONRequestBody defines body for WallarmUpdateClient for application/json ContentType.
+type WallarmUpdateClientJSONRequestBody = WallarmClientUpdate
+
+// WallarmFindNodesJSONRequestBody defines body for WallarmFindNodes for application/json ContentType.
+type WallarmFindNodesJSONRequestBody = WallarmNodeRead
+
+// WallarmReadUsersJSONRequestBody defines body for WallarmReadUsers for application/json ContentType.
+type WallarmReadUsersJSONRequestBody = WallarmUserRead
+
+// WallarmCreateUserJSONRequestBody defines body for WallarmCreateUser for application/json ContentType.
+type WallarmCreateUserJSONRequestBody = WallarmUserCreate
+
+// WallarmDeleteUserJSONRequestBody defines body for WallarmDeleteUser for application/json ContentType.
+type WallarmDeleteUserJSONRequestBody = WallarmUserDelete
+
+// WallarmUpdateUserJSONRequestBody defines body for WallarmUpdateUser for application/json ContentType.
+type WallarmUpdateUserJSONRequestBody = WallarmUserUpdate
+
+// WallarmPostUserJSONRequestBody defines body for WallarmPostUser for application/json ContentType.
+type WallarmPostUserJSONRequestBody = EmptyObject
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = PasswordChange
@@ -1075,6 +1789,9 @@ type CreateClientJSONRequestBody = ClientCreate
 
 // UpdateClientJSONRequestBody defines body for UpdateClient for application/json ContentType.
 type UpdateClientJSONRequestBody = ClientUpdate
+
+// WallarmCreateNodeJSONRequestBody defines body for WallarmCreateNode for application/json ContentType.
+type WallarmCreateNodeJSONRequestBody = WallarmNodeCreate
 
 // CreateNodeJSONRequestBody defines body for CreateNode for application/json ContentType.
 type CreateNodeJSONRequestBody = NodeCreate
@@ -1184,6 +1901,11 @@ type ClientInterface interface {
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// WallarmActivityEvents A company's activity log in Wallarm's shape (wallarm-go ActivityLogEventsRead)
+	//
+	// Corresponds with GET /v1/activity_log/{client}/events (the `WallarmActivityEvents` operationId).
+	WallarmActivityEvents(ctx context.Context, client ID, params *WallarmActivityEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// LoginWithBody Sign in with e-mail and password
 	//
 	// Returns a session token (prefix `tks_`, valid 12 hours) that is accepted
@@ -1225,30 +1947,155 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/logout (the `Logout` operationId).
 	Logout(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetCurrentUser The caller's own user
+	// WallarmReadClients Companies in scope matching a filter (wallarm-go ClientRead)
 	//
-	// The user behind the calling token, with the token's effective (expanded) permissions.
-	//
-	// Corresponds with GET /v1/user (the `GetCurrentUser` operationId).
-	GetCurrentUser(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	// Corresponds with GET /v1/objects/client (the `WallarmReadClients` operationId).
+	WallarmReadClients(ctx context.Context, params *WallarmReadClientsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PostCurrentUserWithBody The caller's own user (Wallarm-compatible POST form)
-	//
-	// Same as `GET /v1/user`; the body, if any, must be `{}`.
+	// WallarmCreateClientWithBody Create a tenant (wallarm-go ClientCreate, Terraform wallarm_tenant)
 	//
 	// Takes any type of body and a specified content type.
 	//
-	// Corresponds with POST /v1/user (the `PostCurrentUser` operationId).
-	PostCurrentUserWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	// Corresponds with POST /v1/objects/client/create (the `WallarmCreateClient` operationId).
+	WallarmCreateClientWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PostCurrentUser The caller's own user (Wallarm-compatible POST form)
-	//
-	// Same as `GET /v1/user`; the body, if any, must be `{}`.
+	// WallarmCreateClient Create a tenant (wallarm-go ClientCreate, Terraform wallarm_tenant)
 	//
 	// Takes a body of the `application/json` content type.
 	//
-	// Corresponds with POST /v1/user (the `PostCurrentUser` operationId).
-	PostCurrentUser(ctx context.Context, body PostCurrentUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	// Corresponds with POST /v1/objects/client/create (the `WallarmCreateClient` operationId).
+	WallarmCreateClient(ctx context.Context, body WallarmCreateClientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmDeleteClientWithBody Delete a disabled tenant with its users, tokens and nodes (wallarm-go ClientDelete)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/objects/client/delete (the `WallarmDeleteClient` operationId).
+	WallarmDeleteClientWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmDeleteClient Delete a disabled tenant with its users, tokens and nodes (wallarm-go ClientDelete)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/objects/client/delete (the `WallarmDeleteClient` operationId).
+	WallarmDeleteClient(ctx context.Context, body WallarmDeleteClientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmUpdateClientWithBody Rename, enable or disable the company the filter names (wallarm-go ClientUpdate)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/objects/client/update (the `WallarmUpdateClient` operationId).
+	WallarmUpdateClientWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmUpdateClient Rename, enable or disable the company the filter names (wallarm-go ClientUpdate)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/objects/client/update (the `WallarmUpdateClient` operationId).
+	WallarmUpdateClient(ctx context.Context, body WallarmUpdateClientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmFindNodesWithBody Nodes in scope matching a filter (wallarm-go NodeReadByFilter)
+	//
+	// Wallarm's short form, where `id` is the node's UUID.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/objects/node (the `WallarmFindNodes` operationId).
+	WallarmFindNodesWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmFindNodes Nodes in scope matching a filter (wallarm-go NodeReadByFilter)
+	//
+	// Wallarm's short form, where `id` is the node's UUID.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/objects/node (the `WallarmFindNodes` operationId).
+	WallarmFindNodes(ctx context.Context, body WallarmFindNodesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmReadUsersWithBody Users in scope matching a filter (wallarm-go UserRead)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/objects/user (the `WallarmReadUsers` operationId).
+	WallarmReadUsersWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmReadUsers Users in scope matching a filter (wallarm-go UserRead)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/objects/user (the `WallarmReadUsers` operationId).
+	WallarmReadUsers(ctx context.Context, body WallarmReadUsersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmCreateUserWithBody Create a user (wallarm-go UserCreate, Terraform wallarm_user)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/objects/user/create (the `WallarmCreateUser` operationId).
+	WallarmCreateUserWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmCreateUser Create a user (wallarm-go UserCreate, Terraform wallarm_user)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/objects/user/create (the `WallarmCreateUser` operationId).
+	WallarmCreateUser(ctx context.Context, body WallarmCreateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmDeleteUserWithBody Delete the users the filter names, with their personal tokens (wallarm-go UserDelete)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/objects/user/delete (the `WallarmDeleteUser` operationId).
+	WallarmDeleteUserWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmDeleteUser Delete the users the filter names, with their personal tokens (wallarm-go UserDelete)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/objects/user/delete (the `WallarmDeleteUser` operationId).
+	WallarmDeleteUser(ctx context.Context, body WallarmDeleteUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmUpdateUserWithBody Update the users the filter names (wallarm-go UserUpdate)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/objects/user/update (the `WallarmUpdateUser` operationId).
+	WallarmUpdateUserWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmUpdateUser Update the users the filter names (wallarm-go UserUpdate)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/objects/user/update (the `WallarmUpdateUser` operationId).
+	WallarmUpdateUser(ctx context.Context, body WallarmUpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmGetUser The caller, in Wallarm's shape and envelope
+	//
+	// Wallarm's user details. tokend's own form is `GET /v2/user`.
+	//
+	// Corresponds with GET /v1/user (the `WallarmGetUser` operationId).
+	WallarmGetUser(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmPostUserWithBody The caller, in Wallarm's shape and envelope (wallarm-go UserDetails)
+	//
+	// What wallarm-go's `UserDetails()` sends (no body, no Content-Type) and
+	// the Terraform provider reads `body.client_id` from. The body, if any,
+	// must be `{}`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/user (the `WallarmPostUser` operationId).
+	WallarmPostUserWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmPostUser The caller, in Wallarm's shape and envelope (wallarm-go UserDetails)
+	//
+	// What wallarm-go's `UserDetails()` sends (no body, no Content-Type) and
+	// the Terraform provider reads `body.client_id` from. The body, if any,
+	// must be `{}`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/user (the `WallarmPostUser` operationId).
+	WallarmPostUser(ctx context.Context, body WallarmPostUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ChangePasswordWithBody Change the caller's own password
 	//
@@ -1472,6 +2319,44 @@ type ClientInterface interface {
 	// Corresponds with PUT /v2/clients/{id} (the `UpdateClient` operationId).
 	UpdateClient(ctx context.Context, id ID, body UpdateClientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// WallarmReadNodes Filter nodes in scope, with their tokens (wallarm-go NodeRead, Terraform wallarm_node)
+	//
+	// Each node's `token` is its Deploy token's value when the caller may
+	// read it back (R9, R20: a caller with `api_tokens:manage` whose own
+	// permissions cover it; every read is in the activity log); else "".
+	//
+	// Corresponds with GET /v2/node (the `WallarmReadNodes` operationId).
+	WallarmReadNodes(ctx context.Context, params *WallarmReadNodesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmCreateNodeWithBody Register a node and issue its Deploy token (wallarm-go NodeCreate, Terraform wallarm_node)
+	//
+	// The node's `token` is a new shared token of the node's company with
+	// the `deploy` role (nodes:view, nodes:create), issued under R2 and R5:
+	// the caller needs `api_tokens:manage` as well as `nodes:create`.
+	// Deleting the node deletes its token.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v2/node (the `WallarmCreateNode` operationId).
+	WallarmCreateNodeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmCreateNode Register a node and issue its Deploy token (wallarm-go NodeCreate, Terraform wallarm_node)
+	//
+	// The node's `token` is a new shared token of the node's company with
+	// the `deploy` role (nodes:view, nodes:create), issued under R2 and R5:
+	// the caller needs `api_tokens:manage` as well as `nodes:create`.
+	// Deleting the node deletes its token.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v2/node (the `WallarmCreateNode` operationId).
+	WallarmCreateNode(ctx context.Context, body WallarmCreateNodeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WallarmDeleteNode Delete a node and its Deploy token (wallarm-go NodeDelete)
+	//
+	// Corresponds with DELETE /v2/node/{id} (the `WallarmDeleteNode` operationId).
+	WallarmDeleteNode(ctx context.Context, id ID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListNodes List the filter nodes of the companies in scope
 	//
 	// Corresponds with GET /v2/nodes (the `ListNodes` operationId).
@@ -1500,6 +2385,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v2/permissions (the `ListPermissions` operationId).
 	ListPermissions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetCurrentUser The caller's own user
+	//
+	// The user behind the calling token, with the token's effective (expanded) permissions. `GET /v1/user` answers the same in Wallarm's shape.
+	//
+	// Corresponds with GET /v2/user (the `GetCurrentUser` operationId).
+	GetCurrentUser(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListUsers List users in the caller's scope
 	//
@@ -1667,6 +2559,21 @@ func (c *Client) Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*ht
 	return c.Client.Do(req)
 }
 
+// WallarmActivityEvents A company's activity log in Wallarm's shape (wallarm-go ActivityLogEventsRead)
+//
+// Corresponds with GET /v1/activity_log/{client}/events (the `WallarmActivityEvents` operationId).
+func (c *Client) WallarmActivityEvents(ctx context.Context, client ID, params *WallarmActivityEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmActivityEventsRequest(c.Server, client, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // LoginWithBody Sign in with e-mail and password
 //
 // Returns a session token (prefix `tks_`, valid 12 hours) that is accepted
@@ -1738,13 +2645,11 @@ func (c *Client) Logout(ctx context.Context, reqEditors ...RequestEditorFn) (*ht
 	return c.Client.Do(req)
 }
 
-// GetCurrentUser The caller's own user
+// WallarmReadClients Companies in scope matching a filter (wallarm-go ClientRead)
 //
-// The user behind the calling token, with the token's effective (expanded) permissions.
-//
-// Corresponds with GET /v1/user (the `GetCurrentUser` operationId).
-func (c *Client) GetCurrentUser(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetCurrentUserRequest(c.Server)
+// Corresponds with GET /v1/objects/client (the `WallarmReadClients` operationId).
+func (c *Client) WallarmReadClients(ctx context.Context, params *WallarmReadClientsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmReadClientsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1755,15 +2660,13 @@ func (c *Client) GetCurrentUser(ctx context.Context, reqEditors ...RequestEditor
 	return c.Client.Do(req)
 }
 
-// PostCurrentUserWithBody The caller's own user (Wallarm-compatible POST form)
-//
-// Same as `GET /v1/user`; the body, if any, must be `{}`.
+// WallarmCreateClientWithBody Create a tenant (wallarm-go ClientCreate, Terraform wallarm_tenant)
 //
 // Takes any type of body and a specified content type.
 //
-// Corresponds with POST /v1/user (the `PostCurrentUser` operationId).
-func (c *Client) PostCurrentUserWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewPostCurrentUserRequestWithBody(c.Server, contentType, body)
+// Corresponds with POST /v1/objects/client/create (the `WallarmCreateClient` operationId).
+func (c *Client) WallarmCreateClientWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmCreateClientRequestWithBody(c.Server, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1774,15 +2677,314 @@ func (c *Client) PostCurrentUserWithBody(ctx context.Context, contentType string
 	return c.Client.Do(req)
 }
 
-// PostCurrentUser The caller's own user (Wallarm-compatible POST form)
-//
-// Same as `GET /v1/user`; the body, if any, must be `{}`.
+// WallarmCreateClient Create a tenant (wallarm-go ClientCreate, Terraform wallarm_tenant)
 //
 // Takes a body of the `application/json` content type.
 //
-// Corresponds with POST /v1/user (the `PostCurrentUser` operationId).
-func (c *Client) PostCurrentUser(ctx context.Context, body PostCurrentUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewPostCurrentUserRequest(c.Server, body)
+// Corresponds with POST /v1/objects/client/create (the `WallarmCreateClient` operationId).
+func (c *Client) WallarmCreateClient(ctx context.Context, body WallarmCreateClientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmCreateClientRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmDeleteClientWithBody Delete a disabled tenant with its users, tokens and nodes (wallarm-go ClientDelete)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/objects/client/delete (the `WallarmDeleteClient` operationId).
+func (c *Client) WallarmDeleteClientWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmDeleteClientRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmDeleteClient Delete a disabled tenant with its users, tokens and nodes (wallarm-go ClientDelete)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/objects/client/delete (the `WallarmDeleteClient` operationId).
+func (c *Client) WallarmDeleteClient(ctx context.Context, body WallarmDeleteClientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmDeleteClientRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmUpdateClientWithBody Rename, enable or disable the company the filter names (wallarm-go ClientUpdate)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/objects/client/update (the `WallarmUpdateClient` operationId).
+func (c *Client) WallarmUpdateClientWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmUpdateClientRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmUpdateClient Rename, enable or disable the company the filter names (wallarm-go ClientUpdate)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/objects/client/update (the `WallarmUpdateClient` operationId).
+func (c *Client) WallarmUpdateClient(ctx context.Context, body WallarmUpdateClientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmUpdateClientRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmFindNodesWithBody Nodes in scope matching a filter (wallarm-go NodeReadByFilter)
+//
+// Wallarm's short form, where `id` is the node's UUID.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/objects/node (the `WallarmFindNodes` operationId).
+func (c *Client) WallarmFindNodesWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmFindNodesRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmFindNodes Nodes in scope matching a filter (wallarm-go NodeReadByFilter)
+//
+// Wallarm's short form, where `id` is the node's UUID.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/objects/node (the `WallarmFindNodes` operationId).
+func (c *Client) WallarmFindNodes(ctx context.Context, body WallarmFindNodesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmFindNodesRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmReadUsersWithBody Users in scope matching a filter (wallarm-go UserRead)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/objects/user (the `WallarmReadUsers` operationId).
+func (c *Client) WallarmReadUsersWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmReadUsersRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmReadUsers Users in scope matching a filter (wallarm-go UserRead)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/objects/user (the `WallarmReadUsers` operationId).
+func (c *Client) WallarmReadUsers(ctx context.Context, body WallarmReadUsersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmReadUsersRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmCreateUserWithBody Create a user (wallarm-go UserCreate, Terraform wallarm_user)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/objects/user/create (the `WallarmCreateUser` operationId).
+func (c *Client) WallarmCreateUserWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmCreateUserRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmCreateUser Create a user (wallarm-go UserCreate, Terraform wallarm_user)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/objects/user/create (the `WallarmCreateUser` operationId).
+func (c *Client) WallarmCreateUser(ctx context.Context, body WallarmCreateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmCreateUserRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmDeleteUserWithBody Delete the users the filter names, with their personal tokens (wallarm-go UserDelete)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/objects/user/delete (the `WallarmDeleteUser` operationId).
+func (c *Client) WallarmDeleteUserWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmDeleteUserRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmDeleteUser Delete the users the filter names, with their personal tokens (wallarm-go UserDelete)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/objects/user/delete (the `WallarmDeleteUser` operationId).
+func (c *Client) WallarmDeleteUser(ctx context.Context, body WallarmDeleteUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmDeleteUserRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmUpdateUserWithBody Update the users the filter names (wallarm-go UserUpdate)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/objects/user/update (the `WallarmUpdateUser` operationId).
+func (c *Client) WallarmUpdateUserWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmUpdateUserRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmUpdateUser Update the users the filter names (wallarm-go UserUpdate)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/objects/user/update (the `WallarmUpdateUser` operationId).
+func (c *Client) WallarmUpdateUser(ctx context.Context, body WallarmUpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmUpdateUserRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmGetUser The caller, in Wallarm's shape and envelope
+//
+// Wallarm's user details. tokend's own form is `GET /v2/user`.
+//
+// Corresponds with GET /v1/user (the `WallarmGetUser` operationId).
+func (c *Client) WallarmGetUser(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmGetUserRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmPostUserWithBody The caller, in Wallarm's shape and envelope (wallarm-go UserDetails)
+//
+// What wallarm-go's `UserDetails()` sends (no body, no Content-Type) and
+// the Terraform provider reads `body.client_id` from. The body, if any,
+// must be `{}`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/user (the `WallarmPostUser` operationId).
+func (c *Client) WallarmPostUserWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmPostUserRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmPostUser The caller, in Wallarm's shape and envelope (wallarm-go UserDetails)
+//
+// What wallarm-go's `UserDetails()` sends (no body, no Content-Type) and
+// the Terraform provider reads `body.client_id` from. The body, if any,
+// must be `{}`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/user (the `WallarmPostUser` operationId).
+func (c *Client) WallarmPostUser(ctx context.Context, body WallarmPostUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmPostUserRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2245,6 +3447,84 @@ func (c *Client) UpdateClient(ctx context.Context, id ID, body UpdateClientJSONR
 	return c.Client.Do(req)
 }
 
+// WallarmReadNodes Filter nodes in scope, with their tokens (wallarm-go NodeRead, Terraform wallarm_node)
+//
+// Each node's `token` is its Deploy token's value when the caller may
+// read it back (R9, R20: a caller with `api_tokens:manage` whose own
+// permissions cover it; every read is in the activity log); else "".
+//
+// Corresponds with GET /v2/node (the `WallarmReadNodes` operationId).
+func (c *Client) WallarmReadNodes(ctx context.Context, params *WallarmReadNodesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmReadNodesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmCreateNodeWithBody Register a node and issue its Deploy token (wallarm-go NodeCreate, Terraform wallarm_node)
+//
+// The node's `token` is a new shared token of the node's company with
+// the `deploy` role (nodes:view, nodes:create), issued under R2 and R5:
+// the caller needs `api_tokens:manage` as well as `nodes:create`.
+// Deleting the node deletes its token.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v2/node (the `WallarmCreateNode` operationId).
+func (c *Client) WallarmCreateNodeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmCreateNodeRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmCreateNode Register a node and issue its Deploy token (wallarm-go NodeCreate, Terraform wallarm_node)
+//
+// The node's `token` is a new shared token of the node's company with
+// the `deploy` role (nodes:view, nodes:create), issued under R2 and R5:
+// the caller needs `api_tokens:manage` as well as `nodes:create`.
+// Deleting the node deletes its token.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v2/node (the `WallarmCreateNode` operationId).
+func (c *Client) WallarmCreateNode(ctx context.Context, body WallarmCreateNodeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmCreateNodeRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WallarmDeleteNode Delete a node and its Deploy token (wallarm-go NodeDelete)
+//
+// Corresponds with DELETE /v2/node/{id} (the `WallarmDeleteNode` operationId).
+func (c *Client) WallarmDeleteNode(ctx context.Context, id ID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWallarmDeleteNodeRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListNodes List the filter nodes of the companies in scope
 //
 // Corresponds with GET /v2/nodes (the `ListNodes` operationId).
@@ -2314,6 +3594,23 @@ func (c *Client) DeleteNode(ctx context.Context, id ID, reqEditors ...RequestEdi
 // Corresponds with GET /v2/permissions (the `ListPermissions` operationId).
 func (c *Client) ListPermissions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListPermissionsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetCurrentUser The caller's own user
+//
+// The user behind the calling token, with the token's effective (expanded) permissions. `GET /v1/user` answers the same in Wallarm's shape.
+//
+// Corresponds with GET /v2/user (the `GetCurrentUser` operationId).
+func (c *Client) GetCurrentUser(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetCurrentUserRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -2677,6 +3974,187 @@ func NewReadyzRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewWallarmActivityEventsRequest constructs an http.Request for the WallarmActivityEvents method
+func NewWallarmActivityEventsRequest(server string, client ID, params *WallarmActivityEventsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "client", client, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/activity_log/%s/events", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.FilterObjectTypes != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter[object_types][]", *params.FilterObjectTypes, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FilterActionTypes != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter[action_types][]", *params.FilterActionTypes, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FilterOutcomes != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter[outcomes][]", *params.FilterOutcomes, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FilterSources != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter[sources][]", *params.FilterSources, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FilterActorIDs != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter[actor_ids][]", *params.FilterActorIDs, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FilterTimeStart != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter[time_start]", *params.FilterTimeStart, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FilterTimeEnd != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter[time_end]", *params.FilterTimeEnd, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.OrderBy != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "order_by", *params.OrderBy, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.OrderDesc != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "order_desc", *params.OrderDesc, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Offset != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "offset", *params.Offset, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewLoginRequest calls the generic Login builder with application/json body
 func NewLoginRequest(server string, body LoginJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -2744,8 +4222,442 @@ func NewLogoutRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
-// NewGetCurrentUserRequest constructs an http.Request for the GetCurrentUser method
-func NewGetCurrentUserRequest(server string) (*http.Request, error) {
+// NewWallarmReadClientsRequest constructs an http.Request for the WallarmReadClients method
+func NewWallarmReadClientsRequest(server string, params *WallarmReadClientsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/objects/client")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.FilterID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter[id]", *params.FilterID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FilterEnabled != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter[enabled]", *params.FilterEnabled, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FilterName != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter[name]", *params.FilterName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FilterUUID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter[uuid]", *params.FilterUUID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Offset != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "offset", *params.Offset, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewWallarmCreateClientRequest calls the generic WallarmCreateClient builder with application/json body
+func NewWallarmCreateClientRequest(server string, body WallarmCreateClientJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewWallarmCreateClientRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewWallarmCreateClientRequestWithBody constructs an http.Request for the WallarmCreateClient method, with any body, and a specified content type
+func NewWallarmCreateClientRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/objects/client/create")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewWallarmDeleteClientRequest calls the generic WallarmDeleteClient builder with application/json body
+func NewWallarmDeleteClientRequest(server string, body WallarmDeleteClientJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewWallarmDeleteClientRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewWallarmDeleteClientRequestWithBody constructs an http.Request for the WallarmDeleteClient method, with any body, and a specified content type
+func NewWallarmDeleteClientRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/objects/client/delete")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewWallarmUpdateClientRequest calls the generic WallarmUpdateClient builder with application/json body
+func NewWallarmUpdateClientRequest(server string, body WallarmUpdateClientJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewWallarmUpdateClientRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewWallarmUpdateClientRequestWithBody constructs an http.Request for the WallarmUpdateClient method, with any body, and a specified content type
+func NewWallarmUpdateClientRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/objects/client/update")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewWallarmFindNodesRequest calls the generic WallarmFindNodes builder with application/json body
+func NewWallarmFindNodesRequest(server string, body WallarmFindNodesJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewWallarmFindNodesRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewWallarmFindNodesRequestWithBody constructs an http.Request for the WallarmFindNodes method, with any body, and a specified content type
+func NewWallarmFindNodesRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/objects/node")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewWallarmReadUsersRequest calls the generic WallarmReadUsers builder with application/json body
+func NewWallarmReadUsersRequest(server string, body WallarmReadUsersJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewWallarmReadUsersRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewWallarmReadUsersRequestWithBody constructs an http.Request for the WallarmReadUsers method, with any body, and a specified content type
+func NewWallarmReadUsersRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/objects/user")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewWallarmCreateUserRequest calls the generic WallarmCreateUser builder with application/json body
+func NewWallarmCreateUserRequest(server string, body WallarmCreateUserJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewWallarmCreateUserRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewWallarmCreateUserRequestWithBody constructs an http.Request for the WallarmCreateUser method, with any body, and a specified content type
+func NewWallarmCreateUserRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/objects/user/create")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewWallarmDeleteUserRequest calls the generic WallarmDeleteUser builder with application/json body
+func NewWallarmDeleteUserRequest(server string, body WallarmDeleteUserJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewWallarmDeleteUserRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewWallarmDeleteUserRequestWithBody constructs an http.Request for the WallarmDeleteUser method, with any body, and a specified content type
+func NewWallarmDeleteUserRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/objects/user/delete")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewWallarmUpdateUserRequest calls the generic WallarmUpdateUser builder with application/json body
+func NewWallarmUpdateUserRequest(server string, body WallarmUpdateUserJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewWallarmUpdateUserRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewWallarmUpdateUserRequestWithBody constructs an http.Request for the WallarmUpdateUser method, with any body, and a specified content type
+func NewWallarmUpdateUserRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/objects/user/update")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewWallarmGetUserRequest constructs an http.Request for the WallarmGetUser method
+func NewWallarmGetUserRequest(server string) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -2771,19 +4683,19 @@ func NewGetCurrentUserRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
-// NewPostCurrentUserRequest calls the generic PostCurrentUser builder with application/json body
-func NewPostCurrentUserRequest(server string, body PostCurrentUserJSONRequestBody) (*http.Request, error) {
+// NewWallarmPostUserRequest calls the generic WallarmPostUser builder with application/json body
+func NewWallarmPostUserRequest(server string, body WallarmPostUserJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewPostCurrentUserRequestWithBody(server, "application/json", bodyReader)
+	return NewWallarmPostUserRequestWithBody(server, "application/json", bodyReader)
 }
 
-// NewPostCurrentUserRequestWithBody constructs an http.Request for the PostCurrentUser method, with any body, and a specified content type
-func NewPostCurrentUserRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+// NewWallarmPostUserRequestWithBody constructs an http.Request for the WallarmPostUser method, with any body, and a specified content type
+func NewWallarmPostUserRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -3606,6 +5518,218 @@ func NewUpdateClientRequestWithBody(server string, id ID, contentType string, bo
 	return req, nil
 }
 
+// NewWallarmReadNodesRequest constructs an http.Request for the WallarmReadNodes method
+func NewWallarmReadNodesRequest(server string, params *WallarmReadNodesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/node")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.OrderBy != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "order_by", *params.OrderBy, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FilterClientIDs != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter[clientid][]", *params.FilterClientIDs, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FilterType != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter[type]", *params.FilterType, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FilterNotType != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter[!type]", *params.FilterNotType, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FilterUUID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter[uuid]", *params.FilterUUID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FilterHostname != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter[hostname]", *params.FilterHostname, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Offset != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "offset", *params.Offset, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewWallarmCreateNodeRequest calls the generic WallarmCreateNode builder with application/json body
+func NewWallarmCreateNodeRequest(server string, body WallarmCreateNodeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewWallarmCreateNodeRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewWallarmCreateNodeRequestWithBody constructs an http.Request for the WallarmCreateNode method, with any body, and a specified content type
+func NewWallarmCreateNodeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/node")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewWallarmDeleteNodeRequest constructs an http.Request for the WallarmDeleteNode method
+func NewWallarmDeleteNodeRequest(server string, id ID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/node/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListNodesRequest constructs an http.Request for the ListNodes method
 func NewListNodesRequest(server string, params *ListNodesParams) (*http.Request, error) {
 	var err error
@@ -3756,6 +5880,33 @@ func NewListPermissionsRequest(server string) (*http.Request, error) {
 	}
 
 	operationPath := fmt.Sprintf("/v2/permissions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetCurrentUserRequest constructs an http.Request for the GetCurrentUser method
+func NewGetCurrentUserRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/user")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -4447,6 +6598,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	ReadyzWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ReadyzResponse, error)
 
+	// WallarmActivityEventsWithResponse A company's activity log in Wallarm's shape (wallarm-go ActivityLogEventsRead)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/activity_log/{client}/events (the `WallarmActivityEvents` operationId).
+	WallarmActivityEventsWithResponse(ctx context.Context, client ID, params *WallarmActivityEventsParams, reqEditors ...RequestEditorFn) (*WallarmActivityEventsResponse, error)
+
 	// LoginWithBodyWithResponse Sign in with e-mail and password
 	//
 	// Returns a session token (prefix `tks_`, valid 12 hours) that is accepted
@@ -4490,32 +6648,159 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/logout (the `Logout` operationId).
 	LogoutWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LogoutResponse, error)
 
-	// GetCurrentUserWithResponse The caller's own user
-	//
-	// The user behind the calling token, with the token's effective (expanded) permissions.
+	// WallarmReadClientsWithResponse Companies in scope matching a filter (wallarm-go ClientRead)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
-	// Corresponds with GET /v1/user (the `GetCurrentUser` operationId).
-	GetCurrentUserWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetCurrentUserResponse, error)
+	// Corresponds with GET /v1/objects/client (the `WallarmReadClients` operationId).
+	WallarmReadClientsWithResponse(ctx context.Context, params *WallarmReadClientsParams, reqEditors ...RequestEditorFn) (*WallarmReadClientsResponse, error)
 
-	// PostCurrentUserWithBodyWithResponse The caller's own user (Wallarm-compatible POST form)
-	//
-	// Same as `GET /v1/user`; the body, if any, must be `{}`.
+	// WallarmCreateClientWithBodyWithResponse Create a tenant (wallarm-go ClientCreate, Terraform wallarm_tenant)
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
-	// Corresponds with POST /v1/user (the `PostCurrentUser` operationId).
-	PostCurrentUserWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostCurrentUserResponse, error)
+	// Corresponds with POST /v1/objects/client/create (the `WallarmCreateClient` operationId).
+	WallarmCreateClientWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmCreateClientResponse, error)
 
-	// PostCurrentUserWithResponse The caller's own user (Wallarm-compatible POST form)
-	//
-	// Same as `GET /v1/user`; the body, if any, must be `{}`.
+	// WallarmCreateClientWithResponse Create a tenant (wallarm-go ClientCreate, Terraform wallarm_tenant)
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
-	// Corresponds with POST /v1/user (the `PostCurrentUser` operationId).
-	PostCurrentUserWithResponse(ctx context.Context, body PostCurrentUserJSONRequestBody, reqEditors ...RequestEditorFn) (*PostCurrentUserResponse, error)
+	// Corresponds with POST /v1/objects/client/create (the `WallarmCreateClient` operationId).
+	WallarmCreateClientWithResponse(ctx context.Context, body WallarmCreateClientJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmCreateClientResponse, error)
+
+	// WallarmDeleteClientWithBodyWithResponse Delete a disabled tenant with its users, tokens and nodes (wallarm-go ClientDelete)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/objects/client/delete (the `WallarmDeleteClient` operationId).
+	WallarmDeleteClientWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmDeleteClientResponse, error)
+
+	// WallarmDeleteClientWithResponse Delete a disabled tenant with its users, tokens and nodes (wallarm-go ClientDelete)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/objects/client/delete (the `WallarmDeleteClient` operationId).
+	WallarmDeleteClientWithResponse(ctx context.Context, body WallarmDeleteClientJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmDeleteClientResponse, error)
+
+	// WallarmUpdateClientWithBodyWithResponse Rename, enable or disable the company the filter names (wallarm-go ClientUpdate)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/objects/client/update (the `WallarmUpdateClient` operationId).
+	WallarmUpdateClientWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmUpdateClientResponse, error)
+
+	// WallarmUpdateClientWithResponse Rename, enable or disable the company the filter names (wallarm-go ClientUpdate)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/objects/client/update (the `WallarmUpdateClient` operationId).
+	WallarmUpdateClientWithResponse(ctx context.Context, body WallarmUpdateClientJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmUpdateClientResponse, error)
+
+	// WallarmFindNodesWithBodyWithResponse Nodes in scope matching a filter (wallarm-go NodeReadByFilter)
+	//
+	// Wallarm's short form, where `id` is the node's UUID.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/objects/node (the `WallarmFindNodes` operationId).
+	WallarmFindNodesWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmFindNodesResponse, error)
+
+	// WallarmFindNodesWithResponse Nodes in scope matching a filter (wallarm-go NodeReadByFilter)
+	//
+	// Wallarm's short form, where `id` is the node's UUID.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/objects/node (the `WallarmFindNodes` operationId).
+	WallarmFindNodesWithResponse(ctx context.Context, body WallarmFindNodesJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmFindNodesResponse, error)
+
+	// WallarmReadUsersWithBodyWithResponse Users in scope matching a filter (wallarm-go UserRead)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/objects/user (the `WallarmReadUsers` operationId).
+	WallarmReadUsersWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmReadUsersResponse, error)
+
+	// WallarmReadUsersWithResponse Users in scope matching a filter (wallarm-go UserRead)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/objects/user (the `WallarmReadUsers` operationId).
+	WallarmReadUsersWithResponse(ctx context.Context, body WallarmReadUsersJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmReadUsersResponse, error)
+
+	// WallarmCreateUserWithBodyWithResponse Create a user (wallarm-go UserCreate, Terraform wallarm_user)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/objects/user/create (the `WallarmCreateUser` operationId).
+	WallarmCreateUserWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmCreateUserResponse, error)
+
+	// WallarmCreateUserWithResponse Create a user (wallarm-go UserCreate, Terraform wallarm_user)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/objects/user/create (the `WallarmCreateUser` operationId).
+	WallarmCreateUserWithResponse(ctx context.Context, body WallarmCreateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmCreateUserResponse, error)
+
+	// WallarmDeleteUserWithBodyWithResponse Delete the users the filter names, with their personal tokens (wallarm-go UserDelete)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/objects/user/delete (the `WallarmDeleteUser` operationId).
+	WallarmDeleteUserWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmDeleteUserResponse, error)
+
+	// WallarmDeleteUserWithResponse Delete the users the filter names, with their personal tokens (wallarm-go UserDelete)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/objects/user/delete (the `WallarmDeleteUser` operationId).
+	WallarmDeleteUserWithResponse(ctx context.Context, body WallarmDeleteUserJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmDeleteUserResponse, error)
+
+	// WallarmUpdateUserWithBodyWithResponse Update the users the filter names (wallarm-go UserUpdate)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/objects/user/update (the `WallarmUpdateUser` operationId).
+	WallarmUpdateUserWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmUpdateUserResponse, error)
+
+	// WallarmUpdateUserWithResponse Update the users the filter names (wallarm-go UserUpdate)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/objects/user/update (the `WallarmUpdateUser` operationId).
+	WallarmUpdateUserWithResponse(ctx context.Context, body WallarmUpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmUpdateUserResponse, error)
+
+	// WallarmGetUserWithResponse The caller, in Wallarm's shape and envelope
+	//
+	// Wallarm's user details. tokend's own form is `GET /v2/user`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/user (the `WallarmGetUser` operationId).
+	WallarmGetUserWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*WallarmGetUserResponse, error)
+
+	// WallarmPostUserWithBodyWithResponse The caller, in Wallarm's shape and envelope (wallarm-go UserDetails)
+	//
+	// What wallarm-go's `UserDetails()` sends (no body, no Content-Type) and
+	// the Terraform provider reads `body.client_id` from. The body, if any,
+	// must be `{}`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/user (the `WallarmPostUser` operationId).
+	WallarmPostUserWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmPostUserResponse, error)
+
+	// WallarmPostUserWithResponse The caller, in Wallarm's shape and envelope (wallarm-go UserDetails)
+	//
+	// What wallarm-go's `UserDetails()` sends (no body, no Content-Type) and
+	// the Terraform provider reads `body.client_id` from. The body, if any,
+	// must be `{}`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/user (the `WallarmPostUser` operationId).
+	WallarmPostUserWithResponse(ctx context.Context, body WallarmPostUserJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmPostUserResponse, error)
 
 	// ChangePasswordWithBodyWithResponse Change the caller's own password
 	//
@@ -4753,6 +7038,48 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /v2/clients/{id} (the `UpdateClient` operationId).
 	UpdateClientWithResponse(ctx context.Context, id ID, body UpdateClientJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateClientResponse, error)
 
+	// WallarmReadNodesWithResponse Filter nodes in scope, with their tokens (wallarm-go NodeRead, Terraform wallarm_node)
+	//
+	// Each node's `token` is its Deploy token's value when the caller may
+	// read it back (R9, R20: a caller with `api_tokens:manage` whose own
+	// permissions cover it; every read is in the activity log); else "".
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/node (the `WallarmReadNodes` operationId).
+	WallarmReadNodesWithResponse(ctx context.Context, params *WallarmReadNodesParams, reqEditors ...RequestEditorFn) (*WallarmReadNodesResponse, error)
+
+	// WallarmCreateNodeWithBodyWithResponse Register a node and issue its Deploy token (wallarm-go NodeCreate, Terraform wallarm_node)
+	//
+	// The node's `token` is a new shared token of the node's company with
+	// the `deploy` role (nodes:view, nodes:create), issued under R2 and R5:
+	// the caller needs `api_tokens:manage` as well as `nodes:create`.
+	// Deleting the node deletes its token.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/node (the `WallarmCreateNode` operationId).
+	WallarmCreateNodeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmCreateNodeResponse, error)
+
+	// WallarmCreateNodeWithResponse Register a node and issue its Deploy token (wallarm-go NodeCreate, Terraform wallarm_node)
+	//
+	// The node's `token` is a new shared token of the node's company with
+	// the `deploy` role (nodes:view, nodes:create), issued under R2 and R5:
+	// the caller needs `api_tokens:manage` as well as `nodes:create`.
+	// Deleting the node deletes its token.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/node (the `WallarmCreateNode` operationId).
+	WallarmCreateNodeWithResponse(ctx context.Context, body WallarmCreateNodeJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmCreateNodeResponse, error)
+
+	// WallarmDeleteNodeWithResponse Delete a node and its Deploy token (wallarm-go NodeDelete)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v2/node/{id} (the `WallarmDeleteNode` operationId).
+	WallarmDeleteNodeWithResponse(ctx context.Context, id ID, reqEditors ...RequestEditorFn) (*WallarmDeleteNodeResponse, error)
+
 	// ListNodesWithResponse List the filter nodes of the companies in scope
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -4787,6 +7114,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v2/permissions (the `ListPermissions` operationId).
 	ListPermissionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListPermissionsResponse, error)
+
+	// GetCurrentUserWithResponse The caller's own user
+	//
+	// The user behind the calling token, with the token's effective (expanded) permissions. `GET /v1/user` answers the same in Wallarm's shape.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/user (the `GetCurrentUser` operationId).
+	GetCurrentUserWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetCurrentUserResponse, error)
 
 	// ListUsersWithResponse List users in the caller's scope
 	//
@@ -5042,6 +7378,62 @@ func (r ReadyzResponse) ContentType() string {
 	return ""
 }
 
+// WallarmActivityEventsResponse200Headers the declared response headers of an HTTP 200 response for WallarmActivityEvents
+type WallarmActivityEventsResponse200Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmActivityEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WallarmActivityEnvelope
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *WallarmError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *WallarmActivityEventsResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WallarmActivityEventsResponse) GetJSON200() *WallarmActivityEnvelope {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WallarmActivityEventsResponse) GetJSONDefault() *WallarmError {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r WallarmActivityEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WallarmActivityEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WallarmActivityEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WallarmActivityEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // LoginResponse200Headers the declared response headers of an HTTP 200 response for Login
 type LoginResponse200Headers struct {
 	RateLimit       *string
@@ -5192,55 +7584,40 @@ func (r LogoutResponse) ContentType() string {
 	return ""
 }
 
-// GetCurrentUserResponse200Headers the declared response headers of an HTTP 200 response for GetCurrentUser
-type GetCurrentUserResponse200Headers struct {
+// WallarmReadClientsResponse200Headers the declared response headers of an HTTP 200 response for WallarmReadClients
+type WallarmReadClientsResponse200Headers struct {
 	RateLimit       *string
 	RateLimitPolicy *string
 }
 
-// GetCurrentUserResponse401Headers the declared response headers of an HTTP 401 response for GetCurrentUser
-type GetCurrentUserResponse401Headers struct {
-	RateLimit       *string
-	RateLimitPolicy *string
-}
-
-type GetCurrentUserResponse struct {
+type WallarmReadClientsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *CurrentUser
-	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
-	ApplicationproblemJSON401 *Unauthorized
-	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationproblemJSONDefault *Error
+	JSON200 *WallarmClientsEnvelope
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *WallarmError
 	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *GetCurrentUserResponse200Headers
-	// Headers401 the parsed response headers for an HTTP 401 response
-	Headers401 *GetCurrentUserResponse401Headers
+	Headers200 *WallarmReadClientsResponse200Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetCurrentUserResponse) GetJSON200() *CurrentUser {
+func (r WallarmReadClientsResponse) GetJSON200() *WallarmClientsEnvelope {
 	return r.JSON200
 }
 
-// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
-func (r GetCurrentUserResponse) GetApplicationproblemJSON401() *Unauthorized {
-	return r.ApplicationproblemJSON401
-}
-
-// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r GetCurrentUserResponse) GetApplicationproblemJSONDefault() *Error {
-	return r.ApplicationproblemJSONDefault
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WallarmReadClientsResponse) GetJSONDefault() *WallarmError {
+	return r.JSONDefault
 }
 
 // GetBody returns the raw response body bytes
-func (r GetCurrentUserResponse) GetBody() []byte {
+func (r WallarmReadClientsResponse) GetBody() []byte {
 	return r.Body
 }
 
 // Status returns HTTPResponse.Status
-func (r GetCurrentUserResponse) Status() string {
+func (r WallarmReadClientsResponse) Status() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Status
 	}
@@ -5248,7 +7625,7 @@ func (r GetCurrentUserResponse) Status() string {
 }
 
 // StatusCode returns HTTPResponse.StatusCode
-func (r GetCurrentUserResponse) StatusCode() int {
+func (r WallarmReadClientsResponse) StatusCode() int {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.StatusCode
 	}
@@ -5256,77 +7633,47 @@ func (r GetCurrentUserResponse) StatusCode() int {
 }
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
-func (r GetCurrentUserResponse) ContentType() string {
+func (r WallarmReadClientsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
 	return ""
 }
 
-// PostCurrentUserResponse200Headers the declared response headers of an HTTP 200 response for PostCurrentUser
-type PostCurrentUserResponse200Headers struct {
+// WallarmCreateClientResponse200Headers the declared response headers of an HTTP 200 response for WallarmCreateClient
+type WallarmCreateClientResponse200Headers struct {
 	RateLimit       *string
 	RateLimitPolicy *string
 }
 
-// PostCurrentUserResponse400Headers the declared response headers of an HTTP 400 response for PostCurrentUser
-type PostCurrentUserResponse400Headers struct {
-	RateLimit       *string
-	RateLimitPolicy *string
-}
-
-// PostCurrentUserResponse401Headers the declared response headers of an HTTP 401 response for PostCurrentUser
-type PostCurrentUserResponse401Headers struct {
-	RateLimit       *string
-	RateLimitPolicy *string
-}
-
-type PostCurrentUserResponse struct {
+type WallarmCreateClientResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *CurrentUser
-	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
-	ApplicationproblemJSON400 *BadRequest
-	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
-	ApplicationproblemJSON401 *Unauthorized
-	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationproblemJSONDefault *Error
+	JSON200 *WallarmClientEnvelope
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *WallarmError
 	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *PostCurrentUserResponse200Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *PostCurrentUserResponse400Headers
-	// Headers401 the parsed response headers for an HTTP 401 response
-	Headers401 *PostCurrentUserResponse401Headers
+	Headers200 *WallarmCreateClientResponse200Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PostCurrentUserResponse) GetJSON200() *CurrentUser {
+func (r WallarmCreateClientResponse) GetJSON200() *WallarmClientEnvelope {
 	return r.JSON200
 }
 
-// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
-func (r PostCurrentUserResponse) GetApplicationproblemJSON400() *BadRequest {
-	return r.ApplicationproblemJSON400
-}
-
-// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
-func (r PostCurrentUserResponse) GetApplicationproblemJSON401() *Unauthorized {
-	return r.ApplicationproblemJSON401
-}
-
-// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r PostCurrentUserResponse) GetApplicationproblemJSONDefault() *Error {
-	return r.ApplicationproblemJSONDefault
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WallarmCreateClientResponse) GetJSONDefault() *WallarmError {
+	return r.JSONDefault
 }
 
 // GetBody returns the raw response body bytes
-func (r PostCurrentUserResponse) GetBody() []byte {
+func (r WallarmCreateClientResponse) GetBody() []byte {
 	return r.Body
 }
 
 // Status returns HTTPResponse.Status
-func (r PostCurrentUserResponse) Status() string {
+func (r WallarmCreateClientResponse) Status() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Status
 	}
@@ -5334,7 +7681,7 @@ func (r PostCurrentUserResponse) Status() string {
 }
 
 // StatusCode returns HTTPResponse.StatusCode
-func (r PostCurrentUserResponse) StatusCode() int {
+func (r WallarmCreateClientResponse) StatusCode() int {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.StatusCode
 	}
@@ -5342,7 +7689,511 @@ func (r PostCurrentUserResponse) StatusCode() int {
 }
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
-func (r PostCurrentUserResponse) ContentType() string {
+func (r WallarmCreateClientResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// WallarmDeleteClientResponse200Headers the declared response headers of an HTTP 200 response for WallarmDeleteClient
+type WallarmDeleteClientResponse200Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmDeleteClientResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WallarmIDsEnvelope
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *WallarmError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *WallarmDeleteClientResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WallarmDeleteClientResponse) GetJSON200() *WallarmIDsEnvelope {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WallarmDeleteClientResponse) GetJSONDefault() *WallarmError {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r WallarmDeleteClientResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WallarmDeleteClientResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WallarmDeleteClientResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WallarmDeleteClientResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// WallarmUpdateClientResponse200Headers the declared response headers of an HTTP 200 response for WallarmUpdateClient
+type WallarmUpdateClientResponse200Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmUpdateClientResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WallarmClientsEnvelope
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *WallarmError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *WallarmUpdateClientResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WallarmUpdateClientResponse) GetJSON200() *WallarmClientsEnvelope {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WallarmUpdateClientResponse) GetJSONDefault() *WallarmError {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r WallarmUpdateClientResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WallarmUpdateClientResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WallarmUpdateClientResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WallarmUpdateClientResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// WallarmFindNodesResponse200Headers the declared response headers of an HTTP 200 response for WallarmFindNodes
+type WallarmFindNodesResponse200Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmFindNodesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WallarmNodeSummariesEnvelope
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *WallarmError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *WallarmFindNodesResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WallarmFindNodesResponse) GetJSON200() *WallarmNodeSummariesEnvelope {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WallarmFindNodesResponse) GetJSONDefault() *WallarmError {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r WallarmFindNodesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WallarmFindNodesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WallarmFindNodesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WallarmFindNodesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// WallarmReadUsersResponse200Headers the declared response headers of an HTTP 200 response for WallarmReadUsers
+type WallarmReadUsersResponse200Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmReadUsersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WallarmUsersEnvelope
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *WallarmError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *WallarmReadUsersResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WallarmReadUsersResponse) GetJSON200() *WallarmUsersEnvelope {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WallarmReadUsersResponse) GetJSONDefault() *WallarmError {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r WallarmReadUsersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WallarmReadUsersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WallarmReadUsersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WallarmReadUsersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// WallarmCreateUserResponse200Headers the declared response headers of an HTTP 200 response for WallarmCreateUser
+type WallarmCreateUserResponse200Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmCreateUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WallarmUserEnvelope
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *WallarmError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *WallarmCreateUserResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WallarmCreateUserResponse) GetJSON200() *WallarmUserEnvelope {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WallarmCreateUserResponse) GetJSONDefault() *WallarmError {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r WallarmCreateUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WallarmCreateUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WallarmCreateUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WallarmCreateUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// WallarmDeleteUserResponse200Headers the declared response headers of an HTTP 200 response for WallarmDeleteUser
+type WallarmDeleteUserResponse200Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmDeleteUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WallarmIDsEnvelope
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *WallarmError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *WallarmDeleteUserResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WallarmDeleteUserResponse) GetJSON200() *WallarmIDsEnvelope {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WallarmDeleteUserResponse) GetJSONDefault() *WallarmError {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r WallarmDeleteUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WallarmDeleteUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WallarmDeleteUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WallarmDeleteUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// WallarmUpdateUserResponse200Headers the declared response headers of an HTTP 200 response for WallarmUpdateUser
+type WallarmUpdateUserResponse200Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmUpdateUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WallarmUsersEnvelope
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *WallarmError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *WallarmUpdateUserResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WallarmUpdateUserResponse) GetJSON200() *WallarmUsersEnvelope {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WallarmUpdateUserResponse) GetJSONDefault() *WallarmError {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r WallarmUpdateUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WallarmUpdateUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WallarmUpdateUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WallarmUpdateUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// WallarmGetUserResponse200Headers the declared response headers of an HTTP 200 response for WallarmGetUser
+type WallarmGetUserResponse200Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmGetUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WallarmUserDetailsEnvelope
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *WallarmError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *WallarmGetUserResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WallarmGetUserResponse) GetJSON200() *WallarmUserDetailsEnvelope {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WallarmGetUserResponse) GetJSONDefault() *WallarmError {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r WallarmGetUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WallarmGetUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WallarmGetUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WallarmGetUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// WallarmPostUserResponse200Headers the declared response headers of an HTTP 200 response for WallarmPostUser
+type WallarmPostUserResponse200Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmPostUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WallarmUserDetailsEnvelope
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *WallarmError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *WallarmPostUserResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WallarmPostUserResponse) GetJSON200() *WallarmUserDetailsEnvelope {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WallarmPostUserResponse) GetJSONDefault() *WallarmError {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r WallarmPostUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WallarmPostUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WallarmPostUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WallarmPostUserResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6957,6 +9808,174 @@ func (r UpdateClientResponse) ContentType() string {
 	return ""
 }
 
+// WallarmReadNodesResponse200Headers the declared response headers of an HTTP 200 response for WallarmReadNodes
+type WallarmReadNodesResponse200Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmReadNodesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WallarmNodesEnvelope
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *WallarmError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *WallarmReadNodesResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WallarmReadNodesResponse) GetJSON200() *WallarmNodesEnvelope {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WallarmReadNodesResponse) GetJSONDefault() *WallarmError {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r WallarmReadNodesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WallarmReadNodesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WallarmReadNodesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WallarmReadNodesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// WallarmCreateNodeResponse200Headers the declared response headers of an HTTP 200 response for WallarmCreateNode
+type WallarmCreateNodeResponse200Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmCreateNodeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WallarmNodeEnvelope
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *WallarmError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *WallarmCreateNodeResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WallarmCreateNodeResponse) GetJSON200() *WallarmNodeEnvelope {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WallarmCreateNodeResponse) GetJSONDefault() *WallarmError {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r WallarmCreateNodeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WallarmCreateNodeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WallarmCreateNodeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WallarmCreateNodeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// WallarmDeleteNodeResponse200Headers the declared response headers of an HTTP 200 response for WallarmDeleteNode
+type WallarmDeleteNodeResponse200Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type WallarmDeleteNodeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WallarmIDsEnvelope
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *WallarmError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *WallarmDeleteNodeResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WallarmDeleteNodeResponse) GetJSON200() *WallarmIDsEnvelope {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WallarmDeleteNodeResponse) GetJSONDefault() *WallarmError {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r WallarmDeleteNodeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WallarmDeleteNodeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WallarmDeleteNodeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WallarmDeleteNodeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListNodesResponse200Headers the declared response headers of an HTTP 200 response for ListNodes
 type ListNodesResponse200Headers struct {
 	RateLimit       *string
@@ -7333,6 +10352,77 @@ func (r ListPermissionsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListPermissionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetCurrentUserResponse200Headers the declared response headers of an HTTP 200 response for GetCurrentUser
+type GetCurrentUserResponse200Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+// GetCurrentUserResponse401Headers the declared response headers of an HTTP 401 response for GetCurrentUser
+type GetCurrentUserResponse401Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type GetCurrentUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CurrentUser
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetCurrentUserResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetCurrentUserResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetCurrentUserResponse) GetJSON200() *CurrentUser {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetCurrentUserResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetCurrentUserResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetCurrentUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetCurrentUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetCurrentUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetCurrentUserResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8749,6 +11839,19 @@ func (c *ClientWithResponses) ReadyzWithResponse(ctx context.Context, reqEditors
 	return ParseReadyzResponse(rsp)
 }
 
+// WallarmActivityEventsWithResponse A company's activity log in Wallarm's shape (wallarm-go ActivityLogEventsRead)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/activity_log/{client}/events (the `WallarmActivityEvents` operationId).
+func (c *ClientWithResponses) WallarmActivityEventsWithResponse(ctx context.Context, client ID, params *WallarmActivityEventsParams, reqEditors ...RequestEditorFn) (*WallarmActivityEventsResponse, error) {
+	rsp, err := c.WallarmActivityEvents(ctx, client, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmActivityEventsResponse(rsp)
+}
+
 // LoginWithBodyWithResponse Sign in with e-mail and password
 //
 // Returns a session token (prefix `tks_`, valid 12 hours) that is accepted
@@ -8810,49 +11913,278 @@ func (c *ClientWithResponses) LogoutWithResponse(ctx context.Context, reqEditors
 	return ParseLogoutResponse(rsp)
 }
 
-// GetCurrentUserWithResponse The caller's own user
-//
-// The user behind the calling token, with the token's effective (expanded) permissions.
+// WallarmReadClientsWithResponse Companies in scope matching a filter (wallarm-go ClientRead)
 //
 // Returns a wrapper object for the known response body format(s).
 //
-// Corresponds with GET /v1/user (the `GetCurrentUser` operationId).
-func (c *ClientWithResponses) GetCurrentUserWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetCurrentUserResponse, error) {
-	rsp, err := c.GetCurrentUser(ctx, reqEditors...)
+// Corresponds with GET /v1/objects/client (the `WallarmReadClients` operationId).
+func (c *ClientWithResponses) WallarmReadClientsWithResponse(ctx context.Context, params *WallarmReadClientsParams, reqEditors ...RequestEditorFn) (*WallarmReadClientsResponse, error) {
+	rsp, err := c.WallarmReadClients(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
-	return ParseGetCurrentUserResponse(rsp)
+	return ParseWallarmReadClientsResponse(rsp)
 }
 
-// PostCurrentUserWithBodyWithResponse The caller's own user (Wallarm-compatible POST form)
-//
-// Same as `GET /v1/user`; the body, if any, must be `{}`.
+// WallarmCreateClientWithBodyWithResponse Create a tenant (wallarm-go ClientCreate, Terraform wallarm_tenant)
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
-// Corresponds with POST /v1/user (the `PostCurrentUser` operationId).
-func (c *ClientWithResponses) PostCurrentUserWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostCurrentUserResponse, error) {
-	rsp, err := c.PostCurrentUserWithBody(ctx, contentType, body, reqEditors...)
+// Corresponds with POST /v1/objects/client/create (the `WallarmCreateClient` operationId).
+func (c *ClientWithResponses) WallarmCreateClientWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmCreateClientResponse, error) {
+	rsp, err := c.WallarmCreateClientWithBody(ctx, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
-	return ParsePostCurrentUserResponse(rsp)
+	return ParseWallarmCreateClientResponse(rsp)
 }
 
-// PostCurrentUserWithResponse The caller's own user (Wallarm-compatible POST form)
-//
-// Same as `GET /v1/user`; the body, if any, must be `{}`.
+// WallarmCreateClientWithResponse Create a tenant (wallarm-go ClientCreate, Terraform wallarm_tenant)
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
-// Corresponds with POST /v1/user (the `PostCurrentUser` operationId).
-func (c *ClientWithResponses) PostCurrentUserWithResponse(ctx context.Context, body PostCurrentUserJSONRequestBody, reqEditors ...RequestEditorFn) (*PostCurrentUserResponse, error) {
-	rsp, err := c.PostCurrentUser(ctx, body, reqEditors...)
+// Corresponds with POST /v1/objects/client/create (the `WallarmCreateClient` operationId).
+func (c *ClientWithResponses) WallarmCreateClientWithResponse(ctx context.Context, body WallarmCreateClientJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmCreateClientResponse, error) {
+	rsp, err := c.WallarmCreateClient(ctx, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
-	return ParsePostCurrentUserResponse(rsp)
+	return ParseWallarmCreateClientResponse(rsp)
+}
+
+// WallarmDeleteClientWithBodyWithResponse Delete a disabled tenant with its users, tokens and nodes (wallarm-go ClientDelete)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/objects/client/delete (the `WallarmDeleteClient` operationId).
+func (c *ClientWithResponses) WallarmDeleteClientWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmDeleteClientResponse, error) {
+	rsp, err := c.WallarmDeleteClientWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmDeleteClientResponse(rsp)
+}
+
+// WallarmDeleteClientWithResponse Delete a disabled tenant with its users, tokens and nodes (wallarm-go ClientDelete)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/objects/client/delete (the `WallarmDeleteClient` operationId).
+func (c *ClientWithResponses) WallarmDeleteClientWithResponse(ctx context.Context, body WallarmDeleteClientJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmDeleteClientResponse, error) {
+	rsp, err := c.WallarmDeleteClient(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmDeleteClientResponse(rsp)
+}
+
+// WallarmUpdateClientWithBodyWithResponse Rename, enable or disable the company the filter names (wallarm-go ClientUpdate)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/objects/client/update (the `WallarmUpdateClient` operationId).
+func (c *ClientWithResponses) WallarmUpdateClientWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmUpdateClientResponse, error) {
+	rsp, err := c.WallarmUpdateClientWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmUpdateClientResponse(rsp)
+}
+
+// WallarmUpdateClientWithResponse Rename, enable or disable the company the filter names (wallarm-go ClientUpdate)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/objects/client/update (the `WallarmUpdateClient` operationId).
+func (c *ClientWithResponses) WallarmUpdateClientWithResponse(ctx context.Context, body WallarmUpdateClientJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmUpdateClientResponse, error) {
+	rsp, err := c.WallarmUpdateClient(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmUpdateClientResponse(rsp)
+}
+
+// WallarmFindNodesWithBodyWithResponse Nodes in scope matching a filter (wallarm-go NodeReadByFilter)
+//
+// Wallarm's short form, where `id` is the node's UUID.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/objects/node (the `WallarmFindNodes` operationId).
+func (c *ClientWithResponses) WallarmFindNodesWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmFindNodesResponse, error) {
+	rsp, err := c.WallarmFindNodesWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmFindNodesResponse(rsp)
+}
+
+// WallarmFindNodesWithResponse Nodes in scope matching a filter (wallarm-go NodeReadByFilter)
+//
+// Wallarm's short form, where `id` is the node's UUID.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/objects/node (the `WallarmFindNodes` operationId).
+func (c *ClientWithResponses) WallarmFindNodesWithResponse(ctx context.Context, body WallarmFindNodesJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmFindNodesResponse, error) {
+	rsp, err := c.WallarmFindNodes(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmFindNodesResponse(rsp)
+}
+
+// WallarmReadUsersWithBodyWithResponse Users in scope matching a filter (wallarm-go UserRead)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/objects/user (the `WallarmReadUsers` operationId).
+func (c *ClientWithResponses) WallarmReadUsersWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmReadUsersResponse, error) {
+	rsp, err := c.WallarmReadUsersWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmReadUsersResponse(rsp)
+}
+
+// WallarmReadUsersWithResponse Users in scope matching a filter (wallarm-go UserRead)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/objects/user (the `WallarmReadUsers` operationId).
+func (c *ClientWithResponses) WallarmReadUsersWithResponse(ctx context.Context, body WallarmReadUsersJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmReadUsersResponse, error) {
+	rsp, err := c.WallarmReadUsers(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmReadUsersResponse(rsp)
+}
+
+// WallarmCreateUserWithBodyWithResponse Create a user (wallarm-go UserCreate, Terraform wallarm_user)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/objects/user/create (the `WallarmCreateUser` operationId).
+func (c *ClientWithResponses) WallarmCreateUserWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmCreateUserResponse, error) {
+	rsp, err := c.WallarmCreateUserWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmCreateUserResponse(rsp)
+}
+
+// WallarmCreateUserWithResponse Create a user (wallarm-go UserCreate, Terraform wallarm_user)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/objects/user/create (the `WallarmCreateUser` operationId).
+func (c *ClientWithResponses) WallarmCreateUserWithResponse(ctx context.Context, body WallarmCreateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmCreateUserResponse, error) {
+	rsp, err := c.WallarmCreateUser(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmCreateUserResponse(rsp)
+}
+
+// WallarmDeleteUserWithBodyWithResponse Delete the users the filter names, with their personal tokens (wallarm-go UserDelete)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/objects/user/delete (the `WallarmDeleteUser` operationId).
+func (c *ClientWithResponses) WallarmDeleteUserWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmDeleteUserResponse, error) {
+	rsp, err := c.WallarmDeleteUserWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmDeleteUserResponse(rsp)
+}
+
+// WallarmDeleteUserWithResponse Delete the users the filter names, with their personal tokens (wallarm-go UserDelete)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/objects/user/delete (the `WallarmDeleteUser` operationId).
+func (c *ClientWithResponses) WallarmDeleteUserWithResponse(ctx context.Context, body WallarmDeleteUserJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmDeleteUserResponse, error) {
+	rsp, err := c.WallarmDeleteUser(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmDeleteUserResponse(rsp)
+}
+
+// WallarmUpdateUserWithBodyWithResponse Update the users the filter names (wallarm-go UserUpdate)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/objects/user/update (the `WallarmUpdateUser` operationId).
+func (c *ClientWithResponses) WallarmUpdateUserWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmUpdateUserResponse, error) {
+	rsp, err := c.WallarmUpdateUserWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmUpdateUserResponse(rsp)
+}
+
+// WallarmUpdateUserWithResponse Update the users the filter names (wallarm-go UserUpdate)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/objects/user/update (the `WallarmUpdateUser` operationId).
+func (c *ClientWithResponses) WallarmUpdateUserWithResponse(ctx context.Context, body WallarmUpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmUpdateUserResponse, error) {
+	rsp, err := c.WallarmUpdateUser(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmUpdateUserResponse(rsp)
+}
+
+// WallarmGetUserWithResponse The caller, in Wallarm's shape and envelope
+//
+// Wallarm's user details. tokend's own form is `GET /v2/user`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/user (the `WallarmGetUser` operationId).
+func (c *ClientWithResponses) WallarmGetUserWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*WallarmGetUserResponse, error) {
+	rsp, err := c.WallarmGetUser(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmGetUserResponse(rsp)
+}
+
+// WallarmPostUserWithBodyWithResponse The caller, in Wallarm's shape and envelope (wallarm-go UserDetails)
+//
+// What wallarm-go's `UserDetails()` sends (no body, no Content-Type) and
+// the Terraform provider reads `body.client_id` from. The body, if any,
+// must be `{}`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/user (the `WallarmPostUser` operationId).
+func (c *ClientWithResponses) WallarmPostUserWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmPostUserResponse, error) {
+	rsp, err := c.WallarmPostUserWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmPostUserResponse(rsp)
+}
+
+// WallarmPostUserWithResponse The caller, in Wallarm's shape and envelope (wallarm-go UserDetails)
+//
+// What wallarm-go's `UserDetails()` sends (no body, no Content-Type) and
+// the Terraform provider reads `body.client_id` from. The body, if any,
+// must be `{}`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/user (the `WallarmPostUser` operationId).
+func (c *ClientWithResponses) WallarmPostUserWithResponse(ctx context.Context, body WallarmPostUserJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmPostUserResponse, error) {
+	rsp, err := c.WallarmPostUser(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmPostUserResponse(rsp)
 }
 
 // ChangePasswordWithBodyWithResponse Change the caller's own password
@@ -9229,6 +12561,72 @@ func (c *ClientWithResponses) UpdateClientWithResponse(ctx context.Context, id I
 	return ParseUpdateClientResponse(rsp)
 }
 
+// WallarmReadNodesWithResponse Filter nodes in scope, with their tokens (wallarm-go NodeRead, Terraform wallarm_node)
+//
+// Each node's `token` is its Deploy token's value when the caller may
+// read it back (R9, R20: a caller with `api_tokens:manage` whose own
+// permissions cover it; every read is in the activity log); else "".
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/node (the `WallarmReadNodes` operationId).
+func (c *ClientWithResponses) WallarmReadNodesWithResponse(ctx context.Context, params *WallarmReadNodesParams, reqEditors ...RequestEditorFn) (*WallarmReadNodesResponse, error) {
+	rsp, err := c.WallarmReadNodes(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmReadNodesResponse(rsp)
+}
+
+// WallarmCreateNodeWithBodyWithResponse Register a node and issue its Deploy token (wallarm-go NodeCreate, Terraform wallarm_node)
+//
+// The node's `token` is a new shared token of the node's company with
+// the `deploy` role (nodes:view, nodes:create), issued under R2 and R5:
+// the caller needs `api_tokens:manage` as well as `nodes:create`.
+// Deleting the node deletes its token.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/node (the `WallarmCreateNode` operationId).
+func (c *ClientWithResponses) WallarmCreateNodeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WallarmCreateNodeResponse, error) {
+	rsp, err := c.WallarmCreateNodeWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmCreateNodeResponse(rsp)
+}
+
+// WallarmCreateNodeWithResponse Register a node and issue its Deploy token (wallarm-go NodeCreate, Terraform wallarm_node)
+//
+// The node's `token` is a new shared token of the node's company with
+// the `deploy` role (nodes:view, nodes:create), issued under R2 and R5:
+// the caller needs `api_tokens:manage` as well as `nodes:create`.
+// Deleting the node deletes its token.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/node (the `WallarmCreateNode` operationId).
+func (c *ClientWithResponses) WallarmCreateNodeWithResponse(ctx context.Context, body WallarmCreateNodeJSONRequestBody, reqEditors ...RequestEditorFn) (*WallarmCreateNodeResponse, error) {
+	rsp, err := c.WallarmCreateNode(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmCreateNodeResponse(rsp)
+}
+
+// WallarmDeleteNodeWithResponse Delete a node and its Deploy token (wallarm-go NodeDelete)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v2/node/{id} (the `WallarmDeleteNode` operationId).
+func (c *ClientWithResponses) WallarmDeleteNodeWithResponse(ctx context.Context, id ID, reqEditors ...RequestEditorFn) (*WallarmDeleteNodeResponse, error) {
+	rsp, err := c.WallarmDeleteNode(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWallarmDeleteNodeResponse(rsp)
+}
+
 // ListNodesWithResponse List the filter nodes of the companies in scope
 //
 // Returns a wrapper object for the known response body format(s).
@@ -9292,6 +12690,21 @@ func (c *ClientWithResponses) ListPermissionsWithResponse(ctx context.Context, r
 		return nil, err
 	}
 	return ParseListPermissionsResponse(rsp)
+}
+
+// GetCurrentUserWithResponse The caller's own user
+//
+// The user behind the calling token, with the token's effective (expanded) permissions. `GET /v1/user` answers the same in Wallarm's shape.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/user (the `GetCurrentUser` operationId).
+func (c *ClientWithResponses) GetCurrentUserWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetCurrentUserResponse, error) {
+	rsp, err := c.GetCurrentUser(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetCurrentUserResponse(rsp)
 }
 
 // ListUsersWithResponse List users in the caller's scope
@@ -9625,6 +13038,59 @@ func ParseReadyzResponse(rsp *http.Response) (*ReadyzResponse, error) {
 	return response, nil
 }
 
+// ParseWallarmActivityEventsResponse parses an HTTP response from a WallarmActivityEventsWithResponse call
+func ParseWallarmActivityEventsResponse(rsp *http.Response) (*WallarmActivityEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WallarmActivityEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WallarmActivityEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest WallarmError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers WallarmActivityEventsResponse200Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseLoginResponse parses an HTTP response from a LoginWithResponse call
 func ParseLoginResponse(rsp *http.Response) (*LoginResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -9799,46 +13265,39 @@ func ParseLogoutResponse(rsp *http.Response) (*LogoutResponse, error) {
 	return response, nil
 }
 
-// ParseGetCurrentUserResponse parses an HTTP response from a GetCurrentUserWithResponse call
-func ParseGetCurrentUserResponse(rsp *http.Response) (*GetCurrentUserResponse, error) {
+// ParseWallarmReadClientsResponse parses an HTTP response from a WallarmReadClientsWithResponse call
+func ParseWallarmReadClientsResponse(rsp *http.Response) (*WallarmReadClientsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
 	defer func() { _ = rsp.Body.Close() }()
 	if err != nil {
 		return nil, err
 	}
 
-	response := &GetCurrentUserResponse{
+	response := &WallarmReadClientsResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
 	}
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest CurrentUser
+		var dest WallarmClientsEnvelope
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON200 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Unauthorized
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON401 = &dest
-
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
-		var dest Error
+		var dest WallarmError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.ApplicationproblemJSONDefault = &dest
+		response.JSONDefault = &dest
 
 	}
 
 	switch {
 	case rsp.StatusCode == 200:
-		var headers GetCurrentUserResponse200Headers
+		var headers WallarmReadClientsResponse200Headers
 		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -9854,75 +13313,44 @@ func ParseGetCurrentUserResponse(rsp *http.Response) (*GetCurrentUserResponse, e
 			headers.RateLimitPolicy = &value
 		}
 		response.Headers200 = &headers
-	case rsp.StatusCode == 401:
-		var headers GetCurrentUserResponse401Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = &value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = &value
-		}
-		response.Headers401 = &headers
 	}
 
 	return response, nil
 }
 
-// ParsePostCurrentUserResponse parses an HTTP response from a PostCurrentUserWithResponse call
-func ParsePostCurrentUserResponse(rsp *http.Response) (*PostCurrentUserResponse, error) {
+// ParseWallarmCreateClientResponse parses an HTTP response from a WallarmCreateClientWithResponse call
+func ParseWallarmCreateClientResponse(rsp *http.Response) (*WallarmCreateClientResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
 	defer func() { _ = rsp.Body.Close() }()
 	if err != nil {
 		return nil, err
 	}
 
-	response := &PostCurrentUserResponse{
+	response := &WallarmCreateClientResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
 	}
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest CurrentUser
+		var dest WallarmClientEnvelope
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON200 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON400 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Unauthorized
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON401 = &dest
-
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
-		var dest Error
+		var dest WallarmError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.ApplicationproblemJSONDefault = &dest
+		response.JSONDefault = &dest
 
 	}
 
 	switch {
 	case rsp.StatusCode == 200:
-		var headers PostCurrentUserResponse200Headers
+		var headers WallarmCreateClientResponse200Headers
 		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -9938,8 +13366,44 @@ func ParsePostCurrentUserResponse(rsp *http.Response) (*PostCurrentUserResponse,
 			headers.RateLimitPolicy = &value
 		}
 		response.Headers200 = &headers
-	case rsp.StatusCode == 400:
-		var headers PostCurrentUserResponse400Headers
+	}
+
+	return response, nil
+}
+
+// ParseWallarmDeleteClientResponse parses an HTTP response from a WallarmDeleteClientWithResponse call
+func ParseWallarmDeleteClientResponse(rsp *http.Response) (*WallarmDeleteClientResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WallarmDeleteClientResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WallarmIDsEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest WallarmError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers WallarmDeleteClientResponse200Headers
 		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -9954,9 +13418,45 @@ func ParsePostCurrentUserResponse(rsp *http.Response) (*PostCurrentUserResponse,
 			}
 			headers.RateLimitPolicy = &value
 		}
-		response.Headers400 = &headers
-	case rsp.StatusCode == 401:
-		var headers PostCurrentUserResponse401Headers
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseWallarmUpdateClientResponse parses an HTTP response from a WallarmUpdateClientWithResponse call
+func ParseWallarmUpdateClientResponse(rsp *http.Response) (*WallarmUpdateClientResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WallarmUpdateClientResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WallarmClientsEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest WallarmError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers WallarmUpdateClientResponse200Headers
 		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -9971,7 +13471,378 @@ func ParsePostCurrentUserResponse(rsp *http.Response) (*PostCurrentUserResponse,
 			}
 			headers.RateLimitPolicy = &value
 		}
-		response.Headers401 = &headers
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseWallarmFindNodesResponse parses an HTTP response from a WallarmFindNodesWithResponse call
+func ParseWallarmFindNodesResponse(rsp *http.Response) (*WallarmFindNodesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WallarmFindNodesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WallarmNodeSummariesEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest WallarmError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers WallarmFindNodesResponse200Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseWallarmReadUsersResponse parses an HTTP response from a WallarmReadUsersWithResponse call
+func ParseWallarmReadUsersResponse(rsp *http.Response) (*WallarmReadUsersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WallarmReadUsersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WallarmUsersEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest WallarmError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers WallarmReadUsersResponse200Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseWallarmCreateUserResponse parses an HTTP response from a WallarmCreateUserWithResponse call
+func ParseWallarmCreateUserResponse(rsp *http.Response) (*WallarmCreateUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WallarmCreateUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WallarmUserEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest WallarmError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers WallarmCreateUserResponse200Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseWallarmDeleteUserResponse parses an HTTP response from a WallarmDeleteUserWithResponse call
+func ParseWallarmDeleteUserResponse(rsp *http.Response) (*WallarmDeleteUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WallarmDeleteUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WallarmIDsEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest WallarmError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers WallarmDeleteUserResponse200Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseWallarmUpdateUserResponse parses an HTTP response from a WallarmUpdateUserWithResponse call
+func ParseWallarmUpdateUserResponse(rsp *http.Response) (*WallarmUpdateUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WallarmUpdateUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WallarmUsersEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest WallarmError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers WallarmUpdateUserResponse200Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseWallarmGetUserResponse parses an HTTP response from a WallarmGetUserWithResponse call
+func ParseWallarmGetUserResponse(rsp *http.Response) (*WallarmGetUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WallarmGetUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WallarmUserDetailsEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest WallarmError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers WallarmGetUserResponse200Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseWallarmPostUserResponse parses an HTTP response from a WallarmPostUserWithResponse call
+func ParseWallarmPostUserResponse(rsp *http.Response) (*WallarmPostUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WallarmPostUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WallarmUserDetailsEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest WallarmError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers WallarmPostUserResponse200Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		response.Headers200 = &headers
 	}
 
 	return response, nil
@@ -12026,6 +15897,165 @@ func ParseUpdateClientResponse(rsp *http.Response) (*UpdateClientResponse, error
 	return response, nil
 }
 
+// ParseWallarmReadNodesResponse parses an HTTP response from a WallarmReadNodesWithResponse call
+func ParseWallarmReadNodesResponse(rsp *http.Response) (*WallarmReadNodesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WallarmReadNodesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WallarmNodesEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest WallarmError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers WallarmReadNodesResponse200Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseWallarmCreateNodeResponse parses an HTTP response from a WallarmCreateNodeWithResponse call
+func ParseWallarmCreateNodeResponse(rsp *http.Response) (*WallarmCreateNodeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WallarmCreateNodeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WallarmNodeEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest WallarmError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers WallarmCreateNodeResponse200Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseWallarmDeleteNodeResponse parses an HTTP response from a WallarmDeleteNodeWithResponse call
+func ParseWallarmDeleteNodeResponse(rsp *http.Response) (*WallarmDeleteNodeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WallarmDeleteNodeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WallarmIDsEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest WallarmError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers WallarmDeleteNodeResponse200Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListNodesResponse parses an HTTP response from a ListNodesWithResponse call
 func ParseListNodesResponse(rsp *http.Response) (*ListNodesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -12478,6 +16508,83 @@ func ParseListPermissionsResponse(rsp *http.Response) (*ListPermissionsResponse,
 		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers ListPermissionsResponse401Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetCurrentUserResponse parses an HTTP response from a GetCurrentUserWithResponse call
+func ParseGetCurrentUserResponse(rsp *http.Response) (*GetCurrentUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetCurrentUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CurrentUser
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetCurrentUserResponse200Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetCurrentUserResponse401Headers
 		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -11,7 +11,7 @@
 //	R2  creation ceiling                  NewToken, UpdateToken: want ⊆ caller.Effective
 //	R3  effective permissions at use      Admit, AtUse, Ceiling; at the door: MayCall
 //	R4  personal tokens are the caller's  NewToken
-//	R5  shared tokens                     NewToken (cap role), Ceiling
+//	R5  shared tokens                     NewToken (cap role), Ceiling, NodeToken
 //	R6  visibility                        TokenVisibility
 //	R7  expiration                        futureExpiry, Admit (expired), ExpireToken
 //	R8  disable / enable                  UpdateToken, mayReenable; state moves only through transition
@@ -24,7 +24,7 @@
 //	R15 backward-compatible tokens        ImportLegacy, RenewToken, cascade, UpdateToken (409)
 //	R16 SSO                               Admit, cascade, NewUser/ChangeUser (no password), mayReenable
 //	R17 no escalation through users       MayAssignRole, MayManageUser
-//	R18 tenancy                           Scope, NewTenant; the store filters every query by Scope
+//	R18 tenancy                           Scope, NewTenant, NewTenantUnder, PartnerOf, DeleteClient; the store filters every query by Scope
 //	R19 sign-in                           SignIn, MayChangeOwnPassword, ChangeOwnPassword
 //	R20 value ceiling                     mayHoldValue (read, renew, re-enable), UpdateToken (owner-ceiling), MayChangeOwnPassword
 //	R21 scope at use                      Admit (reaches), cascade (out_of_scope), mayReenable

@@ -117,6 +117,12 @@ type (
 		Client *Client
 		Fields []string
 	}
+	// ClientDeleted: a disabled tenant and everything of it are gone
+	// (DeleteClient).
+	ClientDeleted struct {
+		Client   *Client
+		Contents CompanyContents
+	}
 )
 
 func (TokenCreated) event()         {}
@@ -141,3 +147,4 @@ func (TokenValuesDropped) event()   {}
 func (UserDeleted) event()          {}
 func (ClientCreated) event()        {}
 func (ClientChanged) event()        {}
+func (ClientDeleted) event()        {}

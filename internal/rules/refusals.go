@@ -68,6 +68,7 @@ const (
 	CodeTargetAboveCaller      Code = "target-above-caller"
 	CodeSelfLockout            Code = "self-lockout"
 	CodeTenantParent           Code = "tenant-parent"
+	CodeClientEnabled          Code = "client-enabled"
 	CodeOutOfScope             Code = "out-of-scope"
 	CodePasswordChangeRequired Code = "password-change-required"
 	CodeLegacyImportOperator   Code = "legacy-import-operator"
@@ -108,6 +109,7 @@ var Refusals = []RefusalType{
 	{CodeTargetAboveCaller, "R17", Forbidden, "The user's role grants more than you hold"},
 	{CodeSelfLockout, "§2", Invalid, "You cannot disable or delete yourself or your own company"},
 	{CodeTenantParent, "R18", Forbidden, "Tenants are created by a Global Administrator of a technical tenant"},
+	{CodeClientEnabled, "R18", Conflict, "Disable the company before deleting it"},
 	{CodeOutOfScope, "R21", Conflict, "The token's owner no longer reaches its company"},
 	{CodePasswordChangeRequired, "R22", Forbidden, "Change your one-time password first"},
 	{CodeLegacyImportOperator, "R22", Forbidden, "Only a Global Administrator imports legacy credentials"},

@@ -640,3 +640,106 @@ func TestScopeAndVisibility(t *testing.T) {
 		t.Error("admin visibility", v)
 	}
 }
+
+func TestNewTenantUnder(t *testing.T) {
+	t.Parallel()
+	w := newWorld()
+	w.P.UUID = "p-uuid"
+	for _, tc := range []struct {
+		name    string
+		partner string
+		want    Code
+	}{
+		{"empty means the caller's own technical tenant", "", ""},
+		{"the caller's own technical tenant", "p-uuid", ""},
+		{"another partner (R18)", "x-uuid", CodeTenantParent},
+	} {
+		c, _, err := NewTenantUnder(w.session(w.global), tc.partner, "u", "n", now)
+		if code(err) != tc.want {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		if err == nil && (c.ParentID == nil || *c.ParentID != w.P.ID) {
+			t.Errorf("%s: not linked to the partner: %+v", tc.name, c)
+		}
+	}
+	if _, _, err := NewTenantUnder(w.session(w.admin), "", "u", "n", now); code(err) != CodeTenantParent {
+		t.Error("a company admin creates a tenant", err)
+	}
+}
+
+func TestPartnerOf(t *testing.T) {
+	t.Parallel()
+	w := newWorld()
+	w.P.UUID, w.B.UUID = "p-uuid", "b-uuid"
+	if id, uuid := PartnerOf(w.P, nil); id != w.P.ID || uuid != "p-uuid" {
+		t.Error("a top-level company is its own partner", id, uuid)
+	}
+	if id, uuid := PartnerOf(w.B, w.P); id != w.P.ID || uuid != "p-uuid" {
+		t.Error("a tenant's partner is its parent", id, uuid)
+	}
+}
+
+func TestDeleteClient(t *testing.T) {
+	t.Parallel()
+	w := newWorld()
+	disabledB := *w.B
+	disabledB.Enabled = false
+	disabledP := *w.P
+	disabledP.Enabled = false
+	for _, tc := range []struct {
+		name   string
+		caller *Caller
+		target Client
+		want   Code
+	}{
+		{"a disabled tenant", w.session(w.global), disabledB, ""},
+		{"an enabled tenant: disable it first", w.session(w.global), *w.B, CodeClientEnabled},
+		{"one's own company", w.session(w.global), disabledP, CodeSelfLockout},
+		{"a top-level company", w.session(w.xAdm), disabledP, CodeTenantParent},
+	} {
+		ev, err := DeleteClient(tc.caller, tc.target, CompanyContents{Users: 2, Tokens: 3})
+		if code(err) != tc.want {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if err == nil {
+			if d, ok := ev[0].(ClientDeleted); !ok || d.Client.ID != tc.target.ID || d.Contents.Tokens != 3 {
+				t.Errorf("%s: events %+v", tc.name, ev)
+			}
+		}
+	}
+}
+
+func TestNodeToken(t *testing.T) {
+	t.Parallel()
+	w := newWorld()
+	for _, tc := range []struct {
+		name   string
+		caller *Caller
+		want   Code
+		cap    perm.Role
+	}{
+		{"an administrator: a shared Deploy token capped by admin", w.session(w.admin), "", perm.RoleAdmin},
+		{"a Global Administrator: capped by partner_admin", w.session(w.global), "", perm.RolePartnerAdmin},
+		{"an analyst lacks api_tokens:manage (R5)", w.session(w.analyst), CodeSharedTokenManager, ""},
+		{"a token without the Deploy permissions (R2)", w.token(w.admin, "api_tokens:manage", "api_tokens:create"), CodePermissionCeiling, ""},
+	} {
+		tok, ev, err := NodeToken(tc.caller, nil, "edge-1", now)
+		if code(err) != tc.want {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		if !tok.Shared || tok.UserID != nil || tok.CapRole != string(tc.cap) || !slices.Equal(tok.Permissions, []string{"deploy"}) || !tok.Enabled {
+			t.Errorf("%s: token %+v", tc.name, tok)
+		}
+		if got, want := AtUse(tok, nil), perm.RoleDeploy.Permissions(); !got.SubsetOf(want) || !want.SubsetOf(got) {
+			t.Errorf("%s: acts with %v, want the Deploy role", tc.name, got.Strings())
+		}
+		if _, ok := ev[0].(TokenCreated); !ok {
+			t.Errorf("%s: events %+v", tc.name, ev)
+		}
+	}
+}

@@ -164,6 +164,8 @@ type Env struct {
 	URL    string
 	Config server.Config
 	Clock  *Clock
+	// HTTPClient reaches Server (over TLS, it trusts the test certificate).
+	HTTPClient *http.Client
 	// Admin is the bootstrap Global Administrator.
 	Admin *server.BootstrapResult
 
@@ -176,6 +178,9 @@ type Options struct {
 	ShowOnce bool
 	// Configure adjusts the server configuration before server.New.
 	Configure func(*server.Config)
+	// TLS serves HTTPS (httptest's certificate, which Env.HTTPClient
+	// trusts), as the Wallarm Terraform provider requires.
+	TLS bool
 }
 
 // New starts a bootstrapped tokend on a fresh database of backend b.
@@ -219,9 +224,14 @@ func New(t testing.TB, b Backend, opts ...Options) *Env {
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
-	srv := httptest.NewServer(validateResponses(t, e))
+	srv := httptest.NewUnstartedServer(validateResponses(t, e))
+	if o.TLS {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
-	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: clock, Admin: admin, databaseURL: dbURL}
+	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: clock, HTTPClient: srv.Client(), Admin: admin, databaseURL: dbURL}
 }
 
 // NewReplica starts a second tokend on the same database, with the same
@@ -247,7 +257,7 @@ func (e *Env) NewReplica() *Env {
 	}
 	srv := httptest.NewServer(validateResponses(t, h))
 	t.Cleanup(srv.Close)
-	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: e.Clock, Admin: e.Admin, databaseURL: e.databaseURL}
+	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: e.Clock, HTTPClient: srv.Client(), Admin: e.Admin, databaseURL: e.databaseURL}
 }
 
 // newRegistry is a Prometheus registry with the runtime's series, as serve
@@ -270,7 +280,7 @@ func (e *Env) Metrics() string {
 // Client is the generated client authenticated with token ("" = anonymous).
 func (e *Env) Client(token string) *client.ClientWithResponses {
 	e.T.Helper()
-	c, err := client.NewClientWithResponses(e.URL, client.WithRequestEditorFn(func(ctx context.Context, req *http.Request) error {
+	c, err := client.NewClientWithResponses(e.URL, client.WithHTTPClient(e.httpClient()), client.WithRequestEditorFn(func(ctx context.Context, req *http.Request) error {
 		if token != "" {
 			req.Header.Set("X-WallarmApi-Token", token)
 		}
@@ -296,12 +306,21 @@ func (e *Env) Do(method, path, body string, headers map[string]string) *http.Res
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.httpClient().Do(req)
 	if err != nil {
 		e.T.Fatal(err)
 	}
 	e.T.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+// httpClient is HTTPClient, or the default client for an Env a test
+// assembled itself.
+func (e *Env) httpClient() *http.Client {
+	if e.HTTPClient == nil {
+		return http.DefaultClient
+	}
+	return e.HTTPClient
 }
 
 // Clock is a settable time source shared by the store and the server.

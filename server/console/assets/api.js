@@ -93,7 +93,7 @@ export const api = {
   login: (email, password) => call("POST", "/v1/login", { body: { email, password }, anonymous: true }),
   logout: () => call("POST", "/v1/logout"),
   changePassword: (current, next) => call("PUT", "/v1/user/password", { body: { current_password: current, new_password: next } }),
-  me: () => call("GET", "/v1/user"),
+  me: () => call("GET", "/v2/user"),
   permissions: () => call("GET", "/v2/permissions"),
 
   tokens: (query) => call("GET", "/v2/api_tokens", { query }),

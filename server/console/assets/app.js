@@ -10,7 +10,7 @@ import { tenantsPage } from "./tenants.js";
 
 // ctx is what every page gets: the caller and the permission catalog.
 const ctx = {
-  me: null, // GET /v1/user
+  me: null, // GET /v2/user
   catalog: null, // GET /v2/permissions
   state: {}, // what pages keep between visits (filters); reset at sign-in
   can(permission) {

@@ -63,7 +63,7 @@ type usersCmd struct {
 	List   usersListCmd   `cmd:"" help:"List the users in your scope."`
 	Create usersCreateCmd `cmd:"" help:"Create a user."`
 	Get    usersGetCmd    `cmd:"" help:"Show one user."`
-	Update usersUpdateCmd `cmd:"" help:"Change a user's name, role, state or password (R11, R12, R17)."`
+	Update usersUpdateCmd `cmd:"" help:"Change a user's e-mail, name, role, state or password (R11, R12, R17)."`
 	Delete usersDeleteCmd `cmd:"" help:"Delete a user and its personal tokens (R11)."`
 }
 
@@ -199,6 +199,7 @@ func (c *usersGetCmd) Run(a *api) error {
 
 type usersUpdateCmd struct {
 	userID
+	Email         string `name:"email" help:"New e-mail address, the sign-in name (must be free: else 409)."`
 	Name          string `name:"name" help:"New name."`
 	Role          string `name:"role" enum:",${roles}" default:"" placeholder:"ROLE" help:"New role (tokens lose what the new role does not grant, R12)."`
 	Enable        bool   `name:"enable" xor:"enable" help:"Enable the user (its tokens stay disabled, R11)."`
@@ -210,6 +211,9 @@ type usersUpdateCmd struct {
 
 func (c *usersUpdateCmd) Run(a *api) error {
 	body := client.UserUpdate{Enabled: boolFilter(c.Enable, c.Disable), Sso: c.SSO, ApiAccess: c.APIAccess}
+	if c.Email != "" {
+		body.Email = ptr(client.Email(c.Email))
+	}
 	if c.Name != "" {
 		body.Realname = &c.Name
 	}
@@ -224,7 +228,7 @@ func (c *usersUpdateCmd) Run(a *api) error {
 		body.Password = &pw
 	}
 	if body == (client.UserUpdate{}) {
-		return usageErrorf("nothing to update: give --name, --role, --enable/--disable, --sso/--no-sso, --api-access/--no-api-access or --password-stdin")
+		return usageErrorf("nothing to update: give --email, --name, --role, --enable/--disable, --sso/--no-sso, --api-access/--no-api-access or --password-stdin")
 	}
 	r, err := a.c.UpdateUserWithResponse(a.ctx, c.ID, body)
 	if err != nil {

@@ -813,6 +813,7 @@ type UserList struct {
 // UserUpdate defines model for UserUpdate.
 type UserUpdate struct {
 	ApiAccess *bool     `json:"api_access,omitempty"`
+	Email     *Email    `json:"email,omitempty"`
 	Enabled   *bool     `json:"enabled,omitempty"`
 	Password  *Password `json:"password,omitempty"`
 	Realname  *Name     `json:"realname,omitempty"`
@@ -1514,7 +1515,8 @@ type ClientInterface interface {
 	//
 	// Changes only the fields present. Disabling the user disables its tokens
 	// (R11); reducing its role removes the lost permissions from its tokens
-	// (R12); turning `api_access` off disables its tokens (R16).
+	// (R12); turning `api_access` off disables its tokens (R16). A new
+	// `email` (the sign-in name) must be free: else 409 `email-taken`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1525,7 +1527,8 @@ type ClientInterface interface {
 	//
 	// Changes only the fields present. Disabling the user disables its tokens
 	// (R11); reducing its role removes the lost permissions from its tokens
-	// (R12); turning `api_access` off disables its tokens (R16).
+	// (R12); turning `api_access` off disables its tokens (R16). A new
+	// `email` (the sign-in name) must be free: else 409 `email-taken`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2387,7 +2390,8 @@ func (c *Client) GetUser(ctx context.Context, id ID, reqEditors ...RequestEditor
 //
 // Changes only the fields present. Disabling the user disables its tokens
 // (R11); reducing its role removes the lost permissions from its tokens
-// (R12); turning `api_access` off disables its tokens (R16).
+// (R12); turning `api_access` off disables its tokens (R16). A new
+// `email` (the sign-in name) must be free: else 409 `email-taken`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2408,7 +2412,8 @@ func (c *Client) UpdateUserWithBody(ctx context.Context, id ID, contentType stri
 //
 // Changes only the fields present. Disabling the user disables its tokens
 // (R11); reducing its role removes the lost permissions from its tokens
-// (R12); turning `api_access` off disables its tokens (R16).
+// (R12); turning `api_access` off disables its tokens (R16). A new
+// `email` (the sign-in name) must be free: else 409 `email-taken`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4807,7 +4812,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Changes only the fields present. Disabling the user disables its tokens
 	// (R11); reducing its role removes the lost permissions from its tokens
-	// (R12); turning `api_access` off disables its tokens (R16).
+	// (R12); turning `api_access` off disables its tokens (R16). A new
+	// `email` (the sign-in name) must be free: else 409 `email-taken`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4818,7 +4824,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Changes only the fields present. Disabling the user disables its tokens
 	// (R11); reducing its role removes the lost permissions from its tokens
-	// (R12); turning `api_access` off disables its tokens (R16).
+	// (R12); turning `api_access` off disables its tokens (R16). A new
+	// `email` (the sign-in name) must be free: else 409 `email-taken`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6901,6 +6908,8 @@ type UpdateUserResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
 }
@@ -6928,6 +6937,11 @@ func (r UpdateUserResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r UpdateUserResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r UpdateUserResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -8139,7 +8153,8 @@ func (c *ClientWithResponses) GetUserWithResponse(ctx context.Context, id ID, re
 //
 // Changes only the fields present. Disabling the user disables its tokens
 // (R11); reducing its role removes the lost permissions from its tokens
-// (R12); turning `api_access` off disables its tokens (R16).
+// (R12); turning `api_access` off disables its tokens (R16). A new
+// `email` (the sign-in name) must be free: else 409 `email-taken`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8156,7 +8171,8 @@ func (c *ClientWithResponses) UpdateUserWithBodyWithResponse(ctx context.Context
 //
 // Changes only the fields present. Disabling the user disables its tokens
 // (R11); reducing its role removes the lost permissions from its tokens
-// (R12); turning `api_access` off disables its tokens (R16).
+// (R12); turning `api_access` off disables its tokens (R16). A new
+// `email` (the sign-in name) must be free: else 409 `email-taken`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9937,6 +9953,13 @@ func ParseUpdateUserResponse(rsp *http.Response) (*UpdateUserResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error

@@ -310,6 +310,25 @@ func TestCLIUsersAndClients(t *testing.T) {
 			t.Fatalf("users get:\n%s", r.out)
 		}
 		want(t, as(env, admin, "users", "update", fmt.Sprint(ann.Id), "--enable", "--disable"), exitUsage, "--enable with --disable")
+
+		// users update --email: another user's by an administrator, one's
+		// own too (the bootstrap admin's generated address); a taken one is
+		// 409 → exit 6, in words.
+		r = as(env, admin, "users", "update", fmt.Sprint(ann.Id), "--email", "Ann.B@Example.com", "-o", "json")
+		want(t, r, exitOK, "users update --email")
+		if u := decode[client.User](t, r); u.Email != "ann.b@example.com" {
+			t.Fatalf("e-mail after update: %q", u.Email)
+		}
+		r = as(env, admin, "users", "update", fmt.Sprint(env.Admin.UserID), "--email", "ann.b@example.com")
+		want(t, r, exitRejected, "users update --email to a taken address")
+		if !strings.HasPrefix(r.err, "tokend: 409 Conflict: refused by §2 (email-taken): ") {
+			t.Fatalf("taken e-mail: %q", r.err)
+		}
+		r = as(env, admin, "users", "update", fmt.Sprint(env.Admin.UserID), "--email", "root@example.com")
+		want(t, r, exitOK, "the administrator's own e-mail")
+		if !strings.Contains(r.out, "Email:       root@example.com") {
+			t.Fatalf("own e-mail:\n%s", r.out)
+		}
 		want(t, as(env, admin, "users", "delete", fmt.Sprint(ann.Id)), exitOK, "users delete")
 		want(t, as(env, admin, "users", "get", fmt.Sprint(ann.Id)), exitNotFound, "users get after delete")
 

@@ -498,7 +498,7 @@ func (c *tokensVerifyCmd) Run(a *api) error {
 		kv = append(kv, [2]string{"Permissions", orDash(groupPermissions(*v.Permissions))})
 	}
 	if v.PermissionGranted != nil {
-		kv = append(kv, [2]string{c.Permission, map[bool]string{true: "granted", false: "not granted"}[*v.PermissionGranted]})
+		kv = append(kv, [2]string{"Asked", c.Permission + ": " + map[bool]string{true: "granted", false: "not granted"}[*v.PermissionGranted]})
 	}
 	return a.fields(kv)
 }

@@ -202,10 +202,24 @@ func flagSynopsis(f *kong.Flag) string {
 	return s
 }
 
-// roff escapes text inside a roff line.
+// roff escapes text inside a roff line: backslashes, minus signs (which
+// roff would hyphenate), and every non-ASCII character as \[uXXXX], which
+// groff and mandoc both read whatever the locale.
 func roff(s string) string {
-	s = strings.ReplaceAll(s, `\`, `\e`)
-	return strings.ReplaceAll(s, "-", `\-`)
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\e`)
+		case r == '-':
+			b.WriteString(`\-`)
+		case r > 0x7e:
+			fmt.Fprintf(&b, `\[u%04X]`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // roffText is a paragraph: escaped, no line starting with a control

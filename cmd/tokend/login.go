@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alecthomas/kong"
 	"golang.org/x/term"
 
 	"github.com/tokend/tokend/gen/client"
@@ -262,15 +263,21 @@ func (c *logoutCmd) Run(s *stdio) error {
 // servers: what tokend login stored
 
 type serversCmd struct {
+	configFlag
 	List serversListCmd `cmd:"" default:"1" help:"List the servers tokend login stored; * marks the current one."`
 	Use  serversUseCmd  `cmd:"" help:"Make a stored server the current one."`
 }
 
-type serversListCmd struct {
-	configFlag
+// AfterApply hands --config to the subcommands (the flag is the group's,
+// so that it also works with the default list).
+func (c *serversCmd) AfterApply(kctx *kong.Context) error {
+	kctx.Bind(&c.configFlag)
+	return nil
 }
 
-func (c *serversListCmd) Run(s *stdio) error {
+type serversListCmd struct{}
+
+func (serversListCmd) Run(s *stdio, c *configFlag) error {
 	_, cfg, err := c.load(s)
 	if err != nil {
 		return err
@@ -298,11 +305,10 @@ func (c *serversListCmd) Run(s *stdio) error {
 
 type serversUseCmd struct {
 	URL string `arg:"" name:"url" help:"A server tokend login stored."`
-	configFlag
 }
 
-func (c *serversUseCmd) Run(s *stdio) error {
-	path, cfg, err := c.load(s)
+func (c *serversUseCmd) Run(s *stdio, f *configFlag) error {
+	path, cfg, err := f.load(s)
 	if err != nil {
 		return err
 	}

@@ -61,22 +61,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		}
 	}()
 	var c cli
-	parser, err := kong.New(&c,
-		kong.Name("tokend"),
-		kong.Description("tokend: a self-hostable API token service, and its command-line client.\n\n"+
-			"Client commands use the server and credential of tokend login, unless TOKEND_URL and TOKEND_TOKEN (or --url and --token) say otherwise. "+
-			"Exit codes: 0 ok, 1 unexpected or server error, 2 usage, 3 authentication failed (401), "+
-			"4 forbidden (403), 5 not found (404), 6 request rejected (400, 409, 413, 422), 7 server unreachable."),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { panic(kongExit{code}) }),
-		kong.ExplicitGroups([]kong.Group{
-			{Key: "server", Title: "Server commands (open the database directly):"},
-			{Key: "client", Title: "Client commands (call a running server: TOKEND_URL, TOKEND_TOKEN):"},
-		}),
-		kong.Vars{"roles": roleEnum},
-		kong.Bind(&stdio{in: stdin, out: stdout, err: stderr}),
-		durationMapper,
-	)
+	parser, err := newParser(&c, stdin, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "tokend:", err)
 		return exitInternal
@@ -107,6 +92,26 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return exitCodeOf(err)
 	}
 	return exitOK
+}
+
+// newParser is kong's model of the command line, bound to the streams.
+func newParser(c *cli, stdin io.Reader, stdout, stderr io.Writer) (*kong.Kong, error) {
+	return kong.New(c,
+		kong.Name("tokend"),
+		kong.Description("tokend: a self-hostable API token service, and its command-line client.\n\n"+
+			"Client commands use the server and credential of tokend login, unless TOKEND_URL and TOKEND_TOKEN (or --url and --token) say otherwise. "+
+			"Exit codes: 0 ok, 1 unexpected or server error, 2 usage, 3 authentication failed (401), "+
+			"4 forbidden (403), 5 not found (404), 6 request rejected (400, 409, 413, 422), 7 server unreachable."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(kongExit{code}) }),
+		kong.ExplicitGroups([]kong.Group{
+			{Key: "server", Title: "Server commands (open the database directly):"},
+			{Key: "client", Title: "Client commands (call a running server: tokend login, or TOKEND_URL and TOKEND_TOKEN):"},
+		}),
+		kong.Vars{"roles": roleEnum},
+		kong.Bind(&stdio{in: stdin, out: stdout, err: stderr}),
+		durationMapper,
+	)
 }
 
 // commandPath drops the <arg> placeholders of a kong command path.

@@ -101,7 +101,7 @@ func (f *cliConfig) save(path string) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name()) // after the rename, a no-op
+	defer func() { _ = os.Remove(tmp.Name()) }() // after the rename, a no-op
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
 		return err

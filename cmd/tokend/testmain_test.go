@@ -19,10 +19,13 @@ func TestMain(m *testing.M) {
 	for k, v := range map[string]string{
 		"XDG_CONFIG_HOME": dir, "TOKEND_CONFIG": filepath.Join(dir, "tokend", "config.json"),
 	} {
-		os.Setenv(k, v)
+		if err := os.Setenv(k, v); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	}
 	for _, k := range []string{"TOKEND_URL", "TOKEND_TOKEN", "COMP_LINE", "COMP_POINT"} {
-		os.Unsetenv(k)
+		_ = os.Unsetenv(k)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -200,7 +200,8 @@ func TestCLITokenLifecycle(t *testing.T) {
 		// disable: refused on the next request; enable needs an expiry (R8)
 		r = as(env, admin, "tokens", "disable", fmt.Sprint(tok.Id))
 		want(t, r, exitOK, "tokens disable")
-		if !strings.Contains(r.out, "Status:       disabled") {
+		// why it is disabled and when it goes (disabled_reason, purge_at)
+		if !strings.Contains(r.out, "Status:       disabled (disabled by hand)") || !strings.Contains(r.out, "Purge:        ") {
 			t.Fatalf("disable:\n%s", r.out)
 		}
 		want(t, as(env, value, "whoami"), exitAuth, "disabled token")

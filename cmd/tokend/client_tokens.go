@@ -136,7 +136,7 @@ func (a *api) tokenDetails(t client.Token) error {
 		[2]string{"Disabled", fmtOptTime(nt(t.DisabledAt), "-")},
 	)
 	if purge := nt(t.PurgeAt); purge != nil {
-		kv = append(kv, [2]string{"Purged", fmtTime(*purge) + " (deleted for good unless enabled before)"})
+		kv = append(kv, [2]string{"Purge", fmtTime(*purge) + " (deleted then, unless re-enabled before: R14)"})
 	}
 	kv = append(kv, [2]string{"Last used", lastUsed})
 	if t.BackwardCompatible {

@@ -51,7 +51,7 @@ func TestCLIPermissionsAndVerify(t *testing.T) {
 		}
 		r = as(env, admin, "permissions", "root")
 		want(t, r, exitUsage, "permissions of an unknown role")
-		if !strings.Contains(r.err, "the roles are admin, analytic") {
+		if !strings.Contains(r.err, "must be one of") || !strings.Contains(r.err, "partner_admin") {
 			t.Fatalf("unknown role: %q", r.err)
 		}
 

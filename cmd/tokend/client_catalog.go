@@ -9,7 +9,7 @@ import (
 
 type permissionsCmd struct {
 	clientFlags
-	Role string `arg:"" optional:"" name:"role" help:"Show only this role's permissions (${roles})."`
+	Role string `arg:"" optional:"" name:"role" enum:",${roles}" default:"" help:"Show only this role's permissions (${roles})."`
 }
 
 func (c *permissionsCmd) Run(a *api) error {

@@ -44,6 +44,7 @@ func TestCLICompletion(t *testing.T) {
 		"tokend tokens list --ur":         {"--url"},
 		"tokend users create --role part": {"partner_admin", "partner_analytic", "partner_auditor"},
 		"tokend completion ":              {"bash", "fish", "zsh"},
+		"tokend permissions ana":          {"analytic"},
 	} {
 		t.Setenv("COMP_LINE", line)
 		t.Setenv("COMP_POINT", "")

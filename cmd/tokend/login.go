@@ -27,7 +27,11 @@ type loginCmd struct {
 }
 
 func (c *loginCmd) Run(s *stdio) error {
-	base, err := c.server(s)
+	path, cfg, err := c.load(s)
+	if err != nil {
+		return err
+	}
+	base, err := normalizeURL(cmpOr(c.URL, cmpOr(cfg.Current, defaultURL)))
 	if err != nil {
 		return err
 	}
@@ -94,15 +98,18 @@ func (c *loginCmd) Run(s *stdio) error {
 	}
 	login.SavedAt = time.Now().UTC().Truncate(time.Second)
 
-	path, cfg, err := c.load(s)
-	if err != nil {
-		return err
-	}
-	key, _ := normalizeURL(base)
+	key := base
+	previous := cfg.Servers[key]
 	cfg.Servers[key] = &login
 	cfg.Current = key
 	if err := cfg.save(path); err != nil {
 		return err
+	}
+	if previous != nil && previous.Kind == kindSession && previous.Token != login.Token {
+		// The session this login replaces is ended, not left behind.
+		if old, err := newAPI(base, previous.Token, 10*time.Second, false, s); err == nil {
+			_, _ = old.c.LogoutWithResponse(old.ctx)
+		}
 	}
 	what := "an API token"
 	if login.Kind == kindSession {
@@ -114,18 +121,6 @@ func (c *loginCmd) Run(s *stdio) error {
 	_, err = fmt.Fprintf(s.out, "Logged in to %s as %s (%s, %s) with %s.\nSaved in %s; commands use it unless --url/TOKEND_URL or --token/TOKEND_TOKEN say otherwise.\n",
 		key, login.User, me.Role, me.ClientName, what, path)
 	return err
-}
-
-// server is --url/TOKEND_URL, else the current server, else the default.
-func (c *loginCmd) server(s *stdio) (string, error) {
-	if c.URL != "" {
-		return normalizeURL(c.URL)
-	}
-	_, cfg, err := c.load(s)
-	if err != nil {
-		return "", err
-	}
-	return normalizeURL(cmpOr(cfg.Current, defaultURL))
 }
 
 func (f *configFlag) load(s *stdio) (string, *cliConfig, error) {

@@ -101,7 +101,9 @@ func TestCLILogin(t *testing.T) {
 		if !strings.Contains(r.out, "ann@example.com") || !strings.Contains(r.out, "Credential:   session") {
 			t.Fatalf("whoami as ann:\n%s", r.out)
 		}
-		// The old password is gone; the new one signs in without a change.
+		// The old password is gone; the new one signs in without a change,
+		// and the session it replaces is ended.
+		replaced := ann.Token
 		want(t, tokend("first-password\n", "login", "--url", env.URL, "--email", "ann@example.com", annConf), exitAuth, "login with the spent one-time password")
 		r = tokend("ann's own password\n", "login", "--url", env.URL, "--email", "ann@example.com", annConf)
 		want(t, r, exitOK, "login with the new password")
@@ -109,6 +111,9 @@ func TestCLILogin(t *testing.T) {
 			t.Fatalf("a second password change was asked: %q", r.err)
 		}
 		session := readConfig(t, annPath).Servers[key].Token
+		if got, err := env.Client(replaced).GetCurrentUserWithResponse(context.Background()); err != nil || got.StatusCode() != 401 {
+			t.Fatalf("the replaced session: %v %v", got.StatusCode(), err)
+		}
 
 		// logout ends the session on the server, then forgets it.
 		r = tokend("", "logout", annConf)

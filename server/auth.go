@@ -109,14 +109,14 @@ func (s *Server) principalForToken(ctx context.Context, value string) (*Principa
 	case secret.KindSession:
 		cred, err := s.store.SessionByDigest(ctx, s.keys.LookupDigests(value)...)
 		if errors.Is(err, store.ErrNotFound) {
-			s.metrics.verifications.WithLabelValues(string(rules.Unknown)).Inc()
+			s.metrics.verifications.WithLabelValues(outcomeLabel(rules.Unknown)).Inc()
 		}
 		if err != nil {
 			return nil, authLookupError(err)
 		}
 		return s.admit(cred)
 	default:
-		s.metrics.verifications.WithLabelValues(string(rules.Malformed)).Inc()
+		s.metrics.verifications.WithLabelValues(outcomeLabel(rules.Malformed)).Inc()
 		return nil, errUnauthorized
 	}
 }
@@ -137,7 +137,7 @@ func (s *Server) resolveToken(ctx context.Context, value string) (*Principal, er
 			s.metrics.cache.WithLabelValues("stale").Inc()
 		} else if e, ok := s.cache.get(digest, now); ok {
 			s.metrics.cache.WithLabelValues("hit").Inc()
-			s.metrics.verifications.WithLabelValues(e.outcome).Inc()
+			s.metrics.verifications.WithLabelValues(outcomeLabel(rules.Outcome(e.outcome))).Inc()
 			return e.principal, nil
 		} else {
 			s.metrics.cache.WithLabelValues("miss").Inc()
@@ -149,7 +149,7 @@ func (s *Server) resolveToken(ctx context.Context, value string) (*Principal, er
 	}
 	cred, err := s.store.TokenByDigest(ctx, digests...)
 	if errors.Is(err, store.ErrNotFound) {
-		s.metrics.verifications.WithLabelValues(string(rules.Unknown)).Inc()
+		s.metrics.verifications.WithLabelValues(outcomeLabel(rules.Unknown)).Inc()
 		if s.cache != nil {
 			s.cache.put(digest, epoch, &cacheEntry{outcome: string(rules.Unknown)}, now)
 		}
@@ -159,7 +159,7 @@ func (s *Server) resolveToken(ctx context.Context, value string) (*Principal, er
 		return nil, err
 	}
 	p, outcome := admit(cred, now)
-	s.metrics.verifications.WithLabelValues(string(outcome)).Inc()
+	s.metrics.verifications.WithLabelValues(outcomeLabel(outcome)).Inc()
 	if s.cache != nil {
 		// This request uses the cached form too, so a hit and a miss
 		// cannot behave differently.
@@ -181,25 +181,31 @@ func (s *Server) resolveToken(ctx context.Context, value string) (*Principal, er
 }
 
 func (s *Server) principalForLegacyPair(ctx context.Context, uuid, sec string) (*Principal, error) {
-	cred, err := s.store.TokenByLegacyUUID(ctx, strings.ToLower(uuid))
+	creds, err := s.store.TokensByLegacyUUID(ctx, strings.ToLower(uuid))
 	if err != nil {
 		return nil, authLookupError(err)
 	}
-	// Under the key that digested it; constant time: the digest compared
-	// here is a stored secret's.
-	keyID := s.keys.IDs()[0]
-	if cred.Token.DigestKeyID != nil {
-		keyID = *cred.Token.DigestKeyID
+	// Each company may have imported this UUID; the secret decides which,
+	// compared under the key that digested each one, in constant time.
+	var match *store.Credential
+	for _, cred := range creds {
+		keyID := s.keys.IDs()[0]
+		if cred.Token.DigestKeyID != nil {
+			keyID = *cred.Token.DigestKeyID
+		}
+		if d, err := s.keys.DigestWith(keyID, sec); err == nil && secret.Equal(cred.Token.Digest, d) {
+			match = cred
+		}
 	}
-	d, err := s.keys.DigestWith(keyID, sec)
-	if err != nil || !secret.Equal(cred.Token.Digest, d) {
+	if match == nil {
+		s.metrics.verifications.WithLabelValues(outcomeLabel(rules.Unknown)).Inc()
 		return nil, errUnauthorized
 	}
 	// R16: an SSO user cannot authenticate with UUID + secret.
-	if cred.User != nil && cred.User.SSO {
+	if match.User != nil && match.User.SSO {
 		return nil, errUnauthorized
 	}
-	return s.admit(cred)
+	return s.admit(match)
 }
 
 func authLookupError(err error) error {
@@ -213,7 +219,7 @@ func authLookupError(err error) error {
 // 401 for every "no".
 func (s *Server) admit(cred *store.Credential) (*Principal, error) {
 	p, outcome := admit(cred, s.now())
-	s.metrics.verifications.WithLabelValues(string(outcome)).Inc()
+	s.metrics.verifications.WithLabelValues(outcomeLabel(outcome)).Inc()
 	if p == nil {
 		return nil, errUnauthorized
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"database/sql"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tokend/tokend/internal/rules"
 	"github.com/tokend/tokend/store"
 )
 
@@ -30,7 +32,7 @@ func newMetrics(reg prometheus.Registerer, db *sql.DB) *metrics {
 		}, []string{"operation", "status"}),
 		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokend_verifications_total",
-			Help: "Credential verifications by outcome: ok, malformed, unknown, disabled, expired.",
+			Help: "Credential verifications by outcome: ok, malformed (refused by the format check), rejected (did not authenticate, for whatever reason).",
 		}, []string{"outcome"}),
 		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokend_verification_cache_requests_total",
@@ -88,6 +90,21 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func metricsHandler(g prometheus.Gatherer) echo.HandlerFunc {
-	return echo.WrapHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+// MetricsHandler serves the registry for Prometheus, on the metrics
+// listener (TOKEND_METRICS_LISTEN), never on the API's.
+func MetricsHandler(g prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+}
+
+// outcomeLabel is what the metrics say of a verification: ok, malformed
+// (refused by the format check, which anyone can compute) or rejected —
+// unknown, disabled, expired and out of scope are one label, so that the
+// series cannot tell a disabled token from a value that never existed,
+// which the one 401 hides from the caller too.
+func outcomeLabel(o rules.Outcome) string {
+	switch o {
+	case rules.Admitted, rules.Malformed:
+		return string(o)
+	}
+	return "rejected"
 }

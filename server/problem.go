@@ -51,6 +51,13 @@ func fromRefusal(r *rules.Refusal) *Problem {
 	return &Problem{Status: statusOfKind[t.Kind], Kind: string(r.Code), Rule: t.Rule, Title: t.Title, Detail: r.Detail}
 }
 
+// fieldRefusal is a 400 validation problem about one field: where and what
+// kind of wrong, never the submitted value.
+func fieldRefusal(field, message string) *Problem {
+	return &Problem{Status: http.StatusBadRequest, Kind: "validation", Detail: field + ": " + message,
+		Fields: []api.FieldProblem{{Field: field, Message: message}}}
+}
+
 func badRequest(format string, args ...any) *Problem {
 	return &Problem{Status: http.StatusBadRequest, Kind: "bad-request", Detail: fmt.Sprintf(format, args...)}
 }
@@ -183,7 +190,8 @@ func fromHTTPError(he *echo.HTTPError) *Problem {
 	case http.StatusUnsupportedMediaType:
 		p.Detail = "unsupported content type; send application/json"
 	case http.StatusBadRequest:
-		p.Detail = "malformed request: " + cleanMessage(he.Message)
+		// Echo's decoding errors quote the input: say what, not where.
+		p.Detail = "malformed request: the body is not the JSON this operation takes"
 	case http.StatusUnauthorized:
 		return errUnauthorized
 	default:
@@ -243,7 +251,7 @@ func fieldProblem(err error) api.FieldProblem {
 	if re.Parameter != nil {
 		field = re.Parameter.Name
 	}
-	msg := re.Reason
+	msg := "invalid value"
 	var se *openapi3.SchemaError
 	if errors.As(re.Err, &se) {
 		if ptr := se.JSONPointer(); len(ptr) > 0 {
@@ -251,14 +259,62 @@ func fieldProblem(err error) api.FieldProblem {
 		} else if re.Parameter == nil {
 			field = "/"
 		}
-		msg = se.Reason
-	} else if re.Err != nil && msg == "" {
-		msg = cleanMessage(re.Err.Error())
-	}
-	if msg == "" {
-		msg = "invalid value"
+		msg = schemaMessage(se)
+	} else if re.Parameter != nil {
+		msg = "invalid value for this parameter"
+		if re.Err == nil && strings.Contains(re.Reason, "required") {
+			msg = "this parameter is required"
+		}
+	} else if re.RequestBody != nil && re.Err == nil && strings.Contains(re.Reason, "required") {
+		msg = "a request body is required"
 	}
 	return api.FieldProblem{Field: field, Message: msg}
+}
+
+// schemaMessage says what is wrong by the kind of check that failed,
+// in words of its own: kin-openapi's reasons quote the submitted value
+// (an enum miss, a pattern miss, an unknown property's name), and a token
+// pasted into the wrong field must never come back in an error. What the
+// contract itself says (types, bounds, required names) may be repeated.
+func schemaMessage(se *openapi3.SchemaError) string {
+	s := se.Schema
+	switch se.SchemaField {
+	case "enum":
+		return "not one of the allowed values"
+	case "additionalProperties":
+		return "an unknown property (the contract allows none besides its own)"
+	case "pattern":
+		return "does not match the required pattern"
+	case "format":
+		if s != nil && s.Format != "" {
+			return "not a valid " + s.Format
+		}
+		return "not in the required format"
+	case "minLength":
+		return fmt.Sprintf("shorter than %d characters", s.MinLength)
+	case "maxLength":
+		if s.MaxLength != nil {
+			return fmt.Sprintf("longer than %d characters", *s.MaxLength)
+		}
+	case "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum":
+		return "out of the allowed range"
+	case "minItems", "maxItems":
+		return "the number of items is out of the allowed range"
+	case "uniqueItems":
+		return "duplicate items"
+	case "minProperties", "maxProperties":
+		return "the number of properties is out of the allowed range"
+	case "required":
+		return se.Reason // names a property of the contract, not of the request
+	case "type":
+		if s != nil && s.Type != nil {
+			return "must be " + strings.Join(s.Type.Slice(), " or ")
+		}
+		return "wrong type"
+	case "nullable":
+		return "must not be null"
+	}
+	return "invalid value"
 }
 
 func cleanMessage(m any) string {

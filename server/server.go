@@ -9,13 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/alexedwards/argon2id"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	oapimiddleware "github.com/oapi-codegen/echo-middleware"
@@ -48,18 +51,26 @@ type Config struct {
 	Now func() time.Time
 	// BodyLimit caps request bodies; 0 means 1 MiB.
 	BodyLimit string
-	// AuthFailureLimit is how many failed authentications one address may
-	// make per AuthFailureWindow before it gets 429 (default 30 per 5 min).
+	// AuthFailureLimit is how many failed authentications one client
+	// address (an IPv6 /64) may make per AuthFailureWindow (default 30 per
+	// 5 min); past it its failures answer 429, and its sign-ins to
+	// accounts that never signed in from it are refused. A valid API token
+	// is never refused for it (R23).
 	AuthFailureLimit  int
 	AuthFailureWindow time.Duration
+	// TrustedProxies are the peers whose X-Forwarded-For is believed (R23);
+	// none by default: the client address is the connection's.
+	TrustedProxies []netip.Prefix
 	// Usage records last-used times off the hot path; nil makes one whose
 	// Flush nobody calls (the caller runs Usage.Run in production).
 	Usage *UsageRecorder
 	// RequestTimeout bounds each request's work, database included: a
 	// database that hangs yields 503, not a hung client (default 10 s).
 	RequestTimeout time.Duration
-	// Metrics is where tokend registers its Prometheus series, served at
-	// /metrics; nil makes a registry of its own (with the Go runtime's).
+	// Metrics is where tokend registers its Prometheus series; nil makes a
+	// registry of its own (with the Go runtime's). They are not served on
+	// the API listener (strangers must not read them): serve them with
+	// MetricsHandler on a listener of their own (TOKEND_METRICS_LISTEN).
 	Metrics *prometheus.Registry
 	// CacheSize bounds the verification cache in entries; 0 means 100,000,
 	// negative disables the cache. CacheTTL bounds how long an entry lives
@@ -103,17 +114,17 @@ type Server struct {
 	now    func() time.Time
 	routes *routeTable
 
-	cache        *verifyCache
-	metrics      *metrics
-	authFailures *addressLimiter
-	leakReports  *addressLimiter
+	cache   *verifyCache
+	metrics *metrics
+	guard   guard
 	// feed follows the change log; nil without Config.Context.
 	feed *store.Feed
-	// hashers bounds concurrent password hashing; passwordGuesses counts
-	// wrong current passwords per account (R23).
-	hashers         hashers
-	passwords       passwords
-	passwordGuesses *guessGuard
+	// hashers bounds concurrent password hashing (R23).
+	hashers   hashers
+	passwords passwords
+	// knownAddresses remembers which (account, address) pairs this replica
+	// recorded lately, so that a sign-in writes its pair at most hourly.
+	knownAddresses *lru.Cache[string, time.Time]
 }
 
 // Compile-time proof that Server implements every operation of the spec.
@@ -171,14 +182,17 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, store: st, keys: cfg.Keys, log: cfg.Logger, now: cfg.Now, routes: routes,
-		authFailures: newAddressLimiter(cfg.AuthFailureLimit, cfg.AuthFailureWindow),
-		leakReports:  newAddressLimiter(cfg.LeakReportLimit, time.Minute),
-		cache:        newVerifyCache(cfg.CacheSize, cfg.CacheTTL),
-		hashers:      newHashers(),
-		passwordGuesses: newGuessGuard(rules.WrongPasswordLimit, rules.WrongPasswordWindow, cfg.Now, func(wait time.Duration) error {
-			return retryAfter(rules.TooManyWrongPasswords(), wait)
-		}),
+		cache:   newVerifyCache(cfg.CacheSize, cfg.CacheTTL),
+		hashers: newHashers(),
+		guard: guard{
+			addresses: newFailureBudget(cfg.AuthFailureLimit, cfg.AuthFailureWindow, cfg.Now),
+			accounts:  newFailureBudget(signInAccountLimit, signInWindow, cfg.Now),
+			pairs:     newFailureBudget(signInPairLimit, signInWindow, cfg.Now),
+			passwords: newFailureBudget(rules.WrongPasswordLimit, rules.WrongPasswordWindow, cfg.Now),
+			leaks:     newFailureBudget(cfg.LeakReportLimit, time.Minute, cfg.Now),
+		},
 	}
+	s.knownAddresses, _ = lru.New[string, time.Time](100_000)
 	if s.passwords, err = newPasswords(cfg.PasswordParams); err != nil {
 		return nil, err
 	}
@@ -198,17 +212,19 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(s.log)
-	// The peer address, not a client-supplied X-Forwarded-For: the activity
-	// log and the brute-force guard must not be fooled by a header.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// The peer address; X-Forwarded-For only from a configured trusted
+	// proxy (R23): the activity log and the guard must not be fooled by a
+	// header anybody can send.
+	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 	e.Use(middleware.RequestID())
+	e.Use(s.securityHeaders)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false, LogErrorFunc: s.logPanic}))
 	e.Use(s.requestLogger())
 	e.Use(s.observe)
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
 	e.Use(refuseNUL)
 	e.Use(deadline(cfg.RequestTimeout))
-	e.Use(s.guardAuthFailures)
+	e.Use(s.countAuthFailures)
 	e.Use(s.limitLeakReports)
 	e.Use(s.authenticate)
 	e.Use(oapimiddleware.OapiRequestValidatorWithOptions(spec, &oapimiddleware.Options{
@@ -233,8 +249,6 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 
 	api.RegisterHandlers(e, api.NewStrictHandler(s, []api.StrictMiddlewareFunc{s.authorize}))
 
-	e.GET("/metrics", metricsHandler(cfg.Metrics))
-
 	serveSpec := func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, specJSON) }
 	e.GET("/api/v1/api-docs", serveSpec)
 	e.GET("/api-docs/openapi.json", serveSpec)
@@ -246,6 +260,30 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	e.Match(getOrHead, "/api-docs", docs)
 	e.Match(getOrHead, "/api-docs/*", docs)
 	return e, nil
+}
+
+// Sign-in budgets (R23): wrong passwords per account from addresses it
+// never signed in from, and per (account, address), per signInWindow.
+const (
+	signInAccountLimit = 10
+	signInPairLimit    = 10
+	signInWindow       = 15 * time.Minute
+)
+
+// ipExtractor reads the client address from the connection, or from
+// X-Forwarded-For when the peer is one of the trusted proxies.
+func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		_, ipnet, err := net.ParseCIDR(p.String())
+		if err == nil {
+			opts = append(opts, echo.TrustIPRange(ipnet))
+		}
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 // embeddedSpec is the contract, parsed once per process: every server
@@ -319,6 +357,22 @@ func (s *Server) authorize(next api.StrictHandlerFunc, operation string) api.Str
 			return nil, err
 		}
 		return next(c, request)
+	}
+}
+
+// securityHeaders: every answer is nosniff; every API answer is no-store
+// (create, renew, secret, sign-in and import carry secrets, and the rest
+// is nobody's cache's business) and never framed.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		if s.routes.inSpec(c.Request().Method, c.Path()) || c.Path() == "" {
+			h.Set("Cache-Control", "no-store")
+			h.Set("Referrer-Policy", "no-referrer")
+			h.Set("X-Frame-Options", "DENY")
+		}
+		return next(c)
 	}
 }
 

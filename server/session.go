@@ -3,9 +3,12 @@ package server
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tokend/tokend/gen/api"
+	"github.com/tokend/tokend/internal/identity"
 	"github.com/tokend/tokend/internal/rules"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/store"
@@ -13,9 +16,14 @@ import (
 
 // Login signs a user in with e-mail and password, as rules.SignIn decides
 // (R19, R22). Every failure is the same 401, and takes as long whether or
-// not the user exists.
+// not the user exists; guessing is bounded per account and per address,
+// and an account's known addresses are not locked out by others (R23).
 func (s *Server) Login(ctx context.Context, req api.LoginRequestObject) (api.LoginResponseObject, error) {
-	u, err := s.store.UserByEmail(ctx, strings.ToLower(strings.TrimSpace(req.Body.Email)))
+	email, err := identity.CanonicalEmail(req.Body.Email)
+	if err != nil {
+		email = strings.ToLower(strings.TrimSpace(req.Body.Email)) // no such account: counted, refused below
+	}
+	u, err := s.store.UserByEmail(ctx, email)
 	var hash *string
 	switch {
 	case err == nil:
@@ -23,17 +31,31 @@ func (s *Server) Login(ctx context.Context, req api.LoginRequestObject) (api.Log
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, err
 	}
+	addr := clientPrefix(actorIP(ctx))
+	known := false
+	if u != nil {
+		if known, err = s.store.KnownAddress(ctx, u.ID, addr); err != nil {
+			return nil, err
+		}
+	}
+	attempt, err := s.guard.beginSignIn(ctx, "account "+email, addr, known)
+	if err != nil {
+		return nil, err
+	}
 	matches, err := s.passwordMatches(ctx, req.Body.Password, hash)
 	if err != nil {
+		attempt.end(false)
 		return nil, err
 	}
 	var company *store.Client
 	if u != nil && matches {
 		if company, err = s.store.ClientByID(ctx, u.ClientID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			attempt.end(false)
 			return nil, err
 		}
 	}
 	sess, ok := rules.SignIn(u, company, matches, s.now().UTC())
+	attempt.end(!ok)
 	if !ok {
 		return nil, errUnauthorized
 	}
@@ -46,8 +68,24 @@ func (s *Server) Login(ctx context.Context, req api.LoginRequestObject) (api.Log
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return nil, err
 	}
+	s.guard.pairs.forget(attempt.pair) // one's own typos are forgiven by success
+	s.rememberAddress(ctx, u.ID, addr)
 	oneTime := sess.Purpose == rules.SessionPasswordChange
 	return api.Login200JSONResponse{Token: value, ExpireAt: sess.ExpiresAt, PasswordChangeRequired: oneTime}, nil
+}
+
+// rememberAddress records that the user signed in from addr (a known
+// address, R23), at most hourly per pair and replica.
+func (s *Server) rememberAddress(ctx context.Context, userID int64, addr string) {
+	key := strconv.FormatInt(userID, 10) + " " + addr
+	if at, ok := s.knownAddresses.Get(key); ok && s.now().Sub(at) < time.Hour {
+		return
+	}
+	if err := s.store.RememberAddress(ctx, userID, addr); err != nil {
+		s.log.WarnContext(ctx, "remember sign-in address", "error", err)
+		return
+	}
+	s.knownAddresses.Add(key, s.now())
 }
 
 // Logout ends the calling session; with an API token it does nothing.
@@ -67,27 +105,30 @@ func (s *Server) ChangePassword(ctx context.Context, req api.ChangePasswordReque
 	if err := rules.MayChangeOwnPassword(p.caller()); err != nil {
 		return nil, err
 	}
-	// One attempt at a time per account, counted before the next starts:
-	// parallel guesses cannot overshoot the limit.
-	attempt, err := s.passwordGuesses.begin(ctx, p.User.ID)
-	if err != nil {
-		return nil, err
+	// Counted atomically: an attempt in flight counts as a failure until it
+	// ends, so parallel guesses cannot overshoot the account's bucket.
+	key := strconv.FormatInt(p.User.ID, 10)
+	if ok, wait := s.guard.passwords.begin(key); !ok {
+		return nil, retryAfter(rules.TooManyWrongPasswords(), wait)
 	}
-	defer attempt.end()
+	failed := true
+	defer func() { s.guard.passwords.end(key, true, failed) }()
 	// The principal may come from the verification cache, which keeps no
 	// password hashes: compare against the stored one.
 	me, err := s.store.GetUser(ctx, store.Scope{ClientID: p.User.ClientID}, p.User.ID)
 	if err != nil {
+		failed = false
 		return nil, err
 	}
 	ok, err := s.passwordMatches(ctx, req.Body.CurrentPassword, me.PasswordHash)
 	if err != nil {
+		failed = false
 		return nil, err
 	}
 	if !ok {
-		attempt.failed()
 		return nil, rules.WrongPassword()
 	}
+	failed = false
 	hash, err := s.hashPassword(ctx, req.Body.NewPassword)
 	if err != nil {
 		return nil, err
@@ -103,6 +144,6 @@ func (s *Server) ChangePassword(ctx context.Context, req api.ChangePasswordReque
 	if err != nil {
 		return nil, err
 	}
-	s.passwordGuesses.forget(p.User.ID)
+	s.guard.passwords.forget(key)
 	return api.ChangePassword204Response{}, nil
 }

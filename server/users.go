@@ -3,11 +3,13 @@ package server
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
 
 	"github.com/tokend/tokend/gen/api"
+	"github.com/tokend/tokend/internal/identity"
 	"github.com/tokend/tokend/internal/perm"
 	"github.com/tokend/tokend/internal/rules"
 	"github.com/tokend/tokend/internal/secret"
@@ -39,8 +41,12 @@ func (s *Server) ListUsers(ctx context.Context, req api.ListUsersRequestObject) 
 // CreateUser creates a user in a company in scope, as rules.NewUser decides.
 func (s *Server) CreateUser(ctx context.Context, req api.CreateUserRequestObject) (api.CreateUserResponseObject, error) {
 	p, body, now := principalFrom(ctx), req.Body, s.now().UTC()
+	email, err := identity.CanonicalEmail(string(body.Email))
+	if err != nil {
+		return nil, fieldRefusal("/email", err.Error())
+	}
 	want := rules.NewUserRequest{
-		UUID: uuid.NewString(), Email: strings.ToLower(string(body.Email)), Realname: body.Realname,
+		UUID: uuid.NewString(), Email: email, EmailSkeleton: identity.Skeleton(email), Realname: body.Realname,
 		Role: perm.Role(body.Role), Enabled: body.Enabled == nil || *body.Enabled, SSO: body.Sso != nil && *body.Sso,
 		APIAccess: body.ApiAccess == nil || *body.ApiAccess,
 	}
@@ -54,7 +60,7 @@ func (s *Server) CreateUser(ctx context.Context, req api.CreateUserRequestObject
 		want.PasswordHash = new(string) // refused by the rules (R16), never stored
 	}
 	var u *store.User
-	err := s.store.Update(ctx, func(tx *store.Tx) error {
+	err = s.store.Update(ctx, func(tx *store.Tx) error {
 		if body.ClientId != nil && *body.ClientId != p.Client.ID {
 			c, err := tx.Client(p.Scope(), *body.ClientId)
 			if err != nil {
@@ -134,7 +140,7 @@ func (s *Server) UpdateUser(ctx context.Context, req api.UpdateUserRequestObject
 	if ch.PasswordHash != nil {
 		// The sessions that guessed are gone; the new one-time password
 		// starts with a clean count (R23).
-		s.passwordGuesses.forget(u.ID)
+		s.guard.passwords.forget(strconv.FormatInt(u.ID, 10))
 	}
 	return api.UpdateUser200JSONResponse(apiUser(u)), nil
 }

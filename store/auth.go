@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"time"
+
+	"gorm.io/gorm/clause"
 	"strings"
 	"sync"
 
@@ -72,14 +75,23 @@ var credentialSQL = sync.OnceValue(func() string {
 
 func credentialQuery() string { return credentialSQL() }
 
-// TokenByLegacyUUID finds the backward-compatible token imported with this
-// UUID (R15); the caller compares the secret's digest.
-func (s *Store) TokenByLegacyUUID(ctx context.Context, uuid string) (*Credential, error) {
-	var t Token
-	if err := translate(s.db.WithContext(ctx).Where("legacy_uuid = ? AND backward_compatible", uuid).Take(&t).Error); err != nil {
+// TokensByLegacyUUID finds the backward-compatible tokens imported with
+// this UUID (R15): one per company at most, since legacy UUIDs are unique
+// per company; the caller compares the secret's digest to pick the one.
+func (s *Store) TokensByLegacyUUID(ctx context.Context, uuid string) ([]*Credential, error) {
+	var ts []Token
+	if err := translate(s.db.WithContext(ctx).Where("legacy_id = ? AND backward_compatible", uuid).Limit(16).Find(&ts).Error); err != nil {
 		return nil, err
 	}
-	return s.completeCredential(ctx, &Credential{Token: &t}, t.UserID, t.ClientID)
+	out := make([]*Credential, 0, len(ts))
+	for i := range ts {
+		c, err := s.completeCredential(ctx, &Credential{Token: &ts[i]}, ts[i].UserID, ts[i].ClientID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // SessionByDigest finds an unexpired sign-in session by its value's
@@ -140,4 +152,25 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
 		return nil, err
 	}
 	return &u, nil
+}
+
+// knownAddressLifetime is how long a sign-in address stays known (R23).
+const knownAddressLifetime = 90 * 24 * time.Hour
+
+// KnownAddress reports whether the user signed in from this address (an
+// IPv4 address or IPv6 /64) lately.
+func (s *Store) KnownAddress(ctx context.Context, userID int64, prefix string) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Table("known_addresses").
+		Where("user_id = ? AND prefix = ? AND last_seen_at > ?", userID, prefix, s.now().UTC().Add(-knownAddressLifetime)).
+		Count(&n).Error
+	return n > 0, translate(err)
+}
+
+// RememberAddress records a successful sign-in's address.
+func (s *Store) RememberAddress(ctx context.Context, userID int64, prefix string) error {
+	return translate(s.db.WithContext(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "user_id"}, {Name: "prefix"}},
+		DoUpdates: clause.Assignments(map[string]any{"last_seen_at": s.now().UTC()}),
+	}).Table("known_addresses").Create(map[string]any{"user_id": userID, "prefix": prefix, "last_seen_at": s.now().UTC()}).Error)
 }

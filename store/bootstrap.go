@@ -32,6 +32,7 @@ func (s *Store) Bootstrap(ctx context.Context, client *Client, user *User, token
 			}
 		}
 		user.ClientID = client.ID
+		withSkeleton(user)
 		if err := tx.Create(user).Error; err != nil {
 			return translate(err)
 		}

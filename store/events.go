@@ -7,6 +7,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/tokend/tokend/internal/identity"
 	"github.com/tokend/tokend/internal/rules"
 )
 
@@ -17,7 +18,7 @@ type writes map[any]bool
 // and last_used_ip are not among them: the usage flush writes those without
 // a lock, and a decision must not turn them back.
 var tokenColumns = []string{"realname", "permissions", "source_role", "enabled", "expire_at", "disabled_at",
-	"disabled_reason", "updated_at", "renewed_at", "backward_compatible", "legacy_uuid", "hint", "digest",
+	"disabled_reason", "updated_at", "renewed_at", "backward_compatible", "legacy_id", "hint", "digest",
 	"digest_key_id", "secret_ciphertext", "secret_key_id", "expiry_notified_at"}
 
 var userColumns = []string{"email", "realname", "role", "enabled", "sso", "api_access", "password_hash",
@@ -60,6 +61,7 @@ func (tx *Tx) write(ev rules.Event, w writes) error {
 	case rules.TokenPurged:
 		return tx.deleteToken(e.Token)
 	case rules.UserCreated:
+		withSkeleton(e.User)
 		if err := translate(tx.db.Create(e.User).Error); err != nil {
 			return err
 		}
@@ -295,4 +297,18 @@ func containsName(names []string, n string) bool {
 		}
 	}
 	return false
+}
+
+// withSkeleton gives a user about to be stored the confusable skeleton of
+// its address when the caller did not (seeding tools, bootstrap): the
+// unique index on it is what keeps look-alike accounts out.
+func withSkeleton(u *User) {
+	if u.EmailSkeleton == nil {
+		canonical, err := identity.CanonicalEmail(u.Email)
+		if err != nil {
+			canonical = strings.ToLower(u.Email)
+		}
+		sk := identity.Skeleton(canonical)
+		u.EmailSkeleton = &sk
+	}
 }

@@ -248,12 +248,12 @@ func TestCheckInvariants(t *testing.T) {
 			}},
 			{"legacy without UUID", "R15", "token", func() int64 {
 				id := w.legacy(w.user("analytic")).ID
-				w.exec("UPDATE tokens SET legacy_uuid = NULL WHERE id = ?", id)
+				w.exec("UPDATE tokens SET legacy_id = NULL WHERE id = ?", id)
 				return id
 			}},
 			{"legacy UUID after compatibility", "R15", "token", func() int64 {
 				id := w.personal(admin, "admin").ID
-				w.exec("UPDATE tokens SET legacy_uuid = ? WHERE id = ?", uuid.NewString(), id)
+				w.exec("UPDATE tokens SET legacy_id = ? WHERE id = ?", uuid.NewString(), id)
 				return id
 			}},
 			{"legacy shared", "R15", "token", func() int64 {

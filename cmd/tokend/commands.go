@@ -8,8 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,6 +53,8 @@ type bootstrapCmd struct {
 	dbFlags
 	Output          string `short:"o" enum:"text,json" default:"text" help:"Output format: text or json (one JSON object on standard output)."`
 	Force           bool   `help:"Add another Global Administrator even if users exist."`
+	Expires         string `name:"expires" default:"24h" help:"How long the first token works (a duration like 24h or 7d, or never): a first token is the keys to the installation; create a lasting credential of your own with it."`
+	Email           string `name:"email" help:"The Global Administrator's e-mail address (default: a generated one)."`
 	SecretRetrieval string `name:"secret-retrieval" env:"TOKEND_SECRET_RETRIEVAL" enum:"on,off" default:"on" help:"on: token values can be read back (R9); off: show-once mode."`
 	TokenFormat     string `name:"token-format" env:"TOKEND_TOKEN_FORMAT" enum:"tkd,wallarm" default:"tkd" help:"tkd: tkd_… values; wallarm: 64 characters, as Wallarm issues them. Both authenticate whatever the setting."`
 }
@@ -61,7 +68,12 @@ func (c *bootstrapCmd) Run() error {
 	}
 	defer st.Close()
 	format, _ := secret.ParseFormat(c.TokenFormat)
-	res, err := server.Bootstrap(ctx, st, server.Config{Keys: keys, SecretRetrieval: c.SecretRetrieval == "on", TokenFormat: format}, c.Force)
+	expires, err := parseLifetime(c.Expires)
+	if err != nil {
+		return usageErrorf("--expires: %v", err)
+	}
+	res, err := server.BootstrapWith(ctx, st, server.Config{Keys: keys, SecretRetrieval: c.SecretRetrieval == "on", TokenFormat: format},
+		server.BootstrapOptions{Force: c.Force, Expires: expires, Email: c.Email})
 	if errors.Is(err, store.ErrAlreadyBootstrapped) {
 		fmt.Fprintln(os.Stderr, "tokend: the database already has users; nothing to do (use --force to add another Global Administrator)")
 		return nil
@@ -73,7 +85,29 @@ func (c *bootstrapCmd) Run() error {
 		return json.NewEncoder(os.Stdout).Encode(res)
 	}
 	fmt.Printf("company id: %d\nuser id:    %d\nAPI token:  %s\n", res.ClientID, res.UserID, res.Token)
+	if res.ExpireAt != nil {
+		fmt.Printf("expires:    %s (create a lasting credential of your own with it)\n", res.ExpireAt.Format(time.RFC3339))
+	}
 	return nil
+}
+
+// parseLifetime reads a duration that may be in days ("7d") or "never" (0).
+func parseLifetime(v string) (time.Duration, error) {
+	if v == "never" || v == "0" {
+		return 0, nil
+	}
+	if d, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("%q is not a number of days", v)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a duration (24h, 7d, never)", v)
+	}
+	return d, nil
 }
 
 type serveCmd struct {
@@ -84,6 +118,11 @@ type serveCmd struct {
 	DisabledRetention   time.Duration `name:"disabled-retention" env:"TOKEND_DISABLED_RETENTION" default:"168h" help:"How long disabled tokens are kept before the purge."`
 	AuthFailureLimit    int           `name:"auth-failure-limit" env:"TOKEND_AUTH_FAILURE_LIMIT" default:"30" help:"Failed authentications one address may make per window before it gets 429."`
 	AuthFailureWindow   time.Duration `name:"auth-failure-window" env:"TOKEND_AUTH_FAILURE_WINDOW" default:"5m" help:"The window of --auth-failure-limit."`
+	MetricsListen       string        `name:"metrics-listen" env:"TOKEND_METRICS_LISTEN" default:"127.0.0.1:9464" help:"Address of the Prometheus /metrics listener, apart from the API so that strangers cannot read it (\"off\" to disable; :9464 to let a scraper on the network in)."`
+	DebugListen         string        `name:"debug-listen" env:"TOKEND_DEBUG_LISTEN" help:"A loopback address for net/http/pprof (off by default), to profile a running server."`
+	BootstrapTokenFile  string        `name:"bootstrap-token-file" env:"TOKEND_BOOTSTRAP_TOKEN_FILE" help:"Where a new installation's first token is written, mode 0600 (default: tokend-bootstrap-token next to the SQLite file, or in the working directory)."`
+	PrintBootstrapToken bool          `name:"print-bootstrap-token" help:"Also print a new installation's first token to standard output (it then lives in your logs)."`
+	TrustedProxies      []string      `name:"trusted-proxies" env:"TOKEND_TRUSTED_PROXIES" sep:"," help:"CIDRs of the proxies whose X-Forwarded-For is believed (R23); none by default: the client address is the connection's."`
 	SMTPHost            string        `name:"smtp-host" env:"TOKEND_SMTP_HOST" help:"SMTP server for expiry e-mails (empty: no e-mail)."`
 	SMTPPort            int           `name:"smtp-port" env:"TOKEND_SMTP_PORT" default:"587" help:"SMTP port."`
 	SMTPUsername        string        `name:"smtp-username" env:"TOKEND_SMTP_USERNAME" help:"SMTP user (PLAIN auth)."`
@@ -111,7 +150,12 @@ func (c *serveCmd) Run() error {
 	}
 	defer st.Close()
 	format, _ := secret.ParseFormat(c.TokenFormat)
+	proxies, err := parsePrefixes(c.TrustedProxies)
+	if err != nil {
+		return usageErrorf("--trusted-proxies: %v", err)
+	}
 	cfg := server.Config{Keys: keys, SecretRetrieval: c.SecretRetrieval == "on", Logger: log, TokenFormat: format,
+		TrustedProxies:    proxies,
 		DisabledRetention: c.DisabledRetention,
 		AuthFailureLimit:  c.AuthFailureLimit, AuthFailureWindow: c.AuthFailureWindow,
 		CacheSize: cacheSize(c.CacheSize), CacheTTL: c.CacheTTL, StaleBound: c.StaleBound,
@@ -134,16 +178,8 @@ func (c *serveCmd) Run() error {
 		return err
 	}
 	baseURL := "http://" + ln.Addr().String()
-	res, err := server.Bootstrap(ctx, st, cfg, false)
-	switch {
-	case errors.Is(err, store.ErrAlreadyBootstrapped):
-	case err != nil:
-		return fmt.Errorf("bootstrap: %w", err)
-	default:
-		// Printed once, on the first start: the only way into a new installation.
-		fmt.Printf("tokend: new installation: company %d, Global Administrator user %d\n", res.ClientID, res.UserID)
-		fmt.Printf("tokend: API token (shown once, keep it safe): %s\n", res.Token)
-		fmt.Printf("tokend: try it:  curl -H \"X-WallarmApi-Token: %s\" %s/v1/user\n", res.Token, baseURL)
+	if err := c.bootstrap(ctx, st, cfg, baseURL); err != nil {
+		return err
 	}
 
 	e, err := server.New(cfg, st)
@@ -169,7 +205,13 @@ func (c *serveCmd) Run() error {
 	maint := &jobs.Maintenance{Store: st, Retention: c.DisabledRetention, Log: log, Metrics: jobMetrics}
 	go maint.Run(ctx, time.Minute)
 
-	log.Info("tokend serving", "address", baseURL, "swagger_ui", baseURL+"/api-docs", "database", string(st.Dialect()))
+	stopSide, err := c.sideListeners(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopSide()
+	log.Info("tokend serving", "address", baseURL, "swagger_ui", baseURL+"/api-docs", "database", string(st.Dialect()),
+		"metrics", c.MetricsListen)
 	fmt.Printf("tokend: web console at %s/console (sign in with an API token or your e-mail and password)\n", baseURL)
 	fmt.Printf("tokend: Swagger UI at %s/api-docs\n", baseURL)
 	errc := make(chan error, 1)
@@ -238,4 +280,112 @@ func cacheSize(n int) int {
 		return -1
 	}
 	return n
+}
+
+// parsePrefixes reads CIDRs (a bare address is its own /32 or /128).
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range list {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if !strings.Contains(v, "/") {
+			a, err := netip.ParseAddr(v)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an address or CIDR", v)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR", v)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// bootstrap gives an empty database its first Global Administrator and a
+// token that works 24 hours, written to a 0600 file rather than printed:
+// a never-expiring administrator token in a log (or a container's log
+// collector) is the worst secret to leak.
+func (c *serveCmd) bootstrap(ctx context.Context, st *store.Store, cfg server.Config, baseURL string) error {
+	res, err := server.BootstrapWith(ctx, st, cfg, server.BootstrapOptions{Expires: 24 * time.Hour})
+	switch {
+	case errors.Is(err, store.ErrAlreadyBootstrapped):
+		return nil
+	case err != nil:
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	path := c.BootstrapTokenFile
+	if path == "" {
+		path = "tokend-bootstrap-token"
+		if db, ok := sqlitePath(c.DatabaseURL); ok {
+			path = filepath.Join(filepath.Dir(db), path)
+		}
+	}
+	if err := os.WriteFile(path, []byte(res.Token+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write the first token: %w", err)
+	}
+	_ = os.Chmod(path, 0o600) // WriteFile keeps the mode of a file that was there
+	fmt.Printf("tokend: new installation: company %d, Global Administrator user %d\n", res.ClientID, res.UserID)
+	fmt.Printf("tokend: its API token is in %s (mode 0600); it works until %s:\n", path, res.ExpireAt.Format(time.RFC3339))
+	fmt.Printf("tokend:   sign in at %s/console with it and create a user with a password or a token of your own, then delete the file\n", baseURL)
+	fmt.Printf("tokend: try it:  curl -H \"X-WallarmApi-Token: $(cat %s)\" %s/v1/user\n", path, baseURL)
+	if c.PrintBootstrapToken {
+		fmt.Printf("tokend: API token: %s\n", res.Token)
+	}
+	return nil
+}
+
+// sideListeners serves the Prometheus metrics and, when asked, pprof, each
+// on a listener of its own, apart from the API.
+func (c *serveCmd) sideListeners(cfg server.Config, log *slog.Logger) (stop func(), err error) {
+	var servers []*http.Server
+	serve := func(addr string, h http.Handler, what string) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("%s listener: %w", what, err)
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, srv)
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error(what+" listener stopped", "error", err)
+			}
+		}()
+		return nil
+	}
+	stop = func() {
+		for _, s := range servers {
+			_ = s.Close()
+		}
+	}
+	if c.MetricsListen != "" && c.MetricsListen != "off" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", server.MetricsHandler(cfg.Metrics))
+		if err := serve(c.MetricsListen, mux, "metrics"); err != nil {
+			return stop, err
+		}
+	}
+	if c.DebugListen != "" {
+		host, _, err := net.SplitHostPort(c.DebugListen)
+		if ip, perr := netip.ParseAddr(host); err != nil || (host != "localhost" && (perr != nil || !ip.IsLoopback())) {
+			stop()
+			return stop, usageErrorf("--debug-listen %q: pprof is served on a loopback address only (127.0.0.1:6060, [::1]:6060)", c.DebugListen)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		if err := serve(c.DebugListen, mux, "debug"); err != nil {
+			return stop, err
+		}
+		log.Info("pprof serving", "address", "http://"+c.DebugListen+"/debug/pprof/")
+	}
+	return stop, nil
 }

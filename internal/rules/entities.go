@@ -24,16 +24,19 @@ func (c *Client) IsTenant() bool { return c.ParentID != nil }
 
 // User belongs to one client and holds one role.
 type User struct {
-	ID           int64
-	UUID         string `gorm:"column:uuid"`
-	ClientID     int64
-	Email        string
-	Realname     string
-	Role         string
-	Enabled      bool
-	SSO          bool `gorm:"column:sso"`
-	APIAccess    bool `gorm:"column:api_access"`
-	PasswordHash *string
+	ID       int64
+	UUID     string `gorm:"column:uuid"`
+	ClientID int64
+	Email    string // canonical (internal/identity)
+	// EmailSkeleton is the address's confusable skeleton: two addresses
+	// that look alike share one, and only one user may hold it.
+	EmailSkeleton *string `gorm:"column:email_skeleton"`
+	Realname      string
+	Role          string
+	Enabled       bool
+	SSO           bool `gorm:"column:sso"`
+	APIAccess     bool `gorm:"column:api_access"`
+	PasswordHash  *string
 	// PasswordOneTime marks a password an administrator set (R22): signing
 	// in with it opens a session that can only change it.
 	PasswordOneTime bool `gorm:"column:password_one_time"`
@@ -65,7 +68,7 @@ type Token struct {
 	LastUsedAt         *time.Time
 	LastUsedIP         *string `gorm:"column:last_used_ip"`
 	BackwardCompatible bool
-	LegacyUUID         *string `gorm:"column:legacy_uuid"`
+	LegacyUUID         *string `gorm:"column:legacy_id"` // unique per company (R15)
 	Hint               string
 	Digest             []byte
 	DigestKeyID        *string // the key that made Digest; nil: before migration 00005

@@ -120,6 +120,9 @@ func UserViolations(u *User) []Violation {
 	if u.SSO && u.PasswordHash != nil {
 		out = append(out, Violation{Rule: "R16", Kind: "user", ID: u.ID, Detail: "SSO user with a password"})
 	}
+	if u.EmailSkeleton == nil {
+		out = append(out, Violation{Rule: "§2", Kind: "user", ID: u.ID, Detail: "no e-mail skeleton: its address may look like another user's"})
+	}
 	if u.PasswordOneTime && u.PasswordHash == nil {
 		out = append(out, Violation{Rule: "R22", Kind: "user", ID: u.ID, Detail: "one-time password flag without a password"})
 	}

@@ -31,13 +31,14 @@ func MayManageUser(c *Caller, u *User) error {
 
 // NewUserRequest is what a caller asks for when creating a user.
 type NewUserRequest struct {
-	UUID      string
-	Email     string // already canonical
-	Realname  string
-	Role      perm.Role
-	Enabled   bool
-	SSO       bool
-	APIAccess bool
+	UUID          string
+	Email         string // already canonical
+	EmailSkeleton string // its confusable skeleton
+	Realname      string
+	Role          perm.Role
+	Enabled       bool
+	SSO           bool
+	APIAccess     bool
 	// PasswordHash is the hash of the initial password the administrator
 	// chose, nil for none.
 	PasswordHash *string
@@ -54,8 +55,9 @@ func NewUser(c *Caller, req NewUserRequest, now time.Time) (*User, []Event, erro
 	if req.SSO && req.PasswordHash != nil {
 		return nil, nil, errSSOPassword()
 	}
+	skeleton := req.EmailSkeleton
 	u := &User{
-		UUID: req.UUID, ClientID: c.Client.ID, Email: req.Email, Realname: req.Realname, Role: string(req.Role),
+		UUID: req.UUID, ClientID: c.Client.ID, Email: req.Email, EmailSkeleton: &skeleton, Realname: req.Realname, Role: string(req.Role),
 		Enabled: req.Enabled, SSO: req.SSO, APIAccess: req.APIAccess, CreatedAt: now, UpdatedAt: now,
 	}
 	if req.Company != nil {

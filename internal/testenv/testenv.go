@@ -10,6 +10,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"github.com/alexedwards/argon2id"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -205,7 +207,7 @@ func New(t testing.TB, b Backend, opts ...Options) *Env {
 	feedCtx, stopFeed := context.WithCancel(context.Background())
 	t.Cleanup(stopFeed)
 	cfg := server.Config{Keys: keys, SecretRetrieval: !o.ShowOnce, Now: clock.Now, Usage: server.NewUsageRecorder(st, clock.Now),
-		PasswordParams: &TestPasswordParams, Context: feedCtx}
+		PasswordParams: &TestPasswordParams, Context: feedCtx, Metrics: newRegistry()}
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
@@ -235,6 +237,7 @@ func (e *Env) NewReplica() *Env {
 	t.Cleanup(func() { st.Close() })
 	cfg := e.Config
 	cfg.Usage = server.NewUsageRecorder(st, e.Clock.Now)
+	cfg.Metrics = newRegistry() // each replica its own
 	feedCtx, stopFeed := context.WithCancel(context.Background())
 	t.Cleanup(stopFeed)
 	cfg.Context = feedCtx
@@ -245,6 +248,23 @@ func (e *Env) NewReplica() *Env {
 	srv := httptest.NewServer(validateResponses(t, h))
 	t.Cleanup(srv.Close)
 	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: e.Clock, Admin: e.Admin, databaseURL: e.databaseURL}
+}
+
+// newRegistry is a Prometheus registry with the runtime's series, as serve
+// makes one.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Metrics scrapes the server's registry as Prometheus would on the metrics
+// listener (TOKEND_METRICS_LISTEN).
+func (e *Env) Metrics() string {
+	e.T.Helper()
+	rec := httptest.NewRecorder()
+	server.MetricsHandler(e.Config.Metrics).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
 }
 
 // Client is the generated client authenticated with token ("" = anonymous).

@@ -9,12 +9,33 @@
 	// that served this page.
 	var specURL = new URL(root.getAttribute("data-spec-url"), window.location.href).href;
 
+	// Signed in to the console in this tab? Then the API reference is
+	// already authorized with that credential, as Wallarm's API console
+	// takes its authentication from the Wallarm Console. It is read from
+	// the console's session storage (this tab only): never a cookie, never
+	// local storage.
+	function consoleCredential() {
+		try {
+			var c = JSON.parse(window.sessionStorage.getItem("tokend.console.credential") || "null");
+			return c && typeof c.value === "string" ? c.value : "";
+		} catch (e) {
+			return "";
+		}
+	}
+
 	window.ui = SwaggerUIBundle({
 		url: specURL,
 		dom_id: "#swagger-ui",
 		deepLinking: true,
-		// Keep the token entered with "Authorize" across reloads (localStorage).
-		persistAuthorization: true,
+		// A pasted token lives in this page only: not persisted to
+		// localStorage, where any script of the origin could read it later.
+		persistAuthorization: false,
+		onComplete: function () {
+			var token = consoleCredential();
+			if (token) {
+				window.ui.preauthorizeApiKey("TokenHeader", token);
+			}
+		},
 		tryItOutEnabled: false,
 		// The default is the public validator at validator.swagger.io; null turns
 		// the validator badge off so that the page never calls out.

@@ -27,7 +27,8 @@ var files embed.FS
 // contentSecurityPolicy is sent with the HTML page. Swagger UI needs inline
 // styles (React style attributes) and data: images (icons in its CSS); all
 // scripts, the spec and "Try it out" requests stay on this origin.
-const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"
+const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; " +
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 
 const (
 	cacheImmutable  = "public, max-age=31536000, immutable"
@@ -213,6 +214,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		hdr.Set("Content-Type", "text/html; charset=utf-8")
 		hdr.Set("Content-Security-Policy", contentSecurityPolicy)
+		// Not framed (clickjacking), and no URL with a token in it leaks
+		// to another site through Referer.
+		hdr.Set("X-Frame-Options", "DENY")
+		hdr.Set("Referrer-Policy", "no-referrer")
 		hdr.Set("Cache-Control", cacheRevalidate)
 		hdr.Set("ETag", h.pageETag)
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(h.page))

@@ -100,8 +100,11 @@ func (s *Server) UpdateUser(ctx context.Context, req api.UpdateUserRequestObject
 	p, body, now := principalFrom(ctx), req.Body, s.now().UTC()
 	ch := rules.UserChange{Realname: body.Realname, Enabled: body.Enabled, SSO: body.Sso, APIAccess: body.ApiAccess}
 	if body.Email != nil {
-		email := strings.ToLower(string(*body.Email))
-		ch.Email = &email
+		email, err := identity.CanonicalEmail(string(*body.Email))
+		if err != nil {
+			return nil, fieldRefusal("/email", err.Error())
+		}
+		ch.Email, ch.EmailSkeleton = &email, identity.Skeleton(email)
 	}
 	if body.Role != nil {
 		r := perm.Role(*body.Role)

@@ -503,8 +503,8 @@ func TestChangeUserCascade(t *testing.T) {
 	})
 	t.Run("e-mail: an administrator's for others, and one's own", func(t *testing.T) {
 		for _, target := range []*User{w.analyst, w.admin} {
-			out, err := ChangeUser(w.session(w.admin), *target, UserChange{Email: ptr("new@example.com")}, nil, now)
-			if err != nil || out.User.Email != "new@example.com" || len(out.Events) != 1 {
+			out, err := ChangeUser(w.session(w.admin), *target, UserChange{Email: ptr("new@example.com"), EmailSkeleton: "new@example.com"}, nil, now)
+			if err != nil || out.User.Email != "new@example.com" || out.User.EmailSkeleton == nil || *out.User.EmailSkeleton != "new@example.com" || len(out.Events) != 1 {
 				t.Fatalf("user %d: %v %+v", target.ID, err, out)
 			}
 			if ev, ok := out.Events[0].(UserChanged); !ok || !slices.Equal(ev.Fields, []string{"email"}) {

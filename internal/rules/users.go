@@ -76,14 +76,15 @@ func errSSOPassword() *Refusal {
 
 // UserChange is an administrator's update of a user; nil fields stay.
 type UserChange struct {
-	// Email is the new sign-in name, lower-cased by the caller; the store
-	// refuses one another user has (email-taken).
-	Email     *string
-	Realname  *string
-	Role      *perm.Role
-	Enabled   *bool
-	SSO       *bool
-	APIAccess *bool
+	// Email is the new sign-in name, canonical, with its confusable
+	// skeleton; the store refuses one another user has (email-taken).
+	Email         *string
+	EmailSkeleton string
+	Realname      *string
+	Role          *perm.Role
+	Enabled       *bool
+	SSO           *bool
+	APIAccess     *bool
 	// PasswordHash is a new one-time password's hash (R22).
 	PasswordHash *string
 }
@@ -112,7 +113,8 @@ func ChangeUser(c *Caller, target User, ch UserChange, tokens []Token, now time.
 	// replaces its generated address this way. It is a name, not a
 	// credential, so R20 does not ask for a session as for a password.
 	if ch.Email != nil && *ch.Email != u.Email {
-		u.Email = *ch.Email
+		skeleton := ch.EmailSkeleton
+		u.Email, u.EmailSkeleton = *ch.Email, &skeleton
 		fields = append(fields, "email")
 	}
 	if ch.Realname != nil && *ch.Realname != u.Realname {

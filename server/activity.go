@@ -22,7 +22,7 @@ func (s *Server) ListActivity(ctx context.Context, req api.ListActivityRequestOb
 	if err != nil {
 		return nil, err
 	}
-	return api.ListActivity200JSONResponse{Items: mapSlice(rows, apiActivity), NextCursor: nullOf(encodeCursor(next))}, nil
+	return api.ListActivity200JSONResponse{Body: api.ActivityList{Items: mapSlice(rows, apiActivity), NextCursor: nullOf(encodeCursor(next))}}, nil
 }
 
 func apiActivity(e *store.Event) api.Activity {

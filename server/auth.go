@@ -33,6 +33,9 @@ type TokenRef struct {
 	Realname  string
 	ExpireAt  *time.Time
 	CreatedAt time.Time
+	// Rate is the token's rate limit: its own, else its company's default
+	// (zero: none).
+	Rate rateLimit
 }
 
 // caller is the principal as the rules take it.
@@ -62,6 +65,9 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		actor.UserID, actor.TokenID = userIDPtr(p), tokenIDPtr(p)
 		if p.Token != nil {
+			if err := s.rates.admit(c, p.Token); err != nil {
+				return err
+			}
 			s.cfg.Usage.Record(p.Token.ID, actor.IP)
 		}
 		ctx := store.WithActor(context.WithValue(req.Context(), principalKey{}, p), actor)
@@ -234,7 +240,8 @@ func admit(cred *store.Credential, now time.Time) (*Principal, rules.Outcome) {
 	}
 	p := &Principal{Caller: *c}
 	if t := cred.Token; t != nil {
-		p.Token = &TokenRef{ID: t.ID, ClientID: t.ClientID, Shared: t.Shared, Realname: t.Realname, ExpireAt: t.ExpireAt, CreatedAt: t.CreatedAt}
+		p.Token = &TokenRef{ID: t.ID, ClientID: t.ClientID, Shared: t.Shared, Realname: t.Realname, ExpireAt: t.ExpireAt, CreatedAt: t.CreatedAt,
+			Rate: effectiveRate(t.RateLimit, cred.Client)}
 	}
 	return p, outcome
 }

@@ -20,7 +20,7 @@ func (s *Server) ListClients(ctx context.Context, req api.ListClientsRequestObje
 	if err != nil {
 		return nil, err
 	}
-	return api.ListClients200JSONResponse{Items: mapSlice(rows, apiClient), NextCursor: nullOf(encodeCursor(next))}, nil
+	return api.ListClients200JSONResponse{Body: api.ClientList{Items: mapSlice(rows, apiClient), NextCursor: nullOf(encodeCursor(next))}}, nil
 }
 
 // CreateClient creates a tenant linked to the caller's technical tenant (R18).
@@ -33,7 +33,7 @@ func (s *Server) CreateClient(ctx context.Context, req api.CreateClientRequestOb
 	if err := s.store.Update(ctx, func(tx *store.Tx) error { return tx.Apply(events...) }); err != nil {
 		return nil, err
 	}
-	return api.CreateClient201JSONResponse(apiClient(c)), nil
+	return api.CreateClient201JSONResponse{Body: apiClient(c)}, nil
 }
 
 // GetClient reads a company in scope.
@@ -42,7 +42,7 @@ func (s *Server) GetClient(ctx context.Context, req api.GetClientRequestObject) 
 	if err != nil {
 		return nil, notFoundAs(err, "client")
 	}
-	return api.GetClient200JSONResponse(apiClient(c)), nil
+	return api.GetClient200JSONResponse{Body: apiClient(c)}, nil
 }
 
 // UpdateClient renames, enables or disables a company in scope.
@@ -55,7 +55,9 @@ func (s *Server) UpdateClient(ctx context.Context, req api.UpdateClientRequestOb
 			return err
 		}
 		var events []rules.Event
-		if c, events, err = rules.ChangeClient(p.caller(), *target, rules.ClientChange{Name: req.Body.Name, Enabled: req.Body.Enabled}, now); err != nil {
+		ch := rules.ClientChange{Name: req.Body.Name, Enabled: req.Body.Enabled}
+		ch.RateSet, ch.RateLimit = rateOf(req.Body.RateLimit)
+		if c, events, err = rules.ChangeClient(p.caller(), *target, ch, now); err != nil {
 			return err
 		}
 		return tx.Apply(events...)
@@ -63,5 +65,5 @@ func (s *Server) UpdateClient(ctx context.Context, req api.UpdateClientRequestOb
 	if err != nil {
 		return nil, notFoundAs(err, "client")
 	}
-	return api.UpdateClient200JSONResponse(apiClient(c)), nil
+	return api.UpdateClient200JSONResponse{Body: apiClient(c)}, nil
 }

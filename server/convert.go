@@ -18,8 +18,29 @@ import (
 func apiClient(c *store.Client) api.Company {
 	return api.Company{
 		Id: c.ID, Uuid: apiUUID(c.UUID), Name: c.Name, Enabled: c.Enabled,
-		ParentId: nullOf(c.ParentID), CreatedAt: c.CreatedAt.UTC(),
+		ParentId: nullOf(c.ParentID), RateLimit: apiRate(c.RateLimit), CreatedAt: c.CreatedAt.UTC(),
 	}
+}
+
+func apiRate(r rules.RateLimit) nullable.Nullable[api.RateLimit] {
+	if !r.Set() {
+		return nullable.NewNullNullable[api.RateLimit]()
+	}
+	return nullable.NewNullableWithValue(api.RateLimit{Requests: int32(*r.Requests), WindowSeconds: int32(*r.Window)})
+}
+
+// rateOf reads an optional rate_limit: whether it was sent, and the limit
+// (zero for null).
+func rateOf(n nullable.Nullable[api.RateLimit]) (bool, rules.RateLimit) {
+	if !n.IsSpecified() {
+		return false, rules.RateLimit{}
+	}
+	v, err := n.Get()
+	if err != nil {
+		return true, rules.RateLimit{}
+	}
+	req, win := int(v.Requests), int(v.WindowSeconds)
+	return true, rules.RateLimit{Requests: &req, Window: &win}
 }
 
 func apiUser(u *store.User) api.User {
@@ -55,6 +76,7 @@ func apiToken(t *store.Token) api.Token {
 		Permissions: perms, SourceRole: t.SourceRole, Enabled: t.Enabled,
 		ExpireAt: nullTime(t.ExpireAt), DisabledAt: nullTime(t.DisabledAt),
 		DisabledReason: nullable.NewNullNullable[api.DisabledReason](), PurgeAt: nullable.NewNullNullable[time.Time](),
+		RateLimit: apiRate(t.RateLimit),
 		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(), RenewedAt: nullTime(t.RenewedAt),
 		CreatedBy: nullOf(t.CreatedBy), LastUsedAt: nullTime(t.LastUsedAt), LastUsedIp: nullOf(t.LastUsedIP),
 		BackwardCompatible: t.BackwardCompatible, Hint: t.Hint,
@@ -66,7 +88,7 @@ func (s *Server) apiTokenWithSecret(t *store.Token, value string) api.TokenWithS
 	return api.TokenWithSecret{
 		Id: m.Id, ClientId: m.ClientId, UserId: m.UserId, Shared: m.Shared, Realname: m.Realname,
 		Permissions: m.Permissions, SourceRole: m.SourceRole, Enabled: m.Enabled, ExpireAt: m.ExpireAt,
-		DisabledAt: m.DisabledAt, DisabledReason: m.DisabledReason, PurgeAt: m.PurgeAt, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, RenewedAt: m.RenewedAt,
+		DisabledAt: m.DisabledAt, DisabledReason: m.DisabledReason, PurgeAt: m.PurgeAt, RateLimit: m.RateLimit, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, RenewedAt: m.RenewedAt,
 		CreatedBy: m.CreatedBy, LastUsedAt: m.LastUsedAt, LastUsedIp: m.LastUsedIp,
 		BackwardCompatible: m.BackwardCompatible, Hint: m.Hint, Secret: value,
 	}

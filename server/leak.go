@@ -29,5 +29,5 @@ func (s *Server) RevokeLeakedToken(ctx context.Context, req api.RevokeLeakedToke
 			s.log.ErrorContext(ctx, "end leaked session failed", "error", err)
 		}
 	}
-	return api.RevokeLeakedToken202JSONResponse{Status: "accepted"}, nil
+	return api.RevokeLeakedToken202JSONResponse{Body: api.Accepted{Status: "accepted"}}, nil
 }

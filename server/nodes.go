@@ -19,7 +19,7 @@ func (s *Server) ListNodes(ctx context.Context, req api.ListNodesRequestObject) 
 	if err != nil {
 		return nil, err
 	}
-	return api.ListNodes200JSONResponse{Items: mapSlice(rows, apiNode), NextCursor: nullOf(encodeCursor(next))}, nil
+	return api.ListNodes200JSONResponse{Body: api.NodeList{Items: mapSlice(rows, apiNode), NextCursor: nullOf(encodeCursor(next))}}, nil
 }
 
 // CreateNode registers a node in the caller's company: what Deploy tokens are for.
@@ -29,7 +29,7 @@ func (s *Server) CreateNode(ctx context.Context, req api.CreateNodeRequestObject
 	if err := s.store.CreateNode(ctx, n); err != nil {
 		return nil, err
 	}
-	return api.CreateNode201JSONResponse(apiNode(n)), nil
+	return api.CreateNode201JSONResponse{Body: apiNode(n)}, nil
 }
 
 // DeleteNode deletes a node in scope.

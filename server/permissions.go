@@ -19,5 +19,5 @@ func (s *Server) ListPermissions(ctx context.Context, _ api.ListPermissionsReque
 			Name: api.Role(r), DisplayName: r.DisplayName(), Global: r.Global(), Permissions: r.Permissions().Strings(),
 		})
 	}
-	return api.ListPermissions200JSONResponse(out), nil
+	return api.ListPermissions200JSONResponse{Body: out}, nil
 }

@@ -117,6 +117,7 @@ type Server struct {
 	cache   *verifyCache
 	metrics *metrics
 	guard   guard
+	rates   *rateLimiters
 	// feed follows the change log; nil without Config.Context.
 	feed *store.Feed
 	// hashers bounds concurrent password hashing (R23).
@@ -193,6 +194,7 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 		},
 	}
 	s.knownAddresses, _ = lru.New[string, time.Time](100_000)
+	s.rates = newRateLimiters(cfg.Now)
 	if s.passwords, err = newPasswords(cfg.PasswordParams); err != nil {
 		return nil, err
 	}

@@ -71,7 +71,7 @@ func (s *Server) Login(ctx context.Context, req api.LoginRequestObject) (api.Log
 	s.guard.pairs.forget(attempt.pair) // one's own typos are forgiven by success
 	s.rememberAddress(ctx, u.ID, addr)
 	oneTime := sess.Purpose == rules.SessionPasswordChange
-	return api.Login200JSONResponse{Token: value, ExpireAt: sess.ExpiresAt, PasswordChangeRequired: oneTime}, nil
+	return api.Login200JSONResponse{Body: api.Session{Token: value, ExpireAt: sess.ExpiresAt, PasswordChangeRequired: oneTime}}, nil
 }
 
 // rememberAddress records that the user signed in from addr (a known

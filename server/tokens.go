@@ -30,7 +30,7 @@ func (s *Server) ListTokens(ctx context.Context, req api.ListTokensRequestObject
 	if err != nil {
 		return nil, err
 	}
-	return api.ListTokens200JSONResponse{Items: mapSlice(rows, s.apiToken), NextCursor: nullOf(encodeCursor(next))}, nil
+	return api.ListTokens200JSONResponse{Body: api.TokenList{Items: mapSlice(rows, s.apiToken), NextCursor: nullOf(encodeCursor(next))}}, nil
 }
 
 // CreateToken creates a personal or shared token and returns its value once.
@@ -44,6 +44,7 @@ func (s *Server) CreateToken(ctx context.Context, req api.CreateTokenRequestObje
 		Realname: body.Realname, Permissions: body.Permissions, ExpireAt: expireAt, UserID: body.UserId,
 		Enabled: body.Enabled == nil || *body.Enabled, Shared: body.Shared != nil && *body.Shared,
 	}
+	_, want.RateLimit = rateOf(body.RateLimit)
 	value, sealed, err := s.newValue()
 	if err != nil {
 		return nil, err
@@ -75,7 +76,7 @@ func (s *Server) CreateToken(ctx context.Context, req api.CreateTokenRequestObje
 	if err != nil {
 		return nil, err
 	}
-	return api.CreateToken201JSONResponse(s.apiTokenWithSecret(t, value)), nil
+	return api.CreateToken201JSONResponse{Body: s.apiTokenWithSecret(t, value)}, nil
 }
 
 // GetToken reads a visible token's metadata.
@@ -84,7 +85,7 @@ func (s *Server) GetToken(ctx context.Context, req api.GetTokenRequestObject) (a
 	if err != nil {
 		return nil, notFoundAs(err, "token")
 	}
-	return api.GetToken200JSONResponse(s.apiToken(t)), nil
+	return api.GetToken200JSONResponse{Body: s.apiToken(t)}, nil
 }
 
 // UpdateToken changes the fields present: name, permissions, enabled and
@@ -93,6 +94,7 @@ func (s *Server) UpdateToken(ctx context.Context, req api.UpdateTokenRequestObje
 	p, body, now := principalFrom(ctx), req.Body, s.now().UTC()
 	ch := rules.TokenChange{Realname: body.Realname, Permissions: body.Permissions, Enabled: body.Enabled,
 		ExpireSet: body.ExpireAt.IsSpecified()}
+	ch.RateSet, ch.RateLimit = rateOf(body.RateLimit)
 	if ch.ExpireSet {
 		var err error
 		if ch.ExpireAt, err = expiryOf(body.ExpireAt); err != nil {
@@ -114,7 +116,7 @@ func (s *Server) UpdateToken(ctx context.Context, req api.UpdateTokenRequestObje
 	if err != nil {
 		return nil, notFoundAs(err, "token")
 	}
-	return api.UpdateToken200JSONResponse(s.apiToken(t)), nil
+	return api.UpdateToken200JSONResponse{Body: s.apiToken(t)}, nil
 }
 
 // DeleteToken deletes a visible token.
@@ -162,7 +164,7 @@ func (s *Server) GetTokenSecret(ctx context.Context, req api.GetTokenSecretReque
 	if err != nil {
 		return nil, notFoundAs(err, "token")
 	}
-	return api.GetTokenSecret200JSONResponse{Secret: value}, nil
+	return api.GetTokenSecret200JSONResponse{Body: api.TokenSecret{Secret: value}}, nil
 }
 
 // RenewToken issues a new value; the old one stops now or after the grace
@@ -193,7 +195,7 @@ func (s *Server) RenewToken(ctx context.Context, req api.RenewTokenRequestObject
 	if err != nil {
 		return nil, notFoundAs(err, "token")
 	}
-	return api.RenewToken200JSONResponse(s.apiTokenWithSecret(t, value)), nil
+	return api.RenewToken200JSONResponse{Body: s.apiTokenWithSecret(t, value)}, nil
 }
 
 // expiryOf reads an optional expiry: absent or null = never.

@@ -11,12 +11,12 @@ import (
 // GetCurrentUser answers who the caller is, with the effective permissions
 // of the credential that authenticated this very request.
 func (s *Server) GetCurrentUser(ctx context.Context, _ api.GetCurrentUserRequestObject) (api.GetCurrentUserResponseObject, error) {
-	return api.GetCurrentUser200JSONResponse(currentUser(principalFrom(ctx))), nil
+	return api.GetCurrentUser200JSONResponse{Body: currentUser(principalFrom(ctx))}, nil
 }
 
 // PostCurrentUser is the Wallarm-compatible POST form of GetCurrentUser.
 func (s *Server) PostCurrentUser(ctx context.Context, _ api.PostCurrentUserRequestObject) (api.PostCurrentUserResponseObject, error) {
-	return api.PostCurrentUser200JSONResponse(currentUser(principalFrom(ctx))), nil
+	return api.PostCurrentUser200JSONResponse{Body: currentUser(principalFrom(ctx))}, nil
 }
 
 func currentUser(p *Principal) api.CurrentUser {

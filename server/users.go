@@ -35,7 +35,7 @@ func (s *Server) ListUsers(ctx context.Context, req api.ListUsersRequestObject) 
 	if err != nil {
 		return nil, err
 	}
-	return api.ListUsers200JSONResponse{Items: mapSlice(rows, apiUser), NextCursor: nullOf(encodeCursor(next))}, nil
+	return api.ListUsers200JSONResponse{Body: api.UserList{Items: mapSlice(rows, apiUser), NextCursor: nullOf(encodeCursor(next))}}, nil
 }
 
 // CreateUser creates a user in a company in scope, as rules.NewUser decides.
@@ -81,7 +81,7 @@ func (s *Server) CreateUser(ctx context.Context, req api.CreateUserRequestObject
 	if err != nil {
 		return nil, err
 	}
-	return api.CreateUser201JSONResponse(apiUser(u)), nil
+	return api.CreateUser201JSONResponse{Body: apiUser(u)}, nil
 }
 
 // GetUser reads a user in scope.
@@ -90,7 +90,7 @@ func (s *Server) GetUser(ctx context.Context, req api.GetUserRequestObject) (api
 	if err != nil {
 		return nil, notFoundAs(err, "user")
 	}
-	return api.GetUser200JSONResponse(apiUser(u)), nil
+	return api.GetUser200JSONResponse{Body: apiUser(u)}, nil
 }
 
 // UpdateUser changes the fields present; rules.ChangeUser decides the
@@ -145,7 +145,7 @@ func (s *Server) UpdateUser(ctx context.Context, req api.UpdateUserRequestObject
 		// starts with a clean count (R23).
 		s.guard.passwords.forget(strconv.FormatInt(u.ID, 10))
 	}
-	return api.UpdateUser200JSONResponse(apiUser(u)), nil
+	return api.UpdateUser200JSONResponse{Body: apiUser(u)}, nil
 }
 
 // DeleteUser deletes a user in scope with its personal tokens (R11).
@@ -202,5 +202,5 @@ func (s *Server) ImportLegacyCredentials(ctx context.Context, req api.ImportLega
 	if err != nil {
 		return nil, notFoundAs(err, "user")
 	}
-	return api.ImportLegacyCredentials201JSONResponse(s.apiTokenWithSecret(t, body.Secret)), nil
+	return api.ImportLegacyCredentials201JSONResponse{Body: s.apiTokenWithSecret(t, body.Secret)}, nil
 }

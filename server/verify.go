@@ -14,7 +14,7 @@ import (
 // outside the caller's scope, is {"active": false} with no reason given.
 func (s *Server) VerifyToken(ctx context.Context, req api.VerifyTokenRequestObject) (api.VerifyTokenResponseObject, error) {
 	caller := principalFrom(ctx)
-	inactive := api.VerifyToken200JSONResponse{Active: false}
+	inactive := api.VerifyToken200JSONResponse{Body: api.VerifyResult{Active: false}}
 	if req.Body.Permission != nil && !perm.Known(perm.Permission(*req.Body.Permission)) {
 		return nil, rules.Refuse(rules.CodeUnknownPermission, "permission is not in the catalog (R1; GET /v2/permissions lists them)")
 	}
@@ -31,7 +31,7 @@ func (s *Server) VerifyToken(ctx context.Context, req api.VerifyTokenRequestObje
 	}
 	// The verified token was used, by way of the service asking.
 	s.cfg.Usage.Record(p.Token.ID, actorIP(ctx))
-	out := api.VerifyToken200JSONResponse{
+	out := api.VerifyToken200JSONResponse{Body: api.VerifyResult{
 		Active:      true,
 		TokenId:     &p.Token.ID,
 		UserId:      nullOf(userIDPtr(p)),
@@ -39,10 +39,10 @@ func (s *Server) VerifyToken(ctx context.Context, req api.VerifyTokenRequestObje
 		Shared:      &p.Token.Shared,
 		Permissions: ptrTo(p.Effective.Names()),
 		ExpireAt:    nullTime(p.Token.ExpireAt),
-	}
+	}}
 	if req.Body.Permission != nil {
 		granted := p.Effective.Has(perm.Permission(*req.Body.Permission))
-		out.PermissionGranted = &granted
+		out.Body.PermissionGranted = &granted
 	}
 	return out, nil
 }

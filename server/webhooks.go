@@ -24,7 +24,7 @@ func (s *Server) ListWebhooks(ctx context.Context, req api.ListWebhooksRequestOb
 	if err != nil {
 		return nil, err
 	}
-	return api.ListWebhooks200JSONResponse{Items: mapSlice(rows, apiWebhook), NextCursor: nullOf(encodeCursor(next))}, nil
+	return api.ListWebhooks200JSONResponse{Body: api.WebhookList{Items: mapSlice(rows, apiWebhook), NextCursor: nullOf(encodeCursor(next))}}, nil
 }
 
 // CreateWebhook subscribes a URL and returns its signing secret once.
@@ -55,8 +55,8 @@ func (s *Server) CreateWebhook(ctx context.Context, req api.CreateWebhookRequest
 		return nil, err
 	}
 	m := apiWebhook(w)
-	return api.CreateWebhook201JSONResponse{Id: m.Id, ClientId: m.ClientId, Url: m.Url, Events: m.Events, Enabled: m.Enabled,
-		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, Secret: signingKey}, nil
+	return api.CreateWebhook201JSONResponse{Body: api.WebhookWithSecret{Id: m.Id, ClientId: m.ClientId, Url: m.Url, Events: m.Events, Enabled: m.Enabled,
+		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, Secret: signingKey}}, nil
 }
 
 // GetWebhook reads a webhook in scope.
@@ -65,7 +65,7 @@ func (s *Server) GetWebhook(ctx context.Context, req api.GetWebhookRequestObject
 	if err != nil {
 		return nil, notFoundAs(err, "webhook")
 	}
-	return api.GetWebhook200JSONResponse(apiWebhook(w)), nil
+	return api.GetWebhook200JSONResponse{Body: apiWebhook(w)}, nil
 }
 
 // UpdateWebhook changes the fields present.
@@ -91,7 +91,7 @@ func (s *Server) UpdateWebhook(ctx context.Context, req api.UpdateWebhookRequest
 	if err != nil {
 		return nil, notFoundAs(err, "webhook")
 	}
-	return api.UpdateWebhook200JSONResponse(apiWebhook(w)), nil
+	return api.UpdateWebhook200JSONResponse{Body: apiWebhook(w)}, nil
 }
 
 // DeleteWebhook deletes a webhook in scope.
@@ -116,7 +116,7 @@ func (s *Server) ListWebhookDeliveries(ctx context.Context, req api.ListWebhookD
 	if err != nil {
 		return nil, err
 	}
-	return api.ListWebhookDeliveries200JSONResponse{Items: mapSlice(rows, apiDelivery), NextCursor: nullOf(encodeCursor(next))}, nil
+	return api.ListWebhookDeliveries200JSONResponse{Body: api.DeliveryList{Items: mapSlice(rows, apiDelivery), NextCursor: nullOf(encodeCursor(next))}}, nil
 }
 
 // checkWebhookURL refuses a URL the webhook policy does not allow (SSRF):

@@ -19,7 +19,7 @@ type writes map[any]bool
 // a lock, and a decision must not turn them back.
 var tokenColumns = []string{"realname", "permissions", "source_role", "enabled", "expire_at", "disabled_at",
 	"disabled_reason", "updated_at", "renewed_at", "backward_compatible", "legacy_id", "hint", "digest",
-	"digest_key_id", "secret_ciphertext", "secret_key_id", "expiry_notified_at"}
+	"digest_key_id", "secret_ciphertext", "secret_key_id", "expiry_notified_at", "rate_limit", "rate_window_seconds"}
 
 var userColumns = []string{"email", "email_skeleton", "realname", "role", "enabled", "sso", "api_access", "password_hash",
 	"password_one_time", "updated_at"}
@@ -96,7 +96,7 @@ func (tx *Tx) write(ev rules.Event, w writes) error {
 		return translate(tx.db.Create(e.Client).Error)
 	case rules.ClientChanged:
 		tx.ch.ClientIDs = append(tx.ch.ClientIDs, e.Client.ID)
-		return updatedOne(tx.db.Model(e.Client).Select("name", "enabled", "updated_at").UpdateColumns(e.Client))
+		return updatedOne(tx.db.Model(e.Client).Select("name", "enabled", "updated_at", "rate_limit", "rate_window_seconds").UpdateColumns(e.Client))
 	case rules.TokenValueRead, rules.TokenValueReadDenied:
 		return nil
 	default:

@@ -52,7 +52,7 @@ func (s *Store) ListTokens(ctx context.Context, v TokenVisibility, f TokenFilter
 // transfer and scan for nothing.
 var listedTokenColumns = []string{"id", "client_id", "user_id", "shared", "realname", "permissions",
 	"source_role", "cap_role", "enabled", "expire_at", "disabled_at", "disabled_reason", "created_at", "updated_at",
-	"renewed_at", "created_by", "last_used_at", "last_used_ip", "backward_compatible", "legacy_id", "hint"}
+	"renewed_at", "created_by", "last_used_at", "last_used_ip", "backward_compatible", "legacy_id", "hint", "rate_limit", "rate_window_seconds"}
 
 // GetToken returns a visible token, else ErrNotFound.
 func (s *Store) GetToken(ctx context.Context, v TokenVisibility, id int64) (*Token, error) {

@@ -413,7 +413,10 @@ type Company struct {
 
 	// ParentId The partner's technical tenant; null for a top-level company.
 	ParentId nullable.Nullable[int64] `json:"parent_id"`
-	Uuid     openapi_types.UUID       `json:"uuid"`
+
+	// RateLimit The default rate limit of the company's tokens (those without their own); null for none.
+	RateLimit nullable.Nullable[RateLimit] `json:"rate_limit"`
+	Uuid      openapi_types.UUID           `json:"uuid"`
 }
 
 // ClientCreate defines model for ClientCreate.
@@ -433,6 +436,9 @@ type ClientList struct {
 type ClientUpdate struct {
 	Enabled *bool `json:"enabled,omitempty"`
 	Name    *Name `json:"name,omitempty"`
+
+	// RateLimit The default rate limit of the company's tokens (those without their own); null for none.
+	RateLimit nullable.Nullable[RateLimit] `json:"rate_limit,omitempty"`
 }
 
 // CurrentUser For a shared token, which no person owns, `id` is 0, `uuid` the nil UUID and `realname` the token's name.
@@ -619,6 +625,12 @@ type Problem struct {
 // branch on these, never on `detail`.
 type ProblemType string
 
+// RateLimit At most `requests` requests per `window_seconds` (a token bucket refilling continuously).
+type RateLimit struct {
+	Requests      int32 `json:"requests"`
+	WindowSeconds int32 `json:"window_seconds"`
+}
+
 // RenewRequest defines model for RenewRequest.
 type RenewRequest struct {
 	// GracePeriodSeconds How long the old value keeps working (at most 24 h).
@@ -680,6 +692,9 @@ type Token struct {
 	// PurgeAt When a disabled token will be deleted (R14, disabled_at + the deployment's retention); null while enabled.
 	PurgeAt nullable.Nullable[time.Time] `json:"purge_at"`
 
+	// RateLimit The token's own rate limit; null uses its company's default (Company.rate_limit), if any.
+	RateLimit nullable.Nullable[RateLimit] `json:"rate_limit"`
+
 	// Realname The token's name.
 	Realname  string                       `json:"realname"`
 	RenewedAt nullable.Nullable[time.Time] `json:"renewed_at"`
@@ -703,7 +718,10 @@ type TokenCreate struct {
 
 	// Permissions Role names and/or catalog permissions (`resource:action`); role names expand to their sets (R1).
 	Permissions PermissionList `json:"permissions"`
-	Realname    Name           `json:"realname"`
+
+	// RateLimit The token's own rate limit; absent or null uses its company's default.
+	RateLimit nullable.Nullable[RateLimit] `json:"rate_limit,omitempty"`
+	Realname  Name                         `json:"realname"`
 
 	// Shared A company token (R5); needs `api_tokens:manage`.
 	Shared *bool `json:"shared,omitempty"`
@@ -730,7 +748,10 @@ type TokenUpdate struct {
 
 	// Permissions Role names and/or catalog permissions (`resource:action`); role names expand to their sets (R1).
 	Permissions *PermissionList `json:"permissions,omitempty"`
-	Realname    *Name           `json:"realname,omitempty"`
+
+	// RateLimit A new rate limit for the token; null removes its own (its company's default applies).
+	RateLimit nullable.Nullable[RateLimit] `json:"rate_limit,omitempty"`
+	Realname  *Name                        `json:"realname,omitempty"`
 }
 
 // TokenWithSecret defines model for TokenWithSecret.
@@ -763,6 +784,9 @@ type TokenWithSecret struct {
 
 	// PurgeAt When a disabled token will be deleted (R14, disabled_at + the deployment's retention); null while enabled.
 	PurgeAt nullable.Nullable[time.Time] `json:"purge_at"`
+
+	// RateLimit The token's own rate limit; null uses its company's default (Company.rate_limit), if any.
+	RateLimit nullable.Nullable[RateLimit] `json:"rate_limit"`
 
 	// Realname The token's name.
 	Realname  string                       `json:"realname"`
@@ -1939,18 +1963,52 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 
 }
 
-type BadRequestApplicationProblemPlusJSONResponse Problem
+type BadRequestResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+type BadRequestApplicationProblemPlusJSONResponse struct {
+	Body Problem
 
-type ConflictApplicationProblemPlusJSONResponse Problem
+	Headers BadRequestResponseHeaders
+}
+
+type ConflictResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+type ConflictApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers ConflictResponseHeaders
+}
 
 type ErrorApplicationProblemPlusJSONResponse Problem
 
-type ForbiddenApplicationProblemPlusJSONResponse Problem
+type ForbiddenResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+type ForbiddenApplicationProblemPlusJSONResponse struct {
+	Body Problem
 
-type NotFoundApplicationProblemPlusJSONResponse Problem
+	Headers ForbiddenResponseHeaders
+}
+
+type NotFoundResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+type NotFoundApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers NotFoundResponseHeaders
+}
 
 type TooManyRequestsResponseHeaders struct {
-	RetryAfter *int32
+	RateLimit       *string
+	RateLimitPolicy *string
+	RetryAfter      *int32
 }
 type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -1958,7 +2016,15 @@ type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 	Headers TooManyRequestsResponseHeaders
 }
 
-type UnauthorizedApplicationProblemPlusJSONResponse Problem
+type UnauthorizedResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+type UnauthorizedApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnauthorizedResponseHeaders
+}
 
 type UnavailableResponseHeaders struct {
 	RetryAfter *int32
@@ -2072,15 +2138,29 @@ type LoginResponseObject interface {
 	VisitLoginResponse(w http.ResponseWriter) error
 }
 
-type Login200JSONResponse Session
+type Login200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type Login200JSONResponse struct {
+	Body    Session
+	Headers Login200ResponseHeaders
+}
 
 func (response Login200JSONResponse) VisitLoginResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2093,10 +2173,16 @@ type Login400ApplicationProblemPlusJSONResponse struct {
 func (response Login400ApplicationProblemPlusJSONResponse) VisitLoginResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2109,10 +2195,16 @@ type Login401ApplicationProblemPlusJSONResponse struct {
 func (response Login401ApplicationProblemPlusJSONResponse) VisitLoginResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2142,10 +2234,22 @@ type LogoutResponseObject interface {
 	VisitLogoutResponse(w http.ResponseWriter) error
 }
 
+type Logout204ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
 type Logout204Response struct {
+	Headers Logout204ResponseHeaders
 }
 
 func (response Logout204Response) VisitLogoutResponse(w http.ResponseWriter) error {
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(204)
 	return nil
 }
@@ -2157,10 +2261,16 @@ type Logout401ApplicationProblemPlusJSONResponse struct {
 func (response Logout401ApplicationProblemPlusJSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2190,15 +2300,29 @@ type GetCurrentUserResponseObject interface {
 	VisitGetCurrentUserResponse(w http.ResponseWriter) error
 }
 
-type GetCurrentUser200JSONResponse CurrentUser
+type GetCurrentUser200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type GetCurrentUser200JSONResponse struct {
+	Body    CurrentUser
+	Headers GetCurrentUser200ResponseHeaders
+}
 
 func (response GetCurrentUser200JSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2211,10 +2335,16 @@ type GetCurrentUser401ApplicationProblemPlusJSONResponse struct {
 func (response GetCurrentUser401ApplicationProblemPlusJSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2245,15 +2375,29 @@ type PostCurrentUserResponseObject interface {
 	VisitPostCurrentUserResponse(w http.ResponseWriter) error
 }
 
-type PostCurrentUser200JSONResponse CurrentUser
+type PostCurrentUser200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type PostCurrentUser200JSONResponse struct {
+	Body    CurrentUser
+	Headers PostCurrentUser200ResponseHeaders
+}
 
 func (response PostCurrentUser200JSONResponse) VisitPostCurrentUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2266,10 +2410,16 @@ type PostCurrentUser400ApplicationProblemPlusJSONResponse struct {
 func (response PostCurrentUser400ApplicationProblemPlusJSONResponse) VisitPostCurrentUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2282,10 +2432,16 @@ type PostCurrentUser401ApplicationProblemPlusJSONResponse struct {
 func (response PostCurrentUser401ApplicationProblemPlusJSONResponse) VisitPostCurrentUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2316,10 +2472,22 @@ type ChangePasswordResponseObject interface {
 	VisitChangePasswordResponse(w http.ResponseWriter) error
 }
 
+type ChangePassword204ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
 type ChangePassword204Response struct {
+	Headers ChangePassword204ResponseHeaders
 }
 
 func (response ChangePassword204Response) VisitChangePasswordResponse(w http.ResponseWriter) error {
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(204)
 	return nil
 }
@@ -2331,10 +2499,16 @@ type ChangePassword400ApplicationProblemPlusJSONResponse struct {
 func (response ChangePassword400ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2347,10 +2521,16 @@ type ChangePassword401ApplicationProblemPlusJSONResponse struct {
 func (response ChangePassword401ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2363,10 +2543,16 @@ type ChangePassword403ApplicationProblemPlusJSONResponse struct {
 func (response ChangePassword403ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2383,6 +2569,12 @@ func (response ChangePassword429ApplicationProblemPlusJSONResponse) VisitChangeP
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
 	}
@@ -2416,15 +2608,29 @@ type ListActivityResponseObject interface {
 	VisitListActivityResponse(w http.ResponseWriter) error
 }
 
-type ListActivity200JSONResponse ActivityList
+type ListActivity200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type ListActivity200JSONResponse struct {
+	Body    ActivityList
+	Headers ListActivity200ResponseHeaders
+}
 
 func (response ListActivity200JSONResponse) VisitListActivityResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2437,10 +2643,16 @@ type ListActivity400ApplicationProblemPlusJSONResponse struct {
 func (response ListActivity400ApplicationProblemPlusJSONResponse) VisitListActivityResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2453,10 +2665,16 @@ type ListActivity401ApplicationProblemPlusJSONResponse struct {
 func (response ListActivity401ApplicationProblemPlusJSONResponse) VisitListActivityResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2469,10 +2687,16 @@ type ListActivity403ApplicationProblemPlusJSONResponse struct {
 func (response ListActivity403ApplicationProblemPlusJSONResponse) VisitListActivityResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2503,15 +2727,29 @@ type ListTokensResponseObject interface {
 	VisitListTokensResponse(w http.ResponseWriter) error
 }
 
-type ListTokens200JSONResponse TokenList
+type ListTokens200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type ListTokens200JSONResponse struct {
+	Body    TokenList
+	Headers ListTokens200ResponseHeaders
+}
 
 func (response ListTokens200JSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2524,10 +2762,16 @@ type ListTokens400ApplicationProblemPlusJSONResponse struct {
 func (response ListTokens400ApplicationProblemPlusJSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2540,10 +2784,16 @@ type ListTokens401ApplicationProblemPlusJSONResponse struct {
 func (response ListTokens401ApplicationProblemPlusJSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2556,10 +2806,16 @@ type ListTokens403ApplicationProblemPlusJSONResponse struct {
 func (response ListTokens403ApplicationProblemPlusJSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2590,15 +2846,29 @@ type CreateTokenResponseObject interface {
 	VisitCreateTokenResponse(w http.ResponseWriter) error
 }
 
-type CreateToken201JSONResponse TokenWithSecret
+type CreateToken201ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type CreateToken201JSONResponse struct {
+	Body    TokenWithSecret
+	Headers CreateToken201ResponseHeaders
+}
 
 func (response CreateToken201JSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2611,10 +2881,16 @@ type CreateToken400ApplicationProblemPlusJSONResponse struct {
 func (response CreateToken400ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2627,10 +2903,16 @@ type CreateToken401ApplicationProblemPlusJSONResponse struct {
 func (response CreateToken401ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2643,10 +2925,16 @@ type CreateToken403ApplicationProblemPlusJSONResponse struct {
 func (response CreateToken403ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2659,10 +2947,16 @@ type CreateToken404ApplicationProblemPlusJSONResponse struct {
 func (response CreateToken404ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2693,15 +2987,29 @@ type RevokeLeakedTokenResponseObject interface {
 	VisitRevokeLeakedTokenResponse(w http.ResponseWriter) error
 }
 
-type RevokeLeakedToken202JSONResponse Accepted
+type RevokeLeakedToken202ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type RevokeLeakedToken202JSONResponse struct {
+	Body    Accepted
+	Headers RevokeLeakedToken202ResponseHeaders
+}
 
 func (response RevokeLeakedToken202JSONResponse) VisitRevokeLeakedTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(202)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2714,10 +3022,16 @@ type RevokeLeakedToken400ApplicationProblemPlusJSONResponse struct {
 func (response RevokeLeakedToken400ApplicationProblemPlusJSONResponse) VisitRevokeLeakedTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2734,6 +3048,12 @@ func (response RevokeLeakedToken429ApplicationProblemPlusJSONResponse) VisitRevo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
 	}
@@ -2767,15 +3087,29 @@ type VerifyTokenResponseObject interface {
 	VisitVerifyTokenResponse(w http.ResponseWriter) error
 }
 
-type VerifyToken200JSONResponse VerifyResult
+type VerifyToken200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type VerifyToken200JSONResponse struct {
+	Body    VerifyResult
+	Headers VerifyToken200ResponseHeaders
+}
 
 func (response VerifyToken200JSONResponse) VisitVerifyTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2788,10 +3122,16 @@ type VerifyToken400ApplicationProblemPlusJSONResponse struct {
 func (response VerifyToken400ApplicationProblemPlusJSONResponse) VisitVerifyTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2804,10 +3144,16 @@ type VerifyToken401ApplicationProblemPlusJSONResponse struct {
 func (response VerifyToken401ApplicationProblemPlusJSONResponse) VisitVerifyTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2820,10 +3166,16 @@ type VerifyToken403ApplicationProblemPlusJSONResponse struct {
 func (response VerifyToken403ApplicationProblemPlusJSONResponse) VisitVerifyTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2854,10 +3206,22 @@ type DeleteTokenResponseObject interface {
 	VisitDeleteTokenResponse(w http.ResponseWriter) error
 }
 
+type DeleteToken204ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
 type DeleteToken204Response struct {
+	Headers DeleteToken204ResponseHeaders
 }
 
 func (response DeleteToken204Response) VisitDeleteTokenResponse(w http.ResponseWriter) error {
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(204)
 	return nil
 }
@@ -2869,10 +3233,16 @@ type DeleteToken400ApplicationProblemPlusJSONResponse struct {
 func (response DeleteToken400ApplicationProblemPlusJSONResponse) VisitDeleteTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2885,10 +3255,16 @@ type DeleteToken401ApplicationProblemPlusJSONResponse struct {
 func (response DeleteToken401ApplicationProblemPlusJSONResponse) VisitDeleteTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2901,10 +3277,16 @@ type DeleteToken403ApplicationProblemPlusJSONResponse struct {
 func (response DeleteToken403ApplicationProblemPlusJSONResponse) VisitDeleteTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2917,10 +3299,16 @@ type DeleteToken404ApplicationProblemPlusJSONResponse struct {
 func (response DeleteToken404ApplicationProblemPlusJSONResponse) VisitDeleteTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2951,15 +3339,29 @@ type GetTokenResponseObject interface {
 	VisitGetTokenResponse(w http.ResponseWriter) error
 }
 
-type GetToken200JSONResponse Token
+type GetToken200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type GetToken200JSONResponse struct {
+	Body    Token
+	Headers GetToken200ResponseHeaders
+}
 
 func (response GetToken200JSONResponse) VisitGetTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2972,10 +3374,16 @@ type GetToken400ApplicationProblemPlusJSONResponse struct {
 func (response GetToken400ApplicationProblemPlusJSONResponse) VisitGetTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2988,10 +3396,16 @@ type GetToken401ApplicationProblemPlusJSONResponse struct {
 func (response GetToken401ApplicationProblemPlusJSONResponse) VisitGetTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3004,10 +3418,16 @@ type GetToken403ApplicationProblemPlusJSONResponse struct {
 func (response GetToken403ApplicationProblemPlusJSONResponse) VisitGetTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3020,10 +3440,16 @@ type GetToken404ApplicationProblemPlusJSONResponse struct {
 func (response GetToken404ApplicationProblemPlusJSONResponse) VisitGetTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3055,15 +3481,29 @@ type UpdateTokenResponseObject interface {
 	VisitUpdateTokenResponse(w http.ResponseWriter) error
 }
 
-type UpdateToken200JSONResponse Token
+type UpdateToken200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type UpdateToken200JSONResponse struct {
+	Body    Token
+	Headers UpdateToken200ResponseHeaders
+}
 
 func (response UpdateToken200JSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3076,10 +3516,16 @@ type UpdateToken400ApplicationProblemPlusJSONResponse struct {
 func (response UpdateToken400ApplicationProblemPlusJSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3092,10 +3538,16 @@ type UpdateToken401ApplicationProblemPlusJSONResponse struct {
 func (response UpdateToken401ApplicationProblemPlusJSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3108,10 +3560,16 @@ type UpdateToken403ApplicationProblemPlusJSONResponse struct {
 func (response UpdateToken403ApplicationProblemPlusJSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3124,10 +3582,16 @@ type UpdateToken404ApplicationProblemPlusJSONResponse struct {
 func (response UpdateToken404ApplicationProblemPlusJSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3140,10 +3604,16 @@ type UpdateToken409ApplicationProblemPlusJSONResponse struct {
 func (response UpdateToken409ApplicationProblemPlusJSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3175,15 +3645,29 @@ type RenewTokenResponseObject interface {
 	VisitRenewTokenResponse(w http.ResponseWriter) error
 }
 
-type RenewToken200JSONResponse TokenWithSecret
+type RenewToken200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type RenewToken200JSONResponse struct {
+	Body    TokenWithSecret
+	Headers RenewToken200ResponseHeaders
+}
 
 func (response RenewToken200JSONResponse) VisitRenewTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3196,10 +3680,16 @@ type RenewToken400ApplicationProblemPlusJSONResponse struct {
 func (response RenewToken400ApplicationProblemPlusJSONResponse) VisitRenewTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3212,10 +3702,16 @@ type RenewToken401ApplicationProblemPlusJSONResponse struct {
 func (response RenewToken401ApplicationProblemPlusJSONResponse) VisitRenewTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3228,10 +3724,16 @@ type RenewToken403ApplicationProblemPlusJSONResponse struct {
 func (response RenewToken403ApplicationProblemPlusJSONResponse) VisitRenewTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3244,10 +3746,16 @@ type RenewToken404ApplicationProblemPlusJSONResponse struct {
 func (response RenewToken404ApplicationProblemPlusJSONResponse) VisitRenewTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3278,15 +3786,29 @@ type GetTokenSecretResponseObject interface {
 	VisitGetTokenSecretResponse(w http.ResponseWriter) error
 }
 
-type GetTokenSecret200JSONResponse TokenSecret
+type GetTokenSecret200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type GetTokenSecret200JSONResponse struct {
+	Body    TokenSecret
+	Headers GetTokenSecret200ResponseHeaders
+}
 
 func (response GetTokenSecret200JSONResponse) VisitGetTokenSecretResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3299,10 +3821,16 @@ type GetTokenSecret400ApplicationProblemPlusJSONResponse struct {
 func (response GetTokenSecret400ApplicationProblemPlusJSONResponse) VisitGetTokenSecretResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3315,10 +3843,16 @@ type GetTokenSecret401ApplicationProblemPlusJSONResponse struct {
 func (response GetTokenSecret401ApplicationProblemPlusJSONResponse) VisitGetTokenSecretResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3331,10 +3865,16 @@ type GetTokenSecret403ApplicationProblemPlusJSONResponse struct {
 func (response GetTokenSecret403ApplicationProblemPlusJSONResponse) VisitGetTokenSecretResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3347,10 +3887,16 @@ type GetTokenSecret404ApplicationProblemPlusJSONResponse struct {
 func (response GetTokenSecret404ApplicationProblemPlusJSONResponse) VisitGetTokenSecretResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3381,15 +3927,29 @@ type ListClientsResponseObject interface {
 	VisitListClientsResponse(w http.ResponseWriter) error
 }
 
-type ListClients200JSONResponse ClientList
+type ListClients200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type ListClients200JSONResponse struct {
+	Body    ClientList
+	Headers ListClients200ResponseHeaders
+}
 
 func (response ListClients200JSONResponse) VisitListClientsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3402,10 +3962,16 @@ type ListClients400ApplicationProblemPlusJSONResponse struct {
 func (response ListClients400ApplicationProblemPlusJSONResponse) VisitListClientsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3418,10 +3984,16 @@ type ListClients401ApplicationProblemPlusJSONResponse struct {
 func (response ListClients401ApplicationProblemPlusJSONResponse) VisitListClientsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3452,15 +4024,29 @@ type CreateClientResponseObject interface {
 	VisitCreateClientResponse(w http.ResponseWriter) error
 }
 
-type CreateClient201JSONResponse Company
+type CreateClient201ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type CreateClient201JSONResponse struct {
+	Body    Company
+	Headers CreateClient201ResponseHeaders
+}
 
 func (response CreateClient201JSONResponse) VisitCreateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3473,10 +4059,16 @@ type CreateClient400ApplicationProblemPlusJSONResponse struct {
 func (response CreateClient400ApplicationProblemPlusJSONResponse) VisitCreateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3489,10 +4081,16 @@ type CreateClient401ApplicationProblemPlusJSONResponse struct {
 func (response CreateClient401ApplicationProblemPlusJSONResponse) VisitCreateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3505,10 +4103,16 @@ type CreateClient403ApplicationProblemPlusJSONResponse struct {
 func (response CreateClient403ApplicationProblemPlusJSONResponse) VisitCreateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3539,15 +4143,29 @@ type GetClientResponseObject interface {
 	VisitGetClientResponse(w http.ResponseWriter) error
 }
 
-type GetClient200JSONResponse Company
+type GetClient200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type GetClient200JSONResponse struct {
+	Body    Company
+	Headers GetClient200ResponseHeaders
+}
 
 func (response GetClient200JSONResponse) VisitGetClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3560,10 +4178,16 @@ type GetClient400ApplicationProblemPlusJSONResponse struct {
 func (response GetClient400ApplicationProblemPlusJSONResponse) VisitGetClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3576,10 +4200,16 @@ type GetClient401ApplicationProblemPlusJSONResponse struct {
 func (response GetClient401ApplicationProblemPlusJSONResponse) VisitGetClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3592,10 +4222,16 @@ type GetClient404ApplicationProblemPlusJSONResponse struct {
 func (response GetClient404ApplicationProblemPlusJSONResponse) VisitGetClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3627,15 +4263,29 @@ type UpdateClientResponseObject interface {
 	VisitUpdateClientResponse(w http.ResponseWriter) error
 }
 
-type UpdateClient200JSONResponse Company
+type UpdateClient200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type UpdateClient200JSONResponse struct {
+	Body    Company
+	Headers UpdateClient200ResponseHeaders
+}
 
 func (response UpdateClient200JSONResponse) VisitUpdateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3648,10 +4298,16 @@ type UpdateClient400ApplicationProblemPlusJSONResponse struct {
 func (response UpdateClient400ApplicationProblemPlusJSONResponse) VisitUpdateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3664,10 +4320,16 @@ type UpdateClient401ApplicationProblemPlusJSONResponse struct {
 func (response UpdateClient401ApplicationProblemPlusJSONResponse) VisitUpdateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3680,10 +4342,16 @@ type UpdateClient403ApplicationProblemPlusJSONResponse struct {
 func (response UpdateClient403ApplicationProblemPlusJSONResponse) VisitUpdateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3696,10 +4364,16 @@ type UpdateClient404ApplicationProblemPlusJSONResponse struct {
 func (response UpdateClient404ApplicationProblemPlusJSONResponse) VisitUpdateClientResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3730,15 +4404,29 @@ type ListNodesResponseObject interface {
 	VisitListNodesResponse(w http.ResponseWriter) error
 }
 
-type ListNodes200JSONResponse NodeList
+type ListNodes200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type ListNodes200JSONResponse struct {
+	Body    NodeList
+	Headers ListNodes200ResponseHeaders
+}
 
 func (response ListNodes200JSONResponse) VisitListNodesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3751,10 +4439,16 @@ type ListNodes400ApplicationProblemPlusJSONResponse struct {
 func (response ListNodes400ApplicationProblemPlusJSONResponse) VisitListNodesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3767,10 +4461,16 @@ type ListNodes401ApplicationProblemPlusJSONResponse struct {
 func (response ListNodes401ApplicationProblemPlusJSONResponse) VisitListNodesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3783,10 +4483,16 @@ type ListNodes403ApplicationProblemPlusJSONResponse struct {
 func (response ListNodes403ApplicationProblemPlusJSONResponse) VisitListNodesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3817,15 +4523,29 @@ type CreateNodeResponseObject interface {
 	VisitCreateNodeResponse(w http.ResponseWriter) error
 }
 
-type CreateNode201JSONResponse Node
+type CreateNode201ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type CreateNode201JSONResponse struct {
+	Body    Node
+	Headers CreateNode201ResponseHeaders
+}
 
 func (response CreateNode201JSONResponse) VisitCreateNodeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3838,10 +4558,16 @@ type CreateNode400ApplicationProblemPlusJSONResponse struct {
 func (response CreateNode400ApplicationProblemPlusJSONResponse) VisitCreateNodeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3854,10 +4580,16 @@ type CreateNode401ApplicationProblemPlusJSONResponse struct {
 func (response CreateNode401ApplicationProblemPlusJSONResponse) VisitCreateNodeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3870,10 +4602,16 @@ type CreateNode403ApplicationProblemPlusJSONResponse struct {
 func (response CreateNode403ApplicationProblemPlusJSONResponse) VisitCreateNodeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3904,10 +4642,22 @@ type DeleteNodeResponseObject interface {
 	VisitDeleteNodeResponse(w http.ResponseWriter) error
 }
 
+type DeleteNode204ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
 type DeleteNode204Response struct {
+	Headers DeleteNode204ResponseHeaders
 }
 
 func (response DeleteNode204Response) VisitDeleteNodeResponse(w http.ResponseWriter) error {
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(204)
 	return nil
 }
@@ -3919,10 +4669,16 @@ type DeleteNode400ApplicationProblemPlusJSONResponse struct {
 func (response DeleteNode400ApplicationProblemPlusJSONResponse) VisitDeleteNodeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3935,10 +4691,16 @@ type DeleteNode401ApplicationProblemPlusJSONResponse struct {
 func (response DeleteNode401ApplicationProblemPlusJSONResponse) VisitDeleteNodeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3951,10 +4713,16 @@ type DeleteNode403ApplicationProblemPlusJSONResponse struct {
 func (response DeleteNode403ApplicationProblemPlusJSONResponse) VisitDeleteNodeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3967,10 +4735,16 @@ type DeleteNode404ApplicationProblemPlusJSONResponse struct {
 func (response DeleteNode404ApplicationProblemPlusJSONResponse) VisitDeleteNodeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4000,15 +4774,29 @@ type ListPermissionsResponseObject interface {
 	VisitListPermissionsResponse(w http.ResponseWriter) error
 }
 
-type ListPermissions200JSONResponse PermissionCatalog
+type ListPermissions200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type ListPermissions200JSONResponse struct {
+	Body    PermissionCatalog
+	Headers ListPermissions200ResponseHeaders
+}
 
 func (response ListPermissions200JSONResponse) VisitListPermissionsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4021,10 +4809,16 @@ type ListPermissions401ApplicationProblemPlusJSONResponse struct {
 func (response ListPermissions401ApplicationProblemPlusJSONResponse) VisitListPermissionsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4055,15 +4849,29 @@ type ListUsersResponseObject interface {
 	VisitListUsersResponse(w http.ResponseWriter) error
 }
 
-type ListUsers200JSONResponse UserList
+type ListUsers200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type ListUsers200JSONResponse struct {
+	Body    UserList
+	Headers ListUsers200ResponseHeaders
+}
 
 func (response ListUsers200JSONResponse) VisitListUsersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4076,10 +4884,16 @@ type ListUsers400ApplicationProblemPlusJSONResponse struct {
 func (response ListUsers400ApplicationProblemPlusJSONResponse) VisitListUsersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4092,10 +4906,16 @@ type ListUsers401ApplicationProblemPlusJSONResponse struct {
 func (response ListUsers401ApplicationProblemPlusJSONResponse) VisitListUsersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4108,10 +4928,16 @@ type ListUsers403ApplicationProblemPlusJSONResponse struct {
 func (response ListUsers403ApplicationProblemPlusJSONResponse) VisitListUsersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4142,15 +4968,29 @@ type CreateUserResponseObject interface {
 	VisitCreateUserResponse(w http.ResponseWriter) error
 }
 
-type CreateUser201JSONResponse User
+type CreateUser201ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type CreateUser201JSONResponse struct {
+	Body    User
+	Headers CreateUser201ResponseHeaders
+}
 
 func (response CreateUser201JSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4163,10 +5003,16 @@ type CreateUser400ApplicationProblemPlusJSONResponse struct {
 func (response CreateUser400ApplicationProblemPlusJSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4179,10 +5025,16 @@ type CreateUser401ApplicationProblemPlusJSONResponse struct {
 func (response CreateUser401ApplicationProblemPlusJSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4195,10 +5047,16 @@ type CreateUser403ApplicationProblemPlusJSONResponse struct {
 func (response CreateUser403ApplicationProblemPlusJSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4211,10 +5069,16 @@ type CreateUser404ApplicationProblemPlusJSONResponse struct {
 func (response CreateUser404ApplicationProblemPlusJSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4227,10 +5091,16 @@ type CreateUser409ApplicationProblemPlusJSONResponse struct {
 func (response CreateUser409ApplicationProblemPlusJSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4261,10 +5131,22 @@ type DeleteUserResponseObject interface {
 	VisitDeleteUserResponse(w http.ResponseWriter) error
 }
 
+type DeleteUser204ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
 type DeleteUser204Response struct {
+	Headers DeleteUser204ResponseHeaders
 }
 
 func (response DeleteUser204Response) VisitDeleteUserResponse(w http.ResponseWriter) error {
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(204)
 	return nil
 }
@@ -4276,10 +5158,16 @@ type DeleteUser400ApplicationProblemPlusJSONResponse struct {
 func (response DeleteUser400ApplicationProblemPlusJSONResponse) VisitDeleteUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4292,10 +5180,16 @@ type DeleteUser401ApplicationProblemPlusJSONResponse struct {
 func (response DeleteUser401ApplicationProblemPlusJSONResponse) VisitDeleteUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4308,10 +5202,16 @@ type DeleteUser403ApplicationProblemPlusJSONResponse struct {
 func (response DeleteUser403ApplicationProblemPlusJSONResponse) VisitDeleteUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4324,10 +5224,16 @@ type DeleteUser404ApplicationProblemPlusJSONResponse struct {
 func (response DeleteUser404ApplicationProblemPlusJSONResponse) VisitDeleteUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4358,15 +5264,29 @@ type GetUserResponseObject interface {
 	VisitGetUserResponse(w http.ResponseWriter) error
 }
 
-type GetUser200JSONResponse User
+type GetUser200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type GetUser200JSONResponse struct {
+	Body    User
+	Headers GetUser200ResponseHeaders
+}
 
 func (response GetUser200JSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4379,10 +5299,16 @@ type GetUser400ApplicationProblemPlusJSONResponse struct {
 func (response GetUser400ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4395,10 +5321,16 @@ type GetUser401ApplicationProblemPlusJSONResponse struct {
 func (response GetUser401ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4411,10 +5343,16 @@ type GetUser403ApplicationProblemPlusJSONResponse struct {
 func (response GetUser403ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4427,10 +5365,16 @@ type GetUser404ApplicationProblemPlusJSONResponse struct {
 func (response GetUser404ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4462,15 +5406,29 @@ type UpdateUserResponseObject interface {
 	VisitUpdateUserResponse(w http.ResponseWriter) error
 }
 
-type UpdateUser200JSONResponse User
+type UpdateUser200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type UpdateUser200JSONResponse struct {
+	Body    User
+	Headers UpdateUser200ResponseHeaders
+}
 
 func (response UpdateUser200JSONResponse) VisitUpdateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4483,10 +5441,16 @@ type UpdateUser400ApplicationProblemPlusJSONResponse struct {
 func (response UpdateUser400ApplicationProblemPlusJSONResponse) VisitUpdateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4499,10 +5463,16 @@ type UpdateUser401ApplicationProblemPlusJSONResponse struct {
 func (response UpdateUser401ApplicationProblemPlusJSONResponse) VisitUpdateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4515,10 +5485,16 @@ type UpdateUser403ApplicationProblemPlusJSONResponse struct {
 func (response UpdateUser403ApplicationProblemPlusJSONResponse) VisitUpdateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4531,10 +5507,16 @@ type UpdateUser404ApplicationProblemPlusJSONResponse struct {
 func (response UpdateUser404ApplicationProblemPlusJSONResponse) VisitUpdateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4547,10 +5529,16 @@ type UpdateUser409ApplicationProblemPlusJSONResponse struct {
 func (response UpdateUser409ApplicationProblemPlusJSONResponse) VisitUpdateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4582,15 +5570,29 @@ type ImportLegacyCredentialsResponseObject interface {
 	VisitImportLegacyCredentialsResponse(w http.ResponseWriter) error
 }
 
-type ImportLegacyCredentials201JSONResponse TokenWithSecret
+type ImportLegacyCredentials201ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type ImportLegacyCredentials201JSONResponse struct {
+	Body    TokenWithSecret
+	Headers ImportLegacyCredentials201ResponseHeaders
+}
 
 func (response ImportLegacyCredentials201JSONResponse) VisitImportLegacyCredentialsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4603,10 +5605,16 @@ type ImportLegacyCredentials400ApplicationProblemPlusJSONResponse struct {
 func (response ImportLegacyCredentials400ApplicationProblemPlusJSONResponse) VisitImportLegacyCredentialsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4619,10 +5627,16 @@ type ImportLegacyCredentials401ApplicationProblemPlusJSONResponse struct {
 func (response ImportLegacyCredentials401ApplicationProblemPlusJSONResponse) VisitImportLegacyCredentialsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4635,10 +5649,16 @@ type ImportLegacyCredentials403ApplicationProblemPlusJSONResponse struct {
 func (response ImportLegacyCredentials403ApplicationProblemPlusJSONResponse) VisitImportLegacyCredentialsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4651,10 +5671,16 @@ type ImportLegacyCredentials404ApplicationProblemPlusJSONResponse struct {
 func (response ImportLegacyCredentials404ApplicationProblemPlusJSONResponse) VisitImportLegacyCredentialsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4667,10 +5693,16 @@ type ImportLegacyCredentials409ApplicationProblemPlusJSONResponse struct {
 func (response ImportLegacyCredentials409ApplicationProblemPlusJSONResponse) VisitImportLegacyCredentialsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4701,15 +5733,29 @@ type ListWebhooksResponseObject interface {
 	VisitListWebhooksResponse(w http.ResponseWriter) error
 }
 
-type ListWebhooks200JSONResponse WebhookList
+type ListWebhooks200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type ListWebhooks200JSONResponse struct {
+	Body    WebhookList
+	Headers ListWebhooks200ResponseHeaders
+}
 
 func (response ListWebhooks200JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4722,10 +5768,16 @@ type ListWebhooks400ApplicationProblemPlusJSONResponse struct {
 func (response ListWebhooks400ApplicationProblemPlusJSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4738,10 +5790,16 @@ type ListWebhooks401ApplicationProblemPlusJSONResponse struct {
 func (response ListWebhooks401ApplicationProblemPlusJSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4754,10 +5812,16 @@ type ListWebhooks403ApplicationProblemPlusJSONResponse struct {
 func (response ListWebhooks403ApplicationProblemPlusJSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4788,15 +5852,29 @@ type CreateWebhookResponseObject interface {
 	VisitCreateWebhookResponse(w http.ResponseWriter) error
 }
 
-type CreateWebhook201JSONResponse WebhookWithSecret
+type CreateWebhook201ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type CreateWebhook201JSONResponse struct {
+	Body    WebhookWithSecret
+	Headers CreateWebhook201ResponseHeaders
+}
 
 func (response CreateWebhook201JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4809,10 +5887,16 @@ type CreateWebhook400ApplicationProblemPlusJSONResponse struct {
 func (response CreateWebhook400ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4825,10 +5909,16 @@ type CreateWebhook401ApplicationProblemPlusJSONResponse struct {
 func (response CreateWebhook401ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4841,10 +5931,16 @@ type CreateWebhook403ApplicationProblemPlusJSONResponse struct {
 func (response CreateWebhook403ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4857,10 +5953,16 @@ type CreateWebhook404ApplicationProblemPlusJSONResponse struct {
 func (response CreateWebhook404ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4891,10 +5993,22 @@ type DeleteWebhookResponseObject interface {
 	VisitDeleteWebhookResponse(w http.ResponseWriter) error
 }
 
+type DeleteWebhook204ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
 type DeleteWebhook204Response struct {
+	Headers DeleteWebhook204ResponseHeaders
 }
 
 func (response DeleteWebhook204Response) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(204)
 	return nil
 }
@@ -4906,10 +6020,16 @@ type DeleteWebhook400ApplicationProblemPlusJSONResponse struct {
 func (response DeleteWebhook400ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4922,10 +6042,16 @@ type DeleteWebhook401ApplicationProblemPlusJSONResponse struct {
 func (response DeleteWebhook401ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4938,10 +6064,16 @@ type DeleteWebhook403ApplicationProblemPlusJSONResponse struct {
 func (response DeleteWebhook403ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4954,10 +6086,16 @@ type DeleteWebhook404ApplicationProblemPlusJSONResponse struct {
 func (response DeleteWebhook404ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4988,15 +6126,29 @@ type GetWebhookResponseObject interface {
 	VisitGetWebhookResponse(w http.ResponseWriter) error
 }
 
-type GetWebhook200JSONResponse Webhook
+type GetWebhook200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type GetWebhook200JSONResponse struct {
+	Body    Webhook
+	Headers GetWebhook200ResponseHeaders
+}
 
 func (response GetWebhook200JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5009,10 +6161,16 @@ type GetWebhook400ApplicationProblemPlusJSONResponse struct {
 func (response GetWebhook400ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5025,10 +6183,16 @@ type GetWebhook401ApplicationProblemPlusJSONResponse struct {
 func (response GetWebhook401ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5041,10 +6205,16 @@ type GetWebhook403ApplicationProblemPlusJSONResponse struct {
 func (response GetWebhook403ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5057,10 +6227,16 @@ type GetWebhook404ApplicationProblemPlusJSONResponse struct {
 func (response GetWebhook404ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5092,15 +6268,29 @@ type UpdateWebhookResponseObject interface {
 	VisitUpdateWebhookResponse(w http.ResponseWriter) error
 }
 
-type UpdateWebhook200JSONResponse Webhook
+type UpdateWebhook200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type UpdateWebhook200JSONResponse struct {
+	Body    Webhook
+	Headers UpdateWebhook200ResponseHeaders
+}
 
 func (response UpdateWebhook200JSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5113,10 +6303,16 @@ type UpdateWebhook400ApplicationProblemPlusJSONResponse struct {
 func (response UpdateWebhook400ApplicationProblemPlusJSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5129,10 +6325,16 @@ type UpdateWebhook401ApplicationProblemPlusJSONResponse struct {
 func (response UpdateWebhook401ApplicationProblemPlusJSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5145,10 +6347,16 @@ type UpdateWebhook403ApplicationProblemPlusJSONResponse struct {
 func (response UpdateWebhook403ApplicationProblemPlusJSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5161,10 +6369,16 @@ type UpdateWebhook404ApplicationProblemPlusJSONResponse struct {
 func (response UpdateWebhook404ApplicationProblemPlusJSONResponse) VisitUpdateWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5196,15 +6410,29 @@ type ListWebhookDeliveriesResponseObject interface {
 	VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error
 }
 
-type ListWebhookDeliveries200JSONResponse DeliveryList
+type ListWebhookDeliveries200ResponseHeaders struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
+type ListWebhookDeliveries200JSONResponse struct {
+	Body    DeliveryList
+	Headers ListWebhookDeliveries200ResponseHeaders
+}
 
 func (response ListWebhookDeliveries200JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5217,10 +6445,16 @@ type ListWebhookDeliveries400ApplicationProblemPlusJSONResponse struct {
 func (response ListWebhookDeliveries400ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5233,10 +6467,16 @@ type ListWebhookDeliveries401ApplicationProblemPlusJSONResponse struct {
 func (response ListWebhookDeliveries401ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5249,10 +6489,16 @@ type ListWebhookDeliveries403ApplicationProblemPlusJSONResponse struct {
 func (response ListWebhookDeliveries403ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5265,10 +6511,16 @@ type ListWebhookDeliveries404ApplicationProblemPlusJSONResponse struct {
 func (response ListWebhookDeliveries404ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -6693,168 +7945,179 @@ func (sh *strictHandler) ListWebhookDeliveries(ctx echo.Context, id ID, params L
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3tcts4luiroHS3qqXblCw7TtJRauquJ0n3eG86ycrx9tZGGQsiIQlrClADoBV1rqvmaWbfYx9lnuQW",
-	"zgFIUCIl2ZaddG/+2SIBAgfnC+fzcyOWs7kUTBjd6H1uzKmiM2aYgv9eZEpLZf9KmI4VnxsuRaPXeD9l",
-	"ZCjYJ3MRwxtDIsfETBmZK3bFZabJnE4Yaco5/TVjrU4janA77teMqWUjagg6Y41eAwc3ooaOp2xG7Xdm",
-	"9NNrJiZm2ugdPX4SNebUGKbs2L9+OGn/B23/1m0/u2h//N//1IgaZjm302ijuJg0rq+jxulLOwl8a07N",
-	"tPgUTxpRQ7FfM65Y0ugZlbHws/+k2LjRa/yvgwIaB/hUH5y+hKlf8xk366B4Zzeq+W+sbpMpjAs/lrAx",
-	"zVLT6B12u1FjLNWMGrtEYR4dNSILAj7LZvC4GzVmXLh/8w1zYdiEKVjWv8LX1pb1gmrW5kIzobnhV4zo",
-	"bIRw8kdll0eaUhHWnlGekrFUJNNM6drj+nXjSa0exrWFt55LoRng0p9p0me/ZkwDEGMpDBPwJ53PUx5T",
-	"u/CDuZKjlM2+/09td/F5xxN6h6Pwo+uYqvCzZKQYvdSweft5RWNDpCKUqCxlz8mQKSWVHpKUa6PJmLM0",
-	"IW5ButO4jhovpBinPH7wDcRTKiawaPi8JgtuprAPbaRiCdGGGgZLfGX38JDrOxFLAoCLCNWk/+ML8uz4",
-	"8VMPN5IwQ3mK4PtRqhFPEiYeHH40TZkiM7okmjEAnBz9J4sNGWWGCGlIIomZclzmG2l+lJlIHnKVbyTR",
-	"WTz1y+ICsRTW/Z0mV1zzEU+5WcIK30v5MxVLR076QcEpJZlRsSSWL8/mlk6UnAHwCE0SxbR+ThQzakno",
-	"2DBFhn37T/vE/jMkmsVSJNpymCmjiRMzwSvrnOwMhxAjyYJy0ykxoXrm+cOT4xL37FZwT7u9c0EzM5WK",
-	"/8Ye9MR/5lpzMYnIjKZ2FyyJSCYuhVyIiCRc01HKEsue2Ke5lVkkVixhwnCaatKUgpGRTJbAtWmatgAv",
-	"zgW9ojy1Qx+UBZCEzZlImIiXpGkRN6GGjqhmLZJIpoHCqNALpu5w8GTExlIxYtTSSjE6oVzsFxmu/WSw",
-	"tpM4ZnODSDFXcs6U4SjJLLfN4C/2ic7mFtgN6t+OSoKxe/xDlZpSKCIf/Gwf8/eQB9jzPIkNv+Jmub4E",
-	"GiOQNp+ZH3+Cb19HdpxUF0ZeMnHBk2rF7uTdKYE3gAfBCKsYJBHhY0LF0gI9BPWT4xDUz46OHj16etR9",
-	"9OSHx8dPnz7prgJeZKnDUFTCVg/CL9LqIpVr/GUqScITws1zYicDGoAF2980S8ekCUSzjMg8UxPWQimv",
-	"p9TSEbx573uIU86Ecevfpl1GjVgxalhyQU0JkRNqWNvwGSuj1ZPjNaSyNAmSFrAjSbgFFk3flbBmG2ZG",
-	"a5CmxikfCWmiQmR1QR0RmSaEioQItiBKpvanWGbC6NZzItgVA4CzWDFg2GuYvStc+LwaR52oAQz16l1s",
-	"FVorjTpVRFhzZMXWNxMFEgSNjWXK948+tchv12If5ksBFR40moVgyiv35eW27nm9KxwN7loFAUSeW61S",
-	"9ho7Cg6hAAEgQYlCClzfxDRPchbJhN3HB5y8gxP5b3WyeRL+ywRs1P/rBHH+v2KCLYqnLGXBWMT3C8Vo",
-	"UvXbRcIEZ8UjFOz5v8Cq8v/gNC9iqmOaFL+mjF4yD5xiJ/BfvhH4L18a/JeyCY2XF3w2l8r4H+dU64VU",
-	"yYVimq3/inSfn2TxNfe/+97HClLyR/Ca42WvLLu4YbPyH7vIMDvvjH46xTF4NXYfpkpReB5YJLZN+4Z9",
-	"Ms66sYa+8InybFWI9gLgsL6/PfByxEIgf/dsJGXKqLgJ78Rb+y5cf05VIazW+c2cKiPgHmJYPBU8pikx",
-	"TFARCmBKjJy3U3bFUmKX9BCKQpbhkvOPwA8l8D56sk3/QmaDAwFkBfhDyJQ40Bo6RI1P7YlsO0PJC9x/",
-	"gSQvkHZqRfOYpppFK3jkz28jGtt3VncEA+sxdh9U6XD/K6XJc2RN28A94yL89XD1ADZS4Y1OZ32dmbKI",
-	"da6rLj4/rqmrEVlMeTwlQpI5U1oKK+11RIY8GRKuSTciQ4vCQ7Ts8ZScn5++BAVtqBhN7WKHhWLwnQY1",
-	"ztLnyrVizi/sTUbr6k3fVKvF13dnRPtgnTPK092+tgOXvQP7WmdXc6Zm9tYvha5mtDFNU3u3La7632nC",
-	"xmMWgwk3GB8R9mlORcISMNZ6kt2+523k6rFlt9ms5r8NFfr2HXu11rIa0rvfRqkhNDNTC5rY4gmanbz+",
-	"3wxkkWYAp9bvTwSFenNIPx6zgyNy8C8jVii9LMijkKg3C7HrqPGSpfzKORRWWIOz9202tBwdHj89/uHR",
-	"k+On24hhLzdeWOyNJtl6DWRXTqnbhNO/sNFUystXV04I7soQU6rNBfMm+pvfUUH8uZPY56a9o+aiMG3d",
-	"/Iy3E0tgOHNXsjkTiV1DcJiWYim3CFx1tVgg5HcUQVV0FszgTztfWVSg+TpQSse3diENUHH9nDaR2j7U",
-	"sZxsvzqF7KWzZPcZdebmVRPTEq4OlsFznRu+e2Q4oyKj6ZA0qfff5FZxbloRGTrD+HAgmv2n9ge8M/u3",
-	"hqTZPzy0vxcM8EKOx/D7k1Y0EEMhLwLWeZGysYHvWbbqnW5GykurOc0ITdOI9A+PYKjMzIUcX+hYztmQ",
-	"NLnRzgCTSm3QLGUnAZmlGI2nsGztr0bRQPSPYHF4pXdTXNE0Y2RBrVCzV3WWtDoDATwd6QWBYn/AzTei",
-	"RnnXJX5vt2vPaH2bdlywA4vbaFqoorlXVSrV42Og/lzIlV31f/3nwUB//P6f/R8V3no779ws3yKqbNPV",
-	"1xDrR87SxDsl1sgHbJVV2MYU6xFK/uXs7Rsyl5Y3KcKFkXBkI5ksI+LsaXkkRK4rF9b+AwQ/EvsOShfT",
-	"mk520qlWyAz3UcxQRWJ/YTS18+3ippCXe3VQYLjFBgWr2316+OzZ0ePjp8fdZ88ON0czRI3XjF72AfNv",
-	"eFfWMlMxqzlwwg3Q1FhmIrH0fd5/HREKNKa5kWrZitCJgP4OsDeRVE7WDMndOrtxte6KNOW4G9D2yoyP",
-	"D49KVHS47SzwY1VH8RpMfC8KJ+FNIQiGyup94DPyC01TqmaEa52BO0gQKpZEjoGzIRboHjnuEiPJ4dEP",
-	"AxFPqaKxYUrbt4ZFBM/3B3+6aH8ckuaTYzJln2jCYj6jKSkGDAQXcZollgWSU0NGLJYzpkuXWAQpea/4",
-	"FadpuiSTzNLJKGUDAc+cp1SxOcjqYvoILthSmeKZY1/2SSrFZCCojlE7ISoTEbHylaRyQZgwSs6XLUKV",
-	"nXqcaZZgRMZxtzsQQzS2thFobQQLCJ3HjpkHCHB49EMJAY67NSFPCLDPx93o8OiH60p2uperiBvjsKES",
-	"0eSEiyCS5wY4xnYTJBX2SbRJrww97B4d34x8/BUqn7Bqg2+qrr/dLR+KGoGyVBEkpjWhmgx9uJyRZMJQ",
-	"T7AaFITLOWOqRL+r1TXh59t5s97IhFWYph/cK7l/Y/W93rjdvXrLLdkC9ysx6dql7OMGAfjy1d0e3u1I",
-	"+FV44se+QD/WzQ4qRvvsxe05j93cYufxW5WwtQWtzF8JvVzpf0ENTeVkHUlWTJL7NCTKlO2Ofn2ZslMx",
-	"lttnXoFL2fSFH90MC08tZQ5tF4CxDYSK5EAqEiPMQqsraQ4VQ1Wzhz7tYes5XvRwKBplCV4nuCKaGW0l",
-	"f6vOSvtkOxqVwAFv+3/XgR7ch1a2VxuXuYr5+KB8a8hvO2SWaauK+QDFcWYyZfUxolgb7Y7+Nr/TxQgj",
-	"bis8IKXYW6s7Uqvs8QQi2DDetATSTbhVuinugLlcaENFvKsJHDUhJ1N3eD9LWbWWbZ/Yrb58dXb605vO",
-	"LIEryjjTNCVMjKWKGSDTP/729/7RMdxT//u/jvKLSyJnlAuYRbv7DMzoptBEinRZvsb2j7or6mg54r7Z",
-	"/9BtP/v4+TB6dP3//vu/4J9Wpe5Zcdc83hzcvrul2HCDICsW/meaEK+C7oJn+MNOAY7v7atr164l2Ehw",
-	"JdGmG3E4S7Uz3RGgHal92BoGR2Jcd0S0QUKKldSaKJYyqpnuEToQ9kS/0zlagNFoaH8ckhmbjZyxwsVF",
-	"QVR7ImN90D9//erMYtSU6oGAK5T9hAuMmytpZCzTfG3NgtYiIqS9xGQiicg//vb3Voegj1UPxEhREU+d",
-	"wqpZ5AK/pCBD5CLDsvFqasxc9w4OcNOdhF35WFR9MMNw2HbBbRvRxgEuVnb3AcWL7ZjxFK3OWwZoqyy0",
-	"4WF7KtOEqS1j0GnrRsyooJObDQFj3pYBGNvY5qI9p4D/m16eKBqztpGybS+1W15WDHl4WzCW6DZ+aMsY",
-	"IYMj0G1nXNw0AvbYDgyWm16GazyCpW0Z2DZg4qVbMaM4u6JpGy2gOwyxaI7ZFDutaDcUwnXv9q5zWbZz",
-	"vrP5dWdlCGE/5p92HVYyTuw2xN6W2oaiaN+4ES3bFisKTXXT23TO22it3uGsrKq1IzgnqRzRtA0jvI17",
-	"0/uGqgkzbTqSV6yNDoetB5aO26mML2W2DYQYLdXGaKJtOJOZthzvtGYP4jb6Km6IOhgN2LbKHzVyK9eZ",
-	"UZ7udP4LJS0j3+348y2A6W77sRaSacuLI5q0Va4ibOZgTsBtlThBpsjmV32m1ja0sGyZYtjn5i/rbI7+",
-	"oPaMJZy2nUKyUaIyM5UJ8DWapnKxddGKGtaGbEW2AyjyRJNtIoUmuzBu8MQImlqlaos+FzU+ta1K0b6i",
-	"CrQdq1sEepfLrHkXKgbB43NUHOoeB5fmnM+UH4NS8N7u4S9eJQheOANxDo9/zuV/9fO3TtgHT1+ByD0V",
-	"71CyB09+soL8vZSv5eqS+k5qv7FC+5WX2cELb2SxKf0aBXTwGJbxshDHwaN/s7IOnr/FIww3AiKk7yXt",
-	"W2Dea8/fSHPmperqxJUAhq9VPjlDAdkvmFzwEN0fwT5/dMJw7R1c149e8q09Pz8/ffnesbnw62dv38h3",
-	"BVMLHp28Oz0BCbYGg75Mq3f5E0gn+/jM8fng4XsQRSdWEr3wgqgEh3T8Ohc74TiQMu+8kAmBmpm344ov",
-	"lW1kmyB7CsLibSErQqS1oqECZL9YQVANMv/rTwXXL2NHweSD34MU4hUEdxmbK4Re4tfBkxcFew7BJ+Vr",
-	"x4xLs+S892fLet8vV4H4MzDaN9Kc5Gw2RAFq2OucqZaXF/DQEj3TZJ3cTnMGeR01+kywxe18MHAhuJgz",
-	"xWVy4dIx12+qf5EL8IJhZkmauMiES8bmmiykuuRiQprUkJnUhhwdk+laqN3NM/AqrtN9F2Dor5A0mXFI",
-	"JBE0XRoeu3CHhF2x1O7S/p8lHFE0YfNULjGK2wimLvzo/P9ilvwnN7oqDiI3Uq6ZUROu5yld3iDSFdXT",
-	"irx9ecWU9gEINWH3ENjL0CHJBbiY4fcg1eqGkco+SPO+7MFV7oyoDLYcJuVVVBlZnCRYP4ciLOO2/qqV",
-	"9JeLYtVrxhyVMbKYujRJPw4CDaTA75GmZoaMloQKArjHtQH+GZH+0VGrhyn8uBkSUwEmOh94xGuOc0O8",
-	"gZ8KAw6aQ3OpL/7xt78PW52bR314I24Y6VILnKpDeu/XWT6iEY0vF9TOIWdzarjLVb57rPndfZV+itFy",
-	"Q97dYiqJe9Ed0b3GF3szyT6jPfM5VR6UR9P07bjR+7AlzLAczHf9MaqM5svj9NbC+pyLezHlKSMuTtmC",
-	"sLzkbaH5JSpfqaOQpWnP2SHxNV06oruAbcpFxRdPiJDC2VOIY2jEvtojc8XG/FNExlxpQ46Ba4Nb/ziI",
-	"cylb5M1lcnEyepH8429/X3xa/raTcftGwceZ3i8uFZNiqu7NIxU2ZkWcaKKz0YwbS25NteakCwa3nhM2",
-	"mxtXEoF4PtMu+EyRSyN1KZsCInnyEM7vNLj09pxYAemdlTj7i5Uha1Sz4GlKRoxgImdCmv3D46IwxAU1",
-	"5Ht0+4CSM2PCgF/AMGGnbdVR2p7CxYskkZpU6SDFaBcfmmCL/eIlWtWr+Qd6cC988kqFJ87jGcr3YYAq",
-	"kG7FPtHYpEsCsWUyZRFhqWZkGGfayNlwt01j/uydBNbGLHHA5VKC5gMWQNiWEV4kd7uDKqW1lJ364XGF",
-	"2S2hZhKKyXUBF1DfStx+cAglNCwpAyusc4XpRZUqjRMXtYrRrcKHbqgSBUI0LzlWOq7dZSo4CkeaWbFW",
-	"lq7k56qQgL2xmhXpsNGBWw7xWOFT20OuQqaRw8udw6rMd2H8XtPuP4ayFyzRmG0AP+seOgCH1Xp8QLw3",
-	"TGOpoZRaXNtHfBhq819dgBgs6ywPXa4Lab5pxHt99Ct88CHyi298lf2aSOm6DnK/cDMtjmu3W4dHvc83",
-	"iFgPQ+7J2VQuhL2GI0+PCDB6UMfRB5aHxuwLTz5eRw2f270pw3o97/vs7C1WYexZ3cNMGQT3LKF23dQX",
-	"3cl0kBerMZ+pmsk8/CV6v/nX25f8BRKW96G53WcQc32i8K6pwaU9VrFBi9y3UmFW8X+LWnJTjccj36ZX",
-	"MZ3thvpRGMi7kXP6926hftwCOVf1lNWF1+Q/rGJG3RHvQ3MAPvjVKQ52VXsS49uKZtwaKX83WFiBdWsA",
-	"/zem+Hh5O59VEOO3JjTfznGSdBkRGhh1iJEknrL4srMDO85t6qu5ebfNxvO71UCcVdUbr3Yxe++1/Mh9",
-	"apQXE0WFqXKTvFPMXhvXLClD8JRQfYl2qQpcv7fUhE22obAYyV6hH1z3Hs7u4hCtCkNdCYuvIUds8z3o",
-	"ypem30narFbm2Brsv+M296HzqfQWd9F105lKGzlYQpXuJvqbA9NXZ4Xa12E/3pQoEzUywX/NmHvsXE7u",
-	"eHb43nn/9XrebHgqGyD+ypeXKRelBN6McTBhcchktRBlUq5EGfy/oX6D+/Q+lDnPNb46fS44mnUnkiBT",
-	"Y+ZN3SLn/de+JkfM+JXLlMBjqzQAlHP0gtwYCGb8P72Dgw9/ra9w4Vf1EPai3xXp1J3fbexDBU7exEL0",
-	"l59PXrTP/nJy9PgJ0XwiuJiQS7YkzeFiqlmMcRMR0WA7gjpjUsRsv0aia0i0zxQ3yzO7Gdcog1HF1EmG",
-	"NT0qojzoLC/wq8nwxAW5Qbxcj+BoMsi63UcxvAV/ohUaQAaIA28VKGuxuagicVYDN3xarkTfP3xswWRV",
-	"PCMnaLGCYgjDf2+7ghEn707b5+enL4d5YxEsAV90Fim96r5eYN6c/1+2LFZnp9rr2vCDO64Ovl6xNgwI",
-	"xpFVHKioY9ccmssE8YuExeoqwnYITuh93oqReKWvyw6LnvP2exfMs7Lqa8h2HMv1Bfty6hqWl47bU+my",
-	"0op9aKaueMx6zhnCmSZN1A10C8FMB8IFsbkMCDLlTFEVT5cRWjnxPV9YxBUSpyIJzZvgrh+I0F/vXVAx",
-	"gyKAjCvvuu8MxECcBEUC1w7cg6NXQSNEqoHYmaKebwozIDTVkmBbAJAyA4F5F2ROuaqiDvJ9DV6SV1dM",
-	"LQciqH1o0WVMeZopZg/JeLZw3D0ECMAIzJOFQxRFZ5ZhXS+IIUlknM2YMB3yisbTgcDUEPutIqswuGFz",
-	"43xeXJDhJ8xgS9rhFa/pfIYDAS1DSrUbMcfGlURJecyEZkWNhMbJnMZT1j7qdJ3O28vzBxaLRYfC445U",
-	"kwM3Vh+8Pn3x6s3ZKxhT5I16XD55d9qIGldMoR2h0e0c4ntyzgSd80av8ajT7TyCODczBVZ8MIXaSr9B",
-	"4CxyxBwmpwlSHTxf6XV01O1uaMBxs8YbrrxTTWubuZIx09oecjbvYFVEp2RXT5uv8wBbBYVCqNH78DFq",
-	"6Gw2o2ppeSq/YsLObtEEEmDpBLItcNsNkGCQ4rEMQVRe5VG368JQws4gecqrJXZPJQvFDdMd8rj7yLU4",
-	"Ws7ZQAyDdJMhGhK4We0sEkGlW8w1KV5yXxmIUWZcrR7/GdKkZCoN0YaKZLRsdcgJSSVNyIimVMRMEUMv",
-	"mSNdxeD4iMwMkWOipEG6kIIwbuWKS7Q9e3Hy+vTNT51ZQjRdWt5FDWFATDNGhcZIDEF80hVifxmnHDy/",
-	"CEr17beJkcDcsaPU4+6j7bgUBrPvFwftiniBhOX+MhuwqFWHrleHB6mccAxNlZW1IJjJlNDrkhkD+ggI",
-	"6GGEFQnI4RGZykzpFl4sLLd1vWAGYrQsWLNre2N1tkC42YXHVCnu2KuVit9p4sp9YCCaZ+ee4Tdd7rPr",
-	"3BYRyLjLQ5DL7YO8Q7FFuEv9LgmKkyJyeTVImWgG2ymimTFo2WvLXCCRcmPZO57DsC5EuEfsXWGIB0UO",
-	"H7dnXGQmCFmeUjMQqzHQpcjq5vDd+Xtiz8/uJ88ctFq6JRkkVFcqsjn86VXx7rAF37ULtxRcRXSIEnk5",
-	"hz/LZLk3citVzLou3w/cDereSN2HylfQ+hmfCJYQLoDMj/Gjm8k1SMCBIYc7cYYiC2e/rMFuIMdC18XQ",
-	"nnOQeuo5gEOzEguQmannAa+g81QQU49Bo061qy1C3SEvXA1vbpwOHKr+oE8L2ZbzThUGYkbXCi4cV3TG",
-	"wpOzqPyg55BD/pVIsEGdY1MevBUAjxq5ZugZSds/ROx3J5K5eIlJ3Y0dwu9HbMr9xx2kfVSv74no40+L",
-	"wulNXyy9FUb9rh/BhJmwMP89kmX4mY1NC7/QAb8Puw9aUZMhQG5xvFENhZ1ZMUQ1KXPq50EhVmw3FuVF",
-	"h4afr4frh2ZnXz21/fPwsFbt9Xpz0y+JG18v396MTqTp7rrh3fnd27P3UEq0dWdmchB6y+dZVWQr3F4p",
-	"KAYsaXORc/tmiW177ea4+2gghquFOoYR6R91UcUImWKhuIB+1nPlQcvlEYatDoE82bVhGhuqWY5lNUr7",
-	"d88+NAMxtkzN8jsuyOFjgqoUiitcqhU0x0fPCnUsL68whHEDUW7L2ewfPYILkGCLYt3MykBMM5RgO/PQ",
-	"wSZjA2Gh/Bx1NWjJWKiKxd6tzogzQSqpf8FNNRBGyohoicoZF9jXsWDm4YKq9DZUFIMk4/sg/pVSgjup",
-	"cMfVVUABKK6l3oPS7/Eu17iiQ68dcfRs+4jVVrR35RQvCsW/xDA26XQ7coWjA1/b+cLVQqxUNcAlon0j",
-	"vcK2ablDLOdQ5mrBtMG0rg55A7ZIi2eUw6URTYRYgBgMvKKgH2iIWHX94Nrknc6iUhf2D58rm3EHnfJu",
-	"0sa8Zrd0JDODmqwlaigul0CT2WXxa11f8CCZ40YrqZorbxW421SrHU7XN/jWXieZ2yX2+4a+xLAriyp1",
-	"u9JcxKy6v+zuXv/N6/EdbbctJRMGwvbuvJQqUBa4doAt7nd40TtrP96jGlRqIljZdXhOJ1Aw0btvv2pu",
-	"eieu6FvegjnRSNcNDJUT17Y/wkbciylTLAL7Z8AqS4wv5JdhZF3prd4VZ4tGzjjznJZatomVSpxDpyIJ",
-	"BjqvozLh1r3OYAcCOOxzZJfaN2tH706HvFUJUyyxPIknZTb8HATEQAyDOIEhOGdKZbd9rcy85nYdL36P",
-	"m92JE++T/YWBPnefLc+tK6ZaD9WsHhpEim8cu4VR/GuGXWl+X6ynyJrayHcQwf/IfMfCwFuqr7h23s1A",
-	"Owt5TMEj6jlMwRaQv9QZB+yF0RttSpnaYAsQ0gTO30JRzC0+ZW9xs3/U6hBfucvvZ8SwwE24HdLsH7ee",
-	"u0RZezfB/Joh/uBs2C3welbyuGb/catDIIXYwXUgQut+kJYETlPtPLxVFxsIzfOO+5vdavJ6AqVgvcPu",
-	"YTcIx8MYvCAouHHUffSo3X3SPnz0vnvce/yk1z3sdB89/Y+VPMPeh5WCOh/DIHMMhEBOiz5/2AkqdXkQ",
-	"rF3LYffw8Dq6CUm6cMWd7l+H++UGQWBSBU/AhSXP8xOFXK21M//aL3x4ad08Iq+1deebHsAsKBd+S0YS",
-	"e6RYVVUOFLuSl+zCRUbWmvpPxNLedBZTScZcJPkVztFp0zeyJzqmQmDvmFimKaOTjLVITAX4h6UyhJse",
-	"mUvt7SQcnJZyjCzB2ak56j2OCWj0Ikbgncv9dvaiImKWm5T89JooFkuVgNtmvV2R/Yz3xZXCQo66R3k6",
-	"oVTAP4s1LGi+CPe9gVAyM7C6sCgkmKKQofgG/NX+awv21wD12/GvHd1qRbOonTjC0R6vJujgrfagw1F5",
-	"H/CtSf4BjS+1nnfcSUUbq+e+cLnDWI2+702UXEGfV5Aks4kwnVP588BlMgwaPQLBstdDF0mxNFPwAdnP",
-	"FxEhgX8OHUMyM0TTpX11MV2uOxFwKfeJreX8pwf2ApfSkWp8CldMJTw2f2R19lQYJfWcxSbn8YhF3jwH",
-	"AY130GkRoStQ/TNPrhHBU4aR4GX8w98L/NtmSn6JVYG+KRTB6SJM7q5QuDO6jqpD/ibM1JzTni+gdYTq",
-	"6vd8O/lSjJg/9+80mTFDE2roHi6nZevPFtPE6UswS1S6GtGvgU1YsE4OZ/aGMMf0yA7puwY6VkQJ55d0",
-	"7XWG+SVtOBBNCbV3Uh5zg8Wd/oTh0C2vEoLGlzdF7/+Ad9/8NizHhA5EfdyyVXIl+NtZAlpf87j7rFWl",
-	"6GGO2X0KzbDaygOLzI0k6LLr/pikeNzdQfXMSyjflXbxdAPqFXTGoAeO1d2wBQkpV/q7PV1nHpUqBfQB",
-	"5NSBPnoruq+1ZBUFlLWRQQFld82LCq/UsKo8s6X6UqllkmQKVVkeT8lImilMaZmIYAt0xVcQuDNooTee",
-	"G52/Q/w7POVmWX2nE2xxn5Reqmh9zwE2Oxh0ihpCLsRVQyTCuuXumxgO1GutM0vJBaSw7qAvknbYbd0b",
-	"6RapfrXxg9ifHXrJzUu2YKQ/bwKudWCNpRqIlSqK5I0cyWQJ9R+jcvi0Jr6BcYecCkgkbINRZyYTS4pT",
-	"yMvxgUXHVVTnVc08I+5+SWIXcvhmx9yifCLig+ex2X/W+iI6qKMRl4xXSxQnBNtQYL1TzRhKhV2rzTs3",
-	"LWbtlX21vj5ip9K56hrINW66t6/KR4ib2O4kdIfw+4nVRJ/fauhTyc/me1N5zPaI9jHw51V5sxBm96RB",
-	"4ORfxkXkNlbvGfojW9UKRw6yi0wkWLWwQJhVllKFO3Us0b2w6udxP+eWtTpbTYBz98oJakO14ekDn/8X",
-	"kH+xh3MlU9ibHQVbEOAVx7miZpCmuRJaZAUZZpiPIS2olDrdqTFlPAB/+jLGjM0o6q0ZXwRVv3blDs0R",
-	"rre1VN7jtRHjt7GylbuMkAnTtTzMakxv4I3ftb5kt7BdWwJQ/PEjqsD+mxqmcMP1weYBdiGW1OIWPF6L",
-	"qqrSwuxJ3BOPs1N/GQ0MNvU/U//qswnXFpdoiFQ3xZwV9Qp+3NFtmSPUN6/lHbyWdzi7wmN5e2PBSrnN",
-	"WlH0rmSHvzdxEbRhpYamclKfCgmPv2CebFARxy0msJgoCQ37IZZ1JUW61LvB0x3orBsP4Bze2Ckyfb/R",
-	"5K6G+I72fKgQ/C26vKYg9nZNCBDhD68J4RVtm30JiaKWCWK/hO0B5WDmzAPIoWIxmWECFg1X4IJ3m/3D",
-	"p63nZJhT0ZC4Dety1Ph3ut7eiWL1HhPTg0r8D6xy1SWo/z5Urq/cLZ4b1VYKL+xECiu6HPy4oy5XXfji",
-	"my53M10OyhtAfxmjV5yN+qaHuT0c7b6LlWyqRIF5wd9wYNUcehuy/QJRZ4U51RcfK0K6wRcIKDsQzf7h",
-	"Yes5USzJYqxuhE0yiWIz6csop1KbUrIWZKSuTHPUek5MpqCC2LBonTEkcjyu+rbrboS1KQZiCN00hlgG",
-	"TvOJaHOsTtnKy8SMFWM97Mh43H1GcETb0EsmhvVhbPcsor+M3Xcj5Tqr7x+Rgr9QCNttiH7FFlzI6gMs",
-	"F3sRVDS+c2haGfGx+RkWTn4RfOW+0nVWv/P15fFZutjUONjHgmGQR1AV/Bv53CFsbObyjM7PT1+S7322",
-	"HZRJpnpjjWWo8H1Hiltg+fjNRpdf/Eu/ax9M2Ahio/HBw+R/hCfGb3YnL0yOLbVIBr14EH22GSVcEt27",
-	"t2fvNVQJJjob2RdGLMGqJpYA/uXs7RtiJBlmKh1GrliZK+MVdjGQV0yRoStTzmdMGzqbY6nyDv46ksnS",
-	"VzovojTclr7TeVTrQDSx7wFGJ0+ZYq1eXsB2+O9YQD1pv/dfgbquA1E8OeMTQU2mWI/oKT16/ORPuIIp",
-	"++TbEZAfKU9ZQhKW8isGKfJUWYXSKJ7vj33Cw+Q0BTYgx+PnPtTMj8Tc19oUet8e4n6kWrmRzgNLtPWm",
-	"GTvlpvvM4KLrRUWfi29XuqLOrCdKK6P6r8H4h4H0vgnTLbnDip3Gj97RVBMi9jdrzR2sNQ7uucEm5Cu3",
-	"P9ztdpvaA9y7xK/Tdd2WvqHFugFnkR/OXUX/Haw5VYaKB5FnX8ZcsQVbvcXiG9bW1s2kgTZ33n8d+UqD",
-	"UmFG3e3RuebWhKaKQofb5Rb1snj7d32dcvvYoUJhAZ9vSLsSPREKW0zOcqhVLvD3RfjwSnWUz+UmXx8+",
-	"WjwMu7XhL+Ueah8+lvuWffhocRLaq7iV1KRaJVjUBN7UqJn7/kwR5nhLxSdc9MhcySSDAqiQNwu1mKUi",
-	"qYxpSmjKL5m9NYrY119M2DyVyxkW7ofZrdZj9X89Z3En77d00LAAtsBUgqauTaFdvTuJqrYE7Q39GEiz",
-	"f/gsqJO9WhC8E1Qu9G0r1uqnvshv5zAPpBPURBB0ViNhdMV8EE5TefXfOCFamtanK1q79LDwGYuIZX3Y",
-	"oyRyMiwiqB26ziX2Zmv/FGwRESwiEnwqyBtb/55FF5ol3BCjLLx9WUKADvhzsNi07pRr7ObVQNendN0l",
-	"hDR87BijLuZ1AqXpO5a6HG0WtJ1xW7F/YOmgVvDxnHqr91ITTAW+pjyIKtxMGEW1PuWPQZRt5EppaZmp",
-	"mJGXQAXey8Q+cctqZIiEGHu3PmneFgtWVu5PFC7NtR26/nj9/wMAAP//",
+	"7H3rcts4muiroHS2KtJpSpYdJ+nI1XXWm0uP96STrJxsb22UsSASsrCmADUAWtH0cdU8zex77KPMk5zC",
+	"9wEkKFES7ciOM+3+07FIgLh89+vvjVhOZ1IwYXSj93tjwmjCFPyzTw17w6fc2D8SpmPFZ4ZL0eg1PkwY",
+	"iWmaMvVIE8WmlAsuzslvmTSUZCJhinCjiaKGkdROERGqiZkwcvLqw+uBSBQdG9KE/7U5M+P2xJgZnfG2",
+	"HQIj2m4lLTJX3DBNuOkNxHDQMPKCiUHjSP00yLrdx7Fiv2VMG01SNjbwEzsy7plmsRSJJpkwPIXv4xK5",
+	"JvOJTBmh55QLHDTsDMR7xTQThkhB2CVTC0KFnjNFjCSUxIolTBhO7UzUkAnVhAZ7JE1u9EDA+h5pIuci",
+	"IizVDI7CnjIVi0eaJGxMs9S0jggdwcfmEyaIkIIROpulnOnOQMC5a0IVIxdsZshoQRiNJ0SxWcpj2hmI",
+	"RtTQ8YRNqb0d9oVOZylr9Brh+Tx5dmR+2n/ciBpT+uUNE+dm0ugdPHkaNcxiZl/WRnFx3ri6iorLfi9T",
+	"Hi+qrzzYK5yAW29EuMgvl8ClPtJkLNW0R4IL+23pwtxdzd3Pcy4SObdTuVvz17J1p7/9tN/tHs1/etqt",
+	"sdWrqDGjik6ZcWD+IlNaquoNDwX7Ys5ieGNI5Bh2OVPskstMkxk9Z6QpZ/S3jLXsMrkd91vG1KIRNQSd",
+	"2g/j4NIelpc4o8YwZcf++dNx+z9p+y/d9vOz9uf//U+Nqqs6eWkngW/NqJkUn+JJI2rY0+WKJY2eURkL",
+	"P/tPio0bvcb/2iswfg+f6r2TlzD1GnR/bzeq+V/Yuk0CTJT26KC80dvvdqOGhQVq7BKFeXyAt8Sn2RQe",
+	"d6PGlAv3Z75hLgw7ZwqW9W/wtZVlvaCatbnQTGhu+CUjOhvhOfmrsssjTakIa08pTy1MkkxbqrJuJ79t",
+	"vKkKYFJMz6TQDGDpX2jSR+i2f8VSGCbgn4ApMbUL35spOUrZ9If/0nYXv9e8ofc4Cj9agZr4WTJSjF4g",
+	"qbWfVzQ2RCpLp7KUHZEhU0oqPSQptyRzzFmaELcgbc9kHf2vWpp7d694MSQk7YKS1BrsXof9vZBinPL4",
+	"zk8xnlBxDicHn9dkzs0EDlMbqVhCtKGG3Z9zemVv8y4P6VgsCIAQMPT+6xfk+eGTZx6CSMIM5anu2A2+",
+	"lmrEk4SJO79EEEzIlC6IZgxuT47+i8WGjDJDhDQkkcRM+D2C97fSvJaZSO7yqN5KorN44s/GsfBcqrvk",
+	"mo94ys3i/hzTByl/oWLhSKy+U8CSkkypWBDLq6czo3tkTHnKEkIzM7FiIX5Zk7GSUwAvQpNEMa2JVANB",
+	"41hmwpBm/+BxK7IkGU47FylRYAwkrCOimLES6NgwNRDDvv2rfWz/GnoJCcXAb383USNY3SqfPnVSuJFk",
+	"TrkpC3TrRYMfnx6WZINuhWxgL+qjsFcgFf8Lu1ME+oVrzcV5RKY0tbtgSUQycSFA8E+4piMLHlb4+DKz",
+	"Ellw25o0rbw/kskCZBKapq37g2YfBb2kPLXrv1PeQhI2YyJhIl6QpkWPhBo6opq1SCKZBtKNCtnyWV0D",
+	"+siIjaVixKiFFRRBAdwtRF75yWBtx3HMZgYhc6bkjCnDUVi0skSmy0oN9W+XFZnu4Y9VmkAh63/ys33O",
+	"30O6boHiODb8kpvF6hJojIe0+c78+GN8+yqy46Q6A/3rjCfVutPx+xMCbwClgxFW9k4iwseECmAr4VE/",
+	"PQyP+vnBwePHzw66j5/++OTw2bOn3eWDF1nqIBT1nOWL8Iu04n7lGn+dSJLwhFhSaycDRIQF2980S8ek",
+	"CZi7iMgsU+eshYK0nlCLzPDmre8hTjkTxq1/mwIXNWLFqGHJGTUlQE6oYW3Dp6wMVk8PV4DK4iSIcAAd",
+	"ScLtYdH0fQlqtkFmtHLS1DjROiFN1DmsuqUjItOEUJEQweZEydT+BHxSt46IYJcMDpzFigHXWIHsuufC",
+	"Z9Uw6jm0CTSo2OqMlol3qpBwzZUVW9+MFIgQNDaWM9w++KwFfrsW+zBfCmjJICrPBVNefy4vt3XL612i",
+	"aGDOKBAg8tRqGbNXyFFwCcURABCUMKSA9U1E8zgnkUzYfXzCyTs4kf9WJ5sl4Z9MwEb9n04ayP9WTLB5",
+	"8ZSlLBiL8H6mGE2qfjtLmOCseITSRf4nkKr8L7jNs5jqmCbFrymjF8wfTrET+CvfCPyVLw3+Stk5jRdn",
+	"fDqTyvgfZ1TruVTJmWKarf6KeJ/fZPE197f73ucKVPJX8IajPaXMu7hh0/I/6vAwO++UfjnBMWh9ch+m",
+	"SlF4Hhj9tk37ln0xzoC4Ar7wifJsVYD2As5hdX87oOUIhYD+7tlIypRRcR3aiYaxOlR/RlXBrFbpzYwq",
+	"I0C3NCyeCB7TlBgmqAgZMCVGztopu2Spt5nfOpW0StdZ6mVtmqbvxo3ep81nE0jdn6uMEM7+GZrMHU0t",
+	"PAGAjNqKulIzMDXJzNh3uLJkuBUci5ACzE5rNlNAU5bh8ecHBj+UQOXx022yJBJOHAjXX4BSeMulkyuR",
+	"1hU4jxpf2uey7YysL/AICuh/gURhrcwxpqlm0RKCeMDciJ/2neXtwcD1qLgLcuOQ+p4Sm49Ic7cd95SL",
+	"8Nf95QvYSF7q384/EgJeVZ15pizGfNRV2unrFZ0iIvMJjydESDJjSkthl6IjMuTJkHBNuhEZWtwcooeD",
+	"p+Tjx5OXIEUPFaOpPfhhIb090iBr27Uv6X4zfmbVTa2rL/C6qge+Xp9b7IK/TSlP632tBiv8Ch6zylNm",
+	"TE251lwKvd59zsV52QTIxmMWgysrGB8R9mVGRcIScFp58rN9z9tIj4eWerNZ9WwbKPTtO1dRQ2tZfdL1",
+	"TQbUhJZVixwTrnMlrRkIDJrBObVuX5vaNW8NlZsQfzxkB1fkzr8MWCFbtkcehUi9mSFfRY2XLOWXzrG6",
+	"RBqcjXuzNexg//DZ4Y+Pnx4+24YMOzFLwGKvNclWXZ1dOsl7E0z/ykYTKS9eXTqGXpcgplSbM+YddNc3",
+	"JAArdzexy017h/VZYX+8/h1vR5bAuun05hkTiV1DcJkWY8GLUqn/zfHka7KgKjwLZvC3na8sKsB89VBK",
+	"17diNQhAcfWeNqHaLkTLHG3vnXD50vk8+ow6n8CyHXAB+p0l8FznLpIeGU6pyGg6JE3qvbe5/4SbVkSG",
+	"zoUyHIhm/5n9AQ0b/q0hafb39+3vBQE8k+Mx/P60FQ3EUMizgHSepWxs4HuWrHq/v5HywkpOU0LTNCL9",
+	"/QMYKjNzJsdnOpYzNoQoL2clS6U2aDu0kwDPUozGE1h2HvMVDUT/ABaHdhc3xSVNM0bm1DK1mVSGJS30",
+	"53l8wUOxP+DmG1GjvOsSvbfbtXe0uk07LtiBhW20/1Th3KsqkerJIWB/zuTKIUt//ufBQH/+4Z/9Pyqi",
+	"luy8M7N4h6CyTe9YAazXnKWJ9xytoA8YlKugjSnWI5T86+m7t2QmLW1ShAsj4cpGMlnkftg8IiyXlQuX",
+	"zB4ePyJ7DaGLaU3Pa8lUS2iG+yhmqEKxPzGa2vnq+JLkxU69SBh2tkHA6naf7T9/fvDk8Nlh9/nz/c1R",
+	"XVHjDaMXfYD8a+r9WmYqZmsunHADODWWmUgsfn/sv4kIBRzT3Ei1aEXo6UGnFBgFSSrPV6z93XXG/WrZ",
+	"FXHKUTfA7aUZn+wflLBof9td4MeqruIN2GFfFO7k654gWJOr94HPyK80TamaEq51Bj47QahYWBXa0i6E",
+	"At0jh11iJNk/+HEg4glVNDZMafvWsIhk/GHvp7P25yFpPj0kE/aFJizmU5qSYsBAcBGnWWJJIDkxZMRi",
+	"OWW6pMTikZIPil9ymqYLcp5ZPBmlbCDgmfOpKzYDXl1MH4GCLZUpnjnyZZ+kUpwPBNUxSidEZSIiEPub",
+	"yjlhwig5W7QgElexcaZZgkFhh93uQAzRIt7GQ2vjsQDTeeKIeQAA+wc/lgDgsLsm9BMP7PfDbrR/8ONV",
+	"JTndiSrixjhoqAQ0ec5FENF4DRhj9RhJhREZHQdLQ/e7B4fXQx+vQuUTVm3wbZX6293yoagRCEsVwbJa",
+	"E6rJ0IcNG0nOGcoJVoKCsGFnWZLoHLeyJvx8M5fjW5mwCv/BnbuOd+9RuFWN2+nVW7Rke7j3xDxtl7IL",
+	"DQLg5d5pD+9rIn4VnPixL9DZeL2LitE+e3ZzymM3N689fqsQtrKgpfkrTy8X+l9QQ1N5vgokSybJXRoS",
+	"Zcrqg19fpuxEjOX2mZfOpWz6wo9uPguPLWUKbReAASiEimRPKhLjmYVWV9IcKoaiZg8DD4atI1T0cCga",
+	"ZQmqE1wRzYy2nL+1zkr7dDsYlY4D3vZ/rh56oA8tbW9tVPYy5OODstaQaztkmmkrivnI4HFmMmXlMaJY",
+	"G+2OXpuvpRhh5kGFB6SUg2BlR2qFPZ5AmCFGm5eOdBNslTTFGpDLhTZUxHVN4CgJOZ5a4/0sZWsyqbKU",
+	"2a2+fHV68vPbzjQBFWWcaZoSJsZSxQyA6e9//Vv/4BD01P/574NccUnklHIBs2inz8CMbgpNpEgXZTW2",
+	"f7CUHbVfzjxq9j91288//74fPb76f//z3/BHq1L2rNA1Dzcn+dS3FBtu8MiKhf8LTYgXQevAGf5QKwr1",
+	"g311Re1agI0EVxJt0ojDWaojHhwC2pHaxxZiBCumlkREG0SkWEmtiWIpo5rpHqEDYW8U0isRLMBoNLQ/",
+	"DsmUTUfOWOGC1yC7J5Gx3ut/fPPq1ELUhOqBABXKfsJFL86UNDKWab62ZoFrERHSKjGZSCLy97/+rdUh",
+	"6C/WAzFSVMQTJ7BqFrnoPCnIEKnIsGy8mhgz0729Pdx0J2GXPmBY700xcLpdUNtGtHGAi6quP6B4sR0z",
+	"nqLVecsAbYWFNjxsT2SaMLVlDDpt3YgpFfT8ekPAmLdlAAagtrlozyjA/6aXzxWNWdtI2bZK7ZaXFUMa",
+	"3haMJbqNH9oyRsjgCnTbGRc3jYA9tgOD5aaXQY3HY2lbArbtMFHpVswozi5p2kYLaI0hFswxoavWiuqB",
+	"EK673rvOZdnO6c7m152VITz7Mf9Sd1jJOFFviNWW2oYia9+4ES3bFioKSXXT23TG22itrnFXVtSqeZzn",
+	"qRzRtA0jvI170/uGqnNm2nQkL1kbHQ5bLywdt1MZX8hs2xFiSFsbw6S2wUxm2nJca83+iNvoq7gm6GDI",
+	"ZtsKf9TIrVRnSnla6/7nSlpCXu/68y2A6W77tRacacuLI5q0VS4ibKZgjsFt5ThBTtHmV32y6DawsGSZ",
+	"Ymzu5i/rbIb+oPaUJZy2nUCykaMyM5EJ0DWapnK+ddGKGtaGqChW4yjybKBtLIUmdQg3eGIETa1QtUWe",
+	"ixpf2lakaF9SBdKOlS0CucvlYL0PBYPg8UcUHNY9DpTmnM6UH4NQ8MHu4U9eJAheOAV2Do9/yfl/9fN3",
+	"jtkHT18Byz0R75GzB09+toz8g5Rv5PKS+o5rv7VM+5Xn2cELb2WxKf0GGXTwGJbxsmDHwaN/t7wOnr/D",
+	"Kww3Aiyk7zntOyDeK8/fSnPqueryxJUHDF+rfHKKDLJfELngIbo/gn2+dsxw5R1c12vP+Vaef/x48vKD",
+	"I3Ph10/fvZXvC6IWPDp+f3IMHGzlDPoyrd7lz8Cd7ONTR+eDhx+AFR1bTvTCM6LSOaTjNznbCccBl3nv",
+	"mUx4qJl5N674UtlGtulkT4BZvCt4RQi0ljVUHNmvlhFUH5n/9eeC6pehoyDywe9BKYUlAHep0kuIXqLX",
+	"wZMXBXkOj0/KN44Yl2bJae8vlvR+WCwf4i9AaN9Kc5yT2RAEfEwqW11eQENL+EyTVXQ7yQlkmNK51ay5",
+	"lE5pyFRqQ4a+3sqQ5KVyZkyRIRZcOXO5xBAMgd7LURZfMGMVT+5iFKUwXGQy0+mitWpGUkE+9uZKH/jf",
+	"Ns9weWHXS8nc35pWlK925UNVOn6fCTa/mQcM1LGzGVNcJuFmytf0JzkHHyQmX6WJiwu5YGymyVyqC3sB",
+	"Teou8+CQTFYCHa+fpFq1URfe6RV4mkw55FoJmi4Mj12wScIuWWp3af/OEo4EImGzVC4wOcAIps786Pzv",
+	"Ypb8Jze6KgolNxGvGLETrmcpXVwjzhiVg4rqMfKSKe3DP9ZkpkBYNZaCSrkABz/8HmQjXjPm3YfI3pY1",
+	"vsqZFJWPLT+T8iqqwN/x4dV7KIJibuotXMoQOytWvWJKUxnDKll4WTgOwjykwO+RpmZQJYsKArDHtQHu",
+	"FZH+wUGrhzVccDMkpgIMpD7si6+5zg3RHn4qJJjNobnQZ3//69+Grc71Y268CT2MM1p7OFWX9MGvs3xF",
+	"IxpfzKmdQ05n1HCXzv/1kf5f7yn2U4wWG1JT5xNJ3Ivuim41utsbqXYZa5vPqfKQyHrZLUuhlKspLhhL",
+	"mUdJrgRVugCD+YSnjLgo8SXYfHxQJ0R6U95EiQgsVZfJ0rTnjMT4mi7d4Nec6oSLii8eEyGFM3YRR++I",
+	"fbVHZlaU+RKRMVfakEMg6hBzcRgEIZXdJeYiOTsevUj+/te/zb8s/lLL83CtyPBM7xbUikkx2f36YSQb",
+	"U1aONdHZaMqNxcamWvGgBoNbR4RNZ8ZVNiGeDLULMlQkOkldSnWBMKs8vvaRBn/rjrNeIEG6EmZ/tSxm",
+	"BanmPE3JiBFMhU5Is79/WNR3OaOG/IA+OZCBpkwYcNoYJuy0rXWIuJtY/ltInAvqV5bKEcE2Mg2VOCvq",
+	"WZKmy+rsFItqhbU+tqauhulI65flA3TreGsFm+8WydB/U00MMVbgzKdJVfh8PdKgLDMM4B4S+9gXGpt0",
+	"QSCKUabMVQ8dxpk2cjqst2lMp/8q5ryxaAQgZilf+w7roWwrEFHUenAXVUqgKoePhNcV5lGFUlgoEqwy",
+	"84CUrM+ELt1ICSZLUtASU1gi51GlLOcY4VqJ8EZRa9eUBQPxIK/4Wbq7+tIC+KehIu6y3EB+qYpE2RkR",
+	"XeJ7G+MGypFFd0yBXb1gqbbR4muT2zpJ2gXty2+62u7k1+OVo/4TKObDEo3pOZh13UOP+bBa9Qpo0DXz",
+	"vtYg/Fos2UVAJSpg9y6iEpZ1msf6r8sBuG6KyPpwcfjgXRQXuLb14fsiAsdYD6uoXODjvgB1HPdVbCov",
+	"HQWwlKJZLZa5Gt2tW6AJV+tA4FduJgXc1TsPj0O/XyNXJUy2IacTewqjhbMZRAR4Leh66P3Og+J2BfCf",
+	"r6KGr+qwqbbCasWH09N3WIe6Z2VBM2FwvQuoWTvxNdEyHWTEa8xkrKaWd2/A2W3lhe1L/galCnYhSd9m",
+	"+sL6EgF1iwKU9lhFzy1w30iKXIb/LZLhdYVOD3ybXsVE1muKqGEI/0YW4N+7gRx1A+BcFriWF74m82kZ",
+	"MtZd8S5EIKCD904CsqvakTyyrVzOjYHyu4HCCqhbOfB/Z4qPFzfzlwbRvStM890MJ0kXEaGBxZAYSeIJ",
+	"iy86Nchx7s9Zzsq9aR6u360G5KwqrntZx+Wy08JDtykan50rKkyVi843zlm2bA3BS0f1BRo9K2D91pKS",
+	"NtnqwjJEOz39QG+9OzuYA7QqCHXFa+5Dduhmhe7SN6CqxW2Wa/JsTfOpuc1dyHwqvYFSvWrKVGkjP5ZQ",
+	"pLuO/OaO6d4ZAnd12U82pchFjUzw3zLmHtvFFNdT43sf+29WM+bDW9lw4q98YalyzWCgzRgBF9buTZbr",
+	"BCflQsHB3xsqt7hP70KY81Tj3slzwdWseigFmRgza+oW+dh/46vxxIxfuhwpvLZKA0A5OzfIioMw5v/T",
+	"29v79Of1tW38qu7C8PVdoc66+7uJfaiAyetYiP70y/GL9umfjg+ePCWan0OXwgu2IM3hfKJZjDE7EdFg",
+	"O4IKg1LEbLdGoisosZEpbhandjOuVRijiqnjDKv5VEQY0Wlef12T4bELb4VI2R7B0QQ752EfvKVueQA4",
+	"8FYBshaai/oxp2vODZ+Wu5X095/YY7IinpHnaLGCMijD/2i7UjHH70/aHz+evBzmrdWwQ0fRW630qvt6",
+	"AXkz/n/ZolidnWqna8MP1lwdfL1ibZgKgCOrKFBRwbI5NBcJwhcJy1RWhIwRnNAHVChG4qXOdjUWPePt",
+	"Dy6QbGnVV5DnPJarC/bdLjQsLx23J9Lloxb70Exd8pj1nGmZM02aKBvoFh4zHQgXQOlyn8iEM0VVPFlE",
+	"aOXE93xJIdfngYokNG9CLMhAhMEg3gsYMyj/6aryMvVIdwZiII6D8qArF+6Po1eBI9CQqTZGHW2KYSE0",
+	"1ZJg1xbgMgOBGVdkRrmqwg7ywxq4JK8umVoMRLmfFHSZyhSzl2Q8WTjs7sMJwAjMkIdLFEVHtuG6Vj1D",
+	"ksg4mzJhOuQVjScDgUlh9ltFPnGgYXPjnHdckOEXzF1N2qGK13Ru24GABlmlqq2YXeeKIaU8ZkKzojpK",
+	"43hG4wlrH3S6Tubt5ZlD8/m8Q+FxR6rzPTdW7705efHq7ekrGFNkjHtYPn5/0ogal0yhHaHR7ezje3LG",
+	"BJ3xRq/xuNPtPIYYSzMBUrw3gapqf4GgbaSI+ZmcJIh18Hyp2+NBt7uhP9L1+iK5wm5rWtrNlIyZ1vaS",
+	"s1kH66E6Ibt62nyde9giMGRCjd6nz1FDZ9MpVQtLU/klE3Z2CyaQ+k7PIc8Kt90ADgbJXYvwiMqrPOh2",
+	"XYxT2LgpT3a3yO6xBPv5dsiT7mPXX3ExYwMxDBLNhmhI4Ga58VMENa4xy6x4yX1lIEaZcVW6/GdIk5KJ",
+	"NEQbKpLRotUhxySVNCEjmlIRM0UMvWAOdV13XSIzKBaupEG8kIIwbvmKS7E/fXH85uTtz51pQjRdWNpF",
+	"DfTnHYgpo0JjZIwgPt0Sob8MU+48vwlI9e23iZFA3BnA05Pu4+2wFKax7BYG7Yp4AYTl9l8boKi1Dlwv",
+	"9/dSec4xLFpWVoFhJlNCr3JmjBYlwKCHEdYiIfsHZCIzpVuoWFhq61p1DcRoUZBm15XMymwBc7MLj6lS",
+	"3JFXyxUfaeIK/WCUoyfnnuA3XdUD17s2IpBrm4e/l1vMeYdii3BX9KHEKI6LqPnlAHmiGWyniKTHgHkv",
+	"LXOBSMqNJe94D8N14ek9YnWFIV4U2X/SnnKRmSBcfkLNQCzH35ei+pvD9x8/EHt/dj95zrCV0i3KIKK6",
+	"IrHN4c+vineHLfiuXbjF4CqkQ5DIC7n8i0wWO0O3Uq28q7J+4DSoW0N1n6ZRgeun/FywhGCTu/vRX/AQ",
+	"d76ZZgT5fzBkvxZ5KpIAd0uf7CnmqOCaSVtgCzLfPRlysF6iQzIz6wnRK+hOGCSVYFi0ky/X1sDvkBeu",
+	"hQA3ThAP9Q8Q6oVsy1mnCg0woXQJIA8ruici+Fh8ukfwc0fAkF//K5Fg6xBHsP0dV9x61MhlZE9S2/4h",
+	"0gEHFpmLHDlfZ7uAJJgRm3D/cXfdPnjet6b24YJF84imbxjRCoPrV+HgnJmwOcktEqjwMxvbNv+RoexD",
+	"2H/Zcv4Mb+UGMBatoTWnViqgmpQZ51FQERsD9qO8+tvw96vhKuTY2ZdBZ/csNSwafrXabf8PD6D3l41u",
+	"hmnSdPaP0J7y/t3pBygs3fpqsroXRlDMsqqAc7BoUBAWWdLmIme+zRIX9RLvYffxQAyXyzYNI9I/6KLY",
+	"GbKHQpgFmb3nikWXi+UMWx0CVRNWhmnsgQpZ+q5veM8+NAMxtuTdUn4uyP4TguI1Sg+4VMv3Dw+eFyJ6",
+	"XmxnCOOWO4lDP3KrFAs2L9bNrEiCac8S7Kn+dLCF1kDYUz5C+R26KBfqQ7F3q0fgTJDa7l9wUw2EkTIi",
+	"WqLAzgW2Yi7YWrigKlkelYeg5MRtUKClwrK1xPrD6prQcCiuC+4fj4gc1rEvvJZqxJMEY+kPD55vH/FB",
+	"yl+o8AFH+qvJ1YtCIy1RrU1yfk3SdLDn2w2cufK8lZIf+Op0uVcdZ2B9hTJhkUUMpg0ms3bIWzCSW2Cn",
+	"HKwZaLvGmvjgeRAFEkMj5Sq9mGuTd0iFEg3YDkODWw48D79lDGoNOcNt0GG3HiZhqsaa3dIRNt7jGvgD",
+	"1DtNoEP+ovg1d4IsLSXI+rrWSqrmylsM15tquTP66gbfiXThPM+EQu4OtYQXd2VBZd2uNBcxq+5LXz8c",
+	"ZfN6fCf8bUvJhIF40q9eStVRFrC25ynb1hd9FMHnWxQIS82HKyTCYyjYb/G0iCt4IOmbSfpXkWbfrx+M",
+	"7Ua6Lpkopknl6MZYySmZT5hiEXgHAnpdor4h0Q7jTktv9S45mzdy6p2nrq2l3VjBy7k7K3LdiGbMiVVu",
+	"3atUfiCAzB8hzdYwJPd9dsg7lTDFEksYeVLmBUfApQZiGETRDMF1WWpH4XOJ8l4U6xjCB9xsLXawSxoc",
+	"hsF9/Wx5JnAx1Wogc/XQII9i49gt1OrfMuzW9n3RvyI5ciPxQwB/IH63TPzsRXhn0iXXLgAhkFNDQlcQ",
+	"qvVkrqBNSOTWGYys/u6tiaVKHWAfEtIE8RmFyJybIssBHc3+QatDfFlNv58Rw/pn4XZIs3/YOnK1Bayq",
+	"iClwQ/zBuZlaEJhQSWib/SetDoGqC+5cByJ0wAWZgxDXoF0QRpWeCdGzPrbmekpmXk+mFE+7393vBhGz",
+	"GCYbxO03DrqPH7e7T9v7jz90D3tPnva6+53u42f/uZTT3Pu0VG/tc5gHgrFKSO4xLAd2guJtHqdu17Lf",
+	"3d+/iq5DF1xEcS11eH+3JCmIHawgTLiw5Ci/UUinXLnzB3pVQ/9GQ8bmEXk1zq9WvOHigoYiN6RmsYfM",
+	"ZaFtT7FLecHOXAT1Wm/csVhYxXM+kWTMRZJr1I5YNKnvkKdjKgR2l4tlmjJ6nrEWiamAOBKpDOGmR2ZS",
+	"e9sZh+AGOUa65Lw4HCVAR4k0RhtE4MXP/ftWbxQxy82MfnpNFIulSsC9u9rQ0H7G++xL4WMH3YM87Rha",
+	"25tgDXOaL8J9byCUzAysLiwbDeZJpGqEJoliWlfHudhjfwOnfjMiWtP9XrSTrEWWDnaoKWIgSHWkDVyV",
+	"jxX5vunOHRrk1oYJ4XFWdNs88v1VHNpoDNTZRE4qiMQlZPRtog4uAub3gUu7GjR6BCL7r4Yu7GthJuCm",
+	"tZ8vwtcCPz76bmVmiKYL++p8slh1seFSbhNlysmadxyyUsqdXONxu2Qq4bF54Na3rF2cCKOknrHY5NwO",
+	"QdnbjSEE/CtUDMSqCnz7nSdXiGUpw9yZMhLg7wUSbHO0vMQifQ8Qc9/kO7yYr5fvHKBcRdWR2ufMrAGW",
+	"HVtG1pGsvAzeA/jdJ/DrM5p44HukyZQZmlBDd2A1KdtGtxjuTl6C0a4yJAFdj9i6D8vccWZV1xmm1ndI",
+	"37VdtBKDcPELrinjMLceDAeiKaF0XspjbrBU1E+YStPyagJoAU6iIM3+j2iUyc00ckzoQKzPebGKj4Tg",
+	"IJaAJtA87D5vVQn/mJ98mzJMWHLsjiWYjXTAZWY/0INboweH3RrqSN7942sJCIJYQEIEnTJo32jleeye",
+	"R8p1kG9OXDIPz5Xy0h4khYOOciPis9bOW3Sf0EYG3Sec/SEqvNfDqt4WlvSU+lSQJFOo3vB4QkbSTGBK",
+	"S8kEm2PcUAWVceZeDB3iRufvEP8OT7lZVBsbBJvfJrkptQO55ZDEGubOogiey9HQEDa1atd+IED3TCA5",
+	"0Tqz5KS4Lqym7Gum7ndbt0Y/ioT5tbHnkGeLvZhnJXcNEgHvpVnr6B5LNRBLtaHJWzmSyQKqWkflJCRN",
+	"uIjTLGFJh5wISMdvg8lzKhNLDyaQ3epDMQ+rUN9L/nle+e3iZR2cfHA1fA+6AGIfhEk0+89b30QlcIjq",
+	"8urXYuYxwV5yWEpeM1f9tW7TIhdTggn45cASXzi2UxkJ4rpAN667t3sV0ICb2B7R4C7hIc7/BgEKyxGr",
+	"paAA3+XWo5eH9s9B8EGV6x0v7pYEOpz82/iz3cbWu7EfeMctG74LrzMSzkwkWIq5gNpl4loFwOuYg3th",
+	"2Sntfs6N3+ssmQHg3ypNXJvwBE//iED4DcSR2F92JXncmZURG4uh7u2c91MogLEUlmrlCqzdM4Zc51JR",
+	"ms4aQ98dUOpvY+rbjCfe1vfHxZf7LvCjsQ4j7iC3BGMENqLdNqK+pGQLmTC9lppbKfotvPFdy9B2C9sl",
+	"aDiKBzS4k5Bg8BOlhik89fV5YwGII6iuBXB4vBIWXCWZW3C4JWpvp/42Ujls6kEm/2Zw3WfnXFuApiFk",
+	"Xxd8l0Ru+LFmtEkO1Q/BJt97sMlXAFARaHJze95Scfu1ksH7ktPw1rh38ZkX1NBUnq+vdAGP/+i1WIIi",
+	"mO5EAsuqkil7pDE3ZqkWUKnvnKdAoExthIKP8EatdLvdpsi5tkE1PaDQFOQhZW5ND5zt0jEAwgPPuAvp",
+	"GA0Y2+zQiJlr2QH2adueJQc+mTwrDjqlkCnm19NwBS4jqdnff9Y6IsMclYe+ZZ8up8I90uudMyjl3GIF",
+	"pqAD2B2L4esqMT2I4f8oIVW58X2pzFktfFyS7+HHmvJ9da27B/n+O5TvoZgYdPg0eilQRV8XorZHlt92",
+	"kcRNxed8AZwHQLyHoSQ3IWDfIIC88P34GtRFshzEkQDeDESzv7/fOiKKJVmM9WU1Sje+5bAdnkptSgUB",
+	"oPTK0jQHrSNiMgWFpIdFB8UhkeNx1bddk1ssRzcQQ2iqOMRq4JqfizbHJgWtvDzlWDHWg5Aycth9TnBE",
+	"29ALJobrI9JvWWL6Nk6qjeTDuageyMg/VjT6TSjPkuOqEJ32sHXJWdBd56ujzMvYh424sYnPi+Art5US",
+	"vvyd+1ewwiLn2kybqAjrxijFUoeqBxz+rnH4ZOpy2T9+PHlJfvBlJaBvENUbmw5By6uvRPs59lPbbJL8",
+	"1b/0XXutw86IG01z/kwesOuufNf+xGv5rXOQXQvp0CEXYXibyc5Vi3j/7vSDht49RGcj+8KIJVjS0WLh",
+	"v56+e0uMJMNMpcPIlYt2hZTD3oLykikydM3D+JRpQ6czbCDWwV9HMln4/mNFmKHb0iOdp+oMRBO7EWLK",
+	"1YQp1urlbWWG/4FtzZL2B/8V6LYyEMWTU34uqMkU6xE9oQdPnv6EK5iwL75JIHlNecoSkrCUXzKoikWV",
+	"le+N4vn+2Be8TE5ToEVyPD7yUeN+JFaaWVs1yzdtvB3+Xm5ve8e8fbWVZa1yVL4OT9GLsrL75AP1uU9q",
+	"/qmnDJZb99+AfR5TFH1/5huSqCUrph9d05AZYteDLfN7t2W6y8/NmSGFvTmEbbdqroWinQtg6/Qft6UH",
+	"2Lyn5s15DiFfK4l9ha2zyox3J+LFtzHmbUEZb897QJ37Ws8SG0nQQML/2H8T+dL7UmHpiJvj1Bp1Hg15",
+	"hVxfR71/Wbz9Xev5bh81SvYX5/OAOfcNcz4saZdYhcDBd7ni/TfhSEv1KX8v94T/9NkiQ9jcH38pt9z/",
+	"9Lnc5v7TZ4sY0I3XrWRNTYEEy0rCmxpVRt/OO8KyTlLxcy56ZKZkkkFbEqhSA22apCKpjGlKaMovWESg",
+	"x4iLZ0zYLJWLKXY3hNmtEGoVUz1jcSdvz73XsAdsD1MJmjZ6WPvyc34TVQ0k2xs6Z5Jmf/950EJruVdY",
+	"Jyjl77ucrnQ1eZGbjWAeSNRcE/jVWY6i1BXzQShmpU1q44Roh12drugE3MMi3Cwilv5iS9vIcfOIoLDu",
+	"Gt2OaHxh/ynYPCJYQTH4VFCbYPV7FlxolnBDjLLn7ev0w+mA3xf7UOlOufNN3h5jdUrXB1RIw8eOOuti",
+	"XsfVmlAHiYtzVxGJBV2K3VbsP7B4ayv4eI691XtZE4gLPuk8ADfcTBiBuzrl6yBhJnIVlbXMVMzIS8AC",
+	"741mX7glNTIEQgweX50076IOKyu3sw6X5rpUX32++v8BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -17,6 +17,10 @@ func NewTenant(c *Caller, uuid, name string, now time.Time) (*Client, []Event, e
 type ClientChange struct {
 	Name    *string
 	Enabled *bool
+	// RateSet says rate_limit was in the request: the default rate limit
+	// of the company's tokens (zero: none).
+	RateSet   bool
+	RateLimit RateLimit
 }
 
 // ChangeClient decides a company update in scope. Disabling a company stops
@@ -35,6 +39,10 @@ func ChangeClient(c *Caller, target Client, ch ClientChange, now time.Time) (*Cl
 		}
 		cl.Enabled = *ch.Enabled
 		fields = append(fields, "enabled")
+	}
+	if ch.RateSet && !sameRate(cl.RateLimit, ch.RateLimit) {
+		cl.RateLimit = ch.RateLimit
+		fields = append(fields, "rate_limit")
 	}
 	if len(fields) == 0 {
 		return cl, nil, nil

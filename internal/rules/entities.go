@@ -10,13 +10,27 @@ import "time"
 // Client is a company account: a top-level company, a partner's technical
 // tenant, or a tenant linked to one (ParentID).
 type Client struct {
-	ID        int64
-	UUID      string `gorm:"column:uuid"`
-	Name      string
-	Enabled   bool
-	ParentID  *int64
+	ID       int64
+	UUID     string `gorm:"column:uuid"`
+	Name     string
+	Enabled  bool
+	ParentID *int64
+	// RateLimit is the default rate limit of the company's tokens.
+	RateLimit `gorm:"embedded;embeddedPrefix:rate_"`
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// RateLimit is at most Requests requests per Window seconds; the zero
+// value is no limit.
+type RateLimit struct {
+	Requests *int `gorm:"column:limit"`
+	Window   *int `gorm:"column:window_seconds"`
+}
+
+// Set reports whether the limit applies.
+func (r RateLimit) Set() bool {
+	return r.Requests != nil && r.Window != nil && *r.Requests > 0 && *r.Window > 0
 }
 
 // IsTenant reports whether c is linked to a partner's technical tenant.
@@ -75,6 +89,8 @@ type Token struct {
 	SecretCiphertext   []byte  `gorm:"serializer:nullbytes"`
 	SecretKeyID        *string
 	ExpiryNotifiedAt   *time.Time
+	// RateLimit is the token's own rate limit (its company's default when unset).
+	RateLimit `gorm:"embedded;embeddedPrefix:rate_"`
 }
 
 // Personal reports whether t belongs to a user (R4) rather than a company (R5).

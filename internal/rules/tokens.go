@@ -49,6 +49,8 @@ type NewTokenRequest struct {
 	// Owner is the caller's own user row as the store locked it now, for a
 	// personal token: a role change since the request was admitted counts.
 	Owner *User
+	// RateLimit is the token's own rate limit (zero: its company's default).
+	RateLimit RateLimit
 }
 
 // NewToken decides a token creation (R1, R2, R4, R5, R7, R8): the token to
@@ -60,7 +62,7 @@ func NewToken(c *Caller, req NewTokenRequest, now time.Time) (*Token, []Event, e
 	}
 	t := &Token{
 		Realname: req.Realname, Permissions: permissions, SourceRole: perm.SourceRole(permissions),
-		ClientID: c.Client.ID, CreatedAt: now, UpdatedAt: now,
+		ClientID: c.Client.ID, CreatedAt: now, UpdatedAt: now, RateLimit: req.RateLimit,
 	}
 	if c.User != nil {
 		id := c.User.ID
@@ -128,6 +130,10 @@ type TokenChange struct {
 	// ExpireSet says expire_at was in the request; ExpireAt nil then means never.
 	ExpireSet bool
 	ExpireAt  *time.Time
+	// RateSet says rate_limit was in the request; a zero RateLimit removes
+	// the token's own.
+	RateSet   bool
+	RateLimit RateLimit
 }
 
 // UpdateToken decides an update (R1, R2, R7, R8, R11, R12, R15, R16, R20,
@@ -159,6 +165,10 @@ func UpdateToken(c *Caller, h Held, ch TokenChange, now time.Time) (*Token, []Ev
 			t.Permissions, t.SourceRole = permissions, perm.SourceRole(permissions)
 			fields = append(fields, "permissions")
 		}
+	}
+	if ch.RateSet && !sameRate(t.RateLimit, ch.RateLimit) {
+		t.RateLimit = ch.RateLimit
+		fields = append(fields, "rate_limit")
 	}
 	reenabling := ch.Enabled != nil && *ch.Enabled && !t.Enabled
 	if ch.ExpireSet {
@@ -415,6 +425,13 @@ func sameTime(a, b *time.Time) bool {
 		return a == b
 	}
 	return a.Equal(*b)
+}
+
+func sameRate(a, b RateLimit) bool {
+	if !a.Set() || !b.Set() {
+		return a.Set() == b.Set()
+	}
+	return *a.Requests == *b.Requests && *a.Window == *b.Window
 }
 
 func joinSet(s perm.Set) string { return strings.Join(s.Strings(), ", ") }

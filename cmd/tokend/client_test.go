@@ -416,7 +416,8 @@ func TestCLIErrorsAndConfig(t *testing.T) {
 		"tokens", "tokens list", "tokens create", "tokens get", "tokens update", "tokens renew", "tokens secret",
 		"tokens disable", "tokens enable", "tokens delete",
 		"users", "users list", "users create", "users get", "users update", "users delete",
-		"clients", "clients list", "clients create", "clients get", "clients update", "whoami"} {
+		"clients", "clients list", "clients create", "clients get", "clients update", "whoami",
+		"login", "logout", "servers", "servers list", "servers use", "permissions", "tokens verify", "completion", "man"} {
 		r := tokend("", append(strings.Fields(cmd), "--help")...)
 		if r.code != exitOK || !strings.Contains(r.out, "Usage: tokend "+cmd) {
 			t.Errorf("tokend %s --help: exit %d\nstdout: %s\nstderr: %s", cmd, r.code, r.out, r.err)

@@ -99,6 +99,13 @@ func (s *Server) GetUser(ctx context.Context, req api.GetUserRequestObject) (api
 func (s *Server) UpdateUser(ctx context.Context, req api.UpdateUserRequestObject) (api.UpdateUserResponseObject, error) {
 	p, body, now := principalFrom(ctx), req.Body, s.now().UTC()
 	ch := rules.UserChange{Realname: body.Realname, Enabled: body.Enabled, SSO: body.Sso, APIAccess: body.ApiAccess}
+	if body.Email != nil {
+		email, err := identity.CanonicalEmail(string(*body.Email))
+		if err != nil {
+			return nil, fieldRefusal("/email", err.Error())
+		}
+		ch.Email, ch.EmailSkeleton = &email, identity.Skeleton(email)
+	}
 	if body.Role != nil {
 		r := perm.Role(*body.Role)
 		ch.Role = &r
@@ -127,6 +134,9 @@ func (s *Server) UpdateUser(ctx context.Context, req api.UpdateUserRequestObject
 		u = out.User
 		return tx.Apply(out.Events...)
 	})
+	if errors.Is(err, store.ErrConflict) && ch.Email != nil {
+		return nil, rules.Refuse(rules.CodeEmailTaken, "a user with this e-mail address already exists")
+	}
 	if err != nil {
 		return nil, notFoundAs(err, "user")
 	}

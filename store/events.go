@@ -21,7 +21,7 @@ var tokenColumns = []string{"realname", "permissions", "source_role", "enabled",
 	"disabled_reason", "updated_at", "renewed_at", "backward_compatible", "legacy_id", "hint", "digest",
 	"digest_key_id", "secret_ciphertext", "secret_key_id", "expiry_notified_at", "rate_limit", "rate_window_seconds"}
 
-var userColumns = []string{"realname", "role", "enabled", "sso", "api_access", "password_hash",
+var userColumns = []string{"email", "email_skeleton", "realname", "role", "enabled", "sso", "api_access", "password_hash",
 	"password_one_time", "updated_at"}
 
 // write applies the state change one event stands for.

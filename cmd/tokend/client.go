@@ -6,6 +6,7 @@ package main
 // client once and binds it for the selected command's Run.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -15,8 +16,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -67,25 +66,83 @@ func exitCodeOf(err error) int {
 type stdio struct {
 	in       io.Reader
 	out, err io.Writer
+	lines    *bufio.Reader // in, once a command reads it line by line
+}
+
+// configFlag names the file of tokend login.
+type configFlag struct {
+	Config string `name:"config" env:"TOKEND_CONFIG" placeholder:"FILE" help:"The file tokend login keeps servers and credentials in (default: tokend/config.json in the user's configuration directory, e.g. ~/.config)."`
 }
 
 // clientFlags are the connection and output settings of every client command.
 type clientFlags struct {
-	URL     string        `name:"url" env:"TOKEND_URL" default:"http://127.0.0.1:8080" help:"Base URL of the tokend server."`
-	Token   string        `name:"token" env:"TOKEND_TOKEN" help:"API token (tkd_…) or session token (tks_…), sent as X-WallarmApi-Token. Prefer the environment: flags show in ps."`
+	URL     string        `name:"url" env:"TOKEND_URL" placeholder:"URL" help:"Base URL of the tokend server (default: the current server of tokend login, else http://127.0.0.1:8080)."`
+	Token   string        `name:"token" env:"TOKEND_TOKEN" help:"API token (tkd_…) or session token (tks_…), sent as X-WallarmApi-Token (default: the one tokend login stored for the server). Prefer the environment or tokend login: flags show in ps."`
 	Output  string        `name:"output" short:"o" enum:"text,json" default:"text" help:"Output format: text (tables) or json (the API's JSON, for scripts)."`
 	Timeout time.Duration `name:"timeout" default:"30s" help:"Give up on a request after this long."`
-	CAFile  string        `name:"ca-file" env:"TOKEND_CA_FILE" help:"PEM CA certificates to trust for an https --url, besides the system's (a private CA, a self-signed tokend)."`
+	caFileFlag
+	configFlag
+}
+
+// caFileFlag names the CA certificates a client trusts, for every command that calls a server.
+type caFileFlag struct {
+	CAFile string `name:"ca-file" env:"TOKEND_CA_FILE" placeholder:"FILE" help:"PEM CA certificates to trust for an https --url, besides the system's (a private CA, a self-signed tokend)."`
 }
 
 // AfterApply builds the API client and binds it for the command's Run.
 func (f *clientFlags) AfterApply(kctx *kong.Context, s *stdio) error {
-	a, err := newAPI(f, s)
+	a, err := f.connect(s)
 	if err != nil {
 		return err
 	}
 	kctx.Bind(a)
 	return nil
+}
+
+// connect resolves the server and the credential — flag, else environment
+// (kong has merged both), else what tokend login stored — and builds the
+// client. The file is read only when something is missing from the first
+// two, so scripts that pass both never depend on it.
+func (f *clientFlags) connect(s *stdio) (*api, error) {
+	base, token, source := f.URL, strings.TrimSpace(f.Token), tokenFromFlag
+	var stored *storedLogin
+	if base == "" || token == "" {
+		path, err := configPath(f.Config)
+		if err != nil {
+			return nil, err
+		}
+		cfg, err := loadConfig(path, s.err)
+		if err != nil {
+			return nil, err
+		}
+		if base == "" {
+			base = cmpOr(cfg.Current, defaultURL)
+		}
+		if key, err := normalizeURL(base); err == nil && token == "" {
+			if stored = cfg.Servers[key]; stored != nil {
+				token, source = stored.Token, tokenFromLogin
+			}
+		}
+	}
+	a, err := newAPI(base, token, f.CAFile, f.Timeout, f.Output == "json", s)
+	if err != nil {
+		return nil, err
+	}
+	a.tokenSource, a.stored = source, stored
+	return a, nil
+}
+
+// Where the credential of a command came from, for the hint of a 401.
+const (
+	tokenFromFlag  = "flag"  // --token or TOKEND_TOKEN (or none at all)
+	tokenFromLogin = "login" // the file of tokend login
+)
+
+func cmpOr(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
 }
 
 // api is a connected client plus output settings.
@@ -96,16 +153,21 @@ type api struct {
 	json  bool
 	io    *stdio
 	ctx   context.Context
+
+	timeout     time.Duration
+	caFile      string
+	tokenSource string
+	stored      *storedLogin // the credential of tokend login in use, if any
+	names       nameCache
 }
 
-func newAPI(f *clientFlags, s *stdio) (*api, error) {
-	u, err := url.Parse(f.URL)
+func newAPI(rawURL, token, caFile string, timeout time.Duration, jsonOut bool, s *stdio) (*api, error) {
+	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usageErrorf("--url/TOKEND_URL %q is not an http:// or https:// URL", f.URL)
+		return nil, usageErrorf("--url/TOKEND_URL %q is not an http:// or https:// URL", rawURL)
 	}
-	base := strings.TrimRight(f.URL, "/")
-	token := strings.TrimSpace(f.Token)
-	hc, err := tlsfiles.ClientWithCA(f.CAFile, &http.Client{Timeout: f.Timeout})
+	base := strings.TrimRight(rawURL, "/")
+	hc, err := tlsfiles.ClientWithCA(caFile, &http.Client{Timeout: timeout})
 	if err != nil {
 		return nil, usageErrorf("--ca-file/TOKEND_CA_FILE: %v", err)
 	}
@@ -120,7 +182,7 @@ func newAPI(f *clientFlags, s *stdio) (*api, error) {
 	if err != nil {
 		return nil, usageErrorf("--url: %v", err)
 	}
-	return &api{c: c, base: base, token: token, json: f.Output == "json", io: s, ctx: context.Background()}, nil
+	return &api{c: c, base: base, token: token, json: jsonOut, io: s, ctx: context.Background(), timeout: timeout, caFile: caFile, tokenSource: tokenFromFlag}, nil
 }
 
 // sent classifies an error of the generated client: transport failures exit
@@ -158,8 +220,11 @@ func (a *api) problem(status int, body []byte) error {
 	_ = json.Unmarshal(body, &p)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d %s", status, http.StatusText(status))
+	if refusal := refusalWords(p); refusal != "" {
+		b.WriteString(": " + refusal)
+	}
 	if p.Detail != nil && *p.Detail != "" {
-		b.WriteString(": " + *p.Detail)
+		b.WriteString(": " + withoutRuleSuffix(*p.Detail, p.Rule))
 	} else if p.Title != "" && p.Title != http.StatusText(status) {
 		b.WriteString(": " + p.Title)
 	} else if p.Title == "" && len(bytes.TrimSpace(body)) > 0 && len(body) < 300 {
@@ -176,11 +241,7 @@ func (a *api) problem(status int, body []byte) error {
 	switch status {
 	case http.StatusUnauthorized:
 		code = exitAuth
-		if a.token == "" {
-			b.WriteString("\n  no token was sent: set TOKEND_TOKEN or pass --token")
-		} else {
-			b.WriteString("\n  check TOKEND_TOKEN (or --token): the token may be wrong, expired, disabled or renewed")
-		}
+		b.WriteString("\n  " + a.unauthorizedHint())
 	case http.StatusForbidden:
 		code = exitForbidden
 	case http.StatusNotFound:
@@ -194,6 +255,44 @@ func (a *api) problem(status int, body []byte) error {
 		fmt.Fprintf(&b, "\n  request id: %s", *p.RequestId)
 	}
 	return &exitError{code: code, msg: b.String()}
+}
+
+// refusalWords names a rule's refusal: "refused by R20 (value-ceiling)".
+// The type URI's last segment is its stable code (docs/RULES.md).
+func refusalWords(p client.Problem) string {
+	if p.Rule == nil || *p.Rule == "" {
+		return ""
+	}
+	code := string(p.Type)
+	if i := strings.LastIndexByte(code, '/'); i >= 0 {
+		code = code[i+1:]
+	}
+	if code == "" {
+		return "refused by " + *p.Rule
+	}
+	return fmt.Sprintf("refused by %s (%s)", *p.Rule, code)
+}
+
+// withoutRuleSuffix drops a detail's " (R8)" when the refusal already
+// names the rule.
+func withoutRuleSuffix(detail string, rule *string) string {
+	if rule == nil || *rule == "" {
+		return detail
+	}
+	return strings.TrimSuffix(detail, " ("+*rule+")")
+}
+
+// unauthorizedHint says which credential to fix.
+func (a *api) unauthorizedHint() string {
+	switch {
+	case a.token == "":
+		return "no token was sent: run tokend login, set TOKEND_TOKEN, or pass --token"
+	case a.tokenSource == tokenFromLogin && a.stored != nil && a.stored.ExpireAt != nil && !a.stored.ExpireAt.After(time.Now()):
+		return fmt.Sprintf("the session tokend login stored for %s ended at %s: run tokend login again", a.base, fmtTime(*a.stored.ExpireAt))
+	case a.tokenSource == tokenFromLogin:
+		return fmt.Sprintf("the credential tokend login stored for %s was refused (ended, expired, disabled or renewed): run tokend login again", a.base)
+	}
+	return "check TOKEND_TOKEN (or --token): the token may be wrong, expired, disabled or renewed"
 }
 
 // printJSON writes an API body as indented JSON on standard output.
@@ -224,11 +323,18 @@ func (a *api) table(header []string, rows [][]string) error {
 	return tw.Flush()
 }
 
-// fields writes "Key:  value" lines, aligned.
+// fields writes "Key:  value" lines, aligned. A value of several lines
+// continues under the first one; an empty key continues the previous one.
 func (a *api) fields(kv [][2]string) error {
 	tw := tabwriter.NewWriter(a.io.out, 0, 0, 2, ' ', 0)
 	for _, f := range kv {
-		fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
+		for i, line := range strings.Split(f[1], "\n") {
+			if i == 0 && f[0] != "" {
+				fmt.Fprintf(tw, "%s:\t%s\n", f[0], line)
+			} else {
+				fmt.Fprintf(tw, "\t%s\n", line)
+			}
+		}
 	}
 	return tw.Flush()
 }
@@ -289,21 +395,36 @@ func (a *api) list(l *listOpts, fetch func(cursor *string) (*http.Response, []by
 }
 
 // printList prints a list: in json mode as {"items": […], "next_cursor": …};
-// as a table otherwise, with a note on standard error when more pages exist.
-func printList[T any](a *api, items []json.RawMessage, next *string, header []string, row func(T) []string) error {
+// as a table otherwise ("no tokens" when there is none), with a note on
+// standard error when more pages exist. prepare, if given, sees every
+// item before the first row is made (to look names up in few requests).
+func printList[T any](a *api, noun string, items []json.RawMessage, next *string, header []string, prepare func([]T), row func(T) []string) error {
 	if a.json {
 		return a.encodeJSON(page{Items: items, NextCursor: next})
 	}
-	rows := make([][]string, 0, len(items))
+	values := make([]T, 0, len(items))
 	for _, raw := range items {
 		var v T
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return &exitError{code: exitInternal, msg: fmt.Sprintf("unexpected list item: %v", err)}
 		}
-		rows = append(rows, row(v))
+		values = append(values, v)
 	}
-	if err := a.table(header, rows); err != nil {
-		return err
+	if len(values) == 0 {
+		if _, err := fmt.Fprintln(a.io.out, "no "+noun); err != nil {
+			return err
+		}
+	} else {
+		if prepare != nil {
+			prepare(values)
+		}
+		rows := make([][]string, 0, len(values))
+		for _, v := range values {
+			rows = append(rows, row(v))
+		}
+		if err := a.table(header, rows); err != nil {
+			return err
+		}
 	}
 	if next != nil && *next != "" {
 		fmt.Fprintf(a.io.err, "tokend: more results: add --cursor %s, or --all\n", *next)
@@ -353,8 +474,6 @@ type expiry struct {
 	at    time.Time
 }
 
-var relExpiry = regexp.MustCompile(`^(\d+)([dw])$`)
-
 // Decode implements kong.MapperValue.
 func (e *expiry) Decode(ctx *kong.DecodeContext) error {
 	var s string
@@ -383,17 +502,7 @@ func parseExpiry(s string, now time.Time) (expiry, error) {
 			return expiry{set: true, at: t}, nil
 		}
 	}
-	if m := relExpiry.FindStringSubmatch(s); m != nil {
-		n, err := strconv.Atoi(m[1])
-		if err == nil && n > 0 && n < 100000 {
-			days := n
-			if m[2] == "w" {
-				days *= 7
-			}
-			return expiry{set: true, at: now.AddDate(0, 0, days)}, nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+	if d, err := parseDuration(s); err == nil && d > 0 && d < 100000*24*time.Hour {
 		return expiry{set: true, at: now.Add(d)}, nil
 	}
 	return expiry{}, fmt.Errorf("%q is not an expiry: use an RFC 3339 time (2030-01-31T12:00:00Z), a date (2030-01-31), a duration from now (12h, 30d, 2w), or never", s)

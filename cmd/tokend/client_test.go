@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -76,7 +77,10 @@ func TestCLITokenLifecycle(t *testing.T) {
 
 		r := as(env, admin, "whoami")
 		want(t, r, exitOK, "whoami")
-		if !strings.Contains(r.out, "partner_admin") || !strings.Contains(r.out, "Credential:") || !strings.Contains(r.out, "api_tokens:manage") {
+		// permissions one line per resource, not 57 on one line
+		if !strings.Contains(r.out, "partner_admin") || !strings.Contains(r.out, "Credential:") ||
+			!regexp.MustCompile(`\n {14}api_tokens +view, create, update, delete, manage, verify\n`).MatchString(r.out) ||
+			!regexp.MustCompile(`Permissions: +nodes +view, create, update, delete\n`).MatchString(r.out) {
 			t.Fatalf("whoami text:\n%s", r.out)
 		}
 		me := decode[client.CurrentUser](t, as(env, admin, "whoami", "-o", "json"))
@@ -115,7 +119,8 @@ func TestCLITokenLifecycle(t *testing.T) {
 		if !strings.HasPrefix(r.out, "ID  NAME") || !strings.Contains(r.out, "LAST USED  STATUS") {
 			t.Fatalf("tokens list header:\n%s", r.out)
 		}
-		if row := tableRow(t, r.out, tok.Id); row[1] != "ci" || row[4] != "analytic" || row[len(row)-1] != "enabled" {
+		// the owner by e-mail, not "user 1"
+		if row := tableRow(t, r.out, tok.Id); row[1] != "ci" || row[2] != me.Email || row[3] != "analytic" || row[len(row)-1] != "enabled" {
 			t.Fatalf("row of the new token: %q", row)
 		}
 		if row := tableRow(t, r.out, sharedID); row[3] != "Shared" {
@@ -175,7 +180,7 @@ func TestCLITokenLifecycle(t *testing.T) {
 		// renew with a grace period: both values work for now
 		r = as(env, admin, "tokens", "renew", fmt.Sprint(tok.Id), "--grace", "1h")
 		want(t, r, exitOK, "tokens renew --grace")
-		if !strings.Contains(r.out, "Token value") || !strings.Contains(r.out, "keeps working for 1h0m0s") {
+		if !strings.Contains(r.out, "Token value") || !strings.Contains(r.out, "keeps working for 1h, until ") {
 			t.Fatalf("renew text:\n%s", r.out)
 		}
 		want(t, as(env, value, "whoami"), exitOK, "old value inside the grace period")
@@ -195,13 +200,14 @@ func TestCLITokenLifecycle(t *testing.T) {
 		// disable: refused on the next request; enable needs an expiry (R8)
 		r = as(env, admin, "tokens", "disable", fmt.Sprint(tok.Id))
 		want(t, r, exitOK, "tokens disable")
-		if !strings.Contains(r.out, "Status:       disabled") {
+		// why it is disabled and when it goes (disabled_reason, purge_at)
+		if !strings.Contains(r.out, "Status:       disabled (disabled by hand)") || !strings.Contains(r.out, "Purge:        ") {
 			t.Fatalf("disable:\n%s", r.out)
 		}
 		want(t, as(env, value, "whoami"), exitAuth, "disabled token")
 		r = as(env, admin, "tokens", "enable", fmt.Sprint(tok.Id))
 		want(t, r, exitRejected, "enable without --expire-at")
-		if !strings.Contains(r.err, "tokend: 400 Bad Request: expire_at must be in the future to re-enable a token") || !strings.Contains(r.err, "--expire-at") {
+		if !strings.Contains(r.err, "tokend: 400 Bad Request: refused by R8 (reenable-needs-expiry): expire_at must be in the future to re-enable a token") || !strings.Contains(r.err, "--expire-at") {
 			t.Fatalf("enable without expiry: %q", r.err)
 		}
 		r = as(env, admin, "tokens", "enable", fmt.Sprint(tok.Id), "--expire-at", "7d", "-o", "json")
@@ -286,7 +292,8 @@ func TestCLIUsersAndClients(t *testing.T) {
 		// list, filter, get, update, delete
 		r = as(env, admin, "users", "list", "--role", "analytic")
 		want(t, r, exitOK, "users list")
-		if row := tableRow(t, r.out, ann.Id); row[1] != "ann@example.com" || row[3] != "analytic" || row[5] != "enabled" {
+		// the company by name ("Default company"), not by id
+		if row := tableRow(t, r.out, ann.Id); row[1] != "ann@example.com" || row[3] != "analytic" || row[4] != "Default" || row[5] != "company" || row[6] != "enabled" {
 			t.Fatalf("ann's row: %q", row)
 		}
 		if strings.Contains(r.out, "partner_admin") {
@@ -304,6 +311,25 @@ func TestCLIUsersAndClients(t *testing.T) {
 			t.Fatalf("users get:\n%s", r.out)
 		}
 		want(t, as(env, admin, "users", "update", fmt.Sprint(ann.Id), "--enable", "--disable"), exitUsage, "--enable with --disable")
+
+		// users update --email: another user's by an administrator, one's
+		// own too (the bootstrap admin's generated address); a taken one is
+		// 409 → exit 6, in words.
+		r = as(env, admin, "users", "update", fmt.Sprint(ann.Id), "--email", "Ann.B@Example.com", "-o", "json")
+		want(t, r, exitOK, "users update --email")
+		if u := decode[client.User](t, r); u.Email != "ann.b@example.com" {
+			t.Fatalf("e-mail after update: %q", u.Email)
+		}
+		r = as(env, admin, "users", "update", fmt.Sprint(env.Admin.UserID), "--email", "ann.b@example.com")
+		want(t, r, exitRejected, "users update --email to a taken address")
+		if !strings.HasPrefix(r.err, "tokend: 409 Conflict: refused by §2 (email-taken): ") {
+			t.Fatalf("taken e-mail: %q", r.err)
+		}
+		r = as(env, admin, "users", "update", fmt.Sprint(env.Admin.UserID), "--email", "root@example.com")
+		want(t, r, exitOK, "the administrator's own e-mail")
+		if !strings.Contains(r.out, "Email:       root@example.com") {
+			t.Fatalf("own e-mail:\n%s", r.out)
+		}
 		want(t, as(env, admin, "users", "delete", fmt.Sprint(ann.Id)), exitOK, "users delete")
 		want(t, as(env, admin, "users", "get", fmt.Sprint(ann.Id)), exitNotFound, "users get after delete")
 
@@ -390,7 +416,8 @@ func TestCLIErrorsAndConfig(t *testing.T) {
 		"tokens", "tokens list", "tokens create", "tokens get", "tokens update", "tokens renew", "tokens secret",
 		"tokens disable", "tokens enable", "tokens delete",
 		"users", "users list", "users create", "users get", "users update", "users delete",
-		"clients", "clients list", "clients create", "clients get", "clients update", "whoami"} {
+		"clients", "clients list", "clients create", "clients get", "clients update", "whoami",
+		"login", "logout", "servers", "servers list", "servers use", "permissions", "tokens verify", "completion", "man"} {
 		r := tokend("", append(strings.Fields(cmd), "--help")...)
 		if r.code != exitOK || !strings.Contains(r.out, "Usage: tokend "+cmd) {
 			t.Errorf("tokend %s --help: exit %d\nstdout: %s\nstderr: %s", cmd, r.code, r.out, r.err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -27,6 +28,7 @@ type tokensCmd struct {
 	Disable tokensDisableCmd `cmd:"" help:"Disable a token: refused on the very next request."`
 	Enable  tokensEnableCmd  `cmd:"" help:"Re-enable a disabled token; needs a new --expire-at (R8)."`
 	Delete  tokensDeleteCmd  `cmd:"" help:"Delete a token."`
+	Verify  tokensVerifyCmd  `cmd:"" help:"Ask the server whether a token value is good now, and for what (POST /v2/api_tokens/verify; needs api_tokens:verify)."`
 }
 
 type tokenID struct {
@@ -58,12 +60,15 @@ func ns(n nullable.Nullable[string]) string {
 	return ""
 }
 
-func tokenOwner(t client.Token) string {
+func (a *api) tokenOwner(t client.Token, detail bool) string {
 	if t.Shared {
 		return "Shared"
 	}
 	if id := ni(t.UserId); id != nil {
-		return "user " + strconv.FormatInt(*id, 10)
+		if detail {
+			return a.userWithID(*id)
+		}
+		return a.userName(*id)
 	}
 	return "-"
 }
@@ -80,15 +85,26 @@ func tokenStatus(t client.Token, now time.Time) string {
 	return "enabled"
 }
 
-func tokenRow(t client.Token) []string {
+// prepareTokens looks up every owner of a page in one go.
+func (a *api) prepareTokens(ts []client.Token) {
+	var ids []int64
+	for _, t := range ts {
+		if id := ni(t.UserId); id != nil && !t.Shared {
+			ids = append(ids, *id)
+		}
+	}
+	a.lookupUsers(ids)
+}
+
+func (a *api) tokenRow(t client.Token) []string {
 	return []string{
-		strconv.FormatInt(t.Id, 10), t.Realname, tokenOwner(t), orDash(t.SourceRole),
+		strconv.FormatInt(t.Id, 10), t.Realname, a.tokenOwner(t, false), orDash(t.SourceRole),
 		fmtOptTime(nt(t.ExpireAt), "Never"), fmtOptTime(nt(t.LastUsedAt), "-"), tokenStatus(t, time.Now()),
 	}
 }
 
 func (a *api) tokenDetails(t client.Token) error {
-	perms := strings.Join(t.Permissions, ", ")
+	perms := groupPermissions(t.Permissions)
 	if t.BackwardCompatible && len(t.Permissions) == 0 {
 		perms = "(the owner's role: backward-compatible token)"
 	}
@@ -96,25 +112,58 @@ func (a *api) tokenDetails(t client.Token) error {
 	if ip := ns(t.LastUsedIp); ip != "" {
 		lastUsed += " from " + ip
 	}
+	status := tokenStatus(t, time.Now())
+	if reason, err := t.DisabledReason.Get(); err == nil && !t.Enabled {
+		status += " (" + disabledReasonWords(reason) + ")"
+	}
 	kv := [][2]string{
 		{"ID", strconv.FormatInt(t.Id, 10)},
 		{"Name", t.Realname},
-		{"Owner", tokenOwner(t)},
-		{"Company", strconv.FormatInt(t.ClientId, 10)},
+		{"Owner", a.tokenOwner(t, true)},
+		{"Company", a.clientWithID(t.ClientId)},
 		{"Permissions", orDash(perms)},
 		{"Role", orDash(t.SourceRole)},
-		{"Status", tokenStatus(t, time.Now())},
+		{"Status", status},
 		{"Expires", fmtOptTime(nt(t.ExpireAt), "Never")},
 		{"Hint", t.Hint},
 		{"Created", fmtTime(t.CreatedAt)},
-		{"Renewed", fmtOptTime(nt(t.RenewedAt), "-")},
-		{"Disabled", fmtOptTime(nt(t.DisabledAt), "-")},
-		{"Last used", lastUsed},
 	}
+	if by := ni(t.CreatedBy); by != nil {
+		kv[len(kv)-1][1] += " by " + a.userName(*by)
+	}
+	kv = append(kv,
+		[2]string{"Renewed", fmtOptTime(nt(t.RenewedAt), "-")},
+		[2]string{"Disabled", fmtOptTime(nt(t.DisabledAt), "-")},
+	)
+	if purge := nt(t.PurgeAt); purge != nil {
+		kv = append(kv, [2]string{"Purge", fmtTime(*purge) + " (deleted then, unless re-enabled before: R14)"})
+	}
+	kv = append(kv, [2]string{"Last used", lastUsed})
 	if t.BackwardCompatible {
 		kv = append(kv, [2]string{"Backward compatible", "yes (UUID + secret also work)"})
 	}
 	return a.fields(kv)
+}
+
+// disabledReasonWords says why a token is disabled.
+func disabledReasonWords(r client.DisabledReason) string {
+	switch r {
+	case client.Manual:
+		return "disabled by hand"
+	case client.Expired:
+		return "expired, R7"
+	case client.OwnerDisabled:
+		return "its owner is disabled, R11"
+	case client.ApiAccessOff:
+		return "its SSO owner has no API access, R16"
+	case client.NoPermissionsLeft:
+		return "a role change took all its permissions, R12"
+	case client.OutOfScope:
+		return "its owner no longer reaches its company, R21"
+	case client.Leaked:
+		return "its value was reported leaked"
+	}
+	return string(r)
 }
 
 // showToken prints a token answer: its JSON, or its details.
@@ -183,16 +232,22 @@ func (c *tokensListCmd) Run(a *api) error {
 	if err != nil {
 		return err
 	}
-	return printList(a, items, next, tokenHeader, tokenRow)
+	return printList(a, "tokens", items, next, tokenHeader, a.prepareTokens, a.tokenRow)
 }
 
 // tokens create
+
+// defaultTokenLife is the expiry of a token created without one: the
+// console's default too, so that a token does not live longer for having
+// been made on the command line. A forgotten token stops by itself; a
+// token that must never expire says so (--expires never).
+const defaultTokenLife = 90 * 24 * time.Hour
 
 type tokensCreateCmd struct {
 	Name       string   `name:"name" required:"" help:"The token's name."`
 	Permission []string `name:"permission" help:"A role name (analytic, admin, …) or a catalog permission (attacks:view); repeat the flag or separate with commas. GET /v2/permissions lists them."`
 	Role       []string `name:"role" help:"A role name whose permissions the token gets (the same as --permission ROLE)."`
-	ExpireAt   expiry   `name:"expire-at" aliases:"expires" placeholder:"WHEN" help:"When it stops working: an RFC 3339 time, a date, a duration from now (12h, 30d, 2w), or never (the default)."`
+	ExpireAt   expiry   `name:"expire-at" aliases:"expires" placeholder:"WHEN" help:"When it stops working: an RFC 3339 time, a date, a duration from now (12h, 30d, 2w), or never. Default: 90d, as in the console."`
 	Shared     bool     `name:"shared" help:"A shared company token (R5; needs api_tokens:manage)."`
 	UserID     int64    `name:"user-id" help:"The owner (must be you, R4); default: you."`
 	ClientID   int64    `name:"client-id" help:"The company of a shared token; default: yours."`
@@ -205,6 +260,9 @@ func (c *tokensCreateCmd) Run(a *api) error {
 		return usageErrorf("give at least one --permission (a role name such as analytic, or resource:action) or --role")
 	}
 	body := client.TokenCreate{Realname: c.Name, Permissions: perms}
+	if !c.ExpireAt.set {
+		c.ExpireAt = expiry{set: true, at: time.Now().Add(defaultTokenLife)}
+	}
 	c.ExpireAt.apply(func(t time.Time) { body.ExpireAt.Set(t) }, func() { body.ExpireAt.SetNull() })
 	if c.Shared {
 		body.Shared = ptr(true)
@@ -283,13 +341,13 @@ func (a *api) updateToken(id int64, body client.TokenUpdate) error {
 
 type tokensRenewCmd struct {
 	tokenID
-	Grace time.Duration `name:"grace" aliases:"grace-period" placeholder:"DURATION" help:"Keep the old value working this long too (at most 24h), e.g. 1h."`
+	Grace time.Duration `name:"grace" aliases:"grace-period" placeholder:"DURATION" help:"Keep the old value working this long too (at most 24h, i.e. 1d), e.g. 1h."`
 }
 
 func (c *tokensRenewCmd) Run(a *api) error {
 	var body client.RenewRequest
 	if c.Grace < 0 || c.Grace > 24*time.Hour {
-		return usageErrorf("--grace must be between 0 and 24h")
+		return usageErrorf("--grace must be between 0 and 24h (1d): the server keeps an old value at most a day (R10)")
 	}
 	if c.Grace > 0 {
 		s := int32(c.Grace / time.Second)
@@ -306,7 +364,7 @@ func (c *tokensRenewCmd) Run(a *api) error {
 		return err
 	}
 	if c.Grace > 0 && !a.json {
-		fmt.Fprintf(a.io.out, "The old value keeps working for %s.\n", c.Grace)
+		fmt.Fprintf(a.io.out, "The old value keeps working for %s, until %s.\n", fmtDuration(c.Grace), fmtTime(time.Now().Add(c.Grace)))
 	}
 	return nil
 }
@@ -375,4 +433,72 @@ func (c *tokensDeleteCmd) Run(a *api) error {
 	}
 	_, err = fmt.Fprintf(a.io.out, "Deleted token %d.\n", c.ID)
 	return err
+}
+
+// tokens verify
+
+type tokensVerifyCmd struct {
+	Value      string `arg:"" name:"value" help:"The token value to check; - reads it from standard input, which keeps it out of ps and shell history."`
+	Permission string `name:"permission" placeholder:"PERMISSION" help:"Also ask whether the token holds this permission (resource:action)."`
+}
+
+// Run asks; the answer is the verdict, not a failure: a token that does
+// not authenticate prints "Active: no" and exits 0 (scripts read -o json).
+func (c *tokensVerifyCmd) Run(a *api) error {
+	value := c.Value
+	if value == "-" {
+		b, err := io.ReadAll(io.LimitReader(a.io.in, 4096))
+		if err != nil {
+			return fmt.Errorf("read the token from standard input: %w", err)
+		}
+		value = strings.TrimSpace(string(b))
+	}
+	if value == "" {
+		return usageErrorf("no token value to verify")
+	}
+	body := client.VerifyRequest{Token: value}
+	if c.Permission != "" {
+		body.Permission = &c.Permission
+	}
+	r, err := a.c.VerifyTokenWithResponse(a.ctx, body)
+	if err != nil {
+		return a.sent(err)
+	}
+	if err := a.check(r.HTTPResponse, r.Body); err != nil {
+		return err
+	}
+	if a.json {
+		return a.printJSON(r.Body)
+	}
+	v := r.JSON200
+	if v == nil {
+		return &exitError{code: exitInternal, msg: "the server's answer has no verdict"}
+	}
+	if !v.Active {
+		_, err := fmt.Fprintln(a.io.out, "Active:  no (unknown, disabled, expired, replaced, or outside your companies)")
+		return err
+	}
+	kv := [][2]string{{"Active", "yes"}}
+	if v.TokenId != nil {
+		kv = append(kv, [2]string{"Token", strconv.FormatInt(*v.TokenId, 10)})
+	}
+	owner := "-"
+	switch {
+	case v.Shared != nil && *v.Shared:
+		owner = "Shared"
+	case ni(v.UserId) != nil:
+		owner = a.userWithID(*ni(v.UserId))
+	}
+	kv = append(kv, [2]string{"Owner", owner})
+	if v.ClientId != nil {
+		kv = append(kv, [2]string{"Company", a.clientWithID(*v.ClientId)})
+	}
+	kv = append(kv, [2]string{"Expires", fmtOptTime(nt(v.ExpireAt), "Never")})
+	if v.Permissions != nil {
+		kv = append(kv, [2]string{"Permissions", orDash(groupPermissions(*v.Permissions))})
+	}
+	if v.PermissionGranted != nil {
+		kv = append(kv, [2]string{"Asked", c.Permission + ": " + map[bool]string{true: "granted", false: "not granted"}[*v.PermissionGranted]})
+	}
+	return a.fields(kv)
 }

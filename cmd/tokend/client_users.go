@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/tokend/tokend/gen/client"
 )
@@ -32,6 +31,11 @@ func (c *whoamiCmd) Run(a *api) error {
 	if u == nil {
 		return &exitError{code: exitInternal, msg: "the server's answer has no user"}
 	}
+	return a.fields(describeMe(u))
+}
+
+// describeMe is whoami's view of the caller.
+func describeMe(u *client.CurrentUser) [][2]string {
 	credential := "session"
 	if id := ni(u.TokenId); id != nil {
 		credential = "API token " + strconv.FormatInt(*id, 10)
@@ -40,15 +44,15 @@ func (c *whoamiCmd) Run(a *api) error {
 	if u.Id == 0 {
 		user = "Shared (a company token)"
 	}
-	return a.fields([][2]string{
+	return [][2]string{
 		{"User", user},
 		{"Email", orDash(u.Email)},
 		{"Name", u.Realname},
 		{"Role", string(u.Role)},
-		{"Company", fmt.Sprintf("%s (%d)", u.ClientName, u.ClientId)},
+		{"Company", fmt.Sprintf("%s (company %d)", u.ClientName, u.ClientId)},
 		{"Credential", credential},
-		{"Permissions", orDash(strings.Join(u.Permissions, ", "))},
-	})
+		{"Permissions", orDash(groupPermissions(u.Permissions))},
+	}
 }
 
 // users: /v2/users
@@ -59,7 +63,7 @@ type usersCmd struct {
 	List   usersListCmd   `cmd:"" help:"List the users in your scope."`
 	Create usersCreateCmd `cmd:"" help:"Create a user."`
 	Get    usersGetCmd    `cmd:"" help:"Show one user."`
-	Update usersUpdateCmd `cmd:"" help:"Change a user's name, role, state or password (R11, R12, R17)."`
+	Update usersUpdateCmd `cmd:"" help:"Change a user's e-mail, name, role, state or password (R11, R12, R17)."`
 	Delete usersDeleteCmd `cmd:"" help:"Delete a user and its personal tokens (R11)."`
 }
 
@@ -69,9 +73,19 @@ type userID struct {
 
 var userHeader = []string{"ID", "EMAIL", "NAME", "ROLE", "COMPANY", "STATUS", "SSO", "CREATED"}
 
-func userRow(u client.User) []string {
+func (a *api) userRow(u client.User) []string {
 	return []string{strconv.FormatInt(u.Id, 10), u.Email, u.Realname, string(u.Role),
-		strconv.FormatInt(u.ClientId, 10), enabledWord(u.Enabled), yesNo(u.Sso), fmtTime(u.CreatedAt)}
+		a.clientName(u.ClientId), enabledWord(u.Enabled), yesNo(u.Sso), fmtTime(u.CreatedAt)}
+}
+
+// prepareUsers remembers the page's e-mails and looks its companies up.
+func (a *api) prepareUsers(us []client.User) {
+	ids := make([]int64, 0, len(us))
+	for _, u := range us {
+		a.rememberUser(u.Id, u.Email)
+		ids = append(ids, u.ClientId)
+	}
+	a.lookupClients(ids)
 }
 
 func (a *api) showUser(body []byte, u *client.User) error {
@@ -87,7 +101,7 @@ func (a *api) showUser(body []byte, u *client.User) error {
 		{"Email", u.Email},
 		{"Name", u.Realname},
 		{"Role", string(u.Role)},
-		{"Company", strconv.FormatInt(u.ClientId, 10)},
+		{"Company", a.clientWithID(u.ClientId)},
 		{"Status", enabledWord(u.Enabled)},
 		{"SSO", yesNo(u.Sso)},
 		{"API access", yesNo(u.ApiAccess)},
@@ -128,7 +142,7 @@ func (c *usersListCmd) Run(a *api) error {
 	if err != nil {
 		return err
 	}
-	return printList(a, items, next, userHeader, userRow)
+	return printList(a, "users", items, next, userHeader, a.prepareUsers, a.userRow)
 }
 
 type usersCreateCmd struct {
@@ -185,6 +199,7 @@ func (c *usersGetCmd) Run(a *api) error {
 
 type usersUpdateCmd struct {
 	userID
+	Email         string `name:"email" help:"New e-mail address, the sign-in name (must be free: else 409)."`
 	Name          string `name:"name" help:"New name."`
 	Role          string `name:"role" enum:",${roles}" default:"" placeholder:"ROLE" help:"New role (tokens lose what the new role does not grant, R12)."`
 	Enable        bool   `name:"enable" xor:"enable" help:"Enable the user (its tokens stay disabled, R11)."`
@@ -196,6 +211,9 @@ type usersUpdateCmd struct {
 
 func (c *usersUpdateCmd) Run(a *api) error {
 	body := client.UserUpdate{Enabled: boolFilter(c.Enable, c.Disable), Sso: c.SSO, ApiAccess: c.APIAccess}
+	if c.Email != "" {
+		body.Email = ptr(client.Email(c.Email))
+	}
 	if c.Name != "" {
 		body.Realname = &c.Name
 	}
@@ -210,7 +228,7 @@ func (c *usersUpdateCmd) Run(a *api) error {
 		body.Password = &pw
 	}
 	if body == (client.UserUpdate{}) {
-		return usageErrorf("nothing to update: give --name, --role, --enable/--disable, --sso/--no-sso, --api-access/--no-api-access or --password-stdin")
+		return usageErrorf("nothing to update: give --email, --name, --role, --enable/--disable, --sso/--no-sso, --api-access/--no-api-access or --password-stdin")
 	}
 	r, err := a.c.UpdateUserWithResponse(a.ctx, c.ID, body)
 	if err != nil {
@@ -256,12 +274,24 @@ type clientID struct {
 
 var clientHeader = []string{"ID", "NAME", "PARENT", "STATUS", "CREATED"}
 
-func clientRow(c client.Company) []string {
+func (a *api) clientRow(c client.Company) []string {
 	parent := "-"
 	if id := ni(c.ParentId); id != nil {
-		parent = strconv.FormatInt(*id, 10)
+		parent = a.clientName(*id)
 	}
 	return []string{strconv.FormatInt(c.Id, 10), c.Name, parent, enabledWord(c.Enabled), fmtTime(c.CreatedAt)}
+}
+
+// prepareClients remembers the page's names and looks the parents up.
+func (a *api) prepareClients(cs []client.Company) {
+	var parents []int64
+	for _, c := range cs {
+		a.rememberClient(c.Id, c.Name)
+		if id := ni(c.ParentId); id != nil {
+			parents = append(parents, *id)
+		}
+	}
+	a.lookupClients(parents)
 }
 
 func (a *api) showClient(body []byte, c *client.Company) error {
@@ -271,10 +301,14 @@ func (a *api) showClient(body []byte, c *client.Company) error {
 	if c == nil {
 		return &exitError{code: exitInternal, msg: "the server's answer has no company"}
 	}
-	row := clientRow(*c)
+	a.rememberClient(c.Id, c.Name)
+	parent := "-"
+	if id := ni(c.ParentId); id != nil {
+		parent = a.clientWithID(*id)
+	}
 	return a.fields([][2]string{
-		{"ID", row[0]}, {"UUID", c.Uuid.String()}, {"Name", row[1]}, {"Parent", row[2]},
-		{"Status", row[3]}, {"Created", row[4]},
+		{"ID", strconv.FormatInt(c.Id, 10)}, {"UUID", c.Uuid.String()}, {"Name", c.Name}, {"Parent", parent},
+		{"Status", enabledWord(c.Enabled)}, {"Created", fmtTime(c.CreatedAt)},
 	})
 }
 
@@ -296,7 +330,7 @@ func (c *clientsListCmd) Run(a *api) error {
 	if err != nil {
 		return err
 	}
-	return printList(a, items, next, clientHeader, clientRow)
+	return printList(a, "companies", items, next, clientHeader, a.prepareClients, a.clientRow)
 }
 
 type clientsCreateCmd struct {

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -92,19 +91,13 @@ func (c *bootstrapCmd) Run() error {
 	return nil
 }
 
-// parseLifetime reads a duration that may be in days ("7d") or "never" (0).
+// parseLifetime reads a duration ("24h", "7d", the one syntax of every
+// duration flag) or "never" (0).
 func parseLifetime(v string) (time.Duration, error) {
 	if v == "never" || v == "0" {
 		return 0, nil
 	}
-	if d, ok := strings.CutSuffix(v, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("%q is not a number of days", v)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(v)
+	d, err := parseDuration(v)
 	if err != nil || d <= 0 {
 		return 0, fmt.Errorf("%q is not a duration (24h, 7d, never)", v)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/alecthomas/kong"
+	"github.com/willabides/kongplete"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -25,11 +26,18 @@ type cli struct {
 	RotateKey rotateKeyCmd `cmd:"" group:"server" name:"rotate-key" help:"Re-encrypt every stored token value under a new key."`
 	Version   versionCmd   `cmd:"" help:"Print the version."`
 
-	// The client: these call a running server (TOKEND_URL, TOKEND_TOKEN).
-	Tokens  tokensCmd  `cmd:"" group:"client" help:"Manage API tokens on a running server."`
-	Users   usersCmd   `cmd:"" group:"client" help:"Manage users on a running server."`
-	Clients clientsCmd `cmd:"" group:"client" help:"Manage companies (clients, tenants) on a running server."`
-	Whoami  whoamiCmd  `cmd:"" group:"client" help:"Show whom the token belongs to and what it may do (GET /v2/user)."`
+	// The client: these call a running server (tokend login, or TOKEND_URL and TOKEND_TOKEN).
+	Login       loginCmd       `cmd:"" group:"client" help:"Sign in to a server (e-mail and password, or a token on standard input) and store the credential for the other commands."`
+	Logout      logoutCmd      `cmd:"" group:"client" help:"Forget the stored credential of a server (a session is also ended on the server)."`
+	Servers     serversCmd     `cmd:"" group:"client" help:"List the servers tokend login stored, or choose the current one."`
+	Tokens      tokensCmd      `cmd:"" group:"client" help:"Manage API tokens on a running server."`
+	Users       usersCmd       `cmd:"" group:"client" help:"Manage users on a running server."`
+	Clients     clientsCmd     `cmd:"" group:"client" help:"Manage companies (clients, tenants) on a running server."`
+	Whoami      whoamiCmd      `cmd:"" group:"client" help:"Show whom the token belongs to and what it may do (GET /v2/user)."`
+	Permissions permissionsCmd `cmd:"" group:"client" help:"List the permission catalog and what each role grants (GET /v2/permissions)."`
+
+	Completion completionCmd `cmd:"" help:"Print the shell completion script for bash, zsh or fish."`
+	Man        manCmd        `cmd:"" help:"Print the manual page (roff): tokend man > /usr/local/share/man/man1/tokend.1"`
 }
 
 func main() {
@@ -53,25 +61,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		}
 	}()
 	var c cli
-	parser, err := kong.New(&c,
-		kong.Name("tokend"),
-		kong.Description("tokend: a self-hostable API token service, and its command-line client.\n\n"+
-			"Client commands read TOKEND_URL (default http://127.0.0.1:8080) and TOKEND_TOKEN. "+
-			"Exit codes: 0 ok, 1 unexpected or server error, 2 usage, 3 authentication failed (401), "+
-			"4 forbidden (403), 5 not found (404), 6 request rejected (400, 409, 413, 422), 7 server unreachable."),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { panic(kongExit{code}) }),
-		kong.ExplicitGroups([]kong.Group{
-			{Key: "server", Title: "Server commands (open the database directly):"},
-			{Key: "client", Title: "Client commands (call a running server: TOKEND_URL, TOKEND_TOKEN):"},
-		}),
-		kong.Vars{"roles": roleEnum},
-		kong.Bind(&stdio{in: stdin, out: stdout, err: stderr}),
-	)
+	parser, err := newParser(&c, stdin, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "tokend:", err)
 		return exitInternal
 	}
+	// A shell asking for completions (COMP_LINE is set) is answered here.
+	kongplete.Complete(parser, kongplete.WithExitFunc(func(code int) { panic(kongExit{code}) }))
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		var ec interface{ ExitCode() int }
@@ -96,6 +92,26 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return exitCodeOf(err)
 	}
 	return exitOK
+}
+
+// newParser is kong's model of the command line, bound to the streams.
+func newParser(c *cli, stdin io.Reader, stdout, stderr io.Writer) (*kong.Kong, error) {
+	return kong.New(c,
+		kong.Name("tokend"),
+		kong.Description("tokend: a self-hostable API token service, and its command-line client.\n\n"+
+			"Client commands use the server and credential of tokend login, unless TOKEND_URL and TOKEND_TOKEN (or --url and --token) say otherwise. "+
+			"Exit codes: 0 ok, 1 unexpected or server error, 2 usage, 3 authentication failed (401), "+
+			"4 forbidden (403), 5 not found (404), 6 request rejected (400, 409, 413, 422), 7 server unreachable."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(kongExit{code}) }),
+		kong.ExplicitGroups([]kong.Group{
+			{Key: "server", Title: "Server commands (open the database directly):"},
+			{Key: "client", Title: "Client commands (call a running server: tokend login, or TOKEND_URL and TOKEND_TOKEN):"},
+		}),
+		kong.Vars{"roles": roleEnum},
+		kong.Bind(&stdio{in: stdin, out: stdout, err: stderr}),
+		durationMapper,
+	)
 }
 
 // commandPath drops the <arg> placeholders of a kong command path.

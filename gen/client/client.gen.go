@@ -1050,6 +1050,7 @@ type UserList struct {
 // UserUpdate defines model for UserUpdate.
 type UserUpdate struct {
 	ApiAccess *bool     `json:"api_access,omitempty"`
+	Email     *Email    `json:"email,omitempty"`
 	Enabled   *bool     `json:"enabled,omitempty"`
 	Password  *Password `json:"password,omitempty"`
 	Realname  *Name     `json:"realname,omitempty"`
@@ -2430,7 +2431,8 @@ type ClientInterface interface {
 	//
 	// Changes only the fields present. Disabling the user disables its tokens
 	// (R11); reducing its role removes the lost permissions from its tokens
-	// (R12); turning `api_access` off disables its tokens (R16).
+	// (R12); turning `api_access` off disables its tokens (R16). A new
+	// `email` (the sign-in name) must be free: else 409 `email-taken`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2441,7 +2443,8 @@ type ClientInterface interface {
 	//
 	// Changes only the fields present. Disabling the user disables its tokens
 	// (R11); reducing its role removes the lost permissions from its tokens
-	// (R12); turning `api_access` off disables its tokens (R16).
+	// (R12); turning `api_access` off disables its tokens (R16). A new
+	// `email` (the sign-in name) must be free: else 409 `email-taken`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3708,7 +3711,8 @@ func (c *Client) GetUser(ctx context.Context, id ID, reqEditors ...RequestEditor
 //
 // Changes only the fields present. Disabling the user disables its tokens
 // (R11); reducing its role removes the lost permissions from its tokens
-// (R12); turning `api_access` off disables its tokens (R16).
+// (R12); turning `api_access` off disables its tokens (R16). A new
+// `email` (the sign-in name) must be free: else 409 `email-taken`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3729,7 +3733,8 @@ func (c *Client) UpdateUserWithBody(ctx context.Context, id ID, contentType stri
 //
 // Changes only the fields present. Disabling the user disables its tokens
 // (R11); reducing its role removes the lost permissions from its tokens
-// (R12); turning `api_access` off disables its tokens (R16).
+// (R12); turning `api_access` off disables its tokens (R16). A new
+// `email` (the sign-in name) must be free: else 409 `email-taken`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7167,7 +7172,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Changes only the fields present. Disabling the user disables its tokens
 	// (R11); reducing its role removes the lost permissions from its tokens
-	// (R12); turning `api_access` off disables its tokens (R16).
+	// (R12); turning `api_access` off disables its tokens (R16). A new
+	// `email` (the sign-in name) must be free: else 409 `email-taken`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7178,7 +7184,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Changes only the fields present. Disabling the user disables its tokens
 	// (R11); reducing its role removes the lost permissions from its tokens
-	// (R12); turning `api_access` off disables its tokens (R16).
+	// (R12); turning `api_access` off disables its tokens (R16). A new
+	// `email` (the sign-in name) must be free: else 409 `email-taken`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10916,6 +10923,12 @@ type UpdateUserResponse404Headers struct {
 	RateLimitPolicy *string
 }
 
+// UpdateUserResponse409Headers the declared response headers of an HTTP 409 response for UpdateUser
+type UpdateUserResponse409Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+}
+
 type UpdateUserResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -10929,6 +10942,8 @@ type UpdateUserResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
 	// Headers200 the parsed response headers for an HTTP 200 response
@@ -10941,6 +10956,8 @@ type UpdateUserResponse struct {
 	Headers403 *UpdateUserResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *UpdateUserResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *UpdateUserResponse409Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -10966,6 +10983,11 @@ func (r UpdateUserResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r UpdateUserResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r UpdateUserResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -12780,7 +12802,8 @@ func (c *ClientWithResponses) GetUserWithResponse(ctx context.Context, id ID, re
 //
 // Changes only the fields present. Disabling the user disables its tokens
 // (R11); reducing its role removes the lost permissions from its tokens
-// (R12); turning `api_access` off disables its tokens (R16).
+// (R12); turning `api_access` off disables its tokens (R16). A new
+// `email` (the sign-in name) must be free: else 409 `email-taken`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12797,7 +12820,8 @@ func (c *ClientWithResponses) UpdateUserWithBodyWithResponse(ctx context.Context
 //
 // Changes only the fields present. Disabling the user disables its tokens
 // (R11); reducing its role removes the lost permissions from its tokens
-// (R12); turning `api_access` off disables its tokens (R16).
+// (R12); turning `api_access` off disables its tokens (R16). A new
+// `email` (the sign-in name) must be free: else 409 `email-taken`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17246,6 +17270,13 @@ func ParseUpdateUserResponse(rsp *http.Response) (*UpdateUserResponse, error) {
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -17341,6 +17372,23 @@ func ParseUpdateUserResponse(rsp *http.Response) (*UpdateUserResponse, error) {
 			headers.RateLimitPolicy = &value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers UpdateUserResponse409Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		response.Headers409 = &headers
 	}
 
 	return response, nil

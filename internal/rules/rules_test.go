@@ -501,6 +501,20 @@ func TestChangeUserCascade(t *testing.T) {
 			t.Fatalf("reset %v sessions ended %v values dropped %v", reset, ended, dropped)
 		}
 	})
+	t.Run("e-mail: an administrator's for others, and one's own", func(t *testing.T) {
+		for _, target := range []*User{w.analyst, w.admin} {
+			out, err := ChangeUser(w.session(w.admin), *target, UserChange{Email: ptr("new@example.com"), EmailSkeleton: "new@example.com"}, nil, now)
+			if err != nil || out.User.Email != "new@example.com" || out.User.EmailSkeleton == nil || *out.User.EmailSkeleton != "new@example.com" || len(out.Events) != 1 {
+				t.Fatalf("user %d: %v %+v", target.ID, err, out)
+			}
+			if ev, ok := out.Events[0].(UserChanged); !ok || !slices.Equal(ev.Fields, []string{"email"}) {
+				t.Errorf("user %d: event %+v", target.ID, out.Events[0])
+			}
+		}
+		if _, err := ChangeUser(w.session(w.admin), *w.global, UserChange{Email: ptr("x@example.com")}, nil, now); code(err) != CodeTargetAboveCaller {
+			t.Errorf("a stronger user's e-mail: %v", err)
+		}
+	})
 	for _, tc := range []struct {
 		name string
 		c    *Caller

@@ -76,11 +76,15 @@ func errSSOPassword() *Refusal {
 
 // UserChange is an administrator's update of a user; nil fields stay.
 type UserChange struct {
-	Realname  *string
-	Role      *perm.Role
-	Enabled   *bool
-	SSO       *bool
-	APIAccess *bool
+	// Email is the new sign-in name, canonical, with its confusable
+	// skeleton; the store refuses one another user has (email-taken).
+	Email         *string
+	EmailSkeleton string
+	Realname      *string
+	Role          *perm.Role
+	Enabled       *bool
+	SSO           *bool
+	APIAccess     *bool
 	// PasswordHash is a new one-time password's hash (R22).
 	PasswordHash *string
 }
@@ -104,6 +108,15 @@ func ChangeUser(c *Caller, target User, ch UserChange, tokens []Token, now time.
 	before, u := target, &target
 	self := u.ID == c.UserID()
 	var fields []string
+	// Who may change a user's e-mail is who may manage the user
+	// (MayManageUser, R17), oneself included: the bootstrap administrator
+	// replaces its generated address this way. It is a name, not a
+	// credential, so R20 does not ask for a session as for a password.
+	if ch.Email != nil && *ch.Email != u.Email {
+		skeleton := ch.EmailSkeleton
+		u.Email, u.EmailSkeleton = *ch.Email, &skeleton
+		fields = append(fields, "email")
+	}
 	if ch.Realname != nil && *ch.Realname != u.Realname {
 		u.Realname = *ch.Realname
 		fields = append(fields, "realname")

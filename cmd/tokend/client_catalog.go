@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// permissions: GET /v2/permissions
+
+type permissionsCmd struct {
+	clientFlags
+	Role string `arg:"" optional:"" name:"role" enum:",${roles}" default:"" help:"Show only this role's permissions (${roles})."`
+}
+
+func (c *permissionsCmd) Run(a *api) error {
+	r, err := a.c.ListPermissionsWithResponse(a.ctx)
+	if err != nil {
+		return a.sent(err)
+	}
+	if err := a.check(r.HTTPResponse, r.Body); err != nil {
+		return err
+	}
+	cat := r.JSON200
+	if cat == nil {
+		return &exitError{code: exitInternal, msg: "the server's answer has no catalog"}
+	}
+	roles := cat.Roles
+	if c.Role != "" {
+		roles = nil
+		var names []string
+		for _, ri := range cat.Roles {
+			names = append(names, string(ri.Name))
+			if string(ri.Name) == c.Role {
+				roles = append(roles, ri)
+			}
+		}
+		if roles == nil {
+			return usageErrorf("no role %q: the roles are %s", c.Role, strings.Join(names, ", "))
+		}
+	}
+	if a.json {
+		if c.Role != "" {
+			return a.encodeJSON(roles[0])
+		}
+		return a.printJSON(r.Body)
+	}
+	var b strings.Builder
+	if c.Role == "" {
+		b.WriteString("Permissions, by resource (a token holds role names and/or these):\n")
+		b.WriteString(indent(groupPermissions(cat.Permissions), "  "))
+		b.WriteString("\n\nRoles:\n")
+	}
+	for i, ri := range roles {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		scope := "one company"
+		if ri.Global {
+			scope = "global: the partner's technical tenant and every linked tenant"
+		}
+		fmt.Fprintf(&b, "%s — %s (%s), %d permissions:\n", ri.Name, ri.DisplayName, scope, len(ri.Permissions))
+		b.WriteString(indent(groupPermissions(ri.Permissions), "  "))
+		b.WriteString("\n")
+	}
+	_, err = fmt.Fprint(a.io.out, b.String())
+	return err
+}
+
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
+
+// groupPermissions prints permissions one line per resource, actions in
+// the order given ("attacks  view, update"), resources in the order they
+// first appear (the catalog's, for the API's lists); role names, which
+// permission lists may hold too, come first, one a line. 57 permissions
+// on one line are unreadable; 15 lines are not.
+func groupPermissions(perms []string) string {
+	var roles, order []string
+	actions := map[string][]string{}
+	for _, p := range perms {
+		resource, action, ok := strings.Cut(p, ":")
+		if !ok {
+			roles = append(roles, p)
+			continue
+		}
+		if _, seen := actions[resource]; !seen {
+			order = append(order, resource)
+		}
+		actions[resource] = append(actions[resource], action)
+	}
+	width := 0
+	for _, r := range order {
+		width = max(width, len(r))
+	}
+	lines := make([]string, 0, len(roles)+len(order))
+	for _, r := range roles {
+		lines = append(lines, r+" (role)")
+	}
+	for _, r := range order {
+		lines = append(lines, fmt.Sprintf("%-*s  %s", width, r, strings.Join(actions[r], ", ")))
+	}
+	return strings.Join(lines, "\n")
+}

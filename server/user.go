@@ -11,7 +11,8 @@ import (
 // GetCurrentUser (GET /v2/user) answers who the caller is, with the effective permissions
 // of the credential that authenticated this very request.
 func (s *Server) GetCurrentUser(ctx context.Context, _ api.GetCurrentUserRequestObject) (api.GetCurrentUserResponseObject, error) {
-	return api.GetCurrentUser200JSONResponse{Body: currentUser(principalFrom(ctx))}, nil
+	b, err := principalFrom(ctx).currentUserJSON()
+	return jsonOK(b), err
 }
 
 func currentUser(p *Principal) api.CurrentUser {

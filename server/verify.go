@@ -31,20 +31,12 @@ func (s *Server) VerifyToken(ctx context.Context, req api.VerifyTokenRequestObje
 	}
 	// The verified token was used, by way of the service asking.
 	s.cfg.Usage.Record(p.Token.ID, actorIP(ctx))
-	out := api.VerifyToken200JSONResponse{Body: api.VerifyResult{
-		Active:      true,
-		TokenId:     &p.Token.ID,
-		UserId:      nullOf(userIDPtr(p)),
-		ClientId:    &p.Token.ClientID,
-		Shared:      &p.Token.Shared,
-		Permissions: ptrTo(p.Effective.Names()),
-		ExpireAt:    nullTime(p.Token.ExpireAt),
-	}}
+	var granted *bool
 	if req.Body.Permission != nil {
-		granted := p.Effective.Has(perm.Permission(*req.Body.Permission))
-		out.Body.PermissionGranted = &granted
+		granted = ptrTo(p.Effective.Has(perm.Permission(*req.Body.Permission)))
 	}
-	return out, nil
+	b, err := p.verifiedJSON(granted)
+	return jsonOK(b), err
 }
 
 func ptrTo[T any](v T) *T { return &v }

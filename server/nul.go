@@ -60,6 +60,9 @@ func checkJSONText(contentType string, body []byte) error {
 	if !utf8.Valid(body) {
 		return badRequest("the request body is not valid UTF-8")
 	}
+	if json.Valid(body) { // exactly one JSON value: the common case, one scan without allocating
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var first json.RawMessage
 	if dec.Decode(&first) != nil {

@@ -353,6 +353,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		var buf lockedBuffer
 		env, key := newEnvWithKey(t, b, false, func(c *server.Config) {
 			c.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			c.AccessLog = server.AccessLogAll // every request's line, not only the errors'
 		})
 		sc := runSecretScenario(t, env)
 

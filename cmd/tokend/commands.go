@@ -113,6 +113,7 @@ type serveCmd struct {
 	AuthFailureLimit    int           `name:"auth-failure-limit" env:"TOKEND_AUTH_FAILURE_LIMIT" default:"30" help:"Failed authentications one address may make per window before it gets 429."`
 	AuthFailureWindow   time.Duration `name:"auth-failure-window" env:"TOKEND_AUTH_FAILURE_WINDOW" default:"5m" help:"The window of --auth-failure-limit."`
 	MetricsListen       string        `name:"metrics-listen" env:"TOKEND_METRICS_LISTEN" default:"127.0.0.1:9464" help:"Address of the Prometheus /metrics listener, apart from the API so that strangers cannot read it (\"off\" to disable; :9464 to let a scraper on the network in)."`
+	AccessLog           string        `name:"access-log" env:"TOKEND_ACCESS_LOG" enum:"errors,all,off" default:"errors" help:"Which requests get a log line: errors (5xx, and 4xx at most 20 lines a second, each counting the ones it stands for), all, or off. Successes are counted in the metrics."`
 	DebugListen         string        `name:"debug-listen" env:"TOKEND_DEBUG_LISTEN" help:"A loopback address for net/http/pprof (off by default), to profile a running server."`
 	BootstrapTokenFile  string        `name:"bootstrap-token-file" env:"TOKEND_BOOTSTRAP_TOKEN_FILE" help:"Where a new installation's first token is written, mode 0600 (default: tokend-bootstrap-token next to the SQLite file, or in the working directory)."`
 	PrintBootstrapToken bool          `name:"print-bootstrap-token" help:"Also print a new installation's first token to standard output (it then lives in your logs)."`
@@ -152,6 +153,7 @@ func (c *serveCmd) Run() error {
 		return usageErrorf("--trusted-proxies: %v", err)
 	}
 	cfg := server.Config{Keys: keys, SecretRetrieval: c.SecretRetrieval == "on", Logger: log, TokenFormat: format,
+		AccessLog:         server.AccessLog(c.AccessLog),
 		TrustedProxies:    proxies,
 		DisabledRetention: c.DisabledRetention,
 		AuthFailureLimit:  c.AuthFailureLimit, AuthFailureWindow: c.AuthFailureWindow,

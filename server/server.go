@@ -47,6 +47,9 @@ type Config struct {
 	SecretRetrieval bool
 	// Logger receives request logs and internal errors; nil discards them.
 	Logger *slog.Logger
+	// AccessLog is which requests get a log line (TOKEND_ACCESS_LOG):
+	// errors (the default: 5xx, and 4xx at a bounded rate), all, or off.
+	AccessLog AccessLog
 	// Now is the clock; nil means time.Now. Tests inject their own.
 	Now func() time.Time
 	// BodyLimit caps request bodies; 0 means 1 MiB.
@@ -143,6 +146,9 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.AccessLog == "" {
+		cfg.AccessLog = AccessLogErrors
+	}
 	if cfg.BodyLimit == "" {
 		cfg.BodyLimit = "1MiB" // 1,048,576 bytes; "1M" would be 1,000,000
 	}
@@ -174,7 +180,7 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	if cfg.LeakReportLimit <= 0 {
 		cfg.LeakReportLimit = 10
 	}
-	spec, specJSON, err := embeddedSpec()
+	spec, validated, specJSON, err := embeddedSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
 	}
@@ -221,7 +227,7 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	e.Use(middleware.RequestID())
 	e.Use(s.securityHeaders)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false, LogErrorFunc: s.logPanic}))
-	e.Use(s.requestLogger())
+	e.Use(s.accessLogger(cfg.AccessLog))
 	e.Use(s.observe)
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
 	e.Use(refuseNUL)
@@ -230,18 +236,16 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	e.Use(s.limitLeakReports)
 	e.Use(s.authenticate)
 	e.Use(s.refuseUnknownQuery)
-	e.Use(oapimiddleware.OapiRequestValidatorWithOptions(spec, &oapimiddleware.Options{
+	e.Use(oapimiddleware.OapiRequestValidatorWithOptions(validated, &oapimiddleware.Options{
 		Skipper: func(c echo.Context) bool { return !s.routes.inSpec(c.Request().Method, c.Path()) },
 		Options: openapi3filter.Options{
 			MultiError: true,
-			// Authentication already happened (s.authenticate): the validator
-			// only confirms that a secured route has a principal.
-			AuthenticationFunc: func(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
-				if principalFrom(in.RequestValidationInput.Request.Context()) == nil {
-					return errUnauthorized
-				}
-				return nil
-			},
+			// The body is parsed once: the strict handlers bind the value
+			// the validator decoded (and validated) instead of decoding the
+			// JSON again; without defaults filled in, so that a handler still
+			// tells an absent member from one sent.
+			KeepValidatedValue:  true,
+			SkipSettingDefaults: true,
 		},
 		MultiErrorHandler: func(me openapi3.MultiError) *echo.HTTPError {
 			p := fromValidation(me)
@@ -290,16 +294,19 @@ func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
 }
 
 // embeddedSpec is the contract, parsed once per process: every server
-// reads it and none changes it.
-func embeddedSpec() (*openapi3.T, []byte, error) {
+// reads it and none changes it. validated is a second copy for the request
+// validator, without the security requirements: s.authenticate enforces
+// them from the same spec (routeTable.secured) before the validator runs,
+// so checking them again per request would only cost time on the hot path.
+func embeddedSpec() (spec, validated *openapi3.T, specJSON []byte, err error) {
 	s := loadSpec()
-	return s.spec, s.json, s.err
+	return s.spec, s.validated, s.json, s.err
 }
 
 var loadSpec = sync.OnceValue(func() (out struct {
-	spec *openapi3.T
-	json []byte
-	err  error
+	spec, validated *openapi3.T
+	json            []byte
+	err             error
 }) {
 	if out.spec, out.err = api.GetSpec(); out.err != nil {
 		return out
@@ -307,7 +314,20 @@ var loadSpec = sync.OnceValue(func() (out struct {
 	// The validator matches the Host against spec.Servers; the service must
 	// answer on whatever address it is deployed at.
 	out.spec.Servers = nil
-	out.json, out.err = json.Marshal(out.spec)
+	if out.json, out.err = json.Marshal(out.spec); out.err != nil {
+		return out
+	}
+	if out.validated, out.err = api.GetSpec(); out.err != nil {
+		return out
+	}
+	out.validated.Servers = nil
+	out.validated.Security = nil
+	none := openapi3.SecurityRequirements{}
+	for _, item := range out.validated.Paths.Map() {
+		for _, op := range item.Operations() {
+			op.Security = &none
+		}
+	}
 	return out
 })
 
@@ -315,33 +335,6 @@ func (s *Server) logPanic(c echo.Context, err error, stack []byte) error {
 	s.log.ErrorContext(c.Request().Context(), "panic", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
 		"error", err, "stack", string(stack))
 	return err
-}
-
-// requestLogger writes one line per request: id, operation, status,
-// latency and principal, never a header or body (they may hold secrets).
-func (s *Server) requestLogger() echo.MiddlewareFunc {
-	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
-		LogStatus: true, LogLatency: true, LogMethod: true, LogRoutePath: true, LogRequestID: true,
-		// Render the error first, so that the line carries the status the client got.
-		HandleError: true,
-		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
-			attrs := []slog.Attr{
-				slog.String("request_id", v.RequestID),
-				slog.String("method", v.Method),
-				slog.String("route", v.RoutePath),
-				slog.Int("status", v.Status),
-				slog.Duration("latency", v.Latency),
-			}
-			if p := principalFrom(c.Request().Context()); p != nil {
-				attrs = append(attrs, slog.Int64("user_id", p.UserID()))
-				if p.Token != nil {
-					attrs = append(attrs, slog.Int64("token_id", p.Token.ID))
-				}
-			}
-			s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request", attrs...)
-			return nil
-		},
-	})
 }
 
 // authorize applies rules.MayCall before the handler does any work: the

@@ -97,7 +97,10 @@ func (s *Store) logChange(tx *gorm.DB, ch Change) error {
 		return err
 	}
 	if s.dialect == Postgres {
-		return tx.Exec("SELECT pg_notify(?, ?)", changesChannel, "").Error
+		// The replicas LISTEN on this schema's channel (s.channel), not
+		// on the bare name: notifying the bare name reached nobody, and
+		// replicas learned of changes only at their next poll.
+		return tx.Exec("SELECT pg_notify(?, ?)", s.channel, "").Error
 	}
 	return nil
 }

@@ -282,3 +282,63 @@ func TestContractChangesBetweenReplicas(t *testing.T) {
 		}
 	})
 }
+
+// On PostgreSQL a committed change rings the replicas' doorbell (NOTIFY on
+// the schema's channel): with a stale bound of a minute the feed polls only
+// every 2 s, so hearing each of five changes within 500 ms is the
+// doorbell's doing (by polling alone, all five would be that quick with
+// odds of 1 in 1,000). The NOTIFY once went to a channel nobody listened
+// on, and the poll hid it.
+func TestContractChangeRingsTheDoorbell(t *testing.T) {
+	t.Parallel()
+	var pg testenv.Backend
+	for _, b := range testenv.Backends(t) {
+		if b.Name == "postgres" {
+			pg = b
+		}
+	}
+	if pg.Name == "" {
+		t.Skip("PostgreSQL only: SQLite has no NOTIFY")
+	}
+	url := pg.DatabaseURL(t)
+	open := func() *store.Store {
+		st, err := store.Open(context.Background(), url, store.WithClock(testenv.NewClock(epoch).Now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	a := open()
+	testenv.Migrate(t, a)
+	replica := open()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	heard := make(chan store.Change, 16)
+	feed := replica.NewFeed(store.FeedConfig{StaleBound: time.Minute}, func(ch store.Change) { heard <- ch })
+	go feed.Run(ctx)
+	<-heard // "everything", on starting
+	deadline := time.Now().Add(5 * time.Second)
+	for feed.Stats().Listener != store.ListenerUp {
+		if time.Now().After(deadline) {
+			t.Fatalf("the LISTEN doorbell never came up: %s", feed.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := range 5 {
+		time.Sleep(time.Duration(i*300) * time.Millisecond) // not in step with the poll
+		start := time.Now()
+		if err := a.Publish(context.Background(), store.Change{TokenIDs: []int64{int64(100 + i)}}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ch := <-heard:
+			if !slices.Equal(ch.TokenIDs, []int64{int64(100 + i)}) {
+				t.Fatalf("heard %+v", ch)
+			}
+		case <-time.After(500 * time.Millisecond):
+			t.Fatalf("change %d not heard within 500 ms of its commit: the doorbell did not ring (%s)", i, feed.Stats())
+		}
+		t.Logf("change %d heard %v after its commit", i, time.Since(start))
+	}
+}

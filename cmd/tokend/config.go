@@ -180,6 +180,12 @@ func adoptDigestKey(ctx context.Context, st *store.Store, ring *secret.Keyring, 
 		}
 	}
 	n, err := st.AdoptDigestKey(ctx, first)
+	if errors.Is(err, store.ErrReadOnly) {
+		// A replica of a hot standby: the primary's replicas label the
+		// rows; this one serves reads (and answers writes 503 read-only).
+		log.Info("database is read-only: digests not labelled here", "key", first)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("label digests with key %q: %w", first, err)
 	}

@@ -13,10 +13,10 @@ import (
 type AccessLog string
 
 const (
-	// AccessLogErrors (the default) logs what an operator acts on: every
-	// 5xx, and 4xx answers up to accessLogErrorRate lines a second (an
-	// attack's flood of 401s must not become a flood of disk writes), each
-	// line counting the ones it stands for. Successes are counted in the
+	// AccessLogErrors (the default) logs what an operator acts on: 5xx and
+	// 4xx answers, each up to lineRate lines a second (an attack's flood
+	// of 401s, or an outage's of 503s, must not become a flood of disk
+	// writes), each line counting the ones it stands for. Successes are counted in the
 	// metrics (tokend_http_requests_total), not written one by one.
 	AccessLogErrors AccessLog = "errors"
 	// AccessLogAll logs every request, as a debugging aid or for an audit
@@ -26,16 +26,34 @@ const (
 	AccessLogOff AccessLog = "off"
 )
 
-// accessLogErrorRate bounds the 4xx lines of AccessLogErrors.
-const accessLogErrorRate = 20
+// lineBudget bounds a kind of log line to lineRate a second (bursts of
+// twice that); take says whether this one may be written, and how many
+// were not since the last one that was.
+type lineBudget struct {
+	limit   *rate.Limiter
+	skipped atomic.Int64
+}
+
+const lineRate = 20
+
+func newLineBudget() *lineBudget { return &lineBudget{limit: rate.NewLimiter(lineRate, 2*lineRate)} }
+
+func (b *lineBudget) take() (ok bool, unlogged int64) {
+	if !b.limit.Allow() {
+		b.skipped.Add(1)
+		return false, 0
+	}
+	return true, b.skipped.Swap(0)
+}
 
 // accessLogger writes one line per logged request: id, method, route,
 // status, latency and principal, never a header or body (they may hold
 // secrets). The error is rendered first (c.Error), so that the line
-// carries the status the client got.
+// carries the status the client got. In AccessLogErrors mode 4xx and 5xx
+// lines have budgets of their own, so that a flood of one cannot hide the
+// other.
 func (s *Server) accessLogger(mode AccessLog) echo.MiddlewareFunc {
-	limit := rate.NewLimiter(accessLogErrorRate, 2*accessLogErrorRate)
-	var skipped atomic.Int64
+	clientErrors, serverErrors := newLineBudget(), newLineBudget()
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -44,15 +62,24 @@ func (s *Server) accessLogger(mode AccessLog) echo.MiddlewareFunc {
 				c.Error(err)
 			}
 			status := c.Response().Status
+			var unlogged int64
 			switch {
 			case mode == AccessLogOff:
 				return err
-			case mode == AccessLogAll, status >= 500:
-			case status >= 400 && limit.Allow():
-			default:
-				if status >= 400 {
-					skipped.Add(1)
+			case mode == AccessLogAll:
+			case status >= 500:
+				ok, n := serverErrors.take()
+				if !ok {
+					return err
 				}
+				unlogged = n
+			case status >= 400:
+				ok, n := clientErrors.take()
+				if !ok {
+					return err
+				}
+				unlogged = n
+			default:
 				return err
 			}
 			var buf [9]slog.Attr // on the stack: no allocation for the list
@@ -68,8 +95,8 @@ func (s *Server) accessLogger(mode AccessLog) echo.MiddlewareFunc {
 					attrs = append(attrs, slog.Int64("token_id", p.Token.ID))
 				}
 			}
-			if n := skipped.Swap(0); n > 0 {
-				attrs = append(attrs, slog.Int64("unlogged_4xx_before", n))
+			if unlogged > 0 {
+				attrs = append(attrs, slog.Int64("unlogged_before", unlogged))
 			}
 			s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request", attrs...)
 			return err

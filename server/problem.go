@@ -99,15 +99,21 @@ type errorFormat struct {
 // Wallarm's convention on the routes formatOf says are Wallarm's. Internal
 // errors are logged with the request id and answered with a generic detail.
 func errorHandler(log *slog.Logger, formatOf func(echo.Context) errorFormat) echo.HTTPErrorHandler {
+	// A database outage fails every request the same way: a line per 503
+	// would be thousands a second saying one thing. The lines are bounded,
+	// each counting the failures it stands for.
+	lines := newLineBudget()
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
 		}
 		p := toProblem(err)
 		if p.Status >= 500 {
-			log.ErrorContext(c.Request().Context(), "request failed",
-				"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
-				"method", c.Request().Method, "path", c.Path(), "error", err)
+			if ok, unlogged := lines.take(); ok {
+				log.ErrorContext(c.Request().Context(), "request failed",
+					"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+					"method", c.Request().Method, "path", c.Path(), "error", err, "unlogged_before", unlogged)
+			}
 		}
 		if f := formatOf(c); f.wallarm {
 			writeWallarmError(c, p, f)

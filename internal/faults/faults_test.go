@@ -93,6 +93,7 @@ func TestFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := &env{h: h, d: d, p: p, a: a, b: b, c: c, px: px}
+	senders := startSenders(t, hooks)
 
 	scenario := func(name string, fn func(t *testing.T)) {
 		t.Run(name, func(t *testing.T) {
@@ -105,7 +106,7 @@ func TestFaults(t *testing.T) {
 	side.Add(1)
 	go func() {
 		defer side.Done()
-		scenario("9 webhooks", func(t *testing.T) { scenarioWebhooks(t, h, hooks) })
+		scenario("9 webhooks", func(t *testing.T) { scenarioWebhooks(t, h, hooks, senders) })
 	}()
 	scenario("1 nothing fails", env.nothingFails)
 	scenario("2 listener terminated", env.listenerTerminated)
@@ -200,7 +201,7 @@ func (e *env) trials(p *prober, o trialOpts) (*tally, []*subject, error) {
 			var b strings.Builder
 			for _, r := range o.probe {
 				pr := res[r.name]
-				fmt.Fprintf(&b, " %s: last 200 %s, %d polls %v;", r.name, ms(pr.lastAccept), pr.polls, pr.codes)
+				fmt.Fprintf(&b, " %s: last 200 %s (sent at %s, %d 200s), %d polls %v;", r.name, ms(pr.lastAccept), ms(pr.lastSent), pr.accepts, pr.polls, pr.codes)
 			}
 			fmt.Printf("trial %d %s t0 %s:%s\n  cache before %v\n  cache after  %v\n", i, k, t0.Format("15:04:05.000"), b.String(), before, cacheCounters(o.probe))
 		}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -53,7 +54,8 @@ func TestFaults(t *testing.T) {
 		http: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxIdleConns: 256}}}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("replica logs kept in %s", dir)
+			os.Remove(filepath.Join(dir, "tokend"))
+			t.Logf("replica and PgBouncer logs kept in %s", dir)
 			return
 		}
 		os.RemoveAll(dir)

@@ -285,9 +285,8 @@ func webhookKilled(t *testing.T, h *harness, d *deployment, rc *receiver, ws []*
 	// Wait for the retry.
 	var retryAfter time.Duration
 	var all []delivery
-	var dups int
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		all, _, dups = rc.deliveries("/crash")
+		all, _, _ = rc.deliveries("/crash")
 		if len(all) >= 2 {
 			retryAfter = all[1].at.Sub(firstAt)
 			break
@@ -318,7 +317,7 @@ func webhookKilled(t *testing.T, h *harness, d *deployment, rc *receiver, ws []*
 		}
 	}
 	time.Sleep(2 * time.Second)
-	all, _, dups = rc.deliveries("/crash")
+	all, _, dups := rc.deliveries("/crash")
 	delivered := false
 	for _, s := range states {
 		delivered = strings.HasPrefix(s, "delivered")

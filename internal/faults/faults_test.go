@@ -54,7 +54,7 @@ func TestFaults(t *testing.T) {
 		http: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxIdleConns: 256}}}
 	t.Cleanup(func() {
 		if t.Failed() {
-			os.Remove(filepath.Join(dir, "tokend"))
+			_ = os.Remove(filepath.Join(dir, "tokend"))
 			t.Logf("replica and PgBouncer logs kept in %s", dir)
 			return
 		}
@@ -373,6 +373,7 @@ func (e *env) listenerBlackholed(t *testing.T) {
 	e.px.restore()
 	back := e.b.waitListener(1, 40*time.Second)
 	backAfter := time.Since(restoredAt) // within the 20 ms the wait polls
+	time.Sleep(150 * time.Millisecond)  // let the watcher see it too
 	close(stopWatch)
 	<-watched
 	smu.Lock()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -190,6 +191,10 @@ func (e *env) databaseStopped(t *testing.T) {
 	if err := h.warm(d.admin, e.b, e.c); err != nil {
 		t.Fatal(err)
 	}
+	logBefore := map[string]int{}
+	for _, r := range []*replica{e.a, e.b, e.c} {
+		logBefore[r.name] = len(r.logLines(false))
+	}
 	rec := &recorder{}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -348,10 +353,16 @@ func (e *env) databaseStopped(t *testing.T) {
 		}
 	}
 	findings = append(findings, e.verifyAll(p, e.c, revoked)...)
+	// How loud the outage was: log lines other than the access log.
+	var loud []string
+	for _, r := range []*replica{e.a, e.b, e.c} {
+		loud = append(loud, fmt.Sprintf("%s %d", r.name, len(r.logLines(false))-logBefore[r.name]))
+	}
 	h.report(t, resultRow{scenario: "5 database stopped 10 s under mixed load", trials: fmt.Sprintf("%d requests", len(evs)),
 		maxAccept:   fmt.Sprintf("warm: last cached 200 %s after the stop; revoked: %s", ms(lastAccept(evs, stopped, upBegin)), ms(latestRevoked)),
 		fiveHundred: five, notes: fmt.Sprintf("stop took %s; %d × 503 unavailable; slowest answer during the outage %s; last failure %s after the database accepted connections again; %d writes acknowledged, %d present afterwards",
-			ms(stopped.Sub(stopBegin)), unavailable, ms(maxOutageLatency), ms(recovery), len(acked), len(acked)-missing)}, findings, e.b, e.c)
+			ms(stopped.Sub(stopBegin)), unavailable, ms(maxOutageLatency), ms(recovery), len(acked), len(acked)-missing) +
+			"; log lines besides the access log during the scenario: " + strings.Join(loud, ", ")}, findings, e.b, e.c)
 }
 
 // lastAccept is how long after at the last cached acceptance of a warm token came.

@@ -193,7 +193,7 @@ func (h *harness) writeResults(t *testing.T, took time.Duration) {
 	fmt.Fprintf(&b, "| scenario | trials | max 2xx → last acceptance | 500s | duplicates | took | result |\n|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s | %s |\n", r.scenario, r.trials, r.maxAccept, r.fiveHundred, dash(r.duplicates),
-			r.took.Round(100*time.Millisecond), strings.ReplaceAll(r.result, "|", "/"))
+			r.took.Round(100*time.Millisecond), strings.NewReplacer("|", "/", "\n", " ").Replace(r.result))
 	}
 	t.Log("\n" + b.String())
 	if err := os.WriteFile("last-run.md", []byte(b.String()), 0o644); err != nil {

@@ -3,7 +3,7 @@ GO       ?= go
 GOFLAGS  ?=
 PKGS     := ./...
 
-.PHONY: run build test test-fast test-sqlite generate generate-check vet staticcheck errcheck lint lint-spec lint-ci fmt-check bench soak fuzz clean
+.PHONY: run build test test-fast test-sqlite generate generate-check vet staticcheck errcheck lint lint-spec lint-ci fmt-check bench soak faults fuzz clean
 
 ## run: serve on the embedded SQLite default (./tokend.db) at 127.0.0.1:8080
 run:
@@ -81,6 +81,14 @@ bench:
 SOAK_DURATION ?= 5m
 soak:
 	$(GO) run ./bench/soak -duration $(SOAK_DURATION)
+
+## faults: fault injection (R24, internal/faults): real replicas against a
+## throwaway PostgreSQL cluster of its own (never the one on 5432), with
+## listeners killed and black-holed, the database stopped and restarted,
+## PgBouncer, a hot standby, kill -9; needs root, the Debian PostgreSQL
+## server tools and pgbouncer; figures in internal/faults/last-run.md
+faults:
+	TOKEND_TEST_FAULTS=1 $(GO) test -count=1 -timeout 15m -v ./internal/faults
 
 ## model: the model-based test of the rules (server/model_test.go: random
 ## operation sequences vs a reference model) for MODEL_DURATION, both backends

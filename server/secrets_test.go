@@ -718,14 +718,16 @@ func countQueries(t *testing.T, st *store.Store) *atomic.Int64 {
 	t.Helper()
 	var n atomic.Int64
 	inc := func(*gorm.DB) { n.Add(1) }
-	cb := st.DB().Callback()
-	name := fmt.Sprintf("tokend_test:count_%d", seq.Add(1))
-	testenv.Must(t, cb.Query().Before("gorm:query").Register(name, inc))
-	testenv.Must(t, cb.Row().Before("gorm:row").Register(name, inc))
-	testenv.Must(t, cb.Raw().Before("gorm:raw").Register(name, inc))
-	testenv.Must(t, cb.Create().Before("gorm:create").Register(name, inc))
-	testenv.Must(t, cb.Update().Before("gorm:update").Register(name, inc))
-	testenv.Must(t, cb.Delete().Before("gorm:delete").Register(name, inc))
+	for _, db := range st.Handles() {
+		cb := db.Callback()
+		name := fmt.Sprintf("tokend_test:count_%d", seq.Add(1))
+		testenv.Must(t, cb.Query().Before("gorm:query").Register(name, inc))
+		testenv.Must(t, cb.Row().Before("gorm:row").Register(name, inc))
+		testenv.Must(t, cb.Raw().Before("gorm:raw").Register(name, inc))
+		testenv.Must(t, cb.Create().Before("gorm:create").Register(name, inc))
+		testenv.Must(t, cb.Update().Before("gorm:update").Register(name, inc))
+		testenv.Must(t, cb.Delete().Before("gorm:delete").Register(name, inc))
+	}
 	return &n
 }
 

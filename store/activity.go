@@ -117,7 +117,7 @@ type ActivityFilter struct {
 
 // ListActivity returns the events of the companies in scope, newest first.
 func (s *Store) ListActivity(ctx context.Context, sc Scope, f ActivityFilter) ([]Event, int64, error) {
-	q := inScope(s.db.WithContext(ctx).Model(&Event{}), sc, "client_id")
+	q := inScope(s.reader.WithContext(ctx).Model(&Event{}), sc, "client_id")
 	if f.TokenID != nil {
 		q = q.Where("token_id = ?", *f.TokenID)
 	}

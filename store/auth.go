@@ -19,7 +19,7 @@ import (
 // The current value, the common case, is one query joining the owner and
 // the companies: it is what an uncached verification costs.
 func (s *Store) TokenByDigest(ctx context.Context, digests ...[]byte) (*Credential, error) {
-	db := s.db.WithContext(ctx)
+	db := s.reader.WithContext(ctx)
 	var rows []credentialRow
 	err := translate(db.Raw(credentialQuery(), digests).Scan(&rows).Error)
 	if err != nil {
@@ -80,7 +80,7 @@ func credentialQuery() string { return credentialSQL() }
 // per company; the caller compares the secret's digest to pick the one.
 func (s *Store) TokensByLegacyUUID(ctx context.Context, uuid string) ([]*Credential, error) {
 	var ts []Token
-	if err := translate(s.db.WithContext(ctx).Where("legacy_id = ? AND backward_compatible", uuid).Limit(16).Find(&ts).Error); err != nil {
+	if err := translate(s.reader.WithContext(ctx).Where("legacy_id = ? AND backward_compatible", uuid).Limit(16).Find(&ts).Error); err != nil {
 		return nil, err
 	}
 	out := make([]*Credential, 0, len(ts))
@@ -98,18 +98,18 @@ func (s *Store) TokensByLegacyUUID(ctx context.Context, uuid string) ([]*Credent
 // digests (one per key of the ring, R19).
 func (s *Store) SessionByDigest(ctx context.Context, digests ...[]byte) (*Credential, error) {
 	var sess Session
-	if err := translate(s.db.WithContext(ctx).Where("digest IN ? AND expires_at > ?", digests, s.now().UTC()).Take(&sess).Error); err != nil {
+	if err := translate(s.reader.WithContext(ctx).Where("digest IN ? AND expires_at > ?", digests, s.now().UTC()).Take(&sess).Error); err != nil {
 		return nil, err
 	}
 	var u User
-	if err := translate(s.db.WithContext(ctx).Where("id = ?", sess.UserID).Take(&u).Error); err != nil {
+	if err := translate(s.reader.WithContext(ctx).Where("id = ?", sess.UserID).Take(&u).Error); err != nil {
 		return nil, err
 	}
 	return s.completeCredential(ctx, &Credential{Session: &sess}, &u.ID, u.ClientID)
 }
 
 func (s *Store) completeCredential(ctx context.Context, c *Credential, userID *int64, clientID int64) (*Credential, error) {
-	db := s.db.WithContext(ctx)
+	db := s.reader.WithContext(ctx)
 	if userID != nil {
 		var u User
 		if err := translate(db.Where("id = ?", *userID).Take(&u).Error); err != nil {

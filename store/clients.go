@@ -11,7 +11,7 @@ import (
 // ListClients returns the companies in scope, oldest first.
 func (s *Store) ListClients(ctx context.Context, sc Scope, p Page) ([]Client, int64, error) {
 	var rows []Client
-	q := inScope(s.db.WithContext(ctx).Model(&Client{}), sc, "id")
+	q := inScope(s.reader.WithContext(ctx).Model(&Client{}), sc, "id")
 	if err := p.apply(q, false).Find(&rows).Error; err != nil {
 		return nil, 0, translate(err)
 	}
@@ -22,7 +22,7 @@ func (s *Store) ListClients(ctx context.Context, sc Scope, p Page) ([]Client, in
 // GetClient returns a company in scope, else ErrNotFound.
 func (s *Store) GetClient(ctx context.Context, sc Scope, id int64) (*Client, error) {
 	var c Client
-	q := inScope(s.db.WithContext(ctx).Model(&Client{}), sc, "id")
+	q := inScope(s.reader.WithContext(ctx).Model(&Client{}), sc, "id")
 	if err := q.Where("id = ?", id).Take(&c).Error; err != nil {
 		return nil, translate(err)
 	}

@@ -5,7 +5,7 @@ import "context"
 // ListNodes returns the nodes of the companies in scope, oldest first.
 func (s *Store) ListNodes(ctx context.Context, sc Scope, p Page) ([]Node, int64, error) {
 	var rows []Node
-	q := inScope(s.db.WithContext(ctx).Model(&Node{}), sc, "client_id")
+	q := inScope(s.reader.WithContext(ctx).Model(&Node{}), sc, "client_id")
 	if err := p.apply(q, false).Find(&rows).Error; err != nil {
 		return nil, 0, translate(err)
 	}

@@ -55,7 +55,12 @@ const (
 
 // Store is tokend's persistence. It is safe for concurrent use.
 type Store struct {
-	db       *gorm.DB
+	db *gorm.DB
+	// reader is where reads that never write go (listings, credential
+	// lookups): on SQLite a pool of read-only connections beside the one
+	// writer, so that a page or a verification never queues behind a
+	// write (the usage flush, a purge); on PostgreSQL the same pool as db.
+	reader   *gorm.DB
 	dialect  Dialect
 	url      string
 	now      func() time.Time
@@ -77,7 +82,7 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 // selects PostgreSQL; sqlite:PATH (or a bare path) selects the embedded SQLite
 // file. It does not migrate; call Migrate.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
-	dialect, dialector, err := dialectorFor(databaseURL)
+	dialect, dialector, err := dialectorFor(databaseURL, false)
 	if err != nil {
 		return nil, err
 	}
@@ -86,19 +91,14 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 			return nil, fmt.Errorf("create sqlite database: %w", err)
 		}
 	}
-	db, err := gorm.Open(dialector, &gorm.Config{
-		TranslateError:         true,
-		Logger:                 logger.Discard,
-		SkipDefaultTransaction: true,
-		NowFunc:                func() time.Time { return time.Now().UTC() },
-	})
+	db, err := openGorm(dialect, dialector)
 	if err != nil {
-		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+		return nil, err
 	}
 	if err := registerUTC(db); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, dialect: dialect, url: databaseURL, now: time.Now}
+	s := &Store{db: db, reader: db, dialect: dialect, url: databaseURL, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
@@ -107,8 +107,9 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		return nil, err
 	}
 	if dialect == SQLite {
-		// One writer at a time is all SQLite offers; a single connection
-		// avoids "database is locked" errors between our own goroutines.
+		// One writer at a time is all SQLite offers: one connection, whose
+		// transactions take the write lock when they begin, so that no two
+		// of ours ever deadlock upgrading a read to a write.
 		sqlDB.SetMaxOpenConns(1)
 	} else {
 		sqlDB.SetMaxOpenConns(20)
@@ -118,6 +119,22 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	if err := sqlDB.PingContext(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
+	}
+	if dialect == SQLite {
+		// Readers beside the writer: WAL lets them read the last commit
+		// while a write is in progress.
+		_, readOnly, _ := dialectorFor(databaseURL, true)
+		if s.reader, err = openGorm(dialect, readOnly); err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
+		readers, err := s.reader.DB()
+		if err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
+		readers.SetMaxOpenConns(sqliteReaders)
+		readers.SetMaxIdleConns(sqliteReaders)
 	}
 	s.schema = "main"
 	if dialect == Postgres {
@@ -131,8 +148,27 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	return s, nil
 }
 
+// sqliteReaders is the size of the SQLite read pool: a few per core is
+// enough to keep the cores busy; each connection holds its own page cache.
+const sqliteReaders = 4
+
+func openGorm(dialect Dialect, dialector gorm.Dialector) (*gorm.DB, error) {
+	db, err := gorm.Open(dialector, &gorm.Config{
+		TranslateError:         true,
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+	}
+	return db, nil
+}
+
 // dialectorFor picks the GORM dialector from the URL scheme.
-func dialectorFor(databaseURL string) (Dialect, gorm.Dialector, error) {
+// readOnly opens SQLite's readers (query_only, deferred transactions);
+// the writer's transactions are BEGIN IMMEDIATE.
+func dialectorFor(databaseURL string, readOnly bool) (Dialect, gorm.Dialector, error) {
 	switch {
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
 		return Postgres, postgres.Open(withQueryMode(databaseURL)), nil
@@ -149,6 +185,11 @@ func dialectorFor(databaseURL string) (Dialect, gorm.Dialector, error) {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "busy_timeout(5000)")
 		q.Add("_time_format", "sqlite")
+		if readOnly {
+			q.Add("_pragma", "query_only(1)")
+		} else {
+			q.Add("_txlock", "immediate")
+		}
 		return SQLite, sqlite.Open("file:" + filepath.ToSlash(path) + "?" + q.Encode()), nil
 	default:
 		return "", nil, fmt.Errorf("unsupported database URL %q: use postgres://… or sqlite:PATH", redactURL(databaseURL))
@@ -216,8 +257,23 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 // DB exposes the GORM handle for tests that inspect rows directly.
 func (s *Store) DB() *gorm.DB { return s.db }
 
+// Handles are every GORM handle the store issues statements on: the
+// writer, and on SQLite the read pool beside it. For instrumentation
+// (the tests count the statements a request makes).
+func (s *Store) Handles() []*gorm.DB {
+	if s.reader == s.db {
+		return []*gorm.DB{s.db}
+	}
+	return []*gorm.DB{s.db, s.reader}
+}
+
 // Close releases the connection pool.
 func (s *Store) Close() error {
+	if s.reader != s.db {
+		if readers, err := s.reader.DB(); err == nil {
+			_ = readers.Close()
+		}
+	}
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err

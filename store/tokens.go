@@ -23,7 +23,7 @@ type TokenFilter struct {
 
 // ListTokens returns visible tokens, newest first.
 func (s *Store) ListTokens(ctx context.Context, v TokenVisibility, f TokenFilter) ([]Token, int64, error) {
-	q := visible(s.db.WithContext(ctx).Model(&Token{}), v)
+	q := visible(s.reader.WithContext(ctx).Model(&Token{}), v)
 	if f.UserID != nil {
 		q = q.Where("user_id = ?", *f.UserID)
 	}
@@ -39,25 +39,33 @@ func (s *Store) ListTokens(ctx context.Context, v TokenVisibility, f TokenFilter
 	if f.Q != "" {
 		q = q.Where("LOWER(realname) LIKE ? ESCAPE '\\'", "%"+escapeLike(strings.ToLower(f.Q))+"%")
 	}
-	var rows []Token
-	if err := f.Page.apply(q.Select(listedTokenColumns), true).Find(&rows).Error; err != nil {
+	rows, err := f.Page.apply(q.Select(listedTokenColumns), true).Rows()
+	if err != nil {
 		return nil, 0, translate(err)
 	}
-	rows, next := trim(rows, f.Limit, func(t Token) int64 { return t.ID })
-	return rows, next, nil
+	defer func() { _ = rows.Close() }()
+	out := make([]Token, 0, min(max(f.Limit, 1), 1000)+1)
+	row := newValues(len(listedTokenColumns))
+	for rows.Next() {
+		if err := row.scan(rows); err != nil {
+			return nil, 0, translate(err)
+		}
+		out = append(out, readToken(row, 0))
+		if row.err != nil {
+			return nil, 0, row.err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, translate(err)
+	}
+	out, next := trim(out, f.Limit, func(t Token) int64 { return t.ID })
+	return out, next, nil
 }
-
-// listedTokenColumns is what a token listing shows: not the digest, the
-// ciphertext or its key id, which a page of 1,000 would otherwise read,
-// transfer and scan for nothing.
-var listedTokenColumns = []string{"id", "client_id", "user_id", "shared", "realname", "permissions",
-	"source_role", "cap_role", "enabled", "expire_at", "disabled_at", "disabled_reason", "created_at", "updated_at",
-	"renewed_at", "created_by", "last_used_at", "last_used_ip", "backward_compatible", "legacy_id", "hint", "rate_limit", "rate_window_seconds"}
 
 // GetToken returns a visible token, else ErrNotFound.
 func (s *Store) GetToken(ctx context.Context, v TokenVisibility, id int64) (*Token, error) {
 	var t Token
-	if err := visible(s.db.WithContext(ctx).Model(&Token{}), v).Where("id = ?", id).Take(&t).Error; err != nil {
+	if err := visible(s.reader.WithContext(ctx).Model(&Token{}), v).Where("id = ?", id).Take(&t).Error; err != nil {
 		return nil, translate(err)
 	}
 	return &t, nil

@@ -18,7 +18,7 @@ type UserFilter struct {
 
 // ListUsers returns users in scope, oldest first.
 func (s *Store) ListUsers(ctx context.Context, sc Scope, f UserFilter) ([]User, int64, error) {
-	q := inScope(s.db.WithContext(ctx).Model(&User{}), sc, "client_id")
+	q := inScope(s.reader.WithContext(ctx).Model(&User{}), sc, "client_id")
 	if f.ClientID != nil {
 		q = q.Where("client_id = ?", *f.ClientID)
 	}
@@ -43,7 +43,7 @@ func (s *Store) ListUsers(ctx context.Context, sc Scope, f UserFilter) ([]User, 
 // GetUser returns a user in scope, else ErrNotFound.
 func (s *Store) GetUser(ctx context.Context, sc Scope, id int64) (*User, error) {
 	var u User
-	q := inScope(s.db.WithContext(ctx).Model(&User{}), sc, "client_id")
+	q := inScope(s.reader.WithContext(ctx).Model(&User{}), sc, "client_id")
 	if err := q.Where("id = ?", id).Take(&u).Error; err != nil {
 		return nil, translate(err)
 	}

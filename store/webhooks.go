@@ -124,7 +124,7 @@ func (s *Store) enqueueDeliveries(tx *gorm.DB, event string, clientID, tokenID i
 // ListWebhooks returns the webhooks of the companies in scope.
 func (s *Store) ListWebhooks(ctx context.Context, sc Scope, p Page) ([]Webhook, int64, error) {
 	var rows []Webhook
-	q := inScope(s.db.WithContext(ctx).Model(&Webhook{}), sc, "client_id")
+	q := inScope(s.reader.WithContext(ctx).Model(&Webhook{}), sc, "client_id")
 	if err := p.apply(q, false).Find(&rows).Error; err != nil {
 		return nil, 0, translate(err)
 	}
@@ -135,7 +135,7 @@ func (s *Store) ListWebhooks(ctx context.Context, sc Scope, p Page) ([]Webhook, 
 // GetWebhook returns a webhook in scope.
 func (s *Store) GetWebhook(ctx context.Context, sc Scope, id int64) (*Webhook, error) {
 	var w Webhook
-	if err := inScope(s.db.WithContext(ctx).Model(&Webhook{}), sc, "client_id").Where("id = ?", id).Take(&w).Error; err != nil {
+	if err := inScope(s.reader.WithContext(ctx).Model(&Webhook{}), sc, "client_id").Where("id = ?", id).Take(&w).Error; err != nil {
 		return nil, translate(err)
 	}
 	return &w, nil
@@ -184,7 +184,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, sc Scope, id int64) error {
 // ListDeliveries returns a webhook's deliveries, newest first.
 func (s *Store) ListDeliveries(ctx context.Context, webhookID int64, p Page) ([]Delivery, int64, error) {
 	var rows []Delivery
-	q := s.db.WithContext(ctx).Model(&Delivery{}).Where("webhook_id = ?", webhookID)
+	q := s.reader.WithContext(ctx).Model(&Delivery{}).Where("webhook_id = ?", webhookID)
 	if err := p.apply(q, true).Find(&rows).Error; err != nil {
 		return nil, 0, translate(err)
 	}

@@ -30,7 +30,7 @@ func (s *Server) ListTokens(ctx context.Context, req api.ListTokensRequestObject
 	if err != nil {
 		return nil, err
 	}
-	return api.ListTokens200JSONResponse{Body: api.TokenList{Items: mapSlice(rows, s.apiToken), NextCursor: nullOf(encodeCursor(next))}}, nil
+	return jsonOK(s.tokenPageJSON(rows, encodeCursor(next))), nil
 }
 
 // CreateToken creates a personal or shared token and returns its value once.

@@ -147,7 +147,7 @@ type trialOpts struct {
 func cacheCounters(rs []*replica) map[string]string {
 	out := map[string]string{}
 	for _, r := range rs {
-		a := r.h.do(r.base, http.MethodGet, "/metrics", "", nil)
+		a := r.h.do(r.metrics, http.MethodGet, "/metrics", "", nil)
 		var parts []string
 		for _, l := range strings.Split(string(a.body), "\n") {
 			if strings.HasPrefix(l, "tokend_verification_cache_requests_total") || strings.HasPrefix(l, "tokend_change_feed_lag_seconds") {

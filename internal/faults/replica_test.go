@@ -111,6 +111,7 @@ type replica struct {
 	h       *harness
 	name    string
 	base    string // http://127.0.0.1:port
+	metrics string // the metrics listener's base URL (TOKEND_METRICS_LISTEN)
 	cmd     *exec.Cmd
 	logPath string
 	done    chan struct{}
@@ -130,8 +131,10 @@ func (d *deployment) start(name string, extra map[string]string, ready bool) (*r
 	for k, v := range extra {
 		env[k] = v
 	}
-	port := anyPort()
+	port, metricsPort := anyPort(), anyPort()
+	env["TOKEND_METRICS_LISTEN"] = fmt.Sprintf("127.0.0.1:%d", metricsPort)
 	r := &replica{h: h, name: name, base: fmt.Sprintf("http://127.0.0.1:%d", port),
+		metrics: fmt.Sprintf("http://127.0.0.1:%d", metricsPort),
 		logPath: filepath.Join(h.dir, name+".log"), done: make(chan struct{})}
 	logf, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -206,7 +209,7 @@ func (r *replica) pid() int { return r.cmd.Process.Pid }
 
 // metric reads one sample of /metrics (a metric without labels).
 func (r *replica) metric(name string) (float64, error) {
-	a := r.h.do(r.base, http.MethodGet, "/metrics", "", nil)
+	a := r.h.do(r.metrics, http.MethodGet, "/metrics", "", nil)
 	if a.err != nil || a.code != http.StatusOK {
 		return 0, fmt.Errorf("GET /metrics: %d %v", a.code, a.err)
 	}

@@ -208,7 +208,7 @@ func (e *env) pgbouncerMode(t *testing.T, bin, mode string) {
 		loop(&lw, stop, 2*time.Millisecond, func(i int) {
 			select {
 			case v := <-fresh:
-				rec.add(event{who: r.name, op: "user (uncached)", a: h.do(r.base, http.MethodGet, "/v1/user", v, nil)})
+				rec.add(event{who: r.name, op: "user (uncached)", a: h.do(r.base, http.MethodGet, "/v2/user", v, nil)})
 				rec.add(event{who: r.name, op: "verify", a: h.do(r.base, http.MethodPost, "/v2/api_tokens/verify", d.admin, map[string]any{"token": v})})
 			default:
 				rec.add(event{who: r.name, op: "list", a: h.do(r.base, http.MethodGet, "/v2/api_tokens?limit=5", d.admin, nil)})

@@ -18,7 +18,8 @@ var verbose = os.Getenv("TOKEND_FAULTS_VERBOSE") == "1"
 // staleBound is the replicas' TOKEND_STALE_BOUND (the default).
 const staleBound = time.Second
 
-// quiet is R24's figure when nothing fails: the doorbell, not the bound.
+// quiet is R24's figure when nothing fails (scenario 1, and the direct
+// listener of a PgBouncer deployment): the doorbell, not the bound.
 const quiet = 50 * time.Millisecond
 
 // TestFaults runs every scenario against one throwaway cluster, in an
@@ -303,7 +304,9 @@ func (e *env) listenerTerminated(t *testing.T) {
 			}
 			return e.terminateListener()
 		}})
-	findings := tl.check(map[string]time.Duration{"A": 0, "B": e.h.bound, "C": quiet})
+	// C's path is not faulted, but the fault is in the deployment: R24
+	// asks the bound of every replica then (its figure is in the table).
+	findings := tl.check(map[string]time.Duration{"A": 0, "B": e.h.bound, "C": e.h.bound})
 	if err != nil {
 		findings = append(findings, "harness: "+err.Error())
 	}
@@ -350,7 +353,7 @@ func (e *env) listenerBlackholed(t *testing.T) {
 	tl, subjects, err := e.trials(e.p, trialOpts{kinds: kinds, n: 10, warm: []*replica{e.b, e.c},
 		probe: []*replica{e.a, e.b, e.c}, confirm: 100 * time.Millisecond, giveUp: 5 * time.Second,
 		after: func(int) error { time.Sleep(200 * time.Millisecond); return nil }})
-	findings := tl.check(map[string]time.Duration{"A": 0, "B": h.bound, "C": quiet})
+	findings := tl.check(map[string]time.Duration{"A": 0, "B": h.bound, "C": h.bound}) // as in scenario 2
 	if err != nil {
 		findings = append(findings, "harness: "+err.Error())
 	}

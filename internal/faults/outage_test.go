@@ -47,7 +47,7 @@ func (e *env) postgresRestarted(t *testing.T) {
 	for time.Since(stopped) < down {
 		for _, s := range subjects {
 			for _, r := range []*replica{e.b, e.c} {
-				a := h.do(r.base, http.MethodGet, "/v1/user", s.tok.Secret, nil)
+				a := h.do(r.base, http.MethodGet, "/v2/user", s.tok.Secret, nil)
 				switch {
 				case a.code == http.StatusOK && a.at.Sub(stopped) > h.bound+margin:
 					stale++
@@ -201,7 +201,7 @@ func (e *env) databaseStopped(t *testing.T) {
 	for _, r := range []*replica{e.b, e.c} {
 		loop(&wg, stop, 5*time.Millisecond, func(i int) {
 			k := i % len(warmToks)
-			rec.add(event{who: r.name, op: "user", tok: k, a: h.do(r.base, http.MethodGet, "/v1/user", warmToks[k].tok.Secret, nil)})
+			rec.add(event{who: r.name, op: "user", tok: k, a: h.do(r.base, http.MethodGet, "/v2/user", warmToks[k].tok.Secret, nil)})
 		})
 		loop(&wg, stop, 10*time.Millisecond, func(i int) {
 			k := i % len(warmToks)
@@ -239,7 +239,7 @@ func (e *env) databaseStopped(t *testing.T) {
 	for _, r := range []*replica{e.b, e.c} {
 		loop(&wg, stop, 5*time.Millisecond, func(i int) {
 			k := i % len(revoked)
-			rec.add(event{who: r.name, op: "revoked", tok: k, a: h.do(r.base, http.MethodGet, "/v1/user", revoked[k].tok.Secret, nil)})
+			rec.add(event{who: r.name, op: "revoked", tok: k, a: h.do(r.base, http.MethodGet, "/v2/user", revoked[k].tok.Secret, nil)})
 		})
 	}
 	stopBegin := time.Now()

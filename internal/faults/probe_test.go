@@ -229,7 +229,7 @@ func (p *prober) check(r *replica, s *subject) error {
 		if err := expect(a, "renewed token "+id, http.StatusOK); err != nil {
 			return err
 		}
-		return expect(h.do(r.base, http.MethodGet, "/v1/user", s.renewed, nil), "renewed value of token "+id, http.StatusOK)
+		return expect(h.do(r.base, http.MethodGet, "/v2/user", s.renewed, nil), "renewed value of token "+id, http.StatusOK)
 	default:
 		if err := expect(a, "revoked token "+id, http.StatusOK); err != nil {
 			return err
@@ -248,7 +248,7 @@ func (p *prober) check(r *replica, s *subject) error {
 // warm makes each replica cache s's token (and fails unless each accepts it).
 func (h *harness) warm(value string, rs ...*replica) error {
 	for _, r := range rs {
-		if err := expect(h.do(r.base, http.MethodGet, "/v1/user", value, nil), "warm "+r.name, http.StatusOK); err != nil {
+		if err := expect(h.do(r.base, http.MethodGet, "/v2/user", value, nil), "warm "+r.name, http.StatusOK); err != nil {
 			return err
 		}
 	}
@@ -299,7 +299,7 @@ func (h *harness) probe(t0 time.Time, value string, confirm, giveUp time.Duratio
 			res := &probeResult{codes: map[int]int{}}
 			var firstDeny time.Time
 			for {
-				a := h.do(r.base, http.MethodGet, "/v1/user", value, nil)
+				a := h.do(r.base, http.MethodGet, "/v2/user", value, nil)
 				res.polls++
 				switch {
 				case a.err != nil:

@@ -47,8 +47,8 @@ func (e *env) hotStandby(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	for _, rd := range []struct{ what, path, tok string }{
-		{"GET /v1/user (token from before the backup)", "/v1/user", before.Secret},
-		{"GET /v1/user (token replicated since)", "/v1/user", after.Secret},
+		{"GET /v2/user (token from before the backup)", "/v2/user", before.Secret},
+		{"GET /v2/user (token replicated since)", "/v2/user", after.Secret},
 		{"GET /v2/api_tokens", "/v2/api_tokens?limit=5", d.admin},
 		{"GET /v2/api_tokens/{id}", "/v2/api_tokens/" + strconv.FormatInt(before.ID, 10), d.admin},
 	} {
@@ -110,7 +110,7 @@ func (e *env) hotStandby(t *testing.T) {
 	n0 := len(s.logLines(false))
 	quietFor := 6 * time.Second
 	for end := time.Now().Add(quietFor); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
-		count5(h.do(s.base, http.MethodGet, "/v1/user", d.admin, nil))
+		count5(h.do(s.base, http.MethodGet, "/v2/user", d.admin, nil))
 	}
 	lines := s.logLines(false)
 	grew := len(lines) - n0

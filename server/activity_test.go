@@ -622,11 +622,9 @@ func TestLastUsedFlushFailureRetries(t *testing.T) {
 		x := newPerson(t, env, env.Admin.Token, client.Admin, 0)
 		tok := personalToken(t, env, x.Session, "admin")
 		var fail atomic.Bool
-		testenv.Must(t, env.Store.DB().Callback().Update().Before("gorm:update").Register("tokend_test:fail_usage", func(db *gorm.DB) {
-			if m, ok := db.Statement.Dest.(map[string]any); ok && fail.Load() {
-				if _, ok := m["last_used_at"]; ok {
-					_ = db.AddError(errors.New("injected write failure"))
-				}
+		testenv.Must(t, env.Store.DB().Callback().Raw().Before("gorm:raw").Register("tokend_test:fail_usage", func(db *gorm.DB) {
+			if fail.Load() && isUsageWrite(db) {
+				_ = db.AddError(errors.New("injected write failure"))
 			}
 		}))
 		t0 := env.Clock.Now()
@@ -928,12 +926,16 @@ func countUsageWrites(t *testing.T, env *testenv.Env) *atomic.Int64 {
 	t.Helper()
 	var n atomic.Int64
 	name := fmt.Sprintf("tokend_test:usage_writes_%d", seq.Add(1))
-	testenv.Must(t, env.Store.DB().Callback().Update().Before("gorm:update").Register(name, func(db *gorm.DB) {
-		if m, ok := db.Statement.Dest.(map[string]any); ok {
-			if _, ok := m["last_used_at"]; ok {
-				n.Add(1)
-			}
+	testenv.Must(t, env.Store.DB().Callback().Raw().Before("gorm:raw").Register(name, func(db *gorm.DB) {
+		if isUsageWrite(db) {
+			n.Add(1)
 		}
 	}))
 	return &n
+}
+
+// isUsageWrite recognises the usage flush's statement (one per flush).
+func isUsageWrite(db *gorm.DB) bool {
+	sql := db.Statement.SQL.String()
+	return strings.HasPrefix(sql, "UPDATE tokens SET last_used_at")
 }

@@ -49,6 +49,19 @@ func newMetrics(reg prometheus.Registerer, db *sql.DB) *metrics {
 // feed registers the change feed's series (R24): how far it applied the
 // log, how old its last proof of being current is, the listener's state
 // and its polls. Without a feed (a single process) there are none.
+// lookups registers the batched credential lookups (store.TokenByDigest):
+// how many cache misses reached the database, in how many statements.
+func (m *metrics) lookups(reg prometheus.Registerer, st *store.Store) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tokend_credential_lookups_total",
+			Help: "Token lookups that reached the database (identical concurrent ones counted once)."},
+			func() float64 { return float64(st.LookupStats().Lookups) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tokend_credential_lookup_statements_total",
+			Help: "Statements that served them: concurrent lookups share one."},
+			func() float64 { return float64(st.LookupStats().Queries) }),
+	)
+}
+
 func (m *metrics) feed(reg prometheus.Registerer, f *store.Feed) {
 	if f == nil {
 		return

@@ -216,6 +216,7 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 		}
 	}
 	s.metrics.feed(cfg.Metrics, s.feed)
+	s.metrics.lookups(cfg.Metrics, st)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -5,75 +5,7 @@ import (
 	"time"
 
 	"gorm.io/gorm/clause"
-	"strings"
-	"sync"
-
-	"gorm.io/gorm/schema"
 )
-
-// TokenByDigest finds the token whose current value has one of these
-// digests (the value's digest under each key of the ring: a token digested
-// under an older key is still found, R13), or a renewed token whose old
-// value is still inside its grace period (R10).
-//
-// The current value, the common case, is one query joining the owner and
-// the companies: it is what an uncached verification costs.
-func (s *Store) TokenByDigest(ctx context.Context, digests ...[]byte) (*Credential, error) {
-	db := s.reader.WithContext(ctx)
-	var rows []credentialRow
-	err := translate(db.Raw(credentialQuery(), digests).Scan(&rows).Error)
-	if err != nil {
-		return nil, err
-	}
-	if len(rows) > 0 {
-		return rows[0].credential(), nil
-	}
-	var g GraceDigest
-	if err := translate(db.Where("digest IN ? AND expires_at > ?", digests, s.now().UTC()).Take(&g).Error); err != nil {
-		return nil, err
-	}
-	var t Token
-	if err := translate(db.Where("id = ?", g.TokenID).Take(&t).Error); err != nil {
-		return nil, err
-	}
-	return s.completeCredential(ctx, &Credential{Token: &t, GraceUntil: &g.ExpiresAt}, t.UserID, t.ClientID)
-}
-
-// credentialRow is a token with its owner (all NULL for a shared token) and
-// its company, as one joined row.
-type credentialRow struct {
-	Token
-	Owner        User   `gorm:"embedded;embeddedPrefix:owner_"`
-	Company      Client `gorm:"embedded;embeddedPrefix:company_"`
-	OwnerCompany Client `gorm:"embedded;embeddedPrefix:ownerco_"`
-}
-
-func (r *credentialRow) credential() *Credential {
-	c := &Credential{Token: &r.Token, Client: &r.Company}
-	if r.Token.UserID != nil && r.Owner.ID == *r.Token.UserID {
-		c.User, c.UserClient = &r.Owner, &r.OwnerCompany
-	}
-	return c
-}
-
-var credentialSQL = sync.OnceValue(func() string {
-	cols := []string{"t.*"}
-	for prefix, model := range map[string]any{"owner_": &User{}, "company_": &Client{}, "ownerco_": &Client{}} {
-		sch, err := schema.Parse(model, &sync.Map{}, schema.NamingStrategy{})
-		if err != nil {
-			panic(err) // the models are fixed at compile time
-		}
-		alias := map[string]string{"owner_": "u", "company_": "c", "ownerco_": "oc"}[prefix]
-		for _, name := range sch.DBNames {
-			cols = append(cols, alias+"."+name+" AS "+prefix+name)
-		}
-	}
-	return "SELECT " + strings.Join(cols, ", ") +
-		" FROM tokens t JOIN clients c ON c.id = t.client_id LEFT JOIN users u ON u.id = t.user_id" +
-		" LEFT JOIN clients oc ON oc.id = u.client_id WHERE t.digest IN ?"
-})
-
-func credentialQuery() string { return credentialSQL() }
 
 // TokensByLegacyUUID finds the backward-compatible tokens imported with
 // this UUID (R15): one per company at most, since legacy UUIDs are unique

@@ -1,7 +1,10 @@
 package store_test
 
 import (
+	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -203,6 +206,66 @@ func TestContractSignInLookups(t *testing.T) {
 		wantNotFound(t, "ClientByID of nothing", err)
 		if creds, err := w.st.TokensByLegacyUUID(w.ctx, "00000000-0000-0000-0000-000000000000"); err != nil || len(creds) != 0 {
 			t.Errorf("unknown legacy UUID: %d, %v", len(creds), err)
+		}
+	})
+}
+
+// Concurrent lookups share statements (issue 16's batched miss path) and
+// each still gets its own answer: 400 lookups at once over 40 tokens (each
+// value presented ten times), renewed values in their grace, and unknown
+// values, with a digest per key of a two-key ring for some.
+func TestContractTokenByDigestBatches(t *testing.T) {
+	t.Parallel()
+	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
+		w := newWorld(t, b)
+		partner := w.company("Partner", nil)
+		admin := w.user(partner, perm.RoleAdmin)
+		var toks []*store.Token
+		for range 40 {
+			toks = append(toks, w.personal(admin, partner))
+		}
+		renewed, old := w.renew(w.ctx, caller(admin, partner), toks[0].ID, time.Hour)
+		toks[0] = renewed
+		before := w.st.LookupStats()
+		const n = 400
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		errs := make(chan error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				switch {
+				case i%10 == 9: // unknown, under two keys
+					if _, err := w.st.TokenByDigest(w.ctx, randomDigest(), randomDigest()); !errors.Is(err, store.ErrNotFound) {
+						errs <- fmt.Errorf("unknown value: %v", err)
+					}
+				case i%10 == 8: // the renewed token's old value, in its grace
+					cred, err := w.st.TokenByDigest(w.ctx, randomDigest(), old)
+					if err != nil || cred.Token.ID != renewed.ID || cred.GraceUntil == nil {
+						errs <- fmt.Errorf("grace value: %+v, %v", cred, err)
+					}
+				default:
+					tok := toks[i%len(toks)]
+					cred, err := w.st.TokenByDigest(w.ctx, tok.Digest)
+					if err != nil || cred.Token.ID != tok.ID || cred.GraceUntil != nil || cred.User == nil || cred.User.ID != admin.ID {
+						errs <- fmt.Errorf("token %d: %+v, %v", tok.ID, cred, err)
+					}
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		after := w.st.LookupStats()
+		lookups, queries := after.Lookups-before.Lookups, after.Queries-before.Queries
+		t.Logf("%d lookups (after sharing identical ones) in %d statements", lookups, queries)
+		if lookups == 0 || queries >= lookups {
+			t.Errorf("%d lookups took %d statements: concurrent lookups were not batched", lookups, queries)
 		}
 	})
 }

@@ -61,6 +61,7 @@ type Store struct {
 	// writer, so that a page or a verification never queues behind a
 	// write (the usage flush, a purge); on PostgreSQL the same pool as db.
 	reader   *gorm.DB
+	lookups  lookups // TokenByDigest's batches
 	dialect  Dialect
 	url      string
 	now      func() time.Time

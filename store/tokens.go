@@ -178,14 +178,51 @@ type TokenUsage struct {
 // RecordTokenUsage writes last-used times and addresses in one transaction.
 // A later write never moves last_used_at backwards.
 func (s *Store) RecordTokenUsage(ctx context.Context, uses []TokenUsage) error {
+	// One statement per usageBatch tokens (a flush is usually one): the
+	// rows to write as a VALUES list, joined to the tokens. VALUES' columns
+	// are column1… on both PostgreSQL and SQLite; a use never moves
+	// last_used_at back (another replica may have written a later one).
+	// The latest use of each token only: an UPDATE … FROM with two rows
+	// for one token would apply either.
+	latest := make(map[int64]int, len(uses))
+	dedup := uses[:0:0]
+	for _, u := range uses {
+		if i, ok := latest[u.TokenID]; ok {
+			if u.At.After(dedup[i].At) {
+				dedup[i] = u
+			}
+			continue
+		}
+		latest[u.TokenID] = len(dedup)
+		dedup = append(dedup, u)
+	}
+	uses = dedup
 	return translate(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		for _, u := range uses {
-			err := tx.Model(&Token{}).Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", u.TokenID, u.At).
-				UpdateColumns(map[string]any{"last_used_at": u.At, "last_used_ip": u.IP}).Error
-			if err != nil {
+		for start := 0; start < len(uses); start += usageBatch {
+			batch := uses[start:min(start+usageBatch, len(uses))]
+			var q strings.Builder
+			args := make([]any, 0, 3*len(batch))
+			row := "(?, ?, ?)"
+			if s.dialect == Postgres { // parameters in VALUES are text unless cast
+				row = "(CAST(? AS bigint), CAST(? AS timestamptz), CAST(? AS text))"
+			}
+			q.WriteString("UPDATE tokens SET last_used_at = v.column2, last_used_ip = v.column3 FROM (VALUES ")
+			for i, u := range batch {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString(row)
+				args = append(args, u.TokenID, u.At.UTC(), u.IP)
+			}
+			q.WriteString(") AS v WHERE tokens.id = v.column1 AND (tokens.last_used_at IS NULL OR tokens.last_used_at < v.column2)")
+			if err := tx.Exec(q.String(), args...).Error; err != nil {
 				return translate(err)
 			}
 		}
 		return nil
 	}))
 }
+
+// usageBatch bounds the rows of one usage statement (three parameters
+// each, well under either database's limit).
+const usageBatch = 1000

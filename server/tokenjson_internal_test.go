@@ -49,7 +49,7 @@ func TestTokenJSONMatchesTheModel(t *testing.T) {
 				Permissions: rapid.SliceOfN(strs, 0, 5).Draw(t, "permissions"), SourceRole: strs.Draw(t, "source"),
 				Enabled: rapid.Bool().Draw(t, "enabled"), ExpireAt: optTime(t, "expire"), DisabledAt: optTime(t, "disabled"),
 				DisabledReason: rules.DisabledReason(rapid.SampledFrom([]string{"", "manual", "expired", "leak_reported"}).Draw(t, "reason")),
-				CreatedAt: when.Draw(t, "created"), UpdatedAt: when.Draw(t, "updated"), RenewedAt: optTime(t, "renewed"),
+				CreatedAt:      when.Draw(t, "created"), UpdatedAt: when.Draw(t, "updated"), RenewedAt: optTime(t, "renewed"),
 				CreatedBy: optInt(t, "created by"), LastUsedAt: optTime(t, "used"), BackwardCompatible: rapid.Bool().Draw(t, "legacy"),
 				Hint: strs.Draw(t, "hint"),
 			}

@@ -211,4 +211,3 @@ func (s *Store) credentialsByDigest(ctx context.Context, digests [][]byte) (map[
 	}
 	return out, nil
 }
-

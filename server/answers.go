@@ -1,89 +1,149 @@
 package server
 
 import (
-	"encoding/json"
 	"net/http"
-	"sync/atomic"
+	"strconv"
+	"time"
 
-	"github.com/tokend/tokend/gen/api"
+	"github.com/google/uuid"
 )
 
-// answers are the responses that depend on nothing but the principal: who
-// the caller is (GET /v2/user, GET and POST /v1/user) and what a verified
-// token is (POST /v2/api_tokens/verify). They are encoded once per
-// principal and then copied: the verification cache keeps principals, so
-// for a hot token these answers cost a write, not a reflection walk over
-// fifty permission names (the largest part of the hit path's CPU before).
-// A principal changes only by being replaced (a new admission), so the
-// bytes cannot go stale.
-type answers struct {
-	currentUser atomic.Pointer[[]byte]
-	wallarmUser atomic.Pointer[[]byte]
-	verified    atomic.Pointer[[]byte] // without permission_granted and the closing brace
-}
+// The answers of the hot path are written by hand: who the caller is
+// (GET /v2/user, GET and POST /v1/user) and what a verified token is
+// (POST /v2/api_tokens/verify). Encoding fifty permission names by
+// reflection was the largest part of a cached request's CPU (issue 16);
+// here the permission list is encoded once per distinct set
+// (perm.Set.JSON, shared by every principal holding that set), so a cached
+// token costs no memory for its answers. TestAnswersMatchTheModels compares
+// each with encoding/json's output of the generated model, byte for byte.
 
-// encoded returns slot's bytes, encoding v() into it on first use. Two
-// requests racing on the first use both encode; either result is the same.
-func encoded(slot *atomic.Pointer[[]byte], v func() any) ([]byte, error) {
-	if b := slot.Load(); b != nil {
-		return *b, nil
+// currentUserJSON is GET /v2/user's body for p (currentUser's encoding).
+func (p *Principal) currentUserJSON() []byte {
+	perms := p.Effective.JSON()
+	buf := make([]byte, 0, 320+len(perms))
+	id, email, realname, enabled, sso, apiAccess, uid := p.userFields()
+	created := p.createdAt()
+	buf = append(buf, `{"api_access":`...)
+	buf = strconv.AppendBool(buf, apiAccess)
+	buf = append(buf, `,"client_id":`...)
+	buf = strconv.AppendInt(buf, p.Client.ID, 10)
+	buf = append(buf, `,"client_name":`...)
+	buf = appendJSONString(buf, p.Client.Name)
+	buf = append(buf, `,"created_at":`...)
+	buf = appendJSONTime(buf, created)
+	buf = append(buf, `,"email":`...)
+	buf = appendJSONString(buf, email)
+	buf = append(buf, `,"enabled":`...)
+	buf = strconv.AppendBool(buf, enabled)
+	buf = append(buf, `,"id":`...)
+	buf = strconv.AppendInt(buf, id, 10)
+	buf = append(buf, `,"permissions":`...)
+	buf = append(buf, perms...)
+	buf = append(buf, `,"realname":`...)
+	buf = appendJSONString(buf, realname)
+	buf = append(buf, `,"role":`...)
+	buf = appendJSONString(buf, string(p.Role))
+	buf = append(buf, `,"sso":`...)
+	buf = strconv.AppendBool(buf, sso)
+	buf = append(buf, `,"token_id":`...)
+	if p.Token != nil {
+		buf = strconv.AppendInt(buf, p.Token.ID, 10)
+	} else {
+		buf = append(buf, "null"...)
 	}
-	b, err := json.Marshal(v())
-	if err != nil {
-		return nil, err
+	buf = append(buf, `,"uuid":"`...)
+	buf = append(buf, uid.String()...)
+	return append(buf, "\"}\n"...)
+}
+
+// wallarmUserJSON is GET and POST /v1/user's body for p
+// (wallarmUserDetails in its envelope).
+func (p *Principal) wallarmUserJSON() []byte {
+	perms := p.Effective.JSON()
+	buf := make([]byte, 0, 400+len(perms))
+	id, email, realname, enabled, sso, apiAccess, uid := p.userFields()
+	buf = append(buf, `{"body":{"actual_permissions":`...)
+	buf = append(buf, perms...)
+	buf = append(buf, `,"api_access":`...)
+	buf = strconv.AppendBool(buf, apiAccess)
+	buf = append(buf, `,"client_id":`...)
+	buf = strconv.AppendInt(buf, p.Client.ID, 10)
+	buf = append(buf, `,"clientid":`...)
+	buf = strconv.AppendInt(buf, p.Client.ID, 10)
+	buf = append(buf, `,"create_at":`...)
+	buf = appendJSONTime(buf, p.createdAt())
+	buf = append(buf, `,"email":`...)
+	buf = appendJSONString(buf, email)
+	buf = append(buf, `,"enabled":`...)
+	buf = strconv.AppendBool(buf, enabled)
+	buf = append(buf, `,"id":`...)
+	buf = strconv.AppendInt(buf, id, 10)
+	buf = append(buf, `,"mfa_enabled":false,"permissions":[`...)
+	buf = appendJSONString(buf, string(p.Role))
+	buf = append(buf, `],"phone":null,"realname":`...)
+	buf = appendJSONString(buf, realname)
+	buf = append(buf, `,"sso":`...)
+	buf = strconv.AppendBool(buf, sso)
+	buf = append(buf, `,"username":`...)
+	buf = appendJSONString(buf, email)
+	buf = append(buf, `,"uuid":"`...)
+	buf = append(buf, uid.String()...)
+	buf = append(buf, `","validated":true},"status":`...)
+	buf = strconv.AppendInt(buf, int64(wallarmOK), 10)
+	return append(buf, "}\n"...)
+}
+
+// userFields are what both who-am-I answers show of the person: the
+// owner's, or for a shared token (no person) zeros, the token's name, and
+// enabled.
+func (p *Principal) userFields() (id int64, email, realname string, enabled, sso, apiAccess bool, uid uuid.UUID) {
+	if u := p.User; u != nil {
+		parsed, _ := uuid.Parse(u.UUID) // stored canonical; the nil UUID otherwise, as apiUUID
+		return u.ID, u.Email, u.Realname, u.Enabled, u.SSO, u.APIAccess, parsed
 	}
-	b = append(b, '\n') // as json.Encoder writes it, which the generated responses use
-	slot.Store(&b)
-	return b, nil
-}
-
-func (p *Principal) answerSet() *answers {
-	if p.answers == nil { // a principal built outside admit (none today); encode each time
-		return &answers{}
+	if p.Token != nil {
+		realname = p.Token.Realname
 	}
-	return p.answers
+	return 0, "", realname, true, false, false, uuid.Nil
 }
 
-// currentUserJSON is GET /v2/user's body for p.
-func (p *Principal) currentUserJSON() ([]byte, error) {
-	return encoded(&p.answerSet().currentUser, func() any { return currentUser(p) })
-}
-
-// wallarmUserJSON is GET and POST /v1/user's body for p.
-func (p *Principal) wallarmUserJSON() ([]byte, error) {
-	return encoded(&p.answerSet().wallarmUser, func() any {
-		return api.WallarmUserDetailsEnvelope{Status: wallarmOK, Body: wallarmUserDetails(p)}
-	})
+// createdAt is when the person, or for a shared token the token, was created.
+func (p *Principal) createdAt() (t time.Time) {
+	switch {
+	case p.User != nil:
+		return p.User.CreatedAt
+	case p.Token != nil:
+		return p.Token.CreatedAt
+	}
+	return t
 }
 
 // verifiedJSON is verify's "active" body for the verified token p, with
-// permission_granted added when granted is not nil.
-func (p *Principal) verifiedJSON(granted *bool) ([]byte, error) {
-	b, err := encoded(&p.answerSet().verified, func() any { return verifiedResult(p) })
-	if err != nil || granted == nil {
-		return b, err
+// permission_granted when granted is not nil.
+func (p *Principal) verifiedJSON(granted *bool) []byte {
+	perms := p.Effective.JSON()
+	buf := make([]byte, 0, 200+len(perms))
+	buf = append(buf, `{"active":true,"client_id":`...)
+	buf = strconv.AppendInt(buf, p.Token.ClientID, 10)
+	buf = append(buf, `,"expire_at":`...)
+	buf = appendJSONTimePtr(buf, p.Token.ExpireAt)
+	if granted != nil {
+		buf = append(buf, `,"permission_granted":`...)
+		buf = strconv.AppendBool(buf, *granted)
 	}
-	// b is `{…}\n`: splice the member in before the closing brace.
-	out := make([]byte, 0, len(b)+28)
-	out = append(out, b[:len(b)-2]...)
-	if *granted {
-		out = append(out, `,"permission_granted":true}`...)
+	buf = append(buf, `,"permissions":`...)
+	buf = append(buf, perms...)
+	buf = append(buf, `,"shared":`...)
+	buf = strconv.AppendBool(buf, p.Token.Shared)
+	buf = append(buf, `,"token_id":`...)
+	buf = strconv.AppendInt(buf, p.Token.ID, 10)
+	buf = append(buf, `,"user_id":`...)
+	if p.User != nil {
+		buf = strconv.AppendInt(buf, p.User.ID, 10)
 	} else {
-		out = append(out, `,"permission_granted":false}`...)
+		buf = append(buf, "null"...)
 	}
-	return append(out, '\n'), nil
-}
-
-func verifiedResult(p *Principal) api.VerifyResult {
-	return api.VerifyResult{
-		Active:      true,
-		TokenId:     &p.Token.ID,
-		UserId:      nullOf(userIDPtr(p)),
-		ClientId:    &p.Token.ClientID,
-		Shared:      &p.Token.Shared,
-		Permissions: ptrTo(p.Effective.Names()),
-		ExpireAt:    nullTime(p.Token.ExpireAt),
-	}
+	return append(buf, "}\n"...)
 }
 
 // jsonOK is a 200 answer whose JSON body is already encoded. It is every
@@ -98,10 +158,8 @@ func (b jsonOK) write(w http.ResponseWriter) error {
 	return err
 }
 
-func (b jsonOK) VisitGetCurrentUserResponse(w http.ResponseWriter) error { return b.write(w) }
-func (b jsonOK) VisitWallarmGetUserResponse(w http.ResponseWriter) error { return b.write(w) }
-func (b jsonOK) VisitWallarmPostUserResponse(w http.ResponseWriter) error {
-	return b.write(w)
-}
-func (b jsonOK) VisitVerifyTokenResponse(w http.ResponseWriter) error { return b.write(w) }
-func (b jsonOK) VisitListTokensResponse(w http.ResponseWriter) error  { return b.write(w) }
+func (b jsonOK) VisitGetCurrentUserResponse(w http.ResponseWriter) error  { return b.write(w) }
+func (b jsonOK) VisitWallarmGetUserResponse(w http.ResponseWriter) error  { return b.write(w) }
+func (b jsonOK) VisitWallarmPostUserResponse(w http.ResponseWriter) error { return b.write(w) }
+func (b jsonOK) VisitVerifyTokenResponse(w http.ResponseWriter) error     { return b.write(w) }
+func (b jsonOK) VisitListTokensResponse(w http.ResponseWriter) error      { return b.write(w) }

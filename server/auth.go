@@ -20,8 +20,6 @@ import (
 type Principal struct {
 	rules.Caller
 	Token *TokenRef // nil for a session
-	// answers are p's encoded responses (answers.go), shared by copies.
-	answers *answers
 }
 
 // TokenRef is what a request reads about the API token it came with. It is
@@ -240,7 +238,7 @@ func admit(cred *store.Credential, now time.Time) (*Principal, rules.Outcome) {
 	if c == nil {
 		return nil, outcome
 	}
-	p := &Principal{Caller: *c, answers: &answers{}}
+	p := &Principal{Caller: *c}
 	if t := cred.Token; t != nil {
 		p.Token = &TokenRef{ID: t.ID, ClientID: t.ClientID, Shared: t.Shared, Realname: t.Realname, ExpireAt: t.ExpireAt, CreatedAt: t.CreatedAt,
 			Rate: effectiveRate(t.RateLimit, cred.Client)}

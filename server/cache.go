@@ -103,7 +103,7 @@ func (c *verifyCache) slim(p *Principal) *Principal {
 	if p == nil {
 		return nil
 	}
-	out := &Principal{Caller: p.Caller, answers: &answers{}}
+	out := &Principal{Caller: p.Caller}
 	out.User, out.Client = nil, nil
 	if p.User != nil {
 		key := *p.User

@@ -11,8 +11,7 @@ import (
 // GetCurrentUser (GET /v2/user) answers who the caller is, with the effective permissions
 // of the credential that authenticated this very request.
 func (s *Server) GetCurrentUser(ctx context.Context, _ api.GetCurrentUserRequestObject) (api.GetCurrentUserResponseObject, error) {
-	b, err := principalFrom(ctx).currentUserJSON()
-	return jsonOK(b), err
+	return jsonOK(principalFrom(ctx).currentUserJSON()), nil
 }
 
 func currentUser(p *Principal) api.CurrentUser {
@@ -35,10 +34,10 @@ func currentUser(p *Principal) api.CurrentUser {
 		out.Enabled = u.Enabled
 		out.Sso = u.SSO
 		out.ApiAccess = u.APIAccess
-		out.CreatedAt = u.CreatedAt
+		out.CreatedAt = u.CreatedAt.UTC()
 	} else if p.Token != nil {
 		out.Realname = p.Token.Realname
-		out.CreatedAt = p.Token.CreatedAt
+		out.CreatedAt = p.Token.CreatedAt.UTC()
 	}
 	return out
 }

@@ -35,8 +35,7 @@ func (s *Server) VerifyToken(ctx context.Context, req api.VerifyTokenRequestObje
 	if req.Body.Permission != nil {
 		granted = ptrTo(p.Effective.Has(perm.Permission(*req.Body.Permission)))
 	}
-	b, err := p.verifiedJSON(granted)
-	return jsonOK(b), err
+	return jsonOK(p.verifiedJSON(granted)), nil
 }
 
 func ptrTo[T any](v T) *T { return &v }

@@ -1,6 +1,7 @@
 package perm
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -489,4 +490,29 @@ func permsToStrings(ps []Permission) []string {
 		out[i] = string(p)
 	}
 	return out
+}
+
+// Set.JSON is encoding/json's encoding of Names, for every role's set and
+// the whole catalog; it writes names unescaped, so none may need escaping.
+func TestSetJSON(t *testing.T) {
+	for _, c := range Catalog() {
+		for _, r := range string(c) {
+			if !(r >= 'a' && r <= 'z' || r == '_' || r == ':') {
+				t.Fatalf("catalog name %q needs care in JSON (Set.JSON writes it as is)", c)
+			}
+		}
+	}
+	sets := []Set{{}, SetOf(Catalog()...)}
+	for _, r := range Roles() {
+		sets = append(sets, r.Permissions())
+	}
+	for _, s := range sets {
+		want, err := json.Marshal(s.Names())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.JSON(); string(got) != string(want) {
+			t.Errorf("Set.JSON = %s, encoding/json says %s", got, want)
+		}
+	}
 }

@@ -121,7 +121,40 @@ const namesMax = 4096
 var (
 	names    sync.Map // Set → []string
 	namesLen atomic.Int64
+	jsons    sync.Map // Set → []byte
+	jsonsLen atomic.Int64
 )
+
+// JSON is Names as a JSON array, for the hot path's hand-written answers:
+// encoded once per distinct set and shared (the caller must not modify
+// it), like Names. Catalog names need no escaping.
+func (s Set) JSON() []byte {
+	if v, ok := jsons.Load(s); ok {
+		return v.([]byte)
+	}
+	ns := s.Names()
+	n := 2
+	for _, name := range ns {
+		n += len(name) + 3
+	}
+	out := make([]byte, 0, n)
+	out = append(out, '[')
+	for i, name := range ns {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, '"')
+		out = append(out, name...)
+		out = append(out, '"')
+	}
+	out = append(out, ']')
+	if jsonsLen.Load() < namesMax {
+		if _, loaded := jsons.LoadOrStore(s, out); !loaded {
+			jsonsLen.Add(1)
+		}
+	}
+	return out
+}
 
 // with returns s plus p; unknown permissions leave s unchanged.
 func (s Set) with(p Permission) Set {

@@ -165,13 +165,13 @@ func (b *bench) load(ctx context.Context, srv *instance, backend, scenario strin
 				return nil, fmt.Errorf("%s %s: no responses in the warm-up", backend, scenario)
 			}
 		}
-		before := scrape(srv.base, metricCacheHit, metricCacheMiss)
+		before := scrape(srv, metricCacheHit, metricCacheMiss)
 		stopPerf := b.perf(srv, backend, scenario)
 		cpu0 := b.sampleCPU(srv.pid())
 		st := b.run1(ctx, tr, o, b.cfg.duration, scenario)
 		cpu := b.sampleCPU(srv.pid()).since(cpu0)
 		stopPerf()
-		after := scrape(srv.base, metricCacheHit, metricCacheMiss)
+		after := scrape(srv, metricCacheHit, metricCacheMiss)
 		if err := srv.alive(); err != nil {
 			return nil, err
 		}

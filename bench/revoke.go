@@ -57,7 +57,7 @@ func (c *apiClient) do(ctx context.Context, method, url, token string, body any)
 func (b *bench) revoke(ctx context.Context, a, bb *instance, caller string, trials int) (*revocation, error) {
 	c := &apiClient{http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
 	res := &revocation{trials: trials}
-	before := scrape(bb.base, metricCacheHit, metricCacheMiss)
+	before := scrape(bb, metricCacheHit, metricCacheMiss)
 	for i := range trials {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -105,7 +105,7 @@ func (b *bench) revoke(ctx context.Context, a, bb *instance, caller string, tria
 			}
 		}
 	}
-	after := scrape(bb.base, metricCacheHit, metricCacheMiss)
+	after := scrape(bb, metricCacheHit, metricCacheMiss)
 	hits, misses := after[metricCacheHit]-before[metricCacheHit], after[metricCacheMiss]-before[metricCacheMiss]
 	if hits+misses > 0 {
 		res.cacheHitPct = 100 * hits / (hits + misses)

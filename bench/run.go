@@ -20,6 +20,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/store"
 )
 
 // Scenario names, as printed.
@@ -27,6 +28,7 @@ const (
 	scHealthz     = "GET /healthz"
 	scHealthzEnd  = "GET /healthz (again, after the scenarios above: drift)"
 	scUser        = "GET /v1/user (cache warm)"
+	scMe          = "GET /v2/user (cache warm)"
 	scVerify      = "POST /v2/api_tokens/verify (cache warm)"
 	scVerifyOff   = "POST /v2/api_tokens/verify (--cache-size 0)"
 	scCreate      = "POST /v2/api_tokens (create)"
@@ -102,7 +104,8 @@ type bench struct {
 	pgVersion string
 	builtFrom string
 	settled   time.Duration
-	pgConn    *pgx.Conn // to the bench database while the PostgreSQL scenarios run
+	pgConn    *pgx.Conn       // to the bench database while the PostgreSQL scenarios run
+	listSQL   map[bool]string // the list statements the server sent (deep or not), for EXPLAIN
 	sweep     []sweepRow
 }
 
@@ -134,6 +137,7 @@ func (b *bench) run(ctx context.Context) error {
 	b.started = time.Now()
 	b.servers = map[*instance]bool{}
 	b.counts = map[string]string{}
+	b.listSQL = map[bool]string{}
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == os.DevNull {
 		return fmt.Errorf("run from inside the tokend module (go env GOMOD: %q %v)", out, err)
@@ -279,7 +283,6 @@ func (b *bench) runPostgres(ctx context.Context) error {
 	if err := db.QueryRow(ctx, "SELECT id FROM tokens WHERE client_id = $1 ORDER BY id OFFSET 999 LIMIT 1", boot.ClientID).Scan(&deepID); err != nil {
 		return fmt.Errorf("find the 1,000th smallest id: %w", err)
 	}
-	cursor := base64.RawURLEncoding.EncodeToString([]byte("v1:" + strconv.FormatInt(deepID, 10)))
 
 	// Scenarios 1-3, 5, 6 on one server with the default settings.
 	srv, err := b.startServer(ctx, "pg-main", dbURL)
@@ -289,22 +292,8 @@ func (b *bench) runPostgres(ctx context.Context) error {
 	if err := b.commonScenarios(ctx, srv, backendPG, boot, values[:b.cfg.rotate]); err != nil {
 		return err
 	}
-	if _, err := b.load(ctx, srv, backendPG, scListFirst, attackOpts{targets: []vegeta.Target{getTarget(srv.base, "/v2/api_tokens?limit=100", boot.Token)}}); err != nil {
+	if err := b.listScenarios(ctx, srv, backendPG, boot, deepID); err != nil {
 		return err
-	}
-	firstSQL := listQuery(ctx, db, false)
-	if _, err := b.load(ctx, srv, backendPG, scListDeep, attackOpts{targets: []vegeta.Target{getTarget(srv.base, "/v2/api_tokens?limit=100&cursor="+cursor, boot.Token)}}); err != nil {
-		return err
-	}
-	deepSQL := listQuery(ctx, db, true)
-	// The same two pages one request at a time: the service time without
-	// the queueing that 64 connections on 2 cores add.
-	for _, l := range []struct{ name, path string }{
-		{scListFirst1, "/v2/api_tokens?limit=100"}, {scListDeep1, "/v2/api_tokens?limit=100&cursor=" + cursor},
-	} {
-		if _, err := b.load(ctx, srv, backendPG, l.name, attackOpts{targets: []vegeta.Target{getTarget(srv.base, l.path, boot.Token)}, conns: 1}); err != nil {
-			return err
-		}
 	}
 	if err := b.createScenario(ctx, srv, backendPG, boot); err != nil {
 		return err
@@ -313,8 +302,8 @@ func (b *bench) runPostgres(ctx context.Context) error {
 		return err
 	}
 	b.stopServer(srv)
-	b.explainList(ctx, db, boot.ClientID, deepID, firstSQL, deepSQL)
-	b.cursorSweep(ctx, db, boot.ClientID, deepSQL)
+	b.explainList(ctx, db, boot.ClientID, deepID, b.listSQL[false], b.listSQL[true])
+	b.cursorSweep(ctx, db, boot.ClientID, b.listSQL[true])
 
 	// Scenario 4: the cache off, a separate start.
 	srv, err = b.startServer(ctx, "pg-nocache", dbURL, "--cache-size", "0")
@@ -370,7 +359,7 @@ func (b *bench) runPostgres(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m := scrape(srv.base, metricHeapInuse, metricSys)
+	m := scrape(srv, metricHeapInuse, metricSys)
 	b.stopServer(srv)
 	b.oneOffs = append(b.oneOffs, oneOff{backendPG,
 		fmt.Sprintf("server RSS, %s tokens stored, %s distinct tokens verified (cached)", thousands(b.cfg.tokens), thousands(b.cfg.cached)),
@@ -394,13 +383,13 @@ func (b *bench) runPostgres(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		m := scrape(srv.base, metricHeapInuse, metricSys)
+		m := scrape(srv, metricHeapInuse, metricSys)
 		b.stopServer(srv)
 		b.oneOffs = append(b.oneOffs, oneOff{backendPG,
 			fmt.Sprintf("server RSS as above, with GOMEMLIMIT=%s", b.cfg.memLimit),
 			fmt.Sprintf("VmRSS %s (VmHWM %s; Go heap in use %s, runtime total %s); fill %.0f req/s, %d errors",
 				mib(rss), mib(hwm), mib(int64(m[metricHeapInuse])), mib(int64(m[metricSys])), fill.st.rps, fill.st.errors),
-			"≤ 150 MB", yesNo(rss <= 150e6)})
+			"— (the target is without it)", "—"})
 		logf("postgres: RSS with GOMEMLIMIT=%s: %s (HWM %s)", b.cfg.memLimit, mib(rss), mib(hwm))
 	}
 	if b.cfg.heapProfile != "" {
@@ -420,11 +409,55 @@ func (b *bench) commonScenarios(ctx context.Context, srv *instance, backend stri
 	if _, err := b.load(ctx, srv, backend, scHealthz, attackOpts{targets: []vegeta.Target{getTarget(srv.base, "/healthz", "")}}); err != nil {
 		return err
 	}
-	if _, err := b.load(ctx, srv, backend, scUser, attackOpts{targets: []vegeta.Target{getTarget(srv.base, "/v2/user", boot.Token)}}); err != nil {
+	if _, err := b.load(ctx, srv, backend, scUser, attackOpts{targets: []vegeta.Target{getTarget(srv.base, "/v1/user", boot.Token)}}); err != nil {
+		return err
+	}
+	if _, err := b.load(ctx, srv, backend, scMe, attackOpts{targets: []vegeta.Target{getTarget(srv.base, "/v2/user", boot.Token)}}); err != nil {
 		return err
 	}
 	_, err := b.load(ctx, srv, backend, scVerify, attackOpts{targets: verifyTargets(srv.base, boot.Token, rotate), bodyCheck: activeTrue})
 	return err
+}
+
+// listScenarios measures the first page and a deep page (the cursor after
+// deepID), at full concurrency and one request at a time (the service time
+// without the queueing that 64 connections on 2 cores add).
+func (b *bench) listScenarios(ctx context.Context, srv *instance, backend string, boot *bootstrapResult, deepID int64) error {
+	cursor := base64.RawURLEncoding.EncodeToString([]byte("v1:" + strconv.FormatInt(deepID, 10)))
+	for _, l := range []struct {
+		name, path string
+		conns      int
+		deep       bool
+	}{
+		{scListFirst, "/v2/api_tokens?limit=100", 0, false},
+		{scListDeep, "/v2/api_tokens?limit=100&cursor=" + cursor, 0, true},
+		{scListFirst1, "/v2/api_tokens?limit=100", 1, false},
+		{scListDeep1, "/v2/api_tokens?limit=100&cursor=" + cursor, 1, true},
+	} {
+		if _, err := b.load(ctx, srv, backend, l.name, attackOpts{targets: []vegeta.Target{getTarget(srv.base, l.path, boot.Token)}, conns: l.conns}); err != nil {
+			return err
+		}
+		if backend == backendPG && b.pgConn != nil && b.listSQL[l.deep] == "" {
+			b.listSQL[l.deep] = listQuery(ctx, b.pgConn, l.deep)
+		}
+	}
+	return nil
+}
+
+// sqliteDeepID is the 1,000th smallest token id of the company, the deep
+// page's cursor.
+func sqliteDeepID(ctx context.Context, dbURL string, clientID int64) (int64, error) {
+	st, err := store.Open(ctx, dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	var id int64
+	err = st.DB().WithContext(ctx).Raw("SELECT id FROM tokens WHERE client_id = ? ORDER BY id LIMIT 1 OFFSET 999", clientID).Scan(&id).Error
+	if err != nil {
+		return 0, fmt.Errorf("find the 1,000th smallest id: %w", err)
+	}
+	return id, nil
 }
 
 func (b *bench) createScenario(ctx context.Context, srv *instance, backend string, boot *bootstrapResult) error {
@@ -439,11 +472,11 @@ func (b *bench) fillOnce(ctx context.Context, srv *instance, backend, caller str
 	tr := newTransport()
 	defer tr.CloseIdleConnections()
 	b.waitQuiet(ctx, srv)
-	before := scrape(srv.base, metricCacheHit, metricCacheMiss)
+	before := scrape(srv, metricCacheHit, metricCacheMiss)
 	cpu0 := b.sampleCPU(srv.pid())
 	st := b.run1(ctx, tr, attackOpts{targets: verifyTargets(srv.base, caller, values), once: true, bodyCheck: activeTrue}, 0, "fill")
 	cpu := b.sampleCPU(srv.pid()).since(cpu0)
-	after := scrape(srv.base, metricCacheHit, metricCacheMiss)
+	after := scrape(srv, metricCacheHit, metricCacheMiss)
 	if err := srv.alive(); err != nil {
 		return nil, err
 	}
@@ -488,6 +521,13 @@ func (b *bench) runSQLite(ctx context.Context) error {
 		return err
 	}
 	if err := b.commonScenarios(ctx, srv, backendSQLite, boot, values); err != nil {
+		return err
+	}
+	deepID, err := sqliteDeepID(ctx, dbURL, boot.ClientID)
+	if err != nil {
+		return err
+	}
+	if err := b.listScenarios(ctx, srv, backendSQLite, boot, deepID); err != nil {
 		return err
 	}
 	if err := b.createScenario(ctx, srv, backendSQLite, boot); err != nil {

@@ -23,6 +23,7 @@ type instance struct {
 	name    string
 	cmd     *exec.Cmd
 	base    string // http://127.0.0.1:PORT
+	metrics string // the metrics listener's base URL (each server has its own)
 	logPath string
 	exited  chan struct{}
 	waitErr error
@@ -127,8 +128,13 @@ func (b *bench) startServerEnv(ctx context.Context, name, dbURL string, env []st
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	argv := append([]string{"serve", "--listen", addr, "--database-url", dbURL, "--log-level", b.cfg.logLevel}, args...)
-	s := &instance{name: name, base: "http://" + addr, logPath: filepath.Join(b.dir, name+".log"), exited: make(chan struct{})}
+	metricsPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	metricsAddr := "127.0.0.1:" + strconv.Itoa(metricsPort)
+	argv := append([]string{"serve", "--listen", addr, "--metrics-listen", metricsAddr, "--database-url", dbURL, "--log-level", b.cfg.logLevel}, args...)
+	s := &instance{name: name, base: "http://" + addr, metrics: "http://" + metricsAddr, logPath: filepath.Join(b.dir, name+".log"), exited: make(chan struct{})}
 	if s.logFile, err = os.Create(s.logPath); err != nil {
 		return nil, err
 	}
@@ -238,9 +244,9 @@ func procStatus(pid int) (rss, hwm int64, err error) {
 
 // scrape reads the numeric samples of the server's /metrics whose line
 // starts with one of the given prefixes (name plus labels, as printed).
-func scrape(base string, prefixes ...string) map[string]float64 {
+func scrape(srv *instance, prefixes ...string) map[string]float64 {
 	out := map[string]float64{}
-	resp, err := http.Get(base + "/metrics")
+	resp, err := http.Get(srv.metrics + "/metrics")
 	if err != nil {
 		return out
 	}

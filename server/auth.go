@@ -143,8 +143,8 @@ func (s *Server) resolveToken(ctx context.Context, value string) (*Principal, er
 			s.metrics.cache.WithLabelValues("stale").Inc()
 		} else if e, ok := s.cache.get(digest, now); ok {
 			s.metrics.cache.WithLabelValues("hit").Inc()
-			s.metrics.verifications.WithLabelValues(outcomeLabel(rules.Outcome(e.outcome))).Inc()
-			return e.principal, nil
+			s.metrics.verifications.WithLabelValues(outcomeLabel(e.outcome.Outcome())).Inc()
+			return e.principal(), nil
 		} else {
 			s.metrics.cache.WithLabelValues("miss").Inc()
 		}
@@ -157,7 +157,7 @@ func (s *Server) resolveToken(ctx context.Context, value string) (*Principal, er
 	if errors.Is(err, store.ErrNotFound) {
 		s.metrics.verifications.WithLabelValues(outcomeLabel(rules.Unknown)).Inc()
 		if s.cache != nil {
-			s.cache.put(digest, epoch, &cacheEntry{outcome: string(rules.Unknown)}, now)
+			s.cache.put(digest, epoch, &cacheEntry{outcome: codeOf(rules.Unknown)}, time.Time{}, now)
 		}
 		return nil, nil
 	}
@@ -169,19 +169,21 @@ func (s *Server) resolveToken(ctx context.Context, value string) (*Principal, er
 	if s.cache != nil {
 		// This request uses the cached form too, so a hit and a miss
 		// cannot behave differently.
-		e := &cacheEntry{outcome: string(outcome), tokenID: cred.Token.ID, clientID: cred.Token.ClientID}
-		p = e.hold(s.cache.slim(p))
+		var userID int64
 		if cred.User != nil {
-			e.userID = cred.User.ID
+			userID = cred.User.ID
 		}
+		e := &cacheEntry{outcome: codeOf(outcome), slots: slotsOf(cred.Token.ID, userID, cred.Token.ClientID)}
+		p = e.hold(s.cache.slim(p))
 		// An admitted token is cached no longer than it lives.
+		var until time.Time
 		if p != nil && cred.Token.ExpireAt != nil {
-			e.until = *cred.Token.ExpireAt
+			until = *cred.Token.ExpireAt
 		}
-		if cred.GraceUntil != nil && (e.until.IsZero() || cred.GraceUntil.Before(e.until)) {
-			e.until = *cred.GraceUntil
+		if cred.GraceUntil != nil && (until.IsZero() || cred.GraceUntil.Before(until)) {
+			until = *cred.GraceUntil
 		}
-		s.cache.put(digest, epoch, e, now)
+		s.cache.put(digest, epoch, e, until, now)
 	}
 	return p, nil
 }

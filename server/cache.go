@@ -7,6 +7,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/tokend/tokend/internal/rules"
 	"github.com/tokend/tokend/store"
 )
 
@@ -28,7 +29,7 @@ type verifyCache struct {
 	ttl     time.Duration
 
 	epoch   atomic.Uint64 // bumped by every change
-	global  atomic.Uint64 // bumped by "everything may have changed"
+	global  atomic.Uint32 // bumped by "everything may have changed"
 	tokens  genTable
 	users   genTable
 	clients genTable
@@ -55,22 +56,68 @@ type clientKey struct {
 // at worst invalidates an unrelated entry (a miss), never keeps a stale one.
 const genSlots = 1 << 16
 
-type genTable [genSlots]atomic.Uint64
+type genTable [genSlots]atomic.Uint32
 
-func (g *genTable) slot(id uint64) *atomic.Uint64 { return &g[id%genSlots] }
+func (g *genTable) slot(i uint16) *atomic.Uint32 { return &g[i] }
 
+// cacheEntry is one digest's outcome. It is kept small (issue 16's memory
+// target: the cache is most of the process at 100,000 entries): the
+// admitted principal and its token are held in the entry itself (one
+// allocation), times are Unix nanoseconds, generations 32 bits (a slot
+// would need 2^32 changes within one entry's life of at most the TTL to
+// wrap), and the token, owner and company are kept as the generation
+// slots they map to, which is all get needs of them.
 type cacheEntry struct {
-	principal *Principal // nil: the digest does not authenticate; else &admitted
-	admitted  Principal  // in the entry itself: one allocation instead of two
-	outcome   string     // the verification outcome, for metrics
-	until     time.Time
-	stamp     stamp
-	tokenID   int64
-	userID    int64
-	clientID  int64
+	admitted Principal // valid when outcome is rules.Admitted
+	token    TokenRef  // admitted.Token points here
+	until    int64     // Unix nanoseconds
+	stamp    stamp
+	slots    idSlots
+	outcome  outcomeCode
 }
 
-type stamp struct{ global, token, user, client, digest uint64 }
+// principal is the admitted principal, nil for a rejection.
+func (e *cacheEntry) principal() *Principal {
+	if e.outcome != outcomeCodes[rules.Admitted] {
+		return nil
+	}
+	return &e.admitted
+}
+
+// outcomeCode is a rules.Outcome in one byte, for the entry.
+type outcomeCode uint8
+
+var (
+	outcomes     = []rules.Outcome{rules.Admitted, rules.Malformed, rules.Unknown, rules.Disabled, rules.Expired, rules.OutOfScope}
+	outcomeCodes = func() map[rules.Outcome]outcomeCode {
+		m := map[rules.Outcome]outcomeCode{}
+		for i, o := range outcomes {
+			m[o] = outcomeCode(i)
+		}
+		return m
+	}()
+)
+
+func (c outcomeCode) Outcome() rules.Outcome { return outcomes[c] }
+
+func codeOf(o rules.Outcome) outcomeCode {
+	c, ok := outcomeCodes[o]
+	if !ok {
+		panic("server: outcome " + string(o) + " has no code") // a new rules.Outcome: add it to outcomes
+	}
+	return c
+}
+
+type stamp struct{ global, token, user, client, digest uint32 }
+
+// idSlots are the generation slots of the entry's token, owner and company.
+type idSlots struct{ token, user, client uint16 }
+
+func slotsOf(tokenID, userID, clientID int64) idSlots {
+	return idSlots{token: slotOf(tokenID), user: slotOf(userID), client: slotOf(clientID)}
+}
+
+func slotOf(id int64) uint16 { return uint16(uint64(id) % genSlots) }
 
 func newVerifyCache(size int, ttl time.Duration) *verifyCache {
 	if size <= 0 {
@@ -91,8 +138,11 @@ func (e *cacheEntry) hold(p *Principal) *Principal {
 		return nil
 	}
 	e.admitted = *p
-	e.principal = &e.admitted
-	return e.principal
+	if p.Token != nil {
+		e.token = *p.Token
+		e.admitted.Token = &e.token
+	}
+	return &e.admitted
 }
 
 // slim returns the principal as the cache keeps it, with the owner and
@@ -119,7 +169,7 @@ func (c *verifyCache) slim(p *Principal) *Principal {
 		key.row.ParentID = nil
 		out.Client = intern(c.clientCopies, key, row)
 	}
-	out.Token = p.Token // already a small copy (TokenRef)
+	out.Token = p.Token // already a small copy (TokenRef); hold copies it into the entry
 	return out
 }
 
@@ -140,7 +190,7 @@ func (c *verifyCache) get(digest []byte, now time.Time) (*cacheEntry, bool) {
 	if !ok {
 		return nil, false
 	}
-	if !now.Before(e.until) || e.stamp != c.stampFor(digest, e.tokenID, e.userID, e.clientID) {
+	if now.UnixNano() >= e.until || e.stamp != c.stampFor(digest, e.slots) {
 		c.entries.Remove(string(digest))
 		return nil, false
 	}
@@ -151,29 +201,40 @@ func (c *verifyCache) get(digest []byte, now time.Time) (*cacheEntry, bool) {
 func (c *verifyCache) begin() uint64 { return c.epoch.Load() }
 
 // put stores an outcome read since begin returned epoch, unless a change
-// happened meanwhile (the read may predate it).
-func (c *verifyCache) put(digest []byte, epoch uint64, e *cacheEntry, now time.Time) {
+// happened meanwhile (the read may predate it). until is when the entry
+// must stop answering at the latest (zero: only the TTL bounds it).
+func (c *verifyCache) put(digest []byte, epoch uint64, e *cacheEntry, until time.Time, now time.Time) {
 	if c.epoch.Load() != epoch {
 		return
 	}
-	if ttlEnd := now.Add(c.ttl); e.until.IsZero() || ttlEnd.Before(e.until) {
-		e.until = ttlEnd
+	if ttlEnd := now.Add(c.ttl); until.IsZero() || ttlEnd.Before(until) {
+		until = ttlEnd
 	}
-	e.stamp = c.stampFor(digest, e.tokenID, e.userID, e.clientID)
+	e.until = until.UnixNano()
+	e.stamp = c.stampFor(digest, e.slots)
 	if c.epoch.Load() != epoch {
 		return
 	}
 	c.entries.Add(string(digest), e)
 }
 
-func (c *verifyCache) stampFor(digest []byte, tokenID, userID, clientID int64) stamp {
+func (c *verifyCache) stampFor(digest []byte, s idSlots) stamp {
 	return stamp{
 		global: c.global.Load(),
-		token:  c.tokens.slot(uint64(tokenID)).Load(),
-		user:   c.users.slot(uint64(userID)).Load(),
-		client: c.clients.slot(uint64(clientID)).Load(),
-		digest: c.digests.slot(binary.LittleEndian.Uint64(digest)).Load(),
+		token:  c.tokens.slot(s.token).Load(),
+		user:   c.users.slot(s.user).Load(),
+		client: c.clients.slot(s.client).Load(),
+		digest: c.digests.slot(digestSlot(digest)).Load(),
 	}
+}
+
+// digestSlot is a digest's generation slot (HMAC output: its first bytes
+// are as good as any hash).
+func digestSlot(d []byte) uint16 {
+	if len(d) < 8 {
+		return 0
+	}
+	return uint16(binary.LittleEndian.Uint64(d) % genSlots)
 }
 
 // invalidate applies a committed change.
@@ -183,17 +244,17 @@ func (c *verifyCache) invalidate(ch store.Change) {
 		c.global.Add(1)
 	}
 	for _, id := range ch.TokenIDs {
-		c.tokens.slot(uint64(id)).Add(1)
+		c.tokens.slot(slotOf(id)).Add(1)
 	}
 	for _, id := range ch.UserIDs {
-		c.users.slot(uint64(id)).Add(1)
+		c.users.slot(slotOf(id)).Add(1)
 	}
 	for _, id := range ch.ClientIDs {
-		c.clients.slot(uint64(id)).Add(1)
+		c.clients.slot(slotOf(id)).Add(1)
 	}
 	for _, d := range ch.Digests {
 		if len(d) >= 8 {
-			c.digests.slot(binary.LittleEndian.Uint64(d)).Add(1)
+			c.digests.slot(digestSlot(d)).Add(1)
 		}
 	}
 	c.epoch.Add(1)

@@ -149,6 +149,9 @@ func (b *bench) load(ctx context.Context, srv *instance, backend, scenario strin
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if !b.cfg.runs(scenario) {
+		return nil, nil
+	}
 	tr := newTransport()
 	defer tr.CloseIdleConnections()
 	// On a shared machine other processes take CPU from the server: wait

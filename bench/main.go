@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -48,6 +49,15 @@ type config struct {
 	quietWait   time.Duration
 	heapProfile string
 	memLimit    string
+	// only, when set, limits the run to the scenarios (and the one-off
+	// measurements "revocation" and "rss") whose names it matches;
+	// /healthz always runs, it is every ratio's baseline.
+	only *regexp.Regexp
+}
+
+// runs reports whether the scenario or measurement named name is part of this run.
+func (c *config) runs(name string) bool {
+	return c.only == nil || name == scHealthz || c.only.MatchString(name)
 }
 
 func main() {
@@ -74,6 +84,8 @@ func main() {
 	flag.IntVar(&c.retries, "retries", 2, "how many times a scenario is measured again when other processes used more than -max-others")
 	flag.DurationVar(&c.quietWait, "quiet-wait", 30*time.Second, "before each measurement, wait up to this long for other processes to use at most -max-others of the CPUs (0: do not wait)")
 	flag.StringVar(&c.heapProfile, "heap-profile", "", "after the RSS reading, verify the same tokens in-process and write the heap profile of what the server retains to this file")
+	var only string
+	flag.StringVar(&only, "only", "", "run only the scenarios and one-off measurements (revocation, rss) matching this regular expression (GET /healthz always runs)")
 	flag.StringVar(&c.memLimit, "rss-memlimit", "100MiB", "also measure the RSS scenario with this GOMEMLIMIT for the server (\"\": skip)")
 	flag.Parse()
 
@@ -100,6 +112,14 @@ func main() {
 			fmt.Fprintf(os.Stderr, "bench: unknown backend %q (want postgres, sqlite)\n", b)
 			os.Exit(2)
 		}
+	}
+	if only != "" {
+		re, err := regexp.Compile(only)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -only:", err)
+			os.Exit(2)
+		}
+		c.only = re
 	}
 	c.cached = min(c.cached, c.tokens)
 	c.rotate = min(c.rotate, c.tokens, c.sqliteRows)

@@ -319,6 +319,9 @@ func (b *bench) runPostgres(ctx context.Context) error {
 	// 401 from 127.0.0.1; the brute-force guard (30 per 5 min by default)
 	// would answer 429 after 30 trials, so the replicas allow more.
 	guard := []string{"--auth-failure-limit", "1000000"}
+	if !b.cfg.runs("revocation") {
+		return b.rssScenarios(ctx, dbURL, boot, values)
+	}
 	ra, err := b.startServer(ctx, "pg-replica-a", dbURL, guard...)
 	if err != nil {
 		return err
@@ -342,8 +345,16 @@ func (b *bench) runPostgres(ctx context.Context) error {
 		"≤ 1 s worst case", yesNo(maxLat <= time.Second)})
 	logf("postgres: revocation max %s p50 %s p99 %s", fmtDur(maxLat), fmtDur(quantile(rev.lat, 0.5)), fmtDur(quantile(rev.lat, 0.99)))
 
-	// Scenario 8: RSS with the table full and the cache full, on a fresh start.
-	srv, err = b.startServer(ctx, "pg-rss", dbURL)
+	return b.rssScenarios(ctx, dbURL, boot, values)
+}
+
+// rssScenarios is scenario 8: RSS with the table full and the cache full,
+// on a fresh start (and the in-process heap profile, with -heap-profile).
+func (b *bench) rssScenarios(ctx context.Context, dbURL string, boot *bootstrapResult, values []string) error {
+	if !b.cfg.runs("rss") {
+		return nil
+	}
+	srv, err := b.startServer(ctx, "pg-rss", dbURL)
 	if err != nil {
 		return err
 	}

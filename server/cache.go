@@ -37,7 +37,7 @@ type verifyCache struct {
 
 	// Owners and companies are shared by many tokens: entries point to one
 	// copy per distinct row content instead of one each (see intern).
-	userCopies   *lru.Cache[store.User, *store.User]
+	userCopies   *lru.Cache[userKey, *store.User]
 	clientCopies *lru.Cache[clientKey, *store.Client]
 }
 
@@ -45,11 +45,45 @@ type verifyCache struct {
 // costs a copy.
 const internSize = 4096
 
-// clientKey is a company row as a comparable value (ParentID by value).
+// userKey and clientKey are rows as comparable values: the pointer fields
+// (a fresh allocation per read row, which would make every key unique and
+// the sharing useless) are replaced by what they point to.
+type userKey struct {
+	row      store.User // EmailSkeleton and PasswordHash nil
+	skeleton string
+	hasSkel  bool
+}
+
 type clientKey struct {
-	row      store.Client // ParentID nil
-	parentID int64
-	isTenant bool
+	row                store.Client // ParentID and the rate limit's pointers nil
+	parentID           int64
+	isTenant           bool
+	requests, window   int
+	hasRate, hasWindow bool
+}
+
+func userKeyOf(u store.User) userKey {
+	k := userKey{row: u}
+	k.row.PasswordHash, k.row.EmailSkeleton = nil, nil
+	if u.EmailSkeleton != nil {
+		k.skeleton, k.hasSkel = *u.EmailSkeleton, true
+	}
+	return k
+}
+
+func clientKeyOf(c store.Client) clientKey {
+	k := clientKey{row: c}
+	k.row.ParentID, k.row.RateLimit = nil, rules.RateLimit{}
+	if c.ParentID != nil {
+		k.parentID, k.isTenant = *c.ParentID, true
+	}
+	if c.RateLimit.Requests != nil {
+		k.requests, k.hasRate = *c.RateLimit.Requests, true
+	}
+	if c.RateLimit.Window != nil {
+		k.window, k.hasWindow = *c.RateLimit.Window, true
+	}
+	return k
 }
 
 // genSlots bounds the generation tables: ids share a slot modulo this, which
@@ -127,7 +161,7 @@ func newVerifyCache(size int, ttl time.Duration) *verifyCache {
 	if err != nil {
 		return nil
 	}
-	users, _ := lru.New[store.User, *store.User](internSize)
+	users, _ := lru.New[userKey, *store.User](internSize)
 	clients, _ := lru.New[clientKey, *store.Client](internSize)
 	return &verifyCache{entries: c, ttl: ttl, userCopies: users, clientCopies: clients}
 }
@@ -156,18 +190,12 @@ func (c *verifyCache) slim(p *Principal) *Principal {
 	out := &Principal{Caller: p.Caller}
 	out.User, out.Client = nil, nil
 	if p.User != nil {
-		key := *p.User
-		key.PasswordHash = nil
-		out.User = intern(c.userCopies, key, key)
+		row := *p.User
+		row.PasswordHash = nil
+		out.User = intern(c.userCopies, userKeyOf(row), row)
 	}
 	if p.Client != nil {
-		row := *p.Client
-		key := clientKey{row: row}
-		if row.ParentID != nil {
-			key.parentID, key.isTenant = *row.ParentID, true
-		}
-		key.row.ParentID = nil
-		out.Client = intern(c.clientCopies, key, row)
+		out.Client = intern(c.clientCopies, clientKeyOf(*p.Client), *p.Client)
 	}
 	out.Token = p.Token // already a small copy (TokenRef); hold copies it into the entry
 	return out

@@ -28,7 +28,12 @@ func TestCacheBytesPerEntry(t *testing.T) {
 			var id [8]byte
 			binary.LittleEndian.PutUint64(id[:], uint64(i))
 			digest := sha256.Sum256(id[:])
-			p := &Principal{Caller: rules.Caller{Kind: rules.PersonalTokenCredential, User: owner, Client: company, TokenID: int64(i),
+			// Each read of the database makes fresh rows, pointer fields
+			// included: the cache must share them by content.
+			u, co := *owner, *company
+			skeleton := "ann@example.com"
+			u.EmailSkeleton = &skeleton
+			p := &Principal{Caller: rules.Caller{Kind: rules.PersonalTokenCredential, User: &u, Client: &co, TokenID: int64(i),
 				Role: perm.RoleAdmin, Effective: perm.RoleAdmin.Permissions()},
 				Token: &TokenRef{ID: int64(i), ClientID: 3, Realname: "ci-deploy-" + string(rune('a'+i%26)) + "-token", ExpireAt: &expire, CreatedAt: now}}
 			e := &cacheEntry{outcome: codeOf(rules.Admitted), slots: slotsOf(int64(i), owner.ID, company.ID)}

@@ -21,9 +21,12 @@ type UsageRecorder struct {
 	// Observe, if set, is told about every flush (for job metrics).
 	Observe func(start time.Time, ran bool, err error)
 
-	mu        sync.Mutex
-	pending   map[int64]store.TokenUsage
-	lastWrite map[int64]time.Time
+	mu      sync.Mutex
+	pending map[int64]store.TokenUsage
+	// lastWrite is when each token's use was last handed to a flush, in
+	// Unix seconds (8 bytes, not a time.Time's 24: a busy replica holds one
+	// per token used in the last minute).
+	lastWrite map[int64]int64
 }
 
 // NewUsageRecorder returns a recorder writing to st.
@@ -31,7 +34,7 @@ func NewUsageRecorder(st *store.Store, now func() time.Time) *UsageRecorder {
 	if now == nil {
 		now = time.Now
 	}
-	return &UsageRecorder{store: st, now: now, pending: map[int64]store.TokenUsage{}, lastWrite: map[int64]time.Time{}}
+	return &UsageRecorder{store: st, now: now, pending: map[int64]store.TokenUsage{}, lastWrite: map[int64]int64{}}
 }
 
 // Record notes that token id was used from ip now.
@@ -39,7 +42,7 @@ func (u *UsageRecorder) Record(id int64, ip string) {
 	now := u.now()
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if last, ok := u.lastWrite[id]; ok && now.Sub(last) < usageWriteInterval {
+	if last, ok := u.lastWrite[id]; ok && now.Unix()-last < int64(usageWriteInterval/time.Second) {
 		return
 	}
 	u.pending[id] = store.TokenUsage{TokenID: id, At: now.UTC(), IP: ip}
@@ -62,12 +65,13 @@ func (u *UsageRecorder) flush(ctx context.Context) error {
 	batch := make([]store.TokenUsage, 0, len(u.pending))
 	for id, use := range u.pending {
 		batch = append(batch, use)
-		u.lastWrite[id] = use.At
+		u.lastWrite[id] = use.At.Unix()
 		delete(u.pending, id)
 	}
 	// Forget old write times so the map stays as small as the active set.
+	now := u.now().Unix()
 	for id, at := range u.lastWrite {
-		if u.now().Sub(at) >= usageWriteInterval {
+		if now-at >= int64(usageWriteInterval/time.Second) {
 			delete(u.lastWrite, id)
 		}
 	}

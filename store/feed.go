@@ -299,11 +299,15 @@ func (f *Feed) listenOnce(ctx context.Context, connected func()) (ListenerState,
 	go func() {
 		t := time.NewTicker(f.heartbeat())
 		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
+		for first := true; ; first = false {
+			// The first beat goes at once, so that a new connection is
+			// known to work (listener up) in a round trip, not a period.
+			if !first {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
 			}
 			if time.Since(time.Unix(0, lastBeat.Load())) > 3*f.heartbeat() {
 				beatErr <- errDeaf

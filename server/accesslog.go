@@ -27,19 +27,22 @@ const (
 )
 
 // lineBudget bounds a kind of log line to lineRate a second (bursts of
-// twice that); take says whether this one may be written, and how many
-// were not since the last one that was.
+// twice that) on the server's clock; take says whether this one may be
+// written, and how many were not since the last one that was.
 type lineBudget struct {
 	limit   *rate.Limiter
+	now     func() time.Time
 	skipped atomic.Int64
 }
 
 const lineRate = 20
 
-func newLineBudget() *lineBudget { return &lineBudget{limit: rate.NewLimiter(lineRate, 2*lineRate)} }
+func newLineBudget(now func() time.Time) *lineBudget {
+	return &lineBudget{limit: rate.NewLimiter(lineRate, 2*lineRate), now: now}
+}
 
 func (b *lineBudget) take() (ok bool, unlogged int64) {
-	if !b.limit.Allow() {
+	if !b.limit.AllowN(b.now(), 1) {
 		b.skipped.Add(1)
 		return false, 0
 	}
@@ -53,7 +56,7 @@ func (b *lineBudget) take() (ok bool, unlogged int64) {
 // lines have budgets of their own, so that a flood of one cannot hide the
 // other.
 func (s *Server) accessLogger(mode AccessLog) echo.MiddlewareFunc {
-	clientErrors, serverErrors := newLineBudget(), newLineBudget()
+	clientErrors, serverErrors := newLineBudget(s.now), newLineBudget(s.now)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()

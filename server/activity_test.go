@@ -528,7 +528,7 @@ func TestLastUsedRecorded(t *testing.T) {
 		ctx := context.Background()
 		x := newPerson(t, env, env.Admin.Token, client.Admin, 0)
 		tok := personalToken(t, env, x.Session, "admin")
-		writes := countUsageWrites(t, env)
+		writes := countUsageWrites(env)
 		flush := func() { t.Helper(); testenv.Must(t, env.Config.Usage.Flush(ctx)) }
 		use := func() { t.Helper(); mustStatus(t, "use", status(t, env, tok.Secret, "GET", "/v2/user", ""), 200) }
 		lastUsed := func() (time.Time, string, bool) {
@@ -622,11 +622,11 @@ func TestLastUsedFlushFailureRetries(t *testing.T) {
 		x := newPerson(t, env, env.Admin.Token, client.Admin, 0)
 		tok := personalToken(t, env, x.Session, "admin")
 		var fail atomic.Bool
-		testenv.Must(t, env.Store.DB().Callback().Raw().Before("gorm:raw").Register("tokend_test:fail_usage", func(db *gorm.DB) {
+		env.Observe(func(db *gorm.DB) {
 			if fail.Load() && isUsageWrite(db) {
 				_ = db.AddError(errors.New("injected write failure"))
 			}
-		}))
+		})
 		t0 := env.Clock.Now()
 		mustStatus(t, "use", status(t, env, tok.Secret, "GET", "/v2/user", ""), 200)
 		fail.Store(true)
@@ -922,15 +922,13 @@ func clientFrom(t *testing.T, ip string) *http.Client {
 }
 
 // countUsageWrites counts statements that write last_used_at.
-func countUsageWrites(t *testing.T, env *testenv.Env) *atomic.Int64 {
-	t.Helper()
+func countUsageWrites(env *testenv.Env) *atomic.Int64 {
 	var n atomic.Int64
-	name := fmt.Sprintf("tokend_test:usage_writes_%d", seq.Add(1))
-	testenv.Must(t, env.Store.DB().Callback().Raw().Before("gorm:raw").Register(name, func(db *gorm.DB) {
+	env.Observe(func(db *gorm.DB) {
 		if isUsageWrite(db) {
 			n.Add(1)
 		}
-	}))
+	})
 	return &n
 }
 

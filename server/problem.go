@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -98,11 +99,11 @@ type errorFormat struct {
 // errorHandler renders every error as application/problem+json, or in
 // Wallarm's convention on the routes formatOf says are Wallarm's. Internal
 // errors are logged with the request id and answered with a generic detail.
-func errorHandler(log *slog.Logger, formatOf func(echo.Context) errorFormat) echo.HTTPErrorHandler {
+func errorHandler(log *slog.Logger, now func() time.Time, formatOf func(echo.Context) errorFormat) echo.HTTPErrorHandler {
 	// A database outage fails every request the same way: a line per 503
 	// would be thousands a second saying one thing. The lines are bounded,
 	// each counting the failures it stands for.
-	lines := newLineBudget()
+	lines := newLineBudget(now)
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return

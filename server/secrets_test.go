@@ -108,7 +108,7 @@ func TestFormatRejectedBeforeDatabase(t *testing.T) {
 		// brute-force guard's default 30 times.
 		env, _ := newEnvWithKey(t, b, false, func(c *server.Config) { c.AuthFailureLimit = 1_000_000 })
 		good := env.Admin.Token
-		queries := countQueries(t, env.Store)
+		queries := countQueries(env)
 
 		nonBase62 := "tkd_" + strings.Repeat("A", 39) + "-"
 		nonBase62 += crcBase62(nonBase62)
@@ -713,21 +713,10 @@ func assertNoNeedles(t *testing.T, where, text string, needles map[string]string
 	}
 }
 
-// countQueries counts every statement the store's GORM handle runs from now on.
-func countQueries(t *testing.T, st *store.Store) *atomic.Int64 {
-	t.Helper()
+// countQueries counts every statement env's store runs from now on.
+func countQueries(env *testenv.Env) *atomic.Int64 {
 	var n atomic.Int64
-	inc := func(*gorm.DB) { n.Add(1) }
-	for _, db := range st.Handles() {
-		cb := db.Callback()
-		name := fmt.Sprintf("tokend_test:count_%d", seq.Add(1))
-		testenv.Must(t, cb.Query().Before("gorm:query").Register(name, inc))
-		testenv.Must(t, cb.Row().Before("gorm:row").Register(name, inc))
-		testenv.Must(t, cb.Raw().Before("gorm:raw").Register(name, inc))
-		testenv.Must(t, cb.Create().Before("gorm:create").Register(name, inc))
-		testenv.Must(t, cb.Update().Before("gorm:update").Register(name, inc))
-		testenv.Must(t, cb.Delete().Before("gorm:delete").Register(name, inc))
-	}
+	env.Observe(func(*gorm.DB) { n.Add(1) })
 	return &n
 }
 

@@ -220,7 +220,7 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = errorHandler(s.log, s.routes.errorFormat)
+	e.HTTPErrorHandler = errorHandler(s.log, s.now, s.routes.errorFormat)
 	// The peer address; X-Forwarded-For only from a configured trusted
 	// proxy (R23): the activity log and the guard must not be fooled by a
 	// header anybody can send.

@@ -27,6 +27,7 @@ import (
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/server"
 	"github.com/tokend/tokend/store"
+	"gorm.io/gorm"
 )
 
 // DefaultPostgresURL is the PostgreSQL the tests use when
@@ -170,6 +171,20 @@ type Env struct {
 	Admin *server.BootstrapResult
 
 	databaseURL string
+	tap         *tap
+}
+
+// Observe calls f for every statement Store runs from now until the test
+// ends (f may add an error to fail the statement). Use it instead of
+// registering GORM callbacks: the server's background work is already
+// running statements, and GORM's callback chains are not safe to change
+// under it.
+func (e *Env) Observe(f func(*gorm.DB)) {
+	e.T.Helper()
+	if e.tap == nil {
+		e.T.Fatal("Observe: this Env's store has no tap (it was not opened by testenv.New)")
+	}
+	e.T.Cleanup(e.tap.add(f))
 }
 
 // Options adjusts a test environment.
@@ -197,6 +212,10 @@ func New(t testing.TB, b Backend, opts ...Options) *Env {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
+	tap := &tap{}
+	if err := tap.install(st); err != nil {
+		t.Fatalf("tap: %v", err)
+	}
 	if _, err := migrate(st); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
@@ -231,7 +250,7 @@ func New(t testing.TB, b Backend, opts ...Options) *Env {
 		srv.Start()
 	}
 	t.Cleanup(srv.Close)
-	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: clock, HTTPClient: srv.Client(), Admin: admin, databaseURL: dbURL}
+	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: clock, HTTPClient: srv.Client(), Admin: admin, databaseURL: dbURL, tap: tap}
 }
 
 // NewReplica starts a second tokend on the same database, with the same
@@ -245,6 +264,10 @@ func (e *Env) NewReplica() *Env {
 		t.Fatalf("open replica store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
+	tap := &tap{}
+	if err := tap.install(st); err != nil {
+		t.Fatalf("tap: %v", err)
+	}
 	cfg := e.Config
 	cfg.Usage = server.NewUsageRecorder(st, e.Clock.Now)
 	cfg.Metrics = newRegistry() // each replica its own
@@ -257,7 +280,7 @@ func (e *Env) NewReplica() *Env {
 	}
 	srv := httptest.NewServer(validateResponses(t, h))
 	t.Cleanup(srv.Close)
-	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: e.Clock, HTTPClient: srv.Client(), Admin: e.Admin, databaseURL: e.databaseURL}
+	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: e.Clock, HTTPClient: srv.Client(), Admin: e.Admin, databaseURL: e.databaseURL, tap: tap}
 }
 
 // newRegistry is a Prometheus registry with the runtime's series, as serve

@@ -19,8 +19,13 @@ type tap struct {
 	observers atomic.Pointer[[]*observer]
 }
 
-// install registers the tap on every handle of st, before st runs anything.
-func (p *tap) install(st *store.Store) error {
+// taps holds each store's tap (*store.Store → *tap).
+var taps sync.Map
+
+// installTap registers a tap on every handle of st, before st runs anything.
+func installTap(st *store.Store) error {
+	p := &tap{}
+	taps.Store(st, p)
 	run := func(db *gorm.DB) {
 		if obs := p.observers.Load(); obs != nil {
 			for _, o := range *obs {

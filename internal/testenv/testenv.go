@@ -133,6 +133,9 @@ func (b Backend) OpenStore(t testing.TB, opts ...store.Option) *store.Store {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
+	if err := installTap(st); err != nil {
+		t.Fatalf("tap: %v", err)
+	}
 	if _, err := migrate(st); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
@@ -171,7 +174,6 @@ type Env struct {
 	Admin *server.BootstrapResult
 
 	databaseURL string
-	tap         *tap
 }
 
 // Observe calls f for every statement Store runs from now until the test
@@ -181,10 +183,11 @@ type Env struct {
 // under it.
 func (e *Env) Observe(f func(*gorm.DB)) {
 	e.T.Helper()
-	if e.tap == nil {
-		e.T.Fatal("Observe: this Env's store has no tap (it was not opened by testenv.New)")
+	p, ok := taps.Load(e.Store)
+	if !ok {
+		e.T.Fatal("Observe: this Env's store was not opened by testenv (New, NewReplica or OpenStore)")
 	}
-	e.T.Cleanup(e.tap.add(f))
+	e.T.Cleanup(p.(*tap).add(f))
 }
 
 // Options adjusts a test environment.
@@ -212,8 +215,7 @@ func New(t testing.TB, b Backend, opts ...Options) *Env {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	tap := &tap{}
-	if err := tap.install(st); err != nil {
+	if err := installTap(st); err != nil {
 		t.Fatalf("tap: %v", err)
 	}
 	if _, err := migrate(st); err != nil {
@@ -250,7 +252,7 @@ func New(t testing.TB, b Backend, opts ...Options) *Env {
 		srv.Start()
 	}
 	t.Cleanup(srv.Close)
-	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: clock, HTTPClient: srv.Client(), Admin: admin, databaseURL: dbURL, tap: tap}
+	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: clock, HTTPClient: srv.Client(), Admin: admin, databaseURL: dbURL}
 }
 
 // NewReplica starts a second tokend on the same database, with the same
@@ -264,8 +266,7 @@ func (e *Env) NewReplica() *Env {
 		t.Fatalf("open replica store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	tap := &tap{}
-	if err := tap.install(st); err != nil {
+	if err := installTap(st); err != nil {
 		t.Fatalf("tap: %v", err)
 	}
 	cfg := e.Config
@@ -280,7 +281,7 @@ func (e *Env) NewReplica() *Env {
 	}
 	srv := httptest.NewServer(validateResponses(t, h))
 	t.Cleanup(srv.Close)
-	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: e.Clock, HTTPClient: srv.Client(), Admin: e.Admin, databaseURL: e.databaseURL, tap: tap}
+	return &Env{T: t, Store: st, Server: srv, URL: srv.URL, Config: cfg, Clock: e.Clock, HTTPClient: srv.Client(), Admin: e.Admin, databaseURL: e.databaseURL}
 }
 
 // newRegistry is a Prometheus registry with the runtime's series, as serve

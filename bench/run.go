@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -106,6 +107,7 @@ type bench struct {
 	settled   time.Duration
 	pgConn    *pgx.Conn       // to the bench database while the PostgreSQL scenarios run
 	listSQL   map[bool]string // the list statements the server sent (deep or not), for EXPLAIN
+	companies []int64         // the list caller's scope: its company and the tenants listScenarios adds
 	sweep     []sweepRow
 }
 
@@ -302,7 +304,7 @@ func (b *bench) runPostgres(ctx context.Context) error {
 		return err
 	}
 	b.stopServer(srv)
-	b.explainList(ctx, db, boot.ClientID, deepID, b.listSQL[false], b.listSQL[true])
+	b.explainList(ctx, db, deepID, b.listSQL[false], b.listSQL[true])
 	b.cursorSweep(ctx, db, boot.ClientID, b.listSQL[true])
 
 	// Scenario 4: the cache off, a separate start.
@@ -433,7 +435,25 @@ func (b *bench) commonScenarios(ctx context.Context, srv *instance, backend stri
 // listScenarios measures the first page and a deep page (the cursor after
 // deepID), at full concurrency and one request at a time (the service time
 // without the queueing that 64 connections on 2 cores add).
+//
+// The caller is a Global Administrator with two (empty) tenants, as a
+// partner's would be: its pages read three companies at once.
 func (b *bench) listScenarios(ctx context.Context, srv *instance, backend string, boot *bootstrapResult, deepID int64) error {
+	b.companies = []int64{boot.ClientID}
+	c := &apiClient{http: &http.Client{Timeout: 10 * time.Second}}
+	for i := range 2 {
+		status, body, err := c.do(ctx, "POST", srv.base+"/v2/clients", boot.Token, map[string]string{"name": fmt.Sprintf("bench tenant %d", i+1)})
+		if err != nil || status != 201 {
+			return fmt.Errorf("create a tenant: %d %s %v", status, body, err)
+		}
+		var created struct {
+			ID int64 `json:"id"`
+		}
+		if err := json.Unmarshal(body, &created); err != nil {
+			return fmt.Errorf("create a tenant: %w", err)
+		}
+		b.companies = append(b.companies, created.ID)
+	}
 	cursor := base64.RawURLEncoding.EncodeToString([]byte("v1:" + strconv.FormatInt(deepID, 10)))
 	for _, l := range []struct {
 		name, path string
@@ -564,7 +584,7 @@ func (b *bench) runSQLite(ctx context.Context) error {
 // statement of its pooled connections stays in pg_stat_activity.
 func listQuery(ctx context.Context, db *pgx.Conn, deep bool) string {
 	rows, err := db.Query(ctx, `SELECT DISTINCT query FROM pg_stat_activity
-		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'SELECT%FROM "tokens"%ORDER BY id DESC%'`)
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'SELECT%FROM tokens WHERE client_id%ORDER BY id DESC%'`)
 	if err != nil {
 		return ""
 	}
@@ -585,33 +605,60 @@ func listQuery(ctx context.Context, db *pgx.Conn, deep bool) string {
 // server sends them: a prepared statement, executed 6 times first so that
 // PostgreSQL's plan cache has made the same custom/generic choice it makes
 // on the server's connections.
-func (b *bench) explainList(ctx context.Context, db *pgx.Conn, clientID, deepID int64, firstSQL, deepSQL string) {
-	const fallbackFirst = `SELECT * FROM "tokens" WHERE client_id IN (SELECT id FROM clients WHERE id = $1 OR parent_id = $2) ORDER BY id DESC LIMIT $3`
-	const fallbackDeep = `SELECT * FROM "tokens" WHERE client_id IN (SELECT id FROM clients WHERE id = $1 OR parent_id = $2) AND id < $3 ORDER BY id DESC LIMIT $4`
-	cid := strconv.FormatInt(clientID, 10)
+func (b *bench) explainList(ctx context.Context, db *pgx.Conn, deepID int64, firstSQL, deepSQL string) {
 	for _, q := range []struct {
-		title, sql, fallback string
-		params               []string
+		title, sql string
+		deep       bool
 	}{
-		{"first page", firstSQL, fallbackFirst, []string{cid, cid, "101"}},
-		{fmt.Sprintf("deep page (cursor v1:%d, the 1,000th smallest id)", deepID), deepSQL, fallbackDeep, []string{cid, cid, strconv.FormatInt(deepID, 10), "101"}},
+		{"first page", firstSQL, false},
+		{fmt.Sprintf("deep page (cursor v1:%d, the 1,000th smallest id)", deepID), deepSQL, true},
 	} {
-		sqlText := q.sql
-		origin := "captured from pg_stat_activity"
+		sqlText, origin := q.sql, "captured from pg_stat_activity"
 		if sqlText == "" {
-			sqlText, origin = q.fallback, "reconstructed (not captured)"
+			sqlText, origin = listSQL(len(b.companies), q.deep), "reconstructed (not captured)"
 		}
-		if n := strings.Count(sqlText, "$"); n != len(q.params) {
-			logf("explain %s: %d parameters in %q, expected %d", q.title, n, sqlText, len(q.params))
+		params := b.listParams(deepID, q.deep)
+		if n := strings.Count(sqlText, "$"); n != len(params) {
+			logf("explain %s: %d parameters in %q, expected %d", q.title, n, sqlText, len(params))
 			continue
 		}
-		plan, err := explainPrepared(ctx, db, sqlText, q.params)
+		plan, err := explainPrepared(ctx, db, sqlText, params)
 		if err != nil {
 			logf("explain %s: %v", q.title, err)
 			continue
 		}
-		b.explains = append(b.explains, explain{title: q.title + ", " + origin, sql: sqlText, params: strings.Join(q.params, ", "), plan: plan})
+		b.explains = append(b.explains, explain{title: q.title + ", " + origin, sql: sqlText, params: strings.Join(params, ", "), plan: plan})
 	}
+}
+
+// listSQL is the store's page query (store.ListTokens) for companies
+// companies, as a fallback when none was captured.
+func listSQL(companies int, deep bool) string {
+	var parts []string
+	n := 0
+	for range companies {
+		n++
+		part := fmt.Sprintf("SELECT * FROM tokens WHERE client_id = $%d", n)
+		if deep {
+			n++
+			part += fmt.Sprintf(" AND id < $%d", n)
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, " UNION ALL ") + fmt.Sprintf(" ORDER BY id DESC LIMIT $%d", n+1)
+}
+
+// listParams are the page query's parameters: per company its id (and the
+// cursor on a deep page), then the limit + 1.
+func (b *bench) listParams(deepID int64, deep bool) []string {
+	var p []string
+	for _, c := range b.companies {
+		p = append(p, strconv.FormatInt(c, 10))
+		if deep {
+			p = append(p, strconv.FormatInt(deepID, 10))
+		}
+	}
+	return append(p, "101")
 }
 
 func explainPrepared(ctx context.Context, db *pgx.Conn, sqlText string, params []string) (string, error) {
@@ -665,7 +712,7 @@ type sweepRow struct {
 // custom plans look cheaper than the generic one).
 func (b *bench) cursorSweep(ctx context.Context, db *pgx.Conn, clientID int64, deepSQL string) {
 	if deepSQL == "" {
-		deepSQL = `SELECT * FROM "tokens" WHERE (client_id IN (SELECT id FROM clients WHERE id = $1 OR parent_id = $2)) AND id < $3 ORDER BY id DESC LIMIT $4`
+		deepSQL = listSQL(len(b.companies), true)
 	}
 	var n int
 	if err := db.QueryRow(ctx, "SELECT count(*) FROM tokens WHERE client_id = $1", clientID).Scan(&n); err != nil {
@@ -682,7 +729,12 @@ func (b *bench) cursorSweep(ctx context.Context, db *pgx.Conn, clientID int64, d
 			return
 		}
 		var out []byte
-		err := db.QueryRow(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+deepSQL, clientID, clientID, id, 101).Scan(&out)
+		var args []any
+		for _, c := range b.companies {
+			args = append(args, c, id)
+		}
+		args = append(args, 101)
+		err := db.QueryRow(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+deepSQL, args...).Scan(&out)
 		if err != nil {
 			logf("cursor sweep: %v", err)
 			return

@@ -22,29 +22,58 @@ type TokenFilter struct {
 }
 
 // ListTokens returns visible tokens, newest first.
+//
+// The page is read by companies: one branch per company of the scope, each
+// `client_id = ? … ORDER BY id DESC` along the (client_id, id DESC) index,
+// joined by UNION ALL under one ORDER BY and LIMIT. Both databases merge
+// the ordered branches and stop after the page (PostgreSQL's Merge Append,
+// SQLite's compound merge), so a page costs its own rows however many
+// tokens the scope holds. `client_id IN (SELECT … clients …)` instead made
+// PostgreSQL join and sort the whole scope for every page.
 func (s *Store) ListTokens(ctx context.Context, v TokenVisibility, f TokenFilter) ([]Token, int64, error) {
-	q := visible(s.reader.WithContext(ctx).Model(&Token{}), v)
-	if f.UserID != nil {
-		q = q.Where("user_id = ?", *f.UserID)
+	companies, err := s.scopeCompanies(ctx, v.Scope, f.ClientID)
+	if err != nil {
+		return nil, 0, err
 	}
-	if f.ClientID != nil {
-		q = q.Where("client_id = ?", *f.ClientID)
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultPageLimit
+	}
+	if len(companies) == 0 {
+		return []Token{}, 0, nil
+	}
+	var where strings.Builder
+	var args []any
+	cond := func(c string, a ...any) {
+		where.WriteString(" AND ")
+		where.WriteString(c)
+		args = append(args, a...)
+	}
+	if !v.AllInScope {
+		cond("user_id = ?", v.UserID)
+	}
+	if f.UserID != nil {
+		cond("user_id = ?", *f.UserID)
 	}
 	if f.Shared != nil {
-		q = q.Where("shared = ?", *f.Shared)
+		cond("shared = ?", *f.Shared)
 	}
 	if f.Enabled != nil {
-		q = q.Where("enabled = ?", *f.Enabled)
+		cond("enabled = ?", *f.Enabled)
 	}
 	if f.Q != "" {
-		q = q.Where("LOWER(realname) LIKE ? ESCAPE '\\'", "%"+escapeLike(strings.ToLower(f.Q))+"%")
+		cond("LOWER(realname) LIKE ? ESCAPE '\\'", "%"+escapeLike(strings.ToLower(f.Q))+"%")
 	}
-	rows, err := f.Page.apply(q.Select(listedTokenColumns), true).Rows()
+	if f.After > 0 {
+		cond("id < ?", f.After)
+	}
+	sql, all := pageByCompany(strings.Join(listedTokenColumns, ", "), companies, where.String(), args, limit)
+	rows, err := s.reader.WithContext(ctx).Raw(sql, all...).Rows()
 	if err != nil {
 		return nil, 0, translate(err)
 	}
 	defer func() { _ = rows.Close() }()
-	out := make([]Token, 0, min(max(f.Limit, 1), 1000)+1)
+	out := make([]Token, 0, min(limit, 1000)+1)
 	row := newValues(len(listedTokenColumns))
 	for rows.Next() {
 		if err := row.scan(rows); err != nil {
@@ -58,8 +87,59 @@ func (s *Store) ListTokens(ctx context.Context, v TokenVisibility, f TokenFilter
 	if err := rows.Err(); err != nil {
 		return nil, 0, translate(err)
 	}
-	out, next := trim(out, f.Limit, func(t Token) int64 { return t.ID })
+	out, next := trim(out, limit, func(t Token) int64 { return t.ID })
 	return out, next, nil
+}
+
+// maxCompanyBranches bounds the branches of one page query; a scope of more
+// companies (a partner with hundreds of tenants) is read with an IN list.
+const maxCompanyBranches = 64
+
+// pageByCompany is the SQL of a newest-first page of limit+1 tokens of
+// companies, each row also matching where (" AND …" conditions, args).
+func pageByCompany(cols string, companies []int64, where string, args []any, limit int) (string, []any) {
+	var b strings.Builder
+	var all []any
+	if len(companies) > maxCompanyBranches {
+		b.WriteString("SELECT " + cols + " FROM tokens WHERE client_id IN (?" + strings.Repeat(", ?", len(companies)-1) + ")" + where)
+		for _, c := range companies {
+			all = append(all, c)
+		}
+		all = append(all, args...)
+	} else {
+		for i, c := range companies {
+			if i > 0 {
+				b.WriteString(" UNION ALL ")
+			}
+			b.WriteString("SELECT " + cols + " FROM tokens WHERE client_id = ?" + where)
+			all = append(all, c)
+			all = append(all, args...)
+		}
+	}
+	b.WriteString(" ORDER BY id DESC LIMIT ?")
+	return b.String(), append(all, limit+1)
+}
+
+// scopeCompanies lists the companies of sc (R18), narrowed to only when it
+// is set: none when only is outside the scope.
+func (s *Store) scopeCompanies(ctx context.Context, sc Scope, only *int64) ([]int64, error) {
+	if !sc.Global {
+		if only != nil && *only != sc.ClientID {
+			return nil, nil
+		}
+		return []int64{sc.ClientID}, nil
+	}
+	q := s.reader.WithContext(ctx).Model(&Client{})
+	if only != nil {
+		q = q.Where("id = ? AND (id = ? OR parent_id = ?)", *only, sc.ClientID, sc.ClientID)
+	} else {
+		q = q.Where("id = ? OR parent_id = ?", sc.ClientID, sc.ClientID)
+	}
+	var ids []int64
+	if err := q.Order("id").Pluck("id", &ids).Error; err != nil {
+		return nil, translate(err)
+	}
+	return ids, nil
 }
 
 // GetToken returns a visible token, else ErrNotFound.

@@ -116,7 +116,7 @@ func evaluate(r *row, rpsRatio, p99Ratio float64, haveBase bool) (string, string
 			return "≥ 0.30× req/s", "—"
 		}
 		return "≥ 0.30× req/s", yesNo(rpsRatio >= 0.30)
-	case scListFirst, scListDeep:
+	case scListFirst, scListDeep, scListFirstT, scListDeepT:
 		var miss []string
 		if r.st.p99 > 50*time.Millisecond {
 			miss = append(miss, "p99")

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -24,12 +25,13 @@ type TokenFilter struct {
 // ListTokens returns visible tokens, newest first.
 //
 // The page is read by companies: one branch per company of the scope, each
-// `client_id = ? … ORDER BY id DESC` along the (client_id, id DESC) index,
-// joined by UNION ALL under one ORDER BY and LIMIT. Both databases merge
-// the ordered branches and stop after the page (PostgreSQL's Merge Append,
-// SQLite's compound merge), so a page costs its own rows however many
-// tokens the scope holds. `client_id IN (SELECT … clients …)` instead made
-// PostgreSQL join and sort the whole scope for every page.
+// `client_id = ? … ORDER BY id DESC LIMIT n+1` along the (client_id, id
+// DESC) index, joined by UNION ALL under one ORDER BY and LIMIT. A page so
+// reads at most n+1 rows per company however many tokens the scope holds.
+// `client_id IN (SELECT … clients …)` made PostgreSQL join and sort the
+// whole scope for every page (200 ms at 1,000,000 tokens), and a bare
+// UNION ALL under ORDER BY is no better there: PostgreSQL plans each branch
+// without the outer order, so it appends and sorts them all.
 func (s *Store) ListTokens(ctx context.Context, v TokenVisibility, f TokenFilter) ([]Token, int64, error) {
 	companies, err := s.scopeCompanies(ctx, v.Scope, f.ClientID)
 	if err != nil {
@@ -91,29 +93,34 @@ func (s *Store) ListTokens(ctx context.Context, v TokenVisibility, f TokenFilter
 	return out, next, nil
 }
 
-// maxCompanyBranches bounds the branches of one page query; a scope of more
-// companies (a partner with hundreds of tenants) is read with an IN list.
-const maxCompanyBranches = 64
+// maxCompanyBranches bounds the branches of one page query, so that a page
+// never sorts more than maxCompanyBranches × (n+1) rows; a scope of more
+// companies (a partner with hundreds of tenants) is read with an IN list,
+// which PostgreSQL answers by walking the primary key backwards.
+const maxCompanyBranches = 16
 
 // pageByCompany is the SQL of a newest-first page of limit+1 tokens of
 // companies, each row also matching where (" AND …" conditions, args).
 func pageByCompany(cols string, companies []int64, where string, args []any, limit int) (string, []any) {
 	var b strings.Builder
 	var all []any
-	if len(companies) > maxCompanyBranches {
+	switch {
+	case len(companies) == 1:
+		b.WriteString("SELECT " + cols + " FROM tokens WHERE client_id = ?" + where)
+		all = append(append(all, companies[0]), args...)
+	case len(companies) > maxCompanyBranches:
 		b.WriteString("SELECT " + cols + " FROM tokens WHERE client_id IN (?" + strings.Repeat(", ?", len(companies)-1) + ")" + where)
 		for _, c := range companies {
 			all = append(all, c)
 		}
 		all = append(all, args...)
-	} else {
+	default:
 		for i, c := range companies {
 			if i > 0 {
 				b.WriteString(" UNION ALL ")
 			}
-			b.WriteString("SELECT " + cols + " FROM tokens WHERE client_id = ?" + where)
-			all = append(all, c)
-			all = append(all, args...)
+			fmt.Fprintf(&b, "SELECT * FROM (SELECT %s FROM tokens WHERE client_id = ?%s ORDER BY id DESC LIMIT ?) AS c%d", cols, where, i)
+			all = append(append(append(all, c), args...), limit+1)
 		}
 	}
 	b.WriteString(" ORDER BY id DESC LIMIT ?")

@@ -31,6 +31,9 @@ type routeInfo struct {
 	query map[string]bool
 	// errors is how the operation's errors are rendered.
 	errors errorFormat
+	// precheck, when not nil, can tell a request certainly valid without
+	// the validator.
+	precheck *precheck
 }
 
 // permissionExtension names, in openapi.yaml, the permission an operation
@@ -64,7 +67,7 @@ func newRouteTable(spec *openapi3.T) (*routeTable, error) {
 			if op.Security != nil {
 				secured = len(*op.Security) > 0
 			}
-			info := routeInfo{operationID: op.OperationID, secured: secured, query: map[string]bool{}}
+			info := routeInfo{operationID: op.OperationID, secured: secured, query: map[string]bool{}, precheck: compilePrecheck(item, op)}
 			for _, params := range []openapi3.Parameters{item.Parameters, op.Parameters} {
 				for _, ref := range params {
 					if ref.Value != nil && ref.Value.In == openapi3.ParameterInQuery {
@@ -108,6 +111,13 @@ func (t *routeTable) secured(method, echoRoute string) bool {
 // operation is the operation id of the matched route ("" outside the spec).
 func (t *routeTable) operation(method, echoRoute string) string {
 	return t.byRoute[method+" "+echoRoute].operationID
+}
+
+// needsValidation reports whether the validator must see the request: an
+// API operation whose precheck cannot vouch for it.
+func (t *routeTable) needsValidation(c echo.Context) bool {
+	info, ok := t.byRoute[c.Request().Method+" "+c.Path()]
+	return ok && !info.precheck.certainlyValid(c)
 }
 
 // inSpec reports whether the matched route is an API operation.

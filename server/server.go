@@ -238,7 +238,7 @@ func New(cfg Config, st *store.Store) (*echo.Echo, error) {
 	e.Use(s.authenticate)
 	e.Use(s.refuseUnknownQuery)
 	e.Use(oapimiddleware.OapiRequestValidatorWithOptions(validated, &oapimiddleware.Options{
-		Skipper: func(c echo.Context) bool { return !s.routes.inSpec(c.Request().Method, c.Path()) },
+		Skipper: func(c echo.Context) bool { return !s.routes.needsValidation(c) },
 		Options: openapi3filter.Options{
 			MultiError: true,
 			// The body is parsed once: the strict handlers bind the value

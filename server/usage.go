@@ -21,8 +21,12 @@ type UsageRecorder struct {
 	// Observe, if set, is told about every flush (for job metrics).
 	Observe func(start time.Time, ran bool, err error)
 
-	mu      sync.Mutex
-	pending map[int64]store.TokenUsage
+	mu sync.Mutex
+	// pending is the uses since the last flush. Each flush starts a new
+	// map: a Go map never gives back the room of deleted entries, and one
+	// busy minute over 100,000 tokens would otherwise hold 8 MB for good.
+	pending map[int64]pendingUse
+	lastIP  string // the last address noted, shared by the notes that repeat it
 	// lastWrite is when each token's use was last handed to a flush, in
 	// Unix seconds (8 bytes, not a time.Time's 24: a busy replica holds one
 	// per token used in the last minute).
@@ -34,7 +38,13 @@ func NewUsageRecorder(st *store.Store, now func() time.Time) *UsageRecorder {
 	if now == nil {
 		now = time.Now
 	}
-	return &UsageRecorder{store: st, now: now, pending: map[int64]store.TokenUsage{}, lastWrite: map[int64]int64{}}
+	return &UsageRecorder{store: st, now: now, pending: map[int64]pendingUse{}, lastWrite: map[int64]int64{}}
+}
+
+// pendingUse is a noted use: Unix nanoseconds and the address.
+type pendingUse struct {
+	at int64
+	ip string
 }
 
 // Record notes that token id was used from ip now.
@@ -45,7 +55,12 @@ func (u *UsageRecorder) Record(id int64, ip string) {
 	if last, ok := u.lastWrite[id]; ok && now.Unix()-last < int64(usageWriteInterval/time.Second) {
 		return
 	}
-	u.pending[id] = store.TokenUsage{TokenID: id, At: now.UTC(), IP: ip}
+	if ip == u.lastIP {
+		ip = u.lastIP
+	} else {
+		u.lastIP = ip
+	}
+	u.pending[id] = pendingUse{at: now.UnixNano(), ip: ip}
 }
 
 // Flush writes what was noted since the last flush, one replica at a time
@@ -64,17 +79,20 @@ func (u *UsageRecorder) flush(ctx context.Context) error {
 	u.mu.Lock()
 	batch := make([]store.TokenUsage, 0, len(u.pending))
 	for id, use := range u.pending {
-		batch = append(batch, use)
-		u.lastWrite[id] = use.At.Unix()
-		delete(u.pending, id)
+		batch = append(batch, store.TokenUsage{TokenID: id, At: time.Unix(0, use.at).UTC(), IP: use.ip})
+		u.lastWrite[id] = use.at / int64(time.Second)
 	}
-	// Forget old write times so the map stays as small as the active set.
+	u.pending = map[int64]pendingUse{}
+	// Forget old write times so the map stays as small as the active set
+	// (copied into a new map, for the same reason as pending).
 	now := u.now().Unix()
+	kept := make(map[int64]int64, len(u.lastWrite)/2)
 	for id, at := range u.lastWrite {
-		if now-at >= int64(usageWriteInterval/time.Second) {
-			delete(u.lastWrite, id)
+		if now-at < int64(usageWriteInterval/time.Second) {
+			kept[id] = at
 		}
 	}
+	u.lastWrite = kept
 	u.mu.Unlock()
 	if len(batch) == 0 {
 		return nil
@@ -84,7 +102,7 @@ func (u *UsageRecorder) flush(ctx context.Context) error {
 		u.mu.Lock()
 		for _, use := range batch {
 			if _, newer := u.pending[use.TokenID]; !newer {
-				u.pending[use.TokenID] = use
+				u.pending[use.TokenID] = pendingUse{at: use.At.UnixNano(), ip: use.IP}
 			}
 			delete(u.lastWrite, use.TokenID)
 		}

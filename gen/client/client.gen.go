@@ -803,7 +803,7 @@ type PermissionInfo struct {
 	// Example: update
 	Action string `json:"action"`
 
-	// Description What the permission allows
+	// Description What the permission allows, in one line.
 	//
 	// Example: Edit discovered endpoints: risk score, tags, status
 	Description string `json:"description"`
@@ -871,7 +871,7 @@ type Role string
 
 // RoleInfo defines model for RoleInfo.
 type RoleInfo struct {
-	// Description What the role is for
+	// Description What the role is for, in one line.
 	Description string `json:"description"`
 	DisplayName string `json:"display_name"`
 

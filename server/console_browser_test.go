@@ -85,7 +85,8 @@ func (b *browserTab) readmeScreenshot(name string) {
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join("..", dir) // tests run in server/; the path is the repository's
 	}
-	b.do(chromedp.Sleep(300 * time.Millisecond)) // the toast and focus rings settle
+	// No passing toast in the picture; then let its fade end.
+	b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("status").classList.remove("visible")`), chromedp.Sleep(400*time.Millisecond))
 	shot, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		b.fail(err)
@@ -488,4 +489,26 @@ func TestSwaggerUIFromConsole(t *testing.T) {
 		t.Errorf("the API reference set cookies: %q", c)
 	}
 	b.checkPage()
+}
+
+// TestREADMEScreenshots: every picture the README shows is in docs/img,
+// small enough for a repository (make screenshots writes them).
+func TestREADMEScreenshots(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../README.md")
+	testenv.Must(t, err)
+	shots := regexp.MustCompile(`\]\((docs/img/[^)]+\.png)\)`).FindAllStringSubmatch(string(readme), -1)
+	if len(shots) < 3 {
+		t.Fatalf("the README shows %d console screenshots, want the token list, the create dialog and a token's page", len(shots))
+	}
+	for _, m := range shots {
+		fi, err := os.Stat(filepath.Join("..", m[1]))
+		if err != nil {
+			t.Errorf("the README shows %s: %v (make screenshots)", m[1], err)
+			continue
+		}
+		if fi.Size() > 200<<10 {
+			t.Errorf("%s is %d KB, keep it under 200 KB", m[1], fi.Size()>>10)
+		}
+	}
 }

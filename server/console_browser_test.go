@@ -39,7 +39,19 @@ var consoleWidths = []struct {
 // dialog) does not fit the viewport. where says which step it was.
 func (b *browserTab) fits(where string) {
 	b.t.Helper()
-	problems := evalJS[[]string](b, `(() => {
+	problems := b.overflows()
+	for _, p := range problems {
+		b.t.Errorf("%s at %d px: %s", where, b.width, p)
+	}
+	if len(problems) > 0 {
+		b.screenshot(fmt.Sprintf("overflow-%s-%s.png", strings.ReplaceAll(b.t.Name(), "/", "-"), strings.ReplaceAll(where, " ", "-")))
+	}
+}
+
+// overflows lists what does not fit (see fits).
+func (b *browserTab) overflows() []string {
+	b.t.Helper()
+	return evalJS[[]string](b, `(() => {
 		const vw = window.innerWidth, vh = window.innerHeight, out = [];
 		const sw = document.documentElement.scrollWidth;
 		if (sw > vw) out.push("the page is " + sw + " px wide in a " + vw + " px viewport");
@@ -65,11 +77,38 @@ func (b *browserTab) fits(where string) {
 		}
 		return out;
 	})()`)
-	for _, p := range problems {
-		b.t.Errorf("%s at %d px: %s", where, b.width, p)
+}
+
+// TestConsoleLayoutCheckCatchesOverflow: the layout check fails on what issue 17 saw —
+// a page wider than the window, a button cut off by the table's box, a
+// dialog whose buttons fall below the fold — so a pass means something.
+func TestConsoleLayoutCheckCatchesOverflow(t *testing.T) {
+	skipIfShort(t, "a browser test")
+	env := testenv.New(t, browserBackend)
+	admin := newPerson(t, env, env.Admin.Token, client.Admin, 0)
+	b := newBrowserTab(t, env.URL, 390, 844, 30*time.Second)
+	b.do(chromedp.Navigate(env.URL + "/console"))
+	b.signIn(admin)
+	b.do(chromedp.WaitVisible(chromedp.CSS("#tokens-table tbody tr")))
+	if got := b.overflows(); len(got) != 0 {
+		t.Fatalf("the plain page does not fit: %v", got)
 	}
-	if len(problems) > 0 {
-		b.screenshot(fmt.Sprintf("overflow-%s-%s.png", strings.ReplaceAll(b.t.Name(), "/", "-"), strings.ReplaceAll(where, " ", "-")))
+	for _, tc := range []struct{ name, breakIt, undo, want string }{
+		{"wide page", `document.querySelector(".page-head").style.width = "600px"`, `document.querySelector(".page-head").style.width = ""`, "px wide in a 390 px viewport"},
+		{"clipped button", `(() => { const w = document.querySelector(".table-wrap"); w.style.overflow = "hidden"; w.querySelector("button").style.marginLeft = "500px"; })()`,
+			`(() => { const w = document.querySelector(".table-wrap"); w.style.overflow = ""; w.querySelector("button").style.marginLeft = ""; })()`, "cut off by div.table-wrap"},
+	} {
+		b.do(chromedp.Evaluate[chromedp.Void](tc.breakIt))
+		if got := strings.Join(b.overflows(), "\n"); !strings.Contains(got, tc.want) {
+			t.Errorf("%s: the check reports %q, want %q", tc.name, got, tc.want)
+		}
+		b.do(chromedp.Evaluate[chromedp.Void](tc.undo))
+	}
+	// A dialog whose foot is pushed below the viewport.
+	b.do(chromedp.Click(chromedp.ID("create-token")), chromedp.WaitVisible(chromedp.ID("token-name")),
+		chromedp.Evaluate[chromedp.Void](`(() => { const d = document.querySelector("dialog[open]"); d.style.maxHeight = "none"; d.querySelector(".dialog-body").style.minHeight = "2000px"; })()`))
+	if got := strings.Join(b.overflows(), "\n"); !strings.Contains(got, "outside the dialog or the 844 px viewport") {
+		t.Errorf("a dialog with its buttons below the fold: the check reports %q", got)
 	}
 }
 

@@ -460,7 +460,9 @@ func TestConsoleKeyboard(t *testing.T) {
 	b.tabTo("#password", 1, nil)
 	b.key(admin.Password)
 	b.key("\r")
-	b.do(chromedp.WaitVisible(chromedp.ID("create-token")))
+	// The page takes the focus to its title once it has loaded.
+	b.do(chromedp.WaitVisible(chromedp.ID("create-token")),
+		chromedp.Poll[chromedp.Void](`document.activeElement && document.activeElement.id === "page-title"`))
 
 	// From the page title, Tab reaches "Create token"; Enter opens the dialog
 	// with the focus in its first field.

@@ -114,6 +114,7 @@ function homePage() {
 // following a link.
 async function route(focus = true) {
   clearError();
+  const before = document.activeElement;
   const { name, params } = currentPage();
   const page = pages[name];
   for (const a of document.querySelectorAll(".nav-link")) {
@@ -135,7 +136,10 @@ async function route(focus = true) {
   } catch (err) {
     showError(err);
   }
-  if (focus && root.isConnected) document.getElementById("page-title")?.focus();
+  // Unless the user has moved the focus while the page loaded: then it
+  // stays where they put it.
+  const moved = document.activeElement && document.activeElement !== document.body && document.activeElement !== before;
+  if (focus && root.isConnected && !moved) document.getElementById("page-title")?.focus();
 }
 
 async function signOut(message, { remote = true } = {}) {

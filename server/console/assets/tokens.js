@@ -535,7 +535,7 @@ function permissionsField(ctx, ceiling, initial) {
   const roleSelect = h("select", { name: "role", id: "token-role" },
     ctx.catalog.roles.map((r) => {
       const ok = r.permissions.every((p) => ceiling.has(p));
-      return h("option", { value: r.name, disabled: !ok, text: `${ctx.roleLabel(r.name)}${ok ? "" : " — beyond your permissions"}` });
+      return h("option", { value: r.name, disabled: !ok, title: r.description, text: `${ctx.roleLabel(r.name)}${ok ? "" : " — beyond your permissions"}` });
     }));
   const grantable = ctx.catalog.roles.filter((r) => r.permissions.every((p) => ceiling.has(p))).map((r) => r.name);
   const initialRole = initial && initial.length === 1 && ctx.role(initial[0]) ? initial[0] : null;

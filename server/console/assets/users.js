@@ -82,7 +82,7 @@ export async function usersPage(root, ctx) {
 
   const roleSelect = (current) => h("select", { name: "role" }, ctx.catalog.roles.map((r) => {
     const ok = assignable(r);
-    return h("option", { value: r.name, disabled: !ok, selected: r.name === current,
+    return h("option", { value: r.name, disabled: !ok, selected: r.name === current, title: r.description,
       text: ok ? ctx.roleLabel(r.name) : `${ctx.roleLabel(r.name)} — beyond your role` });
   }));
 

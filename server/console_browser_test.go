@@ -318,6 +318,27 @@ func TestConsoleTokenFlows(t *testing.T) {
 				t.Errorf("the page after the edit shows attacks:update as %q", cls)
 			}
 
+			// Renew with a grace period: the dialog says until when the old
+			// value works, and both values work; "Show value" reads the new one.
+			b.do(chromedp.Click(chromedp.ID("renew-token")), chromedp.WaitVisible(chromedp.ID("renew-grace")),
+				chromedp.SetValue(chromedp.ID("renew-grace"), "3600"),
+				chromedp.Click(chromedp.CSS(`dialog[open] button[type="submit"]`)),
+				chromedp.WaitVisible(chromedp.ID("token-value")))
+			if got := b.text("dialog[open] .dialog-text"); !strings.Contains(got, "The old value keeps working until") {
+				t.Errorf("after a renewal with a grace period the console says %q, want until when the old value works", got)
+			}
+			renewed := b.value("#token-value")
+			if renewed == soon.Secret || authStatus(t, env, renewed) != http.StatusOK || authStatus(t, env, soon.Secret) != http.StatusOK {
+				t.Errorf("after renewing with an hour's grace: the new value and the old one must both work")
+			}
+			b.do(chromedp.Click(chromedp.ID("secret-done")), chromedp.WaitNotPresent(chromedp.CSS("dialog")),
+				chromedp.WaitVisible(chromedp.ID("show-secret")), chromedp.Click(chromedp.ID("show-secret")),
+				chromedp.WaitVisible(chromedp.ID("token-value")))
+			if got := b.value("#token-value"); got != renewed {
+				t.Errorf("Show value after the renewal shows another value than the renewal gave")
+			}
+			b.do(chromedp.Click(chromedp.ID("secret-done")), chromedp.WaitNotPresent(chromedp.CSS("dialog")))
+
 			// A rule's refusal in words, with a link to the rule: the owner
 			// of a token is disabled (R11), so the token cannot be enabled.
 			if s := status(t, env, admin.Session, http.MethodPut, fmt.Sprintf("/v2/users/%d", colleague.User.Id), `{"enabled":false}`); s != http.StatusOK {

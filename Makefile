@@ -3,7 +3,7 @@ GO       ?= go
 GOFLAGS  ?=
 PKGS     := ./...
 
-.PHONY: run build test test-fast test-sqlite generate generate-check vet staticcheck errcheck lint lint-spec lint-ci fmt-check bench soak faults fuzz clean
+.PHONY: run build test test-fast test-sqlite screenshots generate generate-check vet staticcheck errcheck lint lint-spec lint-ci fmt-check bench soak faults fuzz clean
 
 ## run: serve on the embedded SQLite default (./tokend.db) at 127.0.0.1:8080
 run:
@@ -22,6 +22,12 @@ test:
 ## browser, race, timing or corpus tests (they skip under -short)
 test-fast:
 	$(GO) test -count=1 -short -parallel 8 $(PKGS)
+
+## screenshots: the README's pictures of the console (token list, create
+## dialog, a token's page), taken by its browser test in chromium into
+## docs/img, so that they show the product as it is
+screenshots:
+	TOKEND_SCREENSHOTS=docs/img $(GO) test -count=1 -run '^TestConsoleTokenFlows$$/^1280px$$' ./server/
 
 ## generate: regenerate gen/ from openapi.yaml
 generate:

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokend/tokend/gen/api"
 	"github.com/tokend/tokend/gen/client"
+	"github.com/tokend/tokend/internal/perm"
 	"github.com/tokend/tokend/internal/testenv"
 	"github.com/tokend/tokend/store"
 )
@@ -59,6 +61,11 @@ func TestSpecAndSwaggerUI(t *testing.T) {
 		// No servers: "Try it out" must call the origin the page came from.
 		if len(spec.Servers) != 0 {
 			t.Fatalf("%s: servers = %v, want none", path, spec.Servers)
+		}
+		// Swagger UI says what each operation's permission allows, from the catalog.
+		create, _ := spec.Paths["/v2/api_tokens"]["post"].(map[string]any)
+		if d, _ := create["description"].(string); !strings.HasPrefix(d, "**Needs `api_tokens:create`**: "+perm.Permission("api_tokens:create").Description()+".") {
+			t.Errorf("%s: POST /v2/api_tokens description %q does not start with its permission and what it allows", path, d)
 		}
 	}
 	resp := env.Do("GET", "/api-docs", "", nil)
@@ -204,6 +211,39 @@ func TestUnknownRouteIsProblem(t *testing.T) {
 	for _, path := range []string{"/console/", "/api-docs/"} {
 		if resp := env.Do("GET", path, "", nil); resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 			t.Fatalf("GET %s: %d %q", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+}
+
+// TestSpecExamplesWork: the request examples Swagger UI prefills for
+// creating a token work when tried as a signed-in Administrator or Analyst
+// (the roles that create tokens), in their own company; only the Wallarm
+// example, which names Wallarm's documentation's ids, is refused.
+func TestSpecExamplesWork(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t, testenv.Backends(t)[0])
+	spec, err := api.GetSpec()
+	testenv.Must(t, err)
+	examples := spec.Paths.Find("/v2/api_tokens").Post.RequestBody.Value.Content["application/json"].Examples
+	if len(examples) == 0 {
+		t.Fatal("POST /v2/api_tokens has no examples")
+	}
+	admin := newPerson(t, env, env.Admin.Token, client.Admin, 0)
+	analyst := newPerson(t, env, env.Admin.Token, client.Analytic, 0)
+	for name, ex := range examples {
+		body, err := json.Marshal(ex.Value.Value)
+		testenv.Must(t, err)
+		for _, p := range []person{admin, analyst} {
+			got := status(t, env, p.Session, "POST", "/v2/api_tokens", string(body))
+			switch {
+			case name == "wallarm":
+				// Company 1010 is not in scope (404), user 10101011 is not the caller (403, R4).
+				if got != http.StatusNotFound && got != http.StatusForbidden {
+					t.Errorf("Wallarm's example as %s: %d, want 404 or 403", p.User.Role, got)
+				}
+			case got != http.StatusCreated:
+				t.Errorf("example %s as %s: %d, want 201", name, p.User.Role, got)
+			}
 		}
 	}
 }

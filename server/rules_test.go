@@ -45,6 +45,19 @@ func TestR1PermissionExpansion(t *testing.T) {
 		for _, r := range cat.JSON200.Roles {
 			published[string(r.Name)] = r.Permissions
 			assertPerms(t, "published expansion of "+string(r.Name), r.Permissions, perm.Role(r.Name).Permissions())
+			if r.Description == "" || r.Description != perm.Role(r.Name).Description() {
+				t.Errorf("role %s is published with description %q", r.Name, r.Description)
+			}
+		}
+		// Every catalog permission, in catalog order, with what it allows.
+		if len(cat.JSON200.Permissions) != len(perm.Catalog()) {
+			t.Fatalf("GET /v2/permissions lists %d permissions, the catalog has %d", len(cat.JSON200.Permissions), len(perm.Catalog()))
+		}
+		for i, p := range perm.Catalog() {
+			got := cat.JSON200.Permissions[i]
+			if got.Name != string(p) || got.Resource != p.Resource() || got.Action != p.Action() || got.Description == "" || got.Description != p.Description() {
+				t.Errorf("published permission %d: %+v, want %s with its description", i, got, p)
+			}
 		}
 
 		valid := []struct {

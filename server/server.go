@@ -27,6 +27,7 @@ import (
 
 	"github.com/tokend/tokend/gen/api"
 	"github.com/tokend/tokend/internal/notify"
+	"github.com/tokend/tokend/internal/perm"
 	"github.com/tokend/tokend/internal/rules"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/server/console"
@@ -315,7 +316,14 @@ var loadSpec = sync.OnceValue(func() (out struct {
 	// The validator matches the Host against spec.Servers; the service must
 	// answer on whatever address it is deployed at.
 	out.spec.Servers = nil
-	if out.json, out.err = json.Marshal(out.spec); out.err != nil {
+	published, err := api.GetSpec()
+	if err != nil {
+		out.err = err
+		return out
+	}
+	published.Servers = nil
+	describePermissions(published)
+	if out.json, out.err = json.Marshal(published); out.err != nil {
 		return out
 	}
 	if out.validated, out.err = api.GetSpec(); out.err != nil {
@@ -331,6 +339,28 @@ var loadSpec = sync.OnceValue(func() (out struct {
 	}
 	return out
 })
+
+// describePermissions adds to each operation's description, in the spec
+// that Swagger UI shows, the permission it needs and what that permission
+// allows, from the catalog: openapi.yaml names the permission
+// (x-tokend-permission), the catalog is the one place its description lives.
+func describePermissions(spec *openapi3.T) {
+	for _, item := range spec.Paths.Map() {
+		for _, op := range item.Operations() {
+			name, ok := op.Extensions[permissionExtension].(string)
+			if !ok {
+				continue
+			}
+			p := perm.Permission(name)
+			line := fmt.Sprintf("**Needs `%s`**: %s.", p, p.Description())
+			if op.Description == "" {
+				op.Description = line
+			} else {
+				op.Description = line + "\n\n" + op.Description
+			}
+		}
+	}
+}
 
 func (s *Server) logPanic(c echo.Context, err error, stack []byte) error {
 	s.log.ErrorContext(c.Request().Context(), "panic", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),

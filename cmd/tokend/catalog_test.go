@@ -24,14 +24,19 @@ func TestCLIPermissionsAndVerify(t *testing.T) {
 		env := testenv.New(t, b)
 		admin := env.Admin.Token
 
-		// The catalog, one line per resource, then every role's expansion.
+		// The catalog, a block per resource and a line per permission with
+		// what it allows, then every role with what it is for and its
+		// expansion, one line per resource.
 		r := as(env, admin, "permissions")
 		want(t, r, exitOK, "permissions")
 		for _, re := range []string{
-			`(?m)^  api_tokens +view, create, update, delete, manage, verify$`,
-			`(?m)^analytic — Analyst \(one company\), \d+ permissions:$`,
+			`(?m)^  api_discovery\n    view    See the API inventory that discovery built from traffic\n`,
+			`(?m)^    update  Edit discovered endpoints: risk score, tags, status$`,
+			`(?m)^  api_tokens\n(    \S+ +\S.*\n){4}    manage  See and manage every token .*\n    verify  Check other tokens .*\n`,
+			`(?m)^  activity_log\n    view    Read the activity log: .*\n  clients\n`,
+			`(?m)^analytic — Analyst \(one company\), \d+ permissions:\n  Works on attacks, .*\.$`,
 			`(?m)^partner_admin — Global Administrator \(global: .*\), \d+ permissions:$`,
-			`(?m)^deploy — Deploy \(one company\), 2 permissions:\n  nodes  view, create$`,
+			`(?m)^deploy — Deploy \(one company\), 2 permissions:\n  Registers filter nodes; .*\.\n  nodes  view, create$`,
 		} {
 			if !regexp.MustCompile(re).MatchString(r.out) {
 				t.Fatalf("permissions: no %s in\n%s", re, r.out)
@@ -39,12 +44,25 @@ func TestCLIPermissionsAndVerify(t *testing.T) {
 		}
 		r = as(env, admin, "permissions", "deploy")
 		want(t, r, exitOK, "permissions deploy")
-		if r.out != "deploy — Deploy (one company), 2 permissions:\n  nodes  view, create\n" {
+		if r.out != "deploy — Deploy (one company), 2 permissions:\n  Registers filter nodes; for node deployment, no console access.\n  nodes  view, create\n" {
 			t.Fatalf("permissions deploy: %q", r.out)
 		}
 		cat := decode[client.PermissionCatalog](t, as(env, admin, "permissions", "-o", "json"))
 		if len(cat.Permissions) < 50 || len(cat.Roles) != 8 {
 			t.Fatalf("permissions -o json: %d permissions, %d roles", len(cat.Permissions), len(cat.Roles))
+		}
+		for _, p := range cat.Permissions {
+			if p.Description == "" || p.Name != p.Resource+":"+p.Action {
+				t.Fatalf("permissions -o json: %+v", p)
+			}
+			if strings.HasPrefix(p.Name, "activity_log:") && p.Action != "view" {
+				t.Fatalf("permissions -o json offers %s, which no operation has", p.Name)
+			}
+		}
+		for _, ri := range cat.Roles {
+			if ri.Description == "" {
+				t.Fatalf("permissions -o json: role %s has no description", ri.Name)
+			}
 		}
 		if ri := decode[client.RoleInfo](t, as(env, admin, "permissions", "deploy", "-o", "json")); ri.Name != client.Deploy || len(ri.Permissions) != 2 {
 			t.Fatalf("permissions deploy -o json: %+v", ri)

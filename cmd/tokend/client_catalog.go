@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"strings"
+
+	"github.com/tokend/tokend/gen/client"
 )
 
 // permissions: GET /v2/permissions
@@ -47,8 +49,8 @@ func (c *permissionsCmd) Run(a *api) error {
 	var b strings.Builder
 	if c.Role == "" {
 		b.WriteString("Permissions, by resource (a token holds role names and/or these):\n")
-		b.WriteString(indent(groupPermissions(cat.Permissions), "  "))
-		b.WriteString("\n\nRoles:\n")
+		b.WriteString(describePermissions(cat.Permissions))
+		b.WriteString("\nRoles:\n")
 	}
 	for i, ri := range roles {
 		if i > 0 {
@@ -59,11 +61,43 @@ func (c *permissionsCmd) Run(a *api) error {
 			scope = "global: the partner's technical tenant and every linked tenant"
 		}
 		fmt.Fprintf(&b, "%s — %s (%s), %d permissions:\n", ri.Name, ri.DisplayName, scope, len(ri.Permissions))
+		if ri.Description != "" {
+			fmt.Fprintf(&b, "  %s.\n", ri.Description)
+		}
 		b.WriteString(indent(groupPermissions(ri.Permissions), "  "))
 		b.WriteString("\n")
 	}
 	_, err = fmt.Fprint(a.io.out, b.String())
 	return err
+}
+
+// describePermissions prints the catalog as a block per resource, one line
+// per permission with what it allows:
+//
+//	api_discovery
+//	  view    See the API inventory that discovery built from traffic
+//	  update  Edit discovered endpoints: risk score, tags, status
+func describePermissions(perms []client.PermissionInfo) string {
+	// The catalog lists the extra permissions (api_tokens:manage) after the
+	// grid; here they join their resource.
+	width := 0
+	var order []string
+	byResource := map[string][]client.PermissionInfo{}
+	for _, p := range perms {
+		width = max(width, len(p.Action))
+		if _, seen := byResource[p.Resource]; !seen {
+			order = append(order, p.Resource)
+		}
+		byResource[p.Resource] = append(byResource[p.Resource], p)
+	}
+	var b strings.Builder
+	for _, r := range order {
+		fmt.Fprintf(&b, "  %s\n", r)
+		for _, p := range byResource[r] {
+			fmt.Fprintf(&b, "    %-*s  %s\n", width, p.Action, p.Description)
+		}
+	}
+	return b.String()
 }
 
 func indent(s, prefix string) string {

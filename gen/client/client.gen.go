@@ -791,8 +791,30 @@ type PasswordChange struct {
 
 // PermissionCatalog defines model for PermissionCatalog.
 type PermissionCatalog struct {
-	Permissions []string   `json:"permissions"`
-	Roles       []RoleInfo `json:"roles"`
+	// Permissions Every catalog permission, in catalog order (by resource, then the extra ones).
+	Permissions []PermissionInfo `json:"permissions"`
+	Roles       []RoleInfo       `json:"roles"`
+}
+
+// PermissionInfo defines model for PermissionInfo.
+type PermissionInfo struct {
+	// Action `view`, `create`, `update`, `delete`, or an action of its own (`manage`, `verify`).
+	//
+	// Example: update
+	Action string `json:"action"`
+
+	// Description What the permission allows, in one line.
+	//
+	// Example: Edit discovered endpoints: risk score, tags, status
+	Description string `json:"description"`
+
+	// Name `resource:action`, as token permission lists name it.
+	//
+	// Example: api_discovery:update
+	Name string `json:"name"`
+
+	// Resource Example: api_discovery
+	Resource string `json:"resource"`
 }
 
 // PermissionList Role names and/or catalog permissions (`resource:action`); role names expand to their sets (R1).
@@ -849,6 +871,8 @@ type Role string
 
 // RoleInfo defines model for RoleInfo.
 type RoleInfo struct {
+	// Description What the role is for, in one line.
+	Description string `json:"description"`
 	DisplayName string `json:"display_name"`
 
 	// Global Covers the partner's technical tenant and every linked tenant.
@@ -2384,6 +2408,10 @@ type ClientInterface interface {
 
 	// ListPermissions The permission catalog and every role's expansion
 	//
+	// Every permission a token may hold, each with the line that says what
+	// it allows, and every role with what it is for and the permissions it
+	// expands to. Token permission lists take role names and these names.
+	//
 	// Corresponds with GET /v2/permissions (the `ListPermissions` operationId).
 	ListPermissions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -3593,6 +3621,10 @@ func (c *Client) DeleteNode(ctx context.Context, id ID, reqEditors ...RequestEdi
 }
 
 // ListPermissions The permission catalog and every role's expansion
+//
+// Every permission a token may hold, each with the line that says what
+// it allows, and every role with what it is for and the permissions it
+// expands to. Token permission lists take role names and these names.
 //
 // Corresponds with GET /v2/permissions (the `ListPermissions` operationId).
 func (c *Client) ListPermissions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -7114,6 +7146,10 @@ type ClientWithResponsesInterface interface {
 	DeleteNodeWithResponse(ctx context.Context, id ID, reqEditors ...RequestEditorFn) (*DeleteNodeResponse, error)
 
 	// ListPermissionsWithResponse The permission catalog and every role's expansion
+	//
+	// Every permission a token may hold, each with the line that says what
+	// it allows, and every role with what it is for and the permissions it
+	// expands to. Token permission lists take role names and these names.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -12702,6 +12738,10 @@ func (c *ClientWithResponses) DeleteNodeWithResponse(ctx context.Context, id ID,
 }
 
 // ListPermissionsWithResponse The permission catalog and every role's expansion
+//
+// Every permission a token may hold, each with the line that says what
+// it allows, and every role with what it is for and the permissions it
+// expands to. Token permission lists take role names and these names.
 //
 // Returns a wrapper object for the known response body format(s).
 //

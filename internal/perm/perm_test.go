@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -73,8 +74,10 @@ var (
 func TestCatalog(t *testing.T) {
 	t.Parallel()
 	c := Catalog()
-	if len(c) != 62 {
-		t.Fatalf("catalog size = %d, want 62", len(c))
+	// 15 resources × 4 actions, less the activity log's create, update and
+	// delete (no such operation exists), plus manage and verify.
+	if len(c) != 59 {
+		t.Fatalf("catalog size = %d, want 59", len(c))
 	}
 	seen := map[Permission]bool{}
 	for _, p := range c {
@@ -83,8 +86,13 @@ func TestCatalog(t *testing.T) {
 		}
 		seen[p] = true
 	}
-	if c[0] != "nodes:view" || c[59] != "clients:delete" || c[60] != "api_tokens:manage" || c[61] != "api_tokens:verify" {
-		t.Errorf("catalog order: first %q, 60th %q, last %q", c[0], c[59], c[60])
+	if c[0] != "nodes:view" || c[52] != "activity_log:view" || c[56] != "clients:delete" || c[57] != "api_tokens:manage" || c[58] != "api_tokens:verify" {
+		t.Errorf("catalog order: first %q, 53rd %q, 57th %q, last two %q", c[0], c[52], c[56], c[57:])
+	}
+	for _, p := range []Permission{"activity_log:create", "activity_log:update", "activity_log:delete"} {
+		if Known(p) {
+			t.Errorf("%s is in the catalog: the activity log has no such operation", p)
+		}
 	}
 	if len(c) > setBits {
 		t.Errorf("catalog (%d) exceeds Set capacity (%d)", len(c), setBits)
@@ -93,8 +101,46 @@ func TestCatalog(t *testing.T) {
 	if Catalog()[0] != "nodes:view" {
 		t.Error("Catalog returns shared slice")
 	}
-	if got := SetOf(c[1:]...).Len(); got != 61 {
-		t.Errorf("SetOf(catalog minus mutated) Len = %d, want 61", got)
+	if got := SetOf(c[1:]...).Len(); got != 58 {
+		t.Errorf("SetOf(catalog minus mutated) Len = %d, want 58", got)
+	}
+}
+
+// TestDescriptions: every permission and every role says in one line what
+// it allows (GET /v2/permissions publishes them); nothing outside the
+// catalog has one, so a removed permission cannot leave a stale line.
+func TestDescriptions(t *testing.T) {
+	t.Parallel()
+	oneLine := func(what, d string) {
+		t.Helper()
+		switch {
+		case strings.TrimSpace(d) == "":
+			t.Errorf("%s has no description", what)
+		case strings.ContainsAny(d, "\n\r") || len(d) > 120:
+			t.Errorf("%s: description %q is not one short line", what, d)
+		case strings.HasSuffix(d, "."):
+			t.Errorf("%s: description %q ends with a full stop (the others do not)", what, d)
+		}
+	}
+	for _, p := range Catalog() {
+		oneLine(string(p), p.Description())
+		if p.Resource() == "" || p.Action() == "" || string(p) != p.Resource()+":"+p.Action() {
+			t.Errorf("%s splits into %q and %q", p, p.Resource(), p.Action())
+		}
+	}
+	for p := range descriptions {
+		if !Known(p) {
+			t.Errorf("description for %q, which is not in the catalog", p)
+		}
+	}
+	for _, r := range Roles() {
+		oneLine(string(r), r.Description())
+	}
+	if d := Permission("activity_log:delete").Description(); d != "" {
+		t.Errorf("a permission outside the catalog has a description: %q", d)
+	}
+	if d := Role("root").Description(); d != "" {
+		t.Errorf("an unknown role has a description: %q", d)
 	}
 }
 

@@ -34,6 +34,12 @@ func (r Role) DisplayName() string {
 	return roleDefs[r].display
 }
 
+// Description is the one line that says what the role is for, as the
+// catalog publishes it (GET /v2/permissions); "" for an invalid role.
+func (r Role) Description() string {
+	return roleDefs[r].description
+}
+
 // Global reports whether r acts at partner scope (across client companies).
 func (r Role) Global() bool {
 	return roleDefs[r].global
@@ -45,10 +51,11 @@ func (r Role) Permissions() Set {
 }
 
 type roleDef struct {
-	role    Role
-	display string
-	global  bool
-	perms   Set
+	role        Role
+	display     string
+	global      bool
+	perms       Set
+	description string
 }
 
 var (
@@ -63,11 +70,9 @@ func buildRoles() []roleDef {
 	clientsView := SetOf("clients:view")
 
 	// Admin runs one company: everything except creating or deleting client
-	// companies (partner business) and forging the audit log.
-	admin := SetOf(catalog...).Minus(SetOf(
-		"clients:create", "clients:delete",
-		"activity_log:create", "activity_log:update", "activity_log:delete",
-	))
+	// companies (partner business). The activity log is read-only for
+	// everybody: the catalog has no permission to write it.
+	admin := SetOf(catalog...).Minus(SetOf("clients:create", "clients:delete"))
 	// Analysts work on findings and filtering, not on infrastructure or
 	// account administration; they handle their own tokens only (no manage).
 	analytic := grid(operationalResources, "view").
@@ -77,14 +82,22 @@ func buildRoles() []roleDef {
 		Union(SetOf("users:view", "activity_log:view"))
 
 	return []roleDef{
-		{RoleAdmin, "Administrator", false, admin},
-		{RoleAnalytic, "Analyst", false, analytic},
-		{RoleAuditor, "Read Only", false, auditor},
-		{RoleAPIDeveloper, "API Developer", false, SetOf("api_discovery:view", "api_specs:view")},
-		{RoleDeploy, "Deploy", false, SetOf("nodes:view", "nodes:create")},
-		{RolePartnerAdmin, "Global Administrator", true, admin.Union(grid([]string{"clients"}, actions...))},
-		{RolePartnerAnalytic, "Global Analyst", true, analytic.Union(clientsView)},
-		{RolePartnerAuditor, "Global Read Only", true, auditor.Union(clientsView)},
+		{RoleAdmin, "Administrator", false, admin,
+			"Runs one company: every resource, its users and every API token in it"},
+		{RoleAnalytic, "Analyst", false, analytic,
+			"Works on attacks, incidents, vulnerabilities and filtering; sees the rest; own tokens only"},
+		{RoleAuditor, "Read Only", false, auditor,
+			"Sees everything of one company, users and activity log included, and changes nothing"},
+		{RoleAPIDeveloper, "API Developer", false, SetOf("api_discovery:view", "api_specs:view"),
+			"Sees the API inventory and the API specifications, nothing else"},
+		{RoleDeploy, "Deploy", false, SetOf("nodes:view", "nodes:create"),
+			"Registers filter nodes; for node deployment, no console access"},
+		{RolePartnerAdmin, "Global Administrator", true, admin.Union(grid([]string{"clients"}, actions...)),
+			"Administrator of a partner's technical tenant and every linked tenant, and creates tenants"},
+		{RolePartnerAnalytic, "Global Analyst", true, analytic.Union(clientsView),
+			"Analyst across the partner's technical tenant and every linked tenant"},
+		{RolePartnerAuditor, "Global Read Only", true, auditor.Union(clientsView),
+			"Read Only across the partner's technical tenant and every linked tenant"},
 	}
 }
 

@@ -62,7 +62,7 @@ func readAssets(fsys fs.FS) (map[string]*asset, error) {
 	}
 	m := make(map[string]*asset, len(entries))
 	for _, e := range entries {
-		if e.IsDir() || e.Name() == "index.html" {
+		if e.IsDir() || e.Name() == "index.html" || e.Name() == "rules.html" {
 			continue
 		}
 		body, err := fs.ReadFile(fsys, "assets/"+e.Name())
@@ -95,10 +95,12 @@ func contentType(name string, body []byte) string {
 var pageTemplate = template.Must(template.ParseFS(files, "assets/index.html"))
 
 type handler struct {
-	prefix   string // normalized: "" or "/x[/y...]", no trailing slash
-	assets   map[string]*asset
-	page     []byte
-	pageETag string
+	prefix    string // normalized: "" or "/x[/y...]", no trailing slash
+	assets    map[string]*asset
+	page      []byte
+	pageETag  string
+	rules     []byte // prefix + "/rules": what each rule refusal means
+	rulesETag string
 }
 
 // Handler serves the console under prefix (e.g. "/console"): prefix and
@@ -132,6 +134,8 @@ func Handler(prefix string) http.Handler {
 	}
 	h.page = buf.Bytes()
 	h.pageETag = `"` + hash(h.page) + `"`
+	h.rules = renderRules(url("app.css"), url("favicon.svg"), h.prefix+"/")
+	h.rulesETag = `"` + hash(h.rules) + `"`
 	return h
 }
 
@@ -140,6 +144,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var name string
 	switch {
 	case p == h.prefix || p == h.prefix+"/":
+	case p == h.prefix+"/rules":
+		name = "rules"
 	case strings.HasPrefix(p, h.prefix+"/"):
 		name = p[len(h.prefix)+1:]
 		if h.assets[name] == nil {
@@ -158,15 +164,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	hdr := w.Header()
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	if name == "" {
+	if name == "" || name == "rules" {
+		page, etag := h.page, h.pageETag
+		if name == "rules" {
+			page, etag = h.rules, h.rulesETag
+		}
 		hdr.Set("Content-Type", "text/html; charset=utf-8")
 		hdr.Set("Content-Security-Policy", ContentSecurityPolicy)
 		hdr.Set("Referrer-Policy", "no-referrer")
 		hdr.Set("X-Frame-Options", "DENY")
 		hdr.Set("Cross-Origin-Opener-Policy", "same-origin")
 		hdr.Set("Cache-Control", cacheRevalidate)
-		hdr.Set("ETag", h.pageETag)
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(h.page))
+		hdr.Set("ETag", etag)
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(page))
 		return
 	}
 	a := h.assets[name]

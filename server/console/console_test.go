@@ -329,3 +329,40 @@ func TestEveryAssetIsUsed(t *testing.T) {
 	}
 	t.Logf("embedded: %v", slices.Sorted(maps.Keys(loadAssets())))
 }
+
+// TestRulesPage: every rule refusal has an entry, reached by its code, with
+// the rule, the status and the "when" of docs/RULES.md; the console links
+// refusals there.
+func TestRulesPage(t *testing.T) {
+	t.Parallel()
+	res := get(t, Handler(testPrefix), http.MethodGet, testPrefix+"/rules")
+	page := body(t, res)
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Security-Policy") != ContentSecurityPolicy {
+		t.Fatalf("GET /console/rules: %d, CSP %q", res.StatusCode, res.Header.Get("Content-Security-Policy"))
+	}
+	if inlineScript.MatchString(page) || inlineStyle.MatchString(page) {
+		t.Error("the rules page has inline script or style")
+	}
+	for _, d := range refusalDocs() {
+		if d.Status == "" || d.When == "" || d.Title == "" {
+			t.Errorf("refusal %s: no row in docs/RULES.md's table (%+v)", d.Code, d)
+		}
+		if !strings.Contains(page, `id="`+d.Code+`"`) {
+			t.Errorf("the rules page has no entry #%s", d.Code)
+		}
+	}
+	for _, want := range []string{
+		"The token would exceed your own permissions</span> <span class=\"badge badge-neutral\">R2</span> <span class=\"badge badge-neutral\">HTTP 403</span>",
+		"the token would hold a permission the caller does not hold.",
+		"<code>expire_at</code> is not in the future",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the rules page lacks %q", want)
+		}
+	}
+	for _, ref := range assetRef.FindAllStringSubmatch(page, -1) {
+		if res := get(t, Handler(testPrefix), http.MethodGet, ref[1]); res.StatusCode != http.StatusOK {
+			t.Errorf("the rules page links %s: %d", ref[1], res.StatusCode)
+		}
+	}
+}

@@ -23,25 +23,70 @@
 		}
 	}
 
-	window.ui = SwaggerUIBundle({
-		url: specURL,
-		dom_id: "#swagger-ui",
-		deepLinking: true,
-		// A pasted token lives in this page only: not persisted to
-		// localStorage, where any script of the origin could read it later.
-		persistAuthorization: false,
-		onComplete: function () {
-			var token = consoleCredential();
-			if (token) {
-				window.ui.preauthorizeApiKey("TokenHeader", token);
+	// The spec is served as JSON encoded from Go maps, which sorts the
+	// security schemes by name and so offers the legacy pair and Bearer
+	// before X-WallarmApi-Token. The Authorize dialog lists them in the
+	// order of the spec's own top-level security requirement: the main
+	// scheme first.
+	function mainSchemeFirst(spec) {
+		var schemes = spec && spec.components && spec.components.securitySchemes;
+		if (!schemes) {
+			return spec;
+		}
+		var ordered = {};
+		(spec.security || []).forEach(function (requirement) {
+			Object.keys(requirement).forEach(function (name) {
+				if (schemes[name] && !ordered[name]) {
+					ordered[name] = schemes[name];
+				}
+			});
+		});
+		Object.keys(schemes).forEach(function (name) {
+			if (!ordered[name]) {
+				ordered[name] = schemes[name];
 			}
-		},
-		tryItOutEnabled: false,
-		// The default is the public validator at validator.swagger.io; null turns
-		// the validator badge off so that the page never calls out.
-		validatorUrl: null,
-		// Plain BaseLayout: no standalone preset, no top bar with a URL box.
-		presets: [SwaggerUIBundle.presets.apis],
-		layout: "BaseLayout"
-	});
+		});
+		spec.components.securitySchemes = ordered;
+		return spec;
+	}
+
+	function start(spec) {
+		var options = {
+			dom_id: "#swagger-ui",
+			deepLinking: true,
+			// A pasted token lives in this page only: not persisted to
+			// localStorage, where any script of the origin could read it later.
+			persistAuthorization: false,
+			onComplete: function () {
+				var token = consoleCredential();
+				if (token) {
+					window.ui.preauthorizeApiKey("TokenHeader", token);
+				}
+			},
+			tryItOutEnabled: false,
+			// The default is the public validator at validator.swagger.io; null turns
+			// the validator badge off so that the page never calls out.
+			validatorUrl: null,
+			// Plain BaseLayout: no standalone preset, no top bar with a URL box.
+			presets: [SwaggerUIBundle.presets.apis],
+			layout: "BaseLayout"
+		};
+		if (spec) {
+			options.spec = spec;
+		} else {
+			options.url = specURL;
+		}
+		window.ui = SwaggerUIBundle(options);
+	}
+
+	fetch(specURL, { credentials: "omit", headers: { Accept: "application/json" } })
+		.then(function (res) {
+			if (!res.ok) {
+				throw new Error("spec: " + res.status);
+			}
+			return res.json();
+		})
+		.then(function (spec) { start(mainSchemeFirst(spec)); })
+		// Swagger UI then fetches (and reports the failure) by itself.
+		.catch(function () { start(null); });
 })();

@@ -32,16 +32,30 @@ export class ApiError extends Error {
 }
 
 // problemText is what the user reads: the problem's detail, with the field
-// problems of a validation error, else its title.
+// problems of a validation error, else its title. A rule's refusal names
+// its rule in words and by a link (ruleLink), not as a bare "(R2)".
 export function problemText(problem, status) {
   if (!problem) return `The server answered ${status}.`;
   let text = problem.detail || problem.title || `The server answered ${status}.`;
+  if (problem.rule) text = text.replace(/\s*\((?:R\d+|§\d+)\)\s*$/, "");
   text = text.charAt(0).toUpperCase() + text.slice(1);
   if (Array.isArray(problem.errors) && problem.errors.length > 0) {
     const fields = problem.errors.map((e) => `${e.field.replace(/^\//, "")}: ${e.message}`);
     if (!fields.every((f) => text.includes(f))) text += ` (${fields.join("; ")})`;
   }
+  if (problem.rule && !/[.!?]$/.test(text)) text += ".";
   return text;
+}
+
+// ruleLink is where a rule's refusal is explained: the console's rules
+// page, at the entry of the problem's code (the last segment of its type
+// URI). null for problems that are not a rule's.
+export function ruleLink(problem) {
+  if (!problem || !problem.rule || typeof problem.type !== "string") return null;
+  const code = problem.type.slice(problem.type.lastIndexOf("/") + 1);
+  if (!/^[a-z-]+$/.test(code)) return null;
+  const base = window.location.pathname.replace(/\/?$/, "/");
+  return { href: `${base}rules#${code}`, rule: problem.rule, title: problem.title || "" };
 }
 
 // onUnauthorized is called when an authenticated call answers 401: the
@@ -97,6 +111,7 @@ export const api = {
   permissions: () => call("GET", "/v2/permissions"),
 
   tokens: (query) => call("GET", "/v2/api_tokens", { query }),
+  token: (id) => call("GET", `/v2/api_tokens/${id}`),
   createToken: (body) => call("POST", "/v2/api_tokens", { body }),
   updateToken: (id, body) => call("PUT", `/v2/api_tokens/${id}`, { body }),
   deleteToken: (id) => call("DELETE", `/v2/api_tokens/${id}`),
@@ -105,7 +120,11 @@ export const api = {
 
   users: (query) => call("GET", "/v2/users", { query }),
   createUser: (body) => call("POST", "/v2/users", { body }),
+  user: (id) => call("GET", `/v2/users/${id}`),
   updateUser: (id, body) => call("PUT", `/v2/users/${id}`, { body }),
+  deleteUser: (id) => call("DELETE", `/v2/users/${id}`),
+
+  activity: (query) => call("GET", "/v2/activity_log", { query }),
 
   clients: (query) => call("GET", "/v2/clients", { query }),
   createClient: (body) => call("POST", "/v2/clients", { body }),

@@ -23,9 +23,12 @@ const ctx = {
   role(name) {
     return this.catalog.roles.find((r) => r.name === name);
   },
+  // roleLabel is a role as people read it with its wire value, the one
+  // the API, the CLI and the SDK use: "Read Only (auditor)".
   roleLabel(name) {
     if (name === "custom") return "Custom";
-    return this.role(name)?.display_name || name;
+    const r = this.role(name);
+    return r ? `${r.display_name} (${r.name})` : name;
   },
 };
 
@@ -86,13 +89,24 @@ function renderChrome() {
     h("div", { class: "who", id: "who" },
       h("span", { class: "who-name", text: shared ? me.realname : me.email }),
       h("span", { class: "who-meta", text: [shared ? "Shared token" : ctx.roleLabel(me.role), me.client_name, kind].join(" · ") })),
+    // Swagger UI, in this tab: it takes its authorization from this tab's
+    // session storage, so the reference is signed in as you are.
+    h("a", { class: "btn btn-ghost", href: "/api-docs", id: "api-docs-link", text: "API reference" }),
     button("Sign out", () => signOut(), { kind: "ghost", id: "sign-out" }));
   nav.hidden = who.hidden = false;
 }
 
+// currentPage is the page the URL fragment names (#/tokens/12: "tokens",
+// with params ["12"]), or the caller's home page.
 function currentPage() {
-  const name = (location.hash.match(/^#\/([a-z]+)/) || [])[1];
-  return pages[name] ? name : "tokens";
+  const [name, ...params] = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
+  if (pages[name]) return { name, params };
+  return { name: homePage(), params: [] };
+}
+
+// homePage: the first page the caller's role may open.
+function homePage() {
+  return Object.keys(pages).find((n) => pages[n].allowed() && (n !== "tokens" || ctx.can("api_tokens:view"))) || "tokens";
 }
 
 // route renders the page named by the URL fragment. focus moves the
@@ -100,7 +114,8 @@ function currentPage() {
 // following a link.
 async function route(focus = true) {
   clearError();
-  const name = currentPage();
+  const before = document.activeElement;
+  const { name, params } = currentPage();
   const page = pages[name];
   for (const a of document.querySelectorAll(".nav-link")) {
     if (a.dataset.page === name) a.setAttribute("aria-current", "page");
@@ -117,11 +132,14 @@ async function route(focus = true) {
     return;
   }
   try {
-    await page.render(root, ctx);
+    await page.render(root, ctx, params);
   } catch (err) {
     showError(err);
   }
-  if (focus && root.isConnected) document.getElementById("page-title")?.focus();
+  // Unless the user has moved the focus while the page loaded: then it
+  // stays where they put it.
+  const moved = document.activeElement && document.activeElement !== document.body && document.activeElement !== before;
+  if (focus && root.isConnected && !moved) document.getElementById("page-title")?.focus();
 }
 
 async function signOut(message, { remote = true } = {}) {
@@ -135,6 +153,10 @@ async function signOut(message, { remote = true } = {}) {
   }
   credential.clear();
   ctx.me = null;
+  ctx.state = {};
+  // The next person to sign in in this tab starts on their own home page,
+  // not on the page (or the token) the previous one had open.
+  history.replaceState(null, "", location.pathname + location.search);
   document.querySelectorAll("dialog").forEach((d) => d.close());
   renderChrome();
   showSignIn(message);
@@ -175,7 +197,7 @@ function showSignIn(message) {
         credential.clear();
         throw err;
       }
-      if (!location.hash.startsWith("#/")) history.replaceState(null, "", "#/tokens");
+      if (!location.hash.startsWith("#/")) history.replaceState(null, "", `#/${homePage()}`);
       announce(`Signed in as ${ctx.me.email || ctx.me.realname}.`);
       route(true);
     } catch (err) {

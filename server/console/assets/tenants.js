@@ -1,6 +1,6 @@
 // The tenants page, for administrators: the companies in scope (a Global
 // Administrator's technical tenant and its tenants), create a tenant,
-// disable or enable one.
+// rename, disable or enable one.
 
 import { api, all } from "./api.js";
 import {
@@ -32,6 +32,9 @@ export async function tenantsPage(root, ctx) {
     const own = c.id === me.client_id;
     const actions = [];
     // Nobody disables their own company (it would lock them out).
+    if (ctx.can("clients:update")) {
+      actions.push(button("Rename", () => rename(c), { kind: "row", dataset: { action: "rename" }, attrs: { "aria-label": `Rename ${c.name}` } }));
+    }
     if (ctx.can("clients:update") && !own) {
       actions.push(c.enabled
         ? button("Disable", () => disable(c), { kind: "row", dataset: { action: "disable" }, attrs: { "aria-label": `Disable ${c.name}` } })
@@ -49,6 +52,24 @@ export async function tenantsPage(root, ctx) {
       h("td", { class: "cell-actions", dataset: { label: "Actions" } }, h("div", { class: "row-actions" }, actions)));
   }
 
+  async function rename(c) {
+    const name = h("input", { name: "name", required: true, maxLength: 200, autocomplete: "off", autofocus: true, value: c.name });
+    const done = await formDialog(`Rename ${c.name}`, {
+      body: [field("Name", name, "Users see it in the console and the CLI; its id and everything in it stay.")],
+      submitLabel: "Rename",
+      onSubmit: async () => {
+        const next = name.value.trim();
+        if (next === c.name) return false;
+        return api.updateClient(c.id, { name: next });
+      },
+    });
+    if (done) {
+      announce(`${c.name} is now ${done.name}.`);
+      await load();
+      restoreFocus(`#tenants-table tr[data-client-id="${c.id}"] [data-action="rename"]`);
+    }
+  }
+
   async function disable(c) {
     const done = await confirmDialog(`Disable ${c.name}?`,
       "Every token and session of its users stops working until it is enabled again.",
@@ -56,7 +77,7 @@ export async function tenantsPage(root, ctx) {
     if (done) {
       announce(`${c.name} disabled.`);
       await load();
-      restoreFocus(`#tenants-table tr[data-client-id="${c.id}"] [data-action]`);
+      restoreFocus(`#tenants-table tr[data-client-id="${c.id}"] [data-action="enable"], #tenants-table tr[data-client-id="${c.id}"] [data-action="disable"]`);
     }
   }
 
@@ -65,7 +86,7 @@ export async function tenantsPage(root, ctx) {
       await api.updateClient(c.id, { enabled: true });
       announce(`${c.name} enabled.`);
       await load();
-      restoreFocus(`#tenants-table tr[data-client-id="${c.id}"] [data-action]`);
+      restoreFocus(`#tenants-table tr[data-client-id="${c.id}"] [data-action="enable"], #tenants-table tr[data-client-id="${c.id}"] [data-action="disable"]`);
     } catch (err) {
       showError(err);
     }

@@ -2,6 +2,8 @@
 // properties only, so no value from the API is ever parsed as markup),
 // dialogs, messages, dates and the clipboard.
 
+import { ruleLink } from "./api.js";
+
 // h builds an element. props: class, text, attrs (set as attributes),
 // dataset, on* (event listeners), anything else as a property.
 export function h(tag, props = {}, ...children) {
@@ -55,11 +57,22 @@ export function button(text, onclick, { kind = "secondary", type = "button", ...
 
 const alertEl = () => document.getElementById("alert");
 
+// errorContent is an error in words: the message and, for a rule's
+// refusal, a link to what the rule means (it opens in a new tab, so that a
+// dialog's half-filled form stays as it was).
+export function errorContent(err) {
+  const text = err instanceof Error ? err.message : String(err);
+  const link = ruleLink(err?.problem);
+  if (!link) return [text];
+  return [text, " ", h("a", { class: "rule-link", href: link.href, target: "_blank", rel: "noopener",
+    text: `Why: rule ${link.rule}${link.title ? ` — ${link.title}` : ""}` })];
+}
+
 // showError puts a message in the page's alert region (role=alert).
 export function showError(err) {
   if (err && err.handled) return;
   const el = alertEl();
-  el.replaceChildren(h("span", { text: err instanceof Error ? err.message : String(err) }),
+  el.replaceChildren(h("span", {}, errorContent(err)),
     h("button", { type: "button", class: "alert-close", attrs: { "aria-label": "Dismiss message" }, onclick: clearError, text: "×" }));
 }
 
@@ -137,7 +150,7 @@ export function formDialog(title, { body, submitLabel, danger = false, onSubmit,
         const value = await onSubmit(form);
         if (value !== undefined) close(value);
       } catch (err) {
-        error.textContent = err.message;
+        error.replaceChildren(...errorContent(err));
         const bad = form.querySelector("[aria-invalid=true]");
         if (bad) bad.focus();
       } finally {
@@ -171,7 +184,7 @@ export function secretDialog(title, intro, value) {
     const copyBtn = button("Copy", async () => {
       copied.textContent = (await copyText(value, input)) ? "Copied to clipboard" : "Press Ctrl+C to copy the selected value";
     }, { kind: "primary", id: "copy-token", autofocus: true });
-    return h("div", {},
+    return h("div", { class: "dialog-form" },
       h("div", { class: "dialog-body" },
         h("p", { class: "dialog-text" }, intro),
         h("div", { class: "secret-row" }, input, copyBtn),
@@ -236,40 +249,76 @@ export function toLocalInput(date) {
   return `${date.getFullYear()}-${p(date.getMonth() + 1)}-${p(date.getDate())}T${p(date.getHours())}:${p(date.getMinutes())}`;
 }
 
-// expiryPicker is a datetime-local input with a "Never expires" box.
-// value() returns an ISO time in UTC, null for never, or throws.
-export function expiryPicker({ days = 90, label = "Expires" } = {}) {
-  const input = h("input", { type: "datetime-local", name: "expire_at", required: true, id: uid("expiry"),
-    min: toLocalInput(new Date()), value: toLocalInput(new Date(Date.now() + days * 86400000)) });
-  const never = checkbox("Never expires", { name: "never" });
+// The expiry presets, as GitHub offers them. The default, 90 days, is the
+// CLI's too (tokend tokens create without --expires): a token that is
+// forgotten stops by itself, and a quarter is long enough not to be a
+// chore. "Never" is offered, and flagged on the list.
+export const expiryPresets = [7, 30, 60, 90];
+export const defaultExpiryDays = 90;
+
+// expiryPicker chooses an expiry: 7/30/60/90 days from now, a custom date
+// and time, or never; with keep, also "unchanged" (the default then).
+// value() returns an ISO time in UTC, null for never, undefined for
+// unchanged, or throws.
+export function expiryPicker({ days = defaultExpiryDays, label = "Expiration", keep = null } = {}) {
+  const choice = h("select", { name: "expiry", id: uid("expiry") },
+    keep ? h("option", { value: "keep", text: `Unchanged: ${keep}` }) : null,
+    expiryPresets.map((d) => h("option", { value: String(d), text: `${d} days` })),
+    h("option", { value: "custom", text: "Custom…" }),
+    h("option", { value: "never", text: "No expiration" }));
+  choice.value = keep ? "keep" : String(days);
+  const custom = h("input", { type: "datetime-local", name: "expire_at", id: uid("expiry"),
+    min: toLocalInput(new Date()), value: toLocalInput(new Date(Date.now() + days * 86400000)),
+    attrs: { "aria-label": "Expiry date and time" } });
+  const hint = h("p", { class: "hint", id: uid("hint"), attrs: { "aria-live": "polite" } });
+  choice.setAttribute("aria-describedby", hint.id);
   const sync = () => {
-    input.disabled = never.input.checked;
-    input.required = !never.input.checked;
+    const v = choice.value;
+    custom.hidden = v !== "custom";
+    custom.required = v === "custom";
+    if (v === "keep") hint.textContent = "The expiry stays as it is.";
+    else if (v === "never") hint.textContent = "The token works until someone disables or deletes it. Prefer an expiry.";
+    else if (v === "custom") hint.textContent = "Your local time. The token stops working at that moment.";
+    else hint.textContent = `The token stops working on ${dateFormat.format(new Date(Date.now() + Number(v) * 86400000))}.`;
+    hint.classList.toggle("hint-warn", v === "never");
   };
-  never.input.addEventListener("change", sync);
-  const hintId = uid("hint");
-  input.setAttribute("aria-describedby", hintId);
+  choice.addEventListener("change", sync);
+  sync();
   const el = h("div", { class: "field" },
-    h("label", { attrs: { for: input.id }, text: label }),
-    h("div", { class: "expiry-row" }, input, never.el),
-    h("p", { class: "hint", id: hintId, text: "Your local time. The token stops working at that moment." }));
+    h("label", { attrs: { for: choice.id }, text: label }),
+    h("div", { class: "expiry-row" }, choice, custom),
+    hint);
   return {
     el,
+    choice,
     value() {
-      if (never.input.checked) return null;
-      const when = new Date(input.value);
-      if (!input.value || Number.isNaN(when.getTime())) {
-        input.setAttribute("aria-invalid", "true");
-        throw new Error("Choose an expiry date and time, or tick “Never expires”.");
+      const v = choice.value;
+      if (v === "keep") return undefined;
+      if (v === "never") return null;
+      if (v !== "custom") return new Date(Date.now() + Number(v) * 86400000).toISOString();
+      const when = new Date(custom.value);
+      if (!custom.value || Number.isNaN(when.getTime())) {
+        custom.setAttribute("aria-invalid", "true");
+        throw new Error("Choose an expiry date and time, or another expiration.");
       }
       if (when.getTime() <= Date.now()) {
-        input.setAttribute("aria-invalid", "true");
+        custom.setAttribute("aria-invalid", "true");
         throw new Error("The expiry must be in the future.");
       }
-      input.removeAttribute("aria-invalid");
+      custom.removeAttribute("aria-invalid");
       return when.toISOString();
     },
   };
+}
+
+// expiryState is how soon a token stops: "never", "expired", "soon"
+// (within 7 days) or "later".
+export const soonMs = 7 * 86400000;
+export function expiryState(iso) {
+  if (!iso) return "never";
+  const left = new Date(iso).getTime() - Date.now();
+  if (left <= 0) return "expired";
+  return left < soonMs ? "soon" : "later";
 }
 
 // badge is a small status pill.

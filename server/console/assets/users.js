@@ -1,12 +1,25 @@
 // The users page, for administrators: list, create, change role, disable
-// and enable. The server enforces R17 (nobody grants or manages more than
+// and enable, reset a password (a one-time password, R22), delete. The server enforces R17 (nobody grants or manages more than
 // they hold); the console only greys out what would be refused.
 
 import { api, all } from "./api.js";
 import {
   h, field, checkbox, button, badge, timeEl, emptyRow, debounce, pageHeader,
-  formDialog, confirmDialog, announce, showError, clearError, restoreFocus,
+  formDialog, confirmDialog, secretDialog, announce, showError, clearError, restoreFocus,
 } from "./ui.js";
+
+// randomPassword: 20 characters from a 56-letter alphabet without look-alikes
+// (over 110 bits), drawn without modulo bias.
+function randomPassword() {
+  const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
+  const out = [];
+  while (out.length < 20) {
+    for (const b of crypto.getRandomValues(new Uint8Array(32))) {
+      if (b < 224 && out.length < 20) out.push(alphabet[b % 56]);
+    }
+  }
+  return out.join("");
+}
 
 export async function usersPage(root, ctx) {
   const me = ctx.me;
@@ -47,9 +60,13 @@ export async function usersPage(root, ctx) {
     const actions = [];
     if (manageable) {
       actions.push(button("Change role", () => changeRole(u), { kind: "row", dataset: { action: "role" }, attrs: { "aria-label": `Change the role of ${label}` } }));
+      if (!u.sso) actions.push(button("Reset password", () => resetPassword(u), { kind: "row", dataset: { action: "password" }, attrs: { "aria-label": `Reset the password of ${label}` } }));
       actions.push(u.enabled
         ? button("Disable", () => disable(u), { kind: "row", dataset: { action: "disable" }, attrs: { "aria-label": `Disable ${label}` } })
         : button("Enable", () => enable(u), { kind: "row", dataset: { action: "enable" }, attrs: { "aria-label": `Enable ${label}` } }));
+    }
+    if (manageable && ctx.can("users:delete")) {
+      actions.push(button("Delete", () => remove(u), { kind: "row-danger", dataset: { action: "delete" }, attrs: { "aria-label": `Delete ${label}` } }));
     }
     return h("tr", { dataset: { userId: u.id } },
       h("th", { attrs: { scope: "row" }, class: "cell-name", dataset: { label: "User" } },
@@ -65,8 +82,8 @@ export async function usersPage(root, ctx) {
 
   const roleSelect = (current) => h("select", { name: "role" }, ctx.catalog.roles.map((r) => {
     const ok = assignable(r);
-    return h("option", { value: r.name, disabled: !ok, selected: r.name === current,
-      text: ok ? r.display_name : `${r.display_name} (beyond your role)` });
+    return h("option", { value: r.name, disabled: !ok, selected: r.name === current, title: r.description,
+      text: ok ? ctx.roleLabel(r.name) : `${ctx.roleLabel(r.name)} — beyond your role` });
   }));
 
   const rowFocus = (u, action) => `#users-table tr[data-user-id="${u.id}"] [data-action="${action}"]`;
@@ -97,6 +114,40 @@ export async function usersPage(root, ctx) {
       announce(`${u.email} disabled.`);
       await load();
       restoreFocus(rowFocus(u, "enable"));
+    }
+  }
+
+  // resetPassword sets a one-time password (R22): the user signs in with
+  // it once and must choose their own before anything else; their other
+  // sessions end. The administrator never learns a password the user keeps.
+  async function resetPassword(u) {
+    const generated = randomPassword();
+    const done = await formDialog(`Reset the password of ${u.email}`, {
+      body: [
+        h("p", { class: "dialog-text", text: "A one-time password: it signs in once, and only to choose a new password. Their sessions end now; their API tokens keep working." }),
+        h("p", { class: "dialog-text", text: "Give it to them over a channel you trust; it is shown once." }),
+      ],
+      submitLabel: "Reset password",
+      danger: true,
+      onSubmit: async () => {
+        await api.updateUser(u.id, { password: generated });
+        return true;
+      },
+    });
+    if (done) {
+      await secretDialog("One-time password", `The one-time password of ${u.email}. It works for one sign-in, in which they choose their own.`, generated);
+      announce(`The password of ${u.email} was reset.`);
+    }
+  }
+
+  async function remove(u) {
+    const done = await confirmDialog(`Delete ${u.email}?`,
+      "The user is deleted for good, with every personal token they own; shared tokens they created stay. This cannot be undone.",
+      "Delete user", () => api.deleteUser(u.id));
+    if (done) {
+      announce(`${u.email} deleted.`);
+      await load();
+      restoreFocus("#users-table tbody button");
     }
   }
 

@@ -66,8 +66,11 @@ func (s *Store) mutate(ctx context.Context, fn func(tx *gorm.DB, ch *Change) err
 		}
 		time.Sleep(time.Duration(attempt*attempt) * 5 * time.Millisecond)
 	}
-	if err == nil && !ch.empty() && s.onChange != nil {
-		s.onChange(ch)
+	if err == nil && !ch.empty() {
+		s.scopes.forget(ch)
+		if s.onChange != nil {
+			s.onChange(ch)
+		}
 	}
 	return translate(err)
 }

@@ -342,3 +342,70 @@ func TestContractChangeRingsTheDoorbell(t *testing.T) {
 		t.Logf("change %d heard %v after its commit", i, time.Since(start))
 	}
 }
+
+// A Global Administrator's pages read the companies of its scope from a
+// cache (scopeCompanies); a tenant created afterwards is listed at once on
+// the replica that created it, and on another one as soon as that follows
+// the change log: the tenant's creation names its partner in the log.
+func TestContractNewTenantJoinsPartnerListings(t *testing.T) {
+	t.Parallel()
+	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
+		url := b.DatabaseURL(t)
+		open := func() *store.Store {
+			st, err := store.Open(context.Background(), url, store.WithClock(testenv.NewClock(epoch).Now))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}
+		a := open()
+		testenv.Migrate(t, a)
+		replica := open()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		feed := replica.NewFeed(store.FeedConfig{StaleBound: 400 * time.Millisecond}, func(store.Change) {})
+		go feed.Run(ctx)
+		w := &world{t: t, st: a, clock: testenv.NewClock(epoch), ctx: context.Background()}
+		partner := w.company("Partner", nil)
+		vis := store.TokenVisibility{Scope: store.Scope{ClientID: partner.ID, Global: true}, AllInScope: true}
+		listed := func(st *store.Store) []int64 {
+			t.Helper()
+			rows, _, err := st.ListTokens(w.ctx, vis, store.TokenFilter{Page: store.Page{Limit: 1000}})
+			w.must(err)
+			var ids []int64
+			for _, r := range rows {
+				ids = append(ids, r.ID)
+			}
+			return ids
+		}
+		own := w.personal(w.user(partner, perm.RolePartnerAdmin), partner)
+		for name, st := range map[string]*store.Store{"creating replica": a, "other replica": replica} {
+			if got := listed(st); !slices.Equal(got, []int64{own.ID}) {
+				t.Fatalf("%s lists %v, want the partner's one token %d", name, got, own.ID)
+			}
+		}
+		tenant := w.company("Tenant", partner)
+		tok := w.personal(w.user(tenant, perm.RoleAdmin), tenant)
+		want := []int64{tok.ID, own.ID}
+		if got := listed(a); !slices.Equal(got, want) {
+			t.Fatalf("the creating replica lists %v after the tenant's creation, want %v", got, want)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for got := listed(replica); !slices.Equal(got, want); got = listed(replica) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the other replica still lists %v 5 s after the tenant's creation, want %v", got, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		// Outside the scope stays outside: the partner's filter by an
+		// unrelated company answers nothing.
+		other := w.company("Unrelated", nil)
+		w.personal(w.user(other, perm.RoleAdmin), other)
+		rows, _, err := a.ListTokens(w.ctx, vis, store.TokenFilter{ClientID: &other.ID})
+		w.must(err)
+		if len(rows) != 0 {
+			t.Fatalf("the partner lists %d tokens of an unrelated company", len(rows))
+		}
+	})
+}

@@ -93,6 +93,10 @@ func (tx *Tx) write(ev rules.Event, w writes) error {
 		}
 		return nil
 	case rules.ClientCreated:
+		if e.Client.ParentID != nil {
+			// The partner's scope grew (R18): its cached company list goes.
+			tx.ch.ClientIDs = append(tx.ch.ClientIDs, *e.Client.ParentID)
+		}
 		return translate(tx.db.Create(e.Client).Error)
 	case rules.ClientChanged:
 		tx.ch.ClientIDs = append(tx.ch.ClientIDs, e.Client.ID)

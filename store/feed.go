@@ -188,6 +188,7 @@ func (f *Feed) poll(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		f.st.scopes.forget(Change{All: true})
 		f.apply(Change{All: true})
 		f.applied.Store(hi)
 	}
@@ -206,6 +207,7 @@ func (f *Feed) poll(ctx context.Context) error {
 			if json.Unmarshal([]byte(r.Payload), &ch) != nil {
 				ch = Change{All: true}
 			}
+			f.st.scopes.forget(ch)
 			f.apply(ch)
 			f.applied.Store(r.Seq)
 		}

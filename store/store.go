@@ -66,6 +66,7 @@ type Store struct {
 	url      string
 	now      func() time.Time
 	onChange func(Change)
+	scopes   scopeCache // the companies of each Global Administrator's scope
 	// channel and lockKeys are named after the schema, so that
 	// deployments (and tests) sharing a database do not disturb each other.
 	channel  string

@@ -136,17 +136,35 @@ func (s *Store) scopeCompanies(ctx context.Context, sc Scope, only *int64) ([]in
 		}
 		return []int64{sc.ClientID}, nil
 	}
-	q := s.reader.WithContext(ctx).Model(&Client{})
-	if only != nil {
-		q = q.Where("id = ? AND (id = ? OR parent_id = ?)", *only, sc.ClientID, sc.ClientID)
-	} else {
-		q = q.Where("id = ? OR parent_id = ?", sc.ClientID, sc.ClientID)
+	now := s.now()
+	ids, ok, forgets := s.scopes.get(sc.ClientID, now)
+	if !ok {
+		rows, err := s.reader.WithContext(ctx).Raw("SELECT id FROM clients WHERE id = ? OR parent_id = ? ORDER BY id", sc.ClientID, sc.ClientID).Rows()
+		if err != nil {
+			return nil, translate(err)
+		}
+		defer func() { _ = rows.Close() }()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return nil, translate(err)
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, translate(err)
+		}
+		s.scopes.put(sc.ClientID, ids, now, forgets)
 	}
-	var ids []int64
-	if err := q.Order("id").Pluck("id", &ids).Error; err != nil {
-		return nil, translate(err)
+	if only == nil {
+		return ids, nil
 	}
-	return ids, nil
+	for _, id := range ids {
+		if id == *only {
+			return []int64{id}, nil
+		}
+	}
+	return nil, nil
 }
 
 // GetToken returns a visible token, else ErrNotFound.

@@ -21,16 +21,39 @@ var (
 	clientColumns = []string{"id", "uuid", "name", "enabled", "parent_id", "rate_limit", "rate_window_seconds", "created_at", "updated_at"}
 )
 
-// qualified is cols as alias.col, comma-separated.
+// qualified is cols as alias.col, comma-separated ("" alias: bare names).
 func qualified(alias string, cols []string) string {
+	return selectList(Postgres, alias, cols)
+}
+
+// timeColumns are the DATETIME columns of the read lists.
+var timeColumns = map[string]bool{"expire_at": true, "disabled_at": true, "created_at": true, "updated_at": true,
+	"renewed_at": true, "last_used_at": true}
+
+// selectList is cols as a select list for dialect. On SQLite a time column
+// is read as `(col || '') AS col`: an expression has no DATETIME
+// declaration, so the driver hands over the text instead of trying up to
+// ten layouts with time.Parse on it (a third of a page's CPU), and
+// values.time reads tokend's one layout directly.
+func selectList(dialect Dialect, alias string, cols []string) string {
 	var b strings.Builder
 	for i, c := range cols {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(alias)
-		b.WriteByte('.')
+		wrap := dialect == SQLite && timeColumns[c]
+		if wrap {
+			b.WriteByte('(')
+		}
+		if alias != "" {
+			b.WriteString(alias)
+			b.WriteByte('.')
+		}
 		b.WriteString(c)
+		if wrap {
+			b.WriteString(" || '') AS ")
+			b.WriteString(c)
+		}
 	}
 	return b.String()
 }

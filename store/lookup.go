@@ -155,20 +155,23 @@ func (s *Store) lookupBatch(batch []*lookup) {
 // credentialSQL joins, for each digest, the token it is the current value
 // of or the renewed token whose grace it is in, the token's company, its
 // owner and the owner's company. %s is the list of digests, twice.
-var credentialSQL = sync.OnceValue(func() string {
-	return "SELECT m.looked, m.grace_until, t.digest, t.digest_key_id, " + qualified("t", listedTokenColumns) + ", " + qualified("u", userColumnsNoSecret) + ", " +
-		qualified("c", clientColumns) + ", " + qualified("oc", clientColumns) +
+var credentialSQL = map[Dialect]func() string{Postgres: sync.OnceValue(func() string { return credentialQuery(Postgres) }),
+	SQLite: sync.OnceValue(func() string { return credentialQuery(SQLite) })}
+
+func credentialQuery(d Dialect) string {
+	return "SELECT m.looked, m.grace_until, t.digest, t.digest_key_id, " + selectList(d, "t", listedTokenColumns) + ", " + selectList(d, "u", userColumnsNoSecret) + ", " +
+		selectList(d, "c", clientColumns) + ", " + selectList(d, "oc", clientColumns) +
 		" FROM (SELECT id AS token_id, digest AS looked, NULL AS grace_until FROM tokens WHERE digest IN ?" +
 		" UNION ALL SELECT token_id, digest, expires_at FROM token_grace_digests WHERE digest IN ? AND expires_at > ?) m" +
 		" JOIN tokens t ON t.id = m.token_id JOIN clients c ON c.id = t.client_id" +
 		" LEFT JOIN users u ON u.id = t.user_id LEFT JOIN clients oc ON oc.id = u.client_id"
-})
+}
 
 // credentialsByDigest is the batch query: the credential of each digest
 // found, by digest. A current value wins over a grace one (they cannot
 // both exist: values are random).
 func (s *Store) credentialsByDigest(ctx context.Context, digests [][]byte) (map[string]*Credential, error) {
-	rows, err := s.reader.WithContext(ctx).Raw(credentialSQL(), digests, digests, s.now().UTC()).Rows()
+	rows, err := s.reader.WithContext(ctx).Raw(credentialSQL[s.dialect](), digests, digests, s.now().UTC()).Rows()
 	if err != nil {
 		return nil, translate(err)
 	}

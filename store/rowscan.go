@@ -137,6 +137,9 @@ func (v *values) time(i int) time.Time {
 	case time.Time:
 		return x.UTC()
 	case string:
+		if t, ok := parseStoredTime(x); ok {
+			return t
+		}
 		for _, layout := range sqliteTimeLayouts {
 			if t, err := time.Parse(layout, x); err == nil {
 				return t.UTC()
@@ -204,4 +207,67 @@ func plainNames(s string) ([]string, bool) {
 		out = append(out, name)
 	}
 	return out, true
+}
+
+// parseStoredTime reads tokend's own layout, "2006-01-02
+// 15:04:05.999999999-07:00" (the UTC callback writes "+00:00"), without
+// time.Parse: a page holds hundreds of them. Anything else is left to the
+// general layouts.
+func parseStoredTime(s string) (time.Time, bool) {
+	if len(s) < 25 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	num := func(from, to int) (int, bool) {
+		n := 0
+		for i := from; i < to; i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	year, ok1 := num(0, 4)
+	month, ok2 := num(5, 7)
+	day, ok3 := num(8, 10)
+	hour, ok4 := num(11, 13)
+	minute, ok5 := num(14, 16)
+	sec, ok6 := num(17, 19)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
+		return time.Time{}, false
+	}
+	i, nanos := 19, 0
+	if s[i] == '.' {
+		j := i + 1
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		digits := j - i - 1
+		if digits == 0 || digits > 9 {
+			return time.Time{}, false
+		}
+		n, _ := num(i+1, j)
+		for k := digits; k < 9; k++ {
+			n *= 10
+		}
+		nanos, i = n, j
+	}
+	if len(s) != i+6 || (s[i] != '+' && s[i] != '-') || s[i+3] != ':' {
+		return time.Time{}, false
+	}
+	oh, ok7 := num(i+1, i+3)
+	om, ok8 := num(i+4, i+6)
+	if !ok7 || !ok8 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 59 || oh > 23 || om > 59 {
+		return time.Time{}, false
+	}
+	offset := (oh*60 + om) * 60
+	if s[i] == '-' {
+		offset = -offset
+	}
+	local := time.Date(year, time.Month(month), day, hour, minute, sec, nanos, time.UTC)
+	if local.Day() != day || int(local.Month()) != month { // time.Date normalised an impossible date (Feb 30)
+		return time.Time{}, false
+	}
+	return local.Add(-time.Duration(offset) * time.Second), true
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -69,7 +70,7 @@ func (s *Store) ListTokens(ctx context.Context, v TokenVisibility, f TokenFilter
 	if f.After > 0 {
 		cond("id < ?", f.After)
 	}
-	sql, all := pageByCompany(strings.Join(listedTokenColumns, ", "), companies, where.String(), args, limit)
+	sql, all := pageByCompany(s.listedColumns(), companies, where.String(), args, limit)
 	rows, err := s.reader.WithContext(ctx).Raw(sql, all...).Rows()
 	if err != nil {
 		return nil, 0, translate(err)
@@ -92,6 +93,19 @@ func (s *Store) ListTokens(ctx context.Context, v TokenVisibility, f TokenFilter
 	out, next := trim(out, limit, func(t Token) int64 { return t.ID })
 	return out, next, nil
 }
+
+// listedColumns is the select list of a token page.
+func (s *Store) listedColumns() string {
+	if s.dialect == SQLite {
+		return sqliteListedColumns()
+	}
+	return postgresListedColumns()
+}
+
+var (
+	sqliteListedColumns   = sync.OnceValue(func() string { return selectList(SQLite, "", listedTokenColumns) })
+	postgresListedColumns = sync.OnceValue(func() string { return selectList(Postgres, "", listedTokenColumns) })
+)
 
 // maxCompanyBranches bounds the branches of one page query, so that a page
 // never sorts more than maxCompanyBranches × (n+1) rows; a scope of more

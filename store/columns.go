@@ -31,7 +31,7 @@ var timeColumns = map[string]bool{"expire_at": true, "disabled_at": true, "creat
 	"renewed_at": true, "last_used_at": true}
 
 // selectList is cols as a select list for dialect. On SQLite a time column
-// is read as `(col || '') AS col`: an expression has no DATETIME
+// is read as `(col || ”) AS col`: an expression has no DATETIME
 // declaration, so the driver hands over the text instead of trying up to
 // ten layouts with time.Parse on it (a third of a page's CPU), and
 // values.time reads tokend's one layout directly.

@@ -59,7 +59,7 @@ func selectList(dialect Dialect, alias string, cols []string) string {
 }
 
 // readToken reads listedTokenColumns from v at off.
-func readToken(v *values, off int) Token {
+func readToken(v row, off int) Token {
 	return Token{
 		ID: v.int64(off), ClientID: v.int64(off + 1), UserID: v.int64Ptr(off + 2), Shared: v.bool(off + 3),
 		Realname: v.string(off + 4), Permissions: v.names(off + 5), SourceRole: v.string(off + 6), CapRole: v.string(off + 7),
@@ -72,7 +72,7 @@ func readToken(v *values, off int) Token {
 }
 
 // readUser reads userColumnsNoSecret from v at off.
-func readUser(v *values, off int) User {
+func readUser(v row, off int) User {
 	return User{
 		ID: v.int64(off), UUID: v.string(off + 1), ClientID: v.int64(off + 2), Email: v.string(off + 3),
 		EmailSkeleton: v.stringPtr(off + 4), Realname: v.string(off + 5), Role: v.string(off + 6), Enabled: v.bool(off + 7),
@@ -82,7 +82,7 @@ func readUser(v *values, off int) User {
 }
 
 // readClient reads clientColumns from v at off.
-func readClient(v *values, off int) Client {
+func readClient(v row, off int) Client {
 	return Client{
 		ID: v.int64(off), UUID: v.string(off + 1), Name: v.string(off + 2), Enabled: v.bool(off + 3), ParentID: v.int64Ptr(off + 4),
 		RateLimit: rules.RateLimit{Requests: v.intPtr(off + 5), Window: v.intPtr(off + 6)},

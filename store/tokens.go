@@ -70,28 +70,40 @@ func (s *Store) ListTokens(ctx context.Context, v TokenVisibility, f TokenFilter
 	if f.After > 0 {
 		cond("id < ?", f.After)
 	}
-	sql, all := pageByCompany(s.listedColumns(), companies, where.String(), args, limit)
-	rows, err := s.reader.WithContext(ctx).Raw(sql, all...).Rows()
-	if err != nil {
-		return nil, 0, translate(err)
-	}
-	defer func() { _ = rows.Close() }()
+	query, all := pageByCompany(s.listedColumns(), companies, where.String(), args, limit)
 	out := make([]Token, 0, min(limit, 1000)+1)
-	row := newValues(len(listedTokenColumns))
-	for rows.Next() {
-		if err := row.scan(rows); err != nil {
-			return nil, 0, translate(err)
-		}
-		out = append(out, readToken(row, 0))
-		if row.err != nil {
-			return nil, 0, row.err
-		}
+	add := func(r row) error {
+		out = append(out, readToken(r, 0))
+		return r.failed()
 	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, translate(err)
+	if s.dialect == Postgres {
+		if err := s.queryPostgres(ctx, query, all, len(listedTokenColumns), add); err != nil {
+			return nil, 0, err
+		}
+	} else if err := s.scanRows(ctx, query, all, len(listedTokenColumns), add); err != nil {
+		return nil, 0, err
 	}
 	out, next := trim(out, limit, func(t Token) int64 { return t.ID })
 	return out, next, nil
+}
+
+// scanRows runs query through database/sql and hands each row to each.
+func (s *Store) scanRows(ctx context.Context, query string, args []any, columns int, each func(row) error) error {
+	rows, err := s.reader.WithContext(ctx).Raw(query, args...).Rows()
+	if err != nil {
+		return translate(err)
+	}
+	defer func() { _ = rows.Close() }()
+	v := newValues(columns)
+	for rows.Next() {
+		if err := v.scan(rows); err != nil {
+			return translate(err)
+		}
+		if err := each(v); err != nil {
+			return err
+		}
+	}
+	return translate(rows.Err())
 }
 
 // listedColumns is the select list of a token page.

@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -67,6 +69,10 @@ type Store struct {
 	now      func() time.Time
 	onChange func(Change)
 	scopes   scopeCache // the companies of each Global Administrator's scope
+	// stmts are the read pool's prepared statements by query text
+	// (SQLite pages), stmtCount how many.
+	stmts     sync.Map
+	stmtCount atomic.Int64
 	// channel and lockKeys are named after the schema, so that
 	// deployments (and tests) sharing a database do not disturb each other.
 	channel  string

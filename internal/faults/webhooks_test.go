@@ -93,20 +93,36 @@ func (rc *receiver) deliveries(path string) (all []delivery, distinct, dups int)
 // socketOwner finds which of the replicas holds the client end of a TCP
 // connection to the receiver (remote is the peer address the receiver saw).
 func socketOwner(remote string, rs []*replica) *replica {
+	// The socket table can lag the accept by a moment; IPv4 and IPv6.
+	for range 20 {
+		if r := socketOwnerOnce(remote, rs); r != nil {
+			return r
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+func socketOwnerOnce(remote string, rs []*replica) *replica {
 	_, portStr, _ := net.SplitHostPort(remote)
 	port, _ := strconv.Atoi(portStr)
 	want := fmt.Sprintf(":%04X", port)
-	f, err := os.Open("/proc/net/tcp")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
 	inode := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 9 && strings.HasSuffix(fields[1], want) {
-			inode = fields[9]
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		f, err := os.Open(table)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) > 9 && strings.HasSuffix(fields[1], want) && fields[9] != "0" {
+				inode = fields[9]
+				break
+			}
+		}
+		f.Close()
+		if inode != "" {
 			break
 		}
 	}

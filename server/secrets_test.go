@@ -713,11 +713,23 @@ func assertNoNeedles(t *testing.T, where, text string, needles map[string]string
 	}
 }
 
-// countQueries counts every statement env's store runs from now on.
-func countQueries(env *testenv.Env) *atomic.Int64 {
-	var n atomic.Int64
-	env.Observe(func(*gorm.DB) { n.Add(1) })
-	return &n
+// countQueries counts every statement env's store runs from now on: those
+// through GORM (the tap) and the credential lookups it runs through the
+// driver itself (LookupStats).
+func countQueries(env *testenv.Env) *statementCount {
+	c := &statementCount{store: env.Store, lookups0: env.Store.LookupStats().Queries}
+	env.Observe(func(*gorm.DB) { c.gorm.Add(1) })
+	return c
+}
+
+type statementCount struct {
+	store    *store.Store
+	gorm     atomic.Int64
+	lookups0 uint64
+}
+
+func (c *statementCount) Load() int64 {
+	return c.gorm.Load() + int64(c.store.LookupStats().Queries-c.lookups0)
 }
 
 // crcBase62 is §5's checksum computed independently: CRC32-IEEE of body in

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -171,11 +172,15 @@ func credentialQuery(d Dialect) string {
 // found, by digest. A current value wins over a grace one (they cannot
 // both exist: values are random).
 func (s *Store) credentialsByDigest(ctx context.Context, digests [][]byte) (map[string]*Credential, error) {
-	rows, err := s.reader.WithContext(ctx).Raw(credentialSQL[s.dialect](), digests, digests, s.now().UTC()).Rows()
-	if err != nil {
-		return nil, translate(err)
+	in := "IN (?" + strings.Repeat(", ?", len(digests)-1) + ")"
+	query := strings.ReplaceAll(credentialSQL[s.dialect](), "IN ?", in)
+	args := make([]any, 0, 2*len(digests)+1)
+	for range 2 {
+		for _, d := range digests {
+			args = append(args, d)
+		}
 	}
-	defer func() { _ = rows.Close() }()
+	args = append(args, s.now().UTC())
 	// Where each entity's columns start in the row (credentialSQL's order).
 	const tokenAt = 4
 	userAt := tokenAt + len(listedTokenColumns)
@@ -183,15 +188,11 @@ func (s *Store) credentialsByDigest(ctx context.Context, digests [][]byte) (map[
 	ownerCo := clientAt + len(clientColumns)
 	columns := ownerCo + len(clientColumns)
 	out := make(map[string]*Credential, len(digests))
-	v := newValues(columns)
-	for rows.Next() {
-		if err := v.scan(rows); err != nil {
-			return nil, translate(err)
-		}
+	each := func(v row) error {
 		looked := string(v.bytes(0))
 		grace := v.timePtr(1)
 		if prev := out[looked]; prev != nil && prev.GraceUntil == nil {
-			continue
+			return nil
 		}
 		t := readToken(v, tokenAt)
 		t.Digest, t.DigestKeyID = v.bytes(2), v.stringPtr(3)
@@ -204,13 +205,20 @@ func (s *Store) credentialsByDigest(ctx context.Context, digests [][]byte) (map[
 				cred.UserClient = &oc
 			}
 		}
-		if v.err != nil {
-			return nil, v.err
+		if err := v.failed(); err != nil {
+			return err
 		}
 		out[looked] = cred
+		return nil
 	}
-	if err := rows.Err(); err != nil {
-		return nil, translate(err)
+	var err error
+	if s.dialect == Postgres {
+		err = s.queryPostgres(ctx, query, args, columns, each)
+	} else {
+		err = s.scanRows(ctx, query, args, columns, each)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -115,8 +115,9 @@ func (s *Store) scanRows(ctx context.Context, query string, args []any, columns 
 }
 
 // maxPrepared bounds the kept statements (a page's text varies only with
-// its filters and the number of companies).
-const maxPrepared = 256
+// its filters and the number of companies, a credential batch's with its
+// size, up to maxLookupBatch).
+const maxPrepared = 512
 
 // prepared is the read pool's statement for query, prepared on first use
 // and kept; release closes it when it was not kept (past maxPrepared).

@@ -113,7 +113,7 @@ func (p *Principal) createdAt() (t time.Time) {
 	case p.User != nil:
 		return p.User.CreatedAt
 	case p.Token != nil:
-		return p.Token.CreatedAt
+		return p.Token.CreatedAt()
 	}
 	return t
 }

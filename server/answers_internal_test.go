@@ -49,7 +49,7 @@ func TestAnswersMatchTheModels(t *testing.T) {
 		}
 		if hasToken {
 			p.Token = &TokenRef{ID: rapid.Int64().Draw(t, "token id"), ClientID: rapid.Int64().Draw(t, "token client"),
-				Shared: !hasUser, Realname: strs.Draw(t, "token name"), CreatedAt: when.Draw(t, "token created")}
+				Shared: !hasUser, Realname: strs.Draw(t, "token name"), createdAt: when.Draw(t, "token created").UnixNano()}
 			if rapid.Bool().Draw(t, "expires") {
 				e := when.Draw(t, "expire")
 				p.Token.ExpireAt = &e

@@ -38,7 +38,7 @@ func TestCacheBytesPerEntry(t *testing.T) {
 			u.EmailSkeleton = &skeleton
 			p := &Principal{Caller: rules.Caller{Kind: rules.PersonalTokenCredential, User: &u, Client: &co, TokenID: int64(i),
 				Role: perm.RoleAdmin, Effective: perm.RoleAdmin.Permissions()},
-				Token: &TokenRef{ID: int64(i), ClientID: 3, Realname: "ci-deploy-" + string(rune('a'+i%26)) + "-token", ExpireAt: &expire, CreatedAt: now}}
+				Token: &TokenRef{ID: int64(i), ClientID: 3, Realname: "ci-deploy-" + string(rune('a'+i%26)) + "-token", ExpireAt: &expire, createdAt: now.UnixNano()}}
 			e := &cacheEntry{outcome: codeOf(rules.Admitted), slots: slotsOf(int64(i), owner.ID, company.ID)}
 			e.hold(c.slim(p))
 			c.put(digest[:], c.begin(), e, expire, now)

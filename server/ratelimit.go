@@ -23,11 +23,18 @@ import (
 
 // rateLimit is a limit in force: requests per window (zero: none).
 type rateLimit struct {
-	requests int
-	window   time.Duration
+	// int32s: a cached principal carries one, and 100,000 of them are
+	// 800 KB less this way; larger limits are clamped (no window is
+	// longer than 68 years, no token makes 2^31 requests in one).
+	requests      int32
+	windowSeconds int32
 }
 
-func (r rateLimit) set() bool { return r.requests > 0 && r.window > 0 }
+func (r rateLimit) set() bool { return r.requests > 0 && r.windowSeconds > 0 }
+
+func (r rateLimit) window() time.Duration { return time.Duration(r.windowSeconds) * time.Second }
+
+func clampInt32(n int) int32 { return int32(min(max(n, 0), math.MaxInt32)) }
 
 // effectiveRate is the token's own limit, else its company's default.
 func effectiveRate(own rules.RateLimit, company *store.Client) rateLimit {
@@ -38,7 +45,7 @@ func effectiveRate(own rules.RateLimit, company *store.Client) rateLimit {
 	if !l.Set() {
 		return rateLimit{}
 	}
-	return rateLimit{requests: *l.Requests, window: time.Duration(*l.Window) * time.Second}
+	return rateLimit{requests: clampInt32(*l.Requests), windowSeconds: clampInt32(*l.Window)}
 }
 
 // rateLimiters holds one bucket per token and limit (a changed limit is a
@@ -67,7 +74,7 @@ func (r *rateLimiters) admit(c echo.Context, t *TokenRef) error {
 	k := rateKey{token: t.ID, limit: t.Rate}
 	lim, ok := r.buckets.Get(k)
 	if !ok {
-		lim = rate.NewLimiter(rate.Limit(float64(t.Rate.requests)/t.Rate.window.Seconds()), t.Rate.requests)
+		lim = rate.NewLimiter(rate.Limit(float64(t.Rate.requests)/t.Rate.window().Seconds()), int(t.Rate.requests))
 		if prev, found, _ := r.buckets.PeekOrAdd(k, lim); found {
 			lim = prev
 		}
@@ -76,14 +83,14 @@ func (r *rateLimiters) admit(c echo.Context, t *TokenRef) error {
 	allowed := lim.AllowN(now, 1)
 	left := lim.TokensAt(now)
 	h := c.Response().Header()
-	h.Set("RateLimit-Policy", fmt.Sprintf(`"token";q=%d;w=%d`, t.Rate.requests, int(t.Rate.window.Seconds())))
+	h.Set("RateLimit-Policy", fmt.Sprintf(`"token";q=%d;w=%d`, t.Rate.requests, t.Rate.windowSeconds))
 	// t: seconds until the bucket is whole again.
-	full := time.Duration((float64(t.Rate.requests) - left) / float64(t.Rate.requests) * float64(t.Rate.window))
+	full := time.Duration((float64(t.Rate.requests) - left) / float64(t.Rate.requests) * float64(t.Rate.window()))
 	h.Set("RateLimit", fmt.Sprintf(`"token";r=%d;t=%d`, int(math.Max(0, math.Floor(left))), int(math.Ceil(full.Seconds()))))
 	if allowed {
 		return nil
 	}
-	wait := time.Duration((1 - left) / float64(t.Rate.requests) * float64(t.Rate.window))
+	wait := time.Duration((1 - left) / float64(t.Rate.requests) * float64(t.Rate.window()))
 	return &Problem{Status: http.StatusTooManyRequests, Kind: "rate-limited",
 		Detail:  "this token's rate limit is used up; retry later",
 		Headers: map[string]string{"Retry-After": retrySeconds(wait)}}

@@ -37,7 +37,7 @@ func currentUser(p *Principal) api.CurrentUser {
 		out.CreatedAt = u.CreatedAt.UTC()
 	} else if p.Token != nil {
 		out.Realname = p.Token.Realname
-		out.CreatedAt = p.Token.CreatedAt.UTC()
+		out.CreatedAt = p.Token.CreatedAt()
 	}
 	return out
 }

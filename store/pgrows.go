@@ -285,6 +285,10 @@ func parsePostgresTime(b []byte) (time.Time, bool) {
 // operator who chose a describing exec mode in the URL) are read through
 // pgx's own decoding instead, into values.
 func (s *Store) queryPostgres(ctx context.Context, query string, args []any, columns int, each func(row) error) error {
+	if err := s.readGate.Acquire(ctx, 1); err != nil {
+		return translate(err)
+	}
+	defer s.readGate.Release(1)
 	sqlDB, err := s.reader.DB()
 	if err != nil {
 		return err

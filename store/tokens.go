@@ -92,6 +92,10 @@ func (s *Store) ListTokens(ctx context.Context, v TokenVisibility, f TokenFilter
 // row to each. The statement is prepared once per query text and kept:
 // parsing the SQL was a tenth of an SQLite page's CPU.
 func (s *Store) scanRows(ctx context.Context, query string, args []any, columns int, each func(row) error) error {
+	if err := s.readGate.Acquire(ctx, 1); err != nil {
+		return translate(err)
+	}
+	defer s.readGate.Release(1)
 	stmt, release, err := s.prepared(ctx, query)
 	if err != nil {
 		return translate(err)

@@ -21,11 +21,6 @@ var (
 	clientColumns = []string{"id", "uuid", "name", "enabled", "parent_id", "rate_limit", "rate_window_seconds", "created_at", "updated_at"}
 )
 
-// qualified is cols as alias.col, comma-separated ("" alias: bare names).
-func qualified(alias string, cols []string) string {
-	return selectList(Postgres, alias, cols)
-}
-
 // timeColumns are the DATETIME columns of the read lists.
 var timeColumns = map[string]bool{"expire_at": true, "disabled_at": true, "created_at": true, "updated_at": true,
 	"renewed_at": true, "last_used_at": true}

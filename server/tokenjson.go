@@ -19,7 +19,7 @@ import (
 
 // tokenPageJSON is GET /v2/api_tokens's body.
 func (s *Server) tokenPageJSON(rows []store.Token, cursor *string) []byte {
-	buf := make([]byte, 0, 64+len(rows)*480)
+	buf := answerBuffer(64 + len(rows)*480)
 	buf = append(buf, `{"items":[`...)
 	for i := range rows {
 		if i > 0 {

@@ -299,7 +299,11 @@ func (s *Store) queryPostgres(ctx context.Context, query string, args []any, col
 	}
 	defer func() { _ = conn.Close() }()
 	err = conn.Raw(func(dc any) error {
-		pc := dc.(*stdlib.Conn).Conn()
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("store: the PostgreSQL pool holds %T connections, not pgx's", dc)
+		}
+		pc := sc.Conn()
 		rows, err := pc.Query(ctx, dollars(query), args...)
 		if err != nil {
 			return err

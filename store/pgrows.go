@@ -164,7 +164,7 @@ func (r *textRow) time(i int) time.Time {
 	if b == nil {
 		return time.Time{}
 	}
-	if t, ok := parsePostgresTime(b); ok {
+	if t, ok := parseISOTime(b); ok {
 		return t
 	}
 	s := string(b)
@@ -198,86 +198,6 @@ func (r *textRow) names(i int) []string {
 		out = []string{}
 	}
 	return out
-}
-
-// parsePostgresTime reads "2006-01-02 15:04:05[.ffffff]±HH[:MM[:SS]]"
-// without time.Parse; ok is false for anything else (BC dates, years past
-// 9999, infinity), which the general layouts then read.
-func parsePostgresTime(b []byte) (time.Time, bool) {
-	if len(b) < 22 || b[4] != '-' || b[7] != '-' || b[10] != ' ' || b[13] != ':' || b[16] != ':' {
-		return time.Time{}, false
-	}
-	num := func(from, to int) (int, bool) {
-		n := 0
-		for j := from; j < to; j++ {
-			c := b[j]
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			n = n*10 + int(c-'0')
-		}
-		return n, true
-	}
-	year, ok1 := num(0, 4)
-	month, ok2 := num(5, 7)
-	day, ok3 := num(8, 10)
-	hour, ok4 := num(11, 13)
-	minute, ok5 := num(14, 16)
-	sec, ok6 := num(17, 19)
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 59 {
-		return time.Time{}, false
-	}
-	i, nanos := 19, 0
-	if i < len(b) && b[i] == '.' {
-		j := i + 1
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		digits := j - i - 1
-		if digits == 0 || digits > 9 {
-			return time.Time{}, false
-		}
-		n, _ := num(i+1, j)
-		for k := digits; k < 9; k++ {
-			n *= 10
-		}
-		nanos, i = n, j
-	}
-	if i+3 > len(b) || (b[i] != '+' && b[i] != '-') {
-		return time.Time{}, false
-	}
-	sign := b[i]
-	oh, ok := num(i+1, i+3)
-	if !ok || oh > 23 {
-		return time.Time{}, false
-	}
-	offset := oh * 3600
-	i += 3
-	for _, unit := range []int{60, 1} {
-		if i == len(b) {
-			break
-		}
-		if i+3 > len(b) || b[i] != ':' {
-			return time.Time{}, false
-		}
-		n, ok := num(i+1, i+3)
-		if !ok || n > 59 {
-			return time.Time{}, false
-		}
-		offset += n * unit
-		i += 3
-	}
-	if i != len(b) {
-		return time.Time{}, false
-	}
-	if sign == '-' {
-		offset = -offset
-	}
-	local := time.Date(year, time.Month(month), day, hour, minute, sec, nanos, time.UTC)
-	if local.Day() != day || int(local.Month()) != month {
-		return time.Time{}, false
-	}
-	return local.Add(-time.Duration(offset) * time.Second), true
 }
 
 // queryPostgres runs query (with ? placeholders) on a pooled connection

@@ -137,7 +137,7 @@ func (v *values) time(i int) time.Time {
 	case time.Time:
 		return x.UTC()
 	case string:
-		if t, ok := parseStoredTime(x); ok {
+		if t, ok := parseISOTime(x); ok {
 			return t
 		}
 		for _, layout := range sqliteTimeLayouts {
@@ -209,18 +209,19 @@ func plainNames(s string) ([]string, bool) {
 	return out, true
 }
 
-// parseStoredTime reads tokend's own layout, "2006-01-02
-// 15:04:05.999999999-07:00" (the UTC callback writes "+00:00"), without
-// time.Parse: a page holds hundreds of them. Anything else is left to the
-// general layouts.
-func parseStoredTime(s string) (time.Time, bool) {
-	if len(s) < 25 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' {
+// parseISOTime reads "2006-01-02 15:04:05[.999999999]±07[:00[:00]]"
+// without time.Parse: what tokend writes to SQLite (offset "+00:00") and
+// what PostgreSQL sends for a timestamptz in text ("+00"), hundreds of
+// them a page. ok is false for anything else (BC dates, years past 9999,
+// infinity), which the general layouts then read.
+func parseISOTime[T string | []byte](b T) (time.Time, bool) {
+	if len(b) < 22 || b[4] != '-' || b[7] != '-' || b[10] != ' ' || b[13] != ':' || b[16] != ':' {
 		return time.Time{}, false
 	}
 	num := func(from, to int) (int, bool) {
 		n := 0
-		for i := from; i < to; i++ {
-			c := s[i]
+		for j := from; j < to; j++ {
+			c := b[j]
 			if c < '0' || c > '9' {
 				return 0, false
 			}
@@ -234,13 +235,13 @@ func parseStoredTime(s string) (time.Time, bool) {
 	hour, ok4 := num(11, 13)
 	minute, ok5 := num(14, 16)
 	sec, ok6 := num(17, 19)
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 59 {
 		return time.Time{}, false
 	}
 	i, nanos := 19, 0
-	if s[i] == '.' {
+	if i < len(b) && b[i] == '.' {
 		j := i + 1
-		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
 			j++
 		}
 		digits := j - i - 1
@@ -253,20 +254,38 @@ func parseStoredTime(s string) (time.Time, bool) {
 		}
 		nanos, i = n, j
 	}
-	if len(s) != i+6 || (s[i] != '+' && s[i] != '-') || s[i+3] != ':' {
+	if i+3 > len(b) || (b[i] != '+' && b[i] != '-') {
 		return time.Time{}, false
 	}
-	oh, ok7 := num(i+1, i+3)
-	om, ok8 := num(i+4, i+6)
-	if !ok7 || !ok8 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 59 || oh > 23 || om > 59 {
+	sign := b[i]
+	oh, ok := num(i+1, i+3)
+	if !ok || oh > 23 {
 		return time.Time{}, false
 	}
-	offset := (oh*60 + om) * 60
-	if s[i] == '-' {
+	offset := oh * 3600
+	i += 3
+	for _, unit := range []int{60, 1} {
+		if i == len(b) {
+			break
+		}
+		if i+3 > len(b) || b[i] != ':' {
+			return time.Time{}, false
+		}
+		n, ok := num(i+1, i+3)
+		if !ok || n > 59 {
+			return time.Time{}, false
+		}
+		offset += n * unit
+		i += 3
+	}
+	if i != len(b) {
+		return time.Time{}, false
+	}
+	if sign == '-' {
 		offset = -offset
 	}
 	local := time.Date(year, time.Month(month), day, hour, minute, sec, nanos, time.UTC)
-	if local.Day() != day || int(local.Month()) != month { // time.Date normalised an impossible date (Feb 30)
+	if local.Day() != day || int(local.Month()) != month {
 		return time.Time{}, false
 	}
 	return local.Add(-time.Duration(offset) * time.Second), true

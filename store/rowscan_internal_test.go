@@ -7,7 +7,7 @@ import (
 	"pgregory.net/rapid"
 )
 
-// parseStoredTime reads exactly what time.Parse reads with tokend's layout,
+// parseISOTime reads exactly what time.Parse reads with tokend's layout,
 // and refuses what it would refuse (then values.time falls back to it).
 func TestParseStoredTimeAgreesWithTimeParse(t *testing.T) {
 	const layout = "2006-01-02 15:04:05.999999999-07:00"
@@ -22,7 +22,7 @@ func TestParseStoredTimeAgreesWithTimeParse(t *testing.T) {
 			s = string(b)
 		}
 		want, werr := time.Parse(layout, s)
-		got, ok := parseStoredTime(s)
+		got, ok := parseISOTime(s)
 		if ok && (werr != nil || !got.Equal(want)) {
 			t.Fatalf("%q: parsed %v, time.Parse says %v, %v", s, got, want, werr)
 		}
@@ -35,13 +35,13 @@ func TestParseStoredTimeAgreesWithTimeParse(t *testing.T) {
 		}
 	})
 	for _, s := range []string{"2026-02-30 10:00:00+00:00", "2026-13-01 10:00:00+00:00", "2026-01-01 24:00:00+00:00", "2026-01-01 10:00:00.+00:00", "2026-01-01 10:00:00"} {
-		if _, ok := parseStoredTime(s); ok {
+		if _, ok := parseISOTime(s); ok {
 			t.Errorf("%q: accepted", s)
 		}
 	}
 }
 
-// parsePostgresTime reads timestamptz's ISO output as time.Parse does, for
+// parseISOTime reads timestamptz's ISO output as time.Parse does, for
 // offsets of whole hours ("+00"), minutes ("+05:30") and seconds.
 func TestParsePostgresTimeAgreesWithTimeParse(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
@@ -55,7 +55,7 @@ func TestParsePostgresTimeAgreesWithTimeParse(t *testing.T) {
 			b[i] = rapid.SampledFrom([]byte("0123456789-+:. x")).Draw(t, "to")
 			s = string(b)
 		}
-		got, ok := parsePostgresTime([]byte(s))
+		got, ok := parseISOTime(s)
 		if !ok {
 			return // the general layouts read it
 		}
@@ -70,7 +70,7 @@ func TestParsePostgresTimeAgreesWithTimeParse(t *testing.T) {
 			t.Fatalf("%q: parsed %v, time.Parse says %v, %v", s, got, want, err)
 		}
 	})
-	if got, ok := parsePostgresTime([]byte("2026-12-01 13:26:16.123456+00")); !ok || !got.Equal(time.Date(2026, 12, 1, 13, 26, 16, 123456000, time.UTC)) {
+	if got, ok := parseISOTime("2026-12-01 13:26:16.123456+00"); !ok || !got.Equal(time.Date(2026, 12, 1, 13, 26, 16, 123456000, time.UTC)) {
 		t.Fatalf("PostgreSQL's UTC output: %v, %v", got, ok)
 	}
 }

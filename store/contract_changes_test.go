@@ -199,18 +199,7 @@ func TestContractOnChange(t *testing.T) {
 func TestContractChangesBetweenReplicas(t *testing.T) {
 	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
-		url := b.DatabaseURL(t)
-		open := func() *store.Store {
-			st, err := store.Open(context.Background(), url, store.WithClock(testenv.NewClock(epoch).Now))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}
-		a := open()
-		testenv.Migrate(t, a)
-		replica := open()
+		a, replica := twoReplicas(t, b)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		heard := make(chan store.Change, 1024)
@@ -300,18 +289,7 @@ func TestContractChangeRingsTheDoorbell(t *testing.T) {
 	if pg.Name == "" {
 		t.Skip("PostgreSQL only: SQLite has no NOTIFY")
 	}
-	url := pg.DatabaseURL(t)
-	open := func() *store.Store {
-		st, err := store.Open(context.Background(), url, store.WithClock(testenv.NewClock(epoch).Now))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
-	a := open()
-	testenv.Migrate(t, a)
-	replica := open()
+	a, replica := twoReplicas(t, pg)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	heard := make(chan store.Change, 16)
@@ -350,18 +328,7 @@ func TestContractChangeRingsTheDoorbell(t *testing.T) {
 func TestContractNewTenantJoinsPartnerListings(t *testing.T) {
 	t.Parallel()
 	testenv.ForEachBackend(t, func(t *testing.T, b testenv.Backend) {
-		url := b.DatabaseURL(t)
-		open := func() *store.Store {
-			st, err := store.Open(context.Background(), url, store.WithClock(testenv.NewClock(epoch).Now))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}
-		a := open()
-		testenv.Migrate(t, a)
-		replica := open()
+		a, replica := twoReplicas(t, b)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		feed := replica.NewFeed(store.FeedConfig{StaleBound: 400 * time.Millisecond}, func(store.Change) {})
@@ -408,4 +375,22 @@ func TestContractNewTenantJoinsPartnerListings(t *testing.T) {
 			t.Fatalf("the partner lists %d tokens of an unrelated company", len(rows))
 		}
 	})
+}
+
+// twoReplicas opens two stores on one fresh, migrated database of b, as
+// two replicas of tokend would: a makes the changes, replica follows them.
+func twoReplicas(t *testing.T, b testenv.Backend) (a, replica *store.Store) {
+	t.Helper()
+	url := b.DatabaseURL(t)
+	open := func() *store.Store {
+		st, err := store.Open(context.Background(), url, store.WithClock(testenv.NewClock(epoch).Now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	a = open()
+	testenv.Migrate(t, a)
+	return a, open()
 }

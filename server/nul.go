@@ -33,11 +33,10 @@ func refuseNUL(next echo.HandlerFunc) echo.HandlerFunc {
 		if req.Body == nil || req.Body == http.NoBody {
 			return next(c)
 		}
-		body, err := io.ReadAll(req.Body) // bounded by the body limit before it
+		body, err := requestBody(c)
 		if err != nil {
 			return err
 		}
-		req.Body = io.NopCloser(bytes.NewReader(body))
 		if hasNUL(body) {
 			return badRequest(`strings must not contain the NUL character (\u0000)`)
 		}
@@ -46,6 +45,29 @@ func refuseNUL(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// bodyKey holds, in the echo context, the request body as read once.
+const bodyKey = "tokend.body"
+
+// requestBody is the request's body, read once (bounded by the body limit
+// before it) and put back for whatever reads the stream next; later
+// callers get the same bytes.
+func requestBody(c echo.Context) ([]byte, error) {
+	if b, ok := c.Get(bodyKey).([]byte); ok {
+		return b, nil
+	}
+	req := c.Request()
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil, nil
+	}
+	body, err := io.ReadAll(req.Body)
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	c.Set(bodyKey, body)
+	return body, nil
 }
 
 // checkJSONText refuses, in a JSON body, what the decoders would otherwise

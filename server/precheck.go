@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"mime"
 	"unicode/utf8"
 
@@ -97,7 +95,7 @@ func compileFlatObject(s *openapi3.Schema) *flatObject {
 }
 
 // certainlyValid reports whether the request passes the contract for sure.
-// It reads the body and puts it back for the handler.
+// It reads the body once (requestBody) and leaves it for the handler.
 func (p *precheck) certainlyValid(c echo.Context) bool {
 	if p == nil {
 		return false
@@ -110,12 +108,8 @@ func (p *precheck) certainlyValid(c echo.Context) bool {
 	if err != nil || mt != echo.MIMEApplicationJSON || len(params) > 1 || (len(params) == 1 && params["charset"] == "") {
 		return false
 	}
-	if req.Body == nil {
-		return false
-	}
-	body, err := io.ReadAll(req.Body)
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	if err != nil {
+	body, err := requestBody(c)
+	if err != nil || body == nil {
 		return false
 	}
 	return p.body.accepts(body)

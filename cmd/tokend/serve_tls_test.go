@@ -2,15 +2,6 @@ package main
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tokend/tokend/internal/tlsfiles/tlstest"
 )
 
 // serve over TLS end to end: TOKEND_TLS_CERT_FILE and TOKEND_TLS_KEY_FILE
@@ -35,7 +28,7 @@ func TestServeTLS(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	caOne := writeTestPair(t, certFile, keyFile, 1)
+	caOne := tlstest.WritePair(t, certFile, keyFile, 1)
 	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--metrics-listen", "off")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "TOKEND_DATABASE_URL=sqlite:"+filepath.Join(dir, "t.db"), "TOKEND_TOKEN_FORMAT=wallarm",
@@ -79,7 +72,7 @@ func TestServeTLS(t *testing.T) {
 		t.Fatalf("the bootstrap token fails the Terraform provider's api_token check: %d characters", len(token))
 	}
 	addr := strings.TrimPrefix(base, "https://")
-	if got := servedSerial(t, addr); got != 1 {
+	if got := tlstest.ServedSerial(t, addr); got != 1 {
 		t.Fatalf("serial %d, want 1", got)
 	}
 
@@ -102,12 +95,12 @@ func TestServeTLS(t *testing.T) {
 	}
 
 	// A renewed pair, then SIGHUP: new connections get it.
-	caTwo := writeTestPair(t, certFile, keyFile, 2)
+	caTwo := tlstest.WritePair(t, certFile, keyFile, 2)
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for servedSerial(t, addr) != 2 {
+	for tlstest.ServedSerial(t, addr) != 2 {
 		if time.Now().After(deadline) {
 			t.Fatal("SIGHUP did not reload the certificate")
 		}
@@ -130,46 +123,4 @@ func TestServeTLS(t *testing.T) {
 			t.Fatal("plain HTTP answered 200 on the TLS listener")
 		}
 	}
-}
-
-// writeTestPair writes a self-signed certificate for 127.0.0.1 with this
-// serial and its key, and returns the certificate's PEM (its own CA).
-func writeTestPair(t *testing.T, certFile, keyFile string, serial int64) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "tokend test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certPEM
-}
-
-func servedSerial(t *testing.T, addr string) int64 {
-	t.Helper()
-	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) // the test reads the serial only
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close() }()
-	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
 }

@@ -2,15 +2,8 @@ package tlsfiles
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -18,52 +11,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tokend/tokend/internal/tlsfiles/tlstest"
 )
 
-// writePair writes a self-signed certificate for 127.0.0.1 with this
-// serial number, and returns its PEM (to trust it as a CA).
+// writePair writes cert.pem, key.pem and ca.pem (the certificate, its own
+// CA) into dir, and returns the certificate's PEM.
 func writePair(t *testing.T, dir string, serial int64) []byte {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "tokend test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	certPEM := tlstest.WritePair(t, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), serial)
 	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), certPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return certPEM
-}
-
-// serialOf connects to addr and reports the serial the server presented.
-func serialOf(t *testing.T, addr string) int64 {
-	t.Helper()
-	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the test reads the serial only
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close() }()
-	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
 }
 
 func TestReloadOnSIGHUP(t *testing.T) {
@@ -85,7 +45,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	defer srv.Close()
 	addr := ln.Addr().String()
 	url := "https://" + addr
-	if got := serialOf(t, addr); got != 1 {
+	if got := tlstest.ServedSerial(t, addr); got != 1 {
 		t.Fatalf("serial %d, want 1", got)
 	}
 
@@ -102,7 +62,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if err := p.Reload(); err == nil {
 		t.Fatal("reload of a broken pair succeeded")
 	}
-	if got := serialOf(t, addr); got != 1 {
+	if got := tlstest.ServedSerial(t, addr); got != 1 {
 		t.Fatalf("after a failed reload: serial %d, want 1", got)
 	}
 
@@ -115,7 +75,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for serialOf(t, addr) != 2 {
+	for tlstest.ServedSerial(t, addr) != 2 {
 		if time.Now().After(deadline) {
 			t.Fatal("SIGHUP did not reload the pair")
 		}
